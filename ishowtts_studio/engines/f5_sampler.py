@@ -1,0 +1,323 @@
+"""A fast sampler that computes the same function as `f5_tts.model.CFM.sample`.
+
+Same maths as the stock sampler: EPSS timesteps, sway sampling, classifier-free guidance with the
+conditional and unconditional passes packed into one batch, Euler steps, the same duration rule
+and the same per-request noise (seeded exactly like `CFM.sample`).
+
+What is different is only how the work is laid out, to cut launch overhead and Python time:
+- text embeddings (conditional and unconditional) are computed once per request at the request's
+  own length, so padding never changes them (the text ConvNeXt's GRN norms over the sequence);
+- the time embedding and every block's AdaLN modulation are precomputed for the whole schedule;
+- the constant part of the input projection (reference mel + text) is computed once;
+- requests of different lengths share one padded batch; padded keys are masked in attention and
+  padded frames are masked in the convolutional position embedding, so a request's result does
+  not depend on what it is batched with or which length bucket it lands in;
+- optionally the per-step forward is captured in a CUDA graph per (batch, length bucket) and/or
+  compiled with `torch.compile`.
+
+The model's own sub-modules (and their weights) are called; nothing of f5-tts is copied.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from f5_tts.model.utils import get_epss_timesteps
+from x_transformers.x_transformers import apply_rotary_pos_emb
+
+
+@dataclass
+class SampleItem:
+    cond_mel: torch.Tensor  # (ref_frames, n_mels), float32, on the model's device
+    text_ids: torch.Tensor  # (n_tokens,) long, on the model's device
+    duration: int  # requested total frames (reference + generated)
+    seed: int
+
+
+def schedule(nfe: int, sway_coef: float | None, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """The ODE time grid `CFM.sample` uses: EPSS for low NFE, then sway sampling."""
+    t = get_epss_timesteps(nfe, device=device, dtype=dtype)
+    if sway_coef is not None:
+        t = t + sway_coef * (torch.cos(torch.pi / 2 * t) - 1 + t)
+    return t
+
+
+def effective_duration(n_text: int, ref_frames: int, requested: int, max_duration: int = 65536) -> int:
+    """`CFM.sample`'s rule: at least the text or reference length plus one frame, at most max_duration."""
+    return min(max(max(n_text, ref_frames) + 1, requested), max_duration)
+
+
+def round_up(n: int, multiple: int) -> int:
+    return n if multiple <= 1 else int(math.ceil(n / multiple) * multiple)
+
+
+class F5Sampler:
+    """Batched, bucketed sampler over a loaded `CFM` (its `transformer` must be a `DiT`)."""
+
+    def __init__(
+        self,
+        cfm: Any,
+        *,
+        bucket_frames: int = 1,
+        cuda_graphs: bool = False,
+        compile_model: bool = False,
+    ) -> None:
+        self.cfm = cfm
+        self.dit = cfm.transformer
+        self.bucket_frames = max(1, bucket_frames)
+        self.device = next(cfm.parameters()).device
+        self.dtype = next(cfm.parameters()).dtype
+        self.n_mels = cfm.num_channels
+        self.use_graphs = cuda_graphs and self.device.type == "cuda"
+        self._graphs: dict[tuple[int, int, bool, bool], _StepGraph] = {}
+        self._lock = threading.Lock()
+        dit = self.dit
+        # split the input projection: [x | cond | text] -> dim; only the x part changes per step
+        w = dit.input_embed.proj.weight
+        self._w_x = w[:, : self.n_mels]
+        self._w_static = w[:, self.n_mels :]
+        self._b_in = dit.input_embed.proj.bias
+        self._forward = self._velocity_packed
+        if compile_model:
+            self._forward = torch.compile(self._velocity_packed, dynamic=False, fullgraph=False)
+
+    # ---- public -------------------------------------------------------------------------
+    @torch.inference_mode()
+    def sample(
+        self, items: list[SampleItem], *, nfe: int, cfg_strength: float, sway_coef: float | None
+    ) -> list[torch.Tensor]:
+        """Return each item's mel, (duration, n_mels), with the reference frames restored."""
+        if not items:
+            return []
+        dev, dt = self.device, self.dtype
+        durations = [
+            effective_duration(int(it.text_ids.numel()), int(it.cond_mel.shape[0]), it.duration) for it in items
+        ]
+        batch = len(items)
+        length = round_up(max(durations), self.bucket_frames)
+        use_cfg = cfg_strength >= 1e-5
+        padded = any(d != length for d in durations)
+
+        # per-request pieces at their own length, then zero-padded to the bucket
+        cond = torch.zeros(batch, length, self.n_mels, device=dev, dtype=dt)
+        cond_mask = torch.zeros(batch, length, 1, device=dev, dtype=torch.bool)
+        text_c = torch.zeros(batch, length, self._text_dim(), device=dev, dtype=dt)
+        text_u = torch.zeros_like(text_c) if use_cfg else None
+        x = torch.zeros(batch, length, self.n_mels, device=dev, dtype=dt)
+        valid = torch.zeros(batch, length, device=dev, dtype=torch.bool)
+        for i, (it, dur) in enumerate(zip(items, durations)):
+            ref = it.cond_mel.to(dt)[:dur]
+            cond[i, : ref.shape[0]] = ref
+            cond_mask[i, : ref.shape[0]] = True
+            ids = it.text_ids.view(1, -1)
+            text_c[i, :dur] = self.dit.text_embed(ids, seq_len=dur, drop_text=False)[0]
+            if text_u is not None:
+                text_u[i, :dur] = self.dit.text_embed(ids, seq_len=dur, drop_text=True)[0]
+            # noise exactly as CFM.sample draws it: reseeded per request, at its own length
+            gen = torch.Generator(device=dev).manual_seed(int(it.seed))
+            x[i, :dur] = torch.randn(dur, self.n_mels, generator=gen, device=dev, dtype=dt)
+            valid[i, :dur] = True
+
+        # constant part of the input projection: cond half sees the reference, uncond half sees zeros
+        if use_cfg:
+            static = torch.cat(
+                (
+                    F.linear(torch.cat((cond, text_c), dim=-1), self._w_static, self._b_in),
+                    F.linear(torch.cat((torch.zeros_like(cond), text_u), dim=-1), self._w_static, self._b_in),
+                ),
+                dim=0,
+            )
+            mask = torch.cat((valid, valid), dim=0)
+        else:
+            static = F.linear(torch.cat((cond, text_c), dim=-1), self._w_static, self._b_in)
+            mask = valid
+        conv_mask = mask if padded else None
+        attn_bias = None
+        if padded:
+            attn_bias = torch.zeros(mask.shape[0], 1, 1, length, device=dev, dtype=dt)
+            attn_bias.masked_fill_(~mask.view(mask.shape[0], 1, 1, length), float("-inf"))
+        rope = self.dit.rotary_embed.forward_from_seq_len(length)
+
+        t = schedule(nfe, sway_coef, dev, dt)
+        block_mods, final_mods = self._modulations(t[:-1])
+        cfg = torch.tensor(cfg_strength, device=dev, dtype=dt)
+        if self.use_graphs:
+            graph = self._graph_for(batch, length, use_cfg, padded)
+            graph.load(x, static, cfg, conv_mask, attn_bias, block_mods, final_mods, t[1:] - t[:-1])
+            for _ in range(nfe):
+                graph.graph.replay()
+            x = graph.x.clone()
+        else:
+            for k in range(nfe):
+                v = self._forward(x, static, block_mods[k], final_mods[k], cfg, conv_mask, attn_bias, rope, use_cfg)
+                x = x + (t[k + 1] - t[k]) * v
+        out = torch.where(cond_mask, cond, x)
+        return [out[i, :dur] for i, dur in enumerate(durations)]
+
+    # ---- internals --------------------------------------------------------------------------
+    def _text_dim(self) -> int:
+        return self.dit.text_embed.text_embed.embedding_dim
+
+    def _modulations(self, times: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """AdaLN modulations for every step: blocks (steps, depth, 1, 6*dim), final (steps, 1, 2*dim)."""
+        temb = self.dit.time_embed(times)  # (steps, dim); one row per step, as CFM.sample computes it
+        silu = F.silu(temb)
+        blocks = torch.stack([blk.attn_norm.linear(silu) for blk in self.dit.transformer_blocks], dim=1)
+        final = self.dit.norm_out.linear(silu)
+        return blocks.unsqueeze(2), final.unsqueeze(1)
+
+    def _velocity_packed(
+        self,
+        x: torch.Tensor,
+        static: torch.Tensor,
+        block_mods: torch.Tensor,
+        final_mod: torch.Tensor,
+        cfg: torch.Tensor,
+        conv_mask: torch.Tensor | None,
+        attn_bias: torch.Tensor | None,
+        rope: tuple[torch.Tensor, Any],
+        use_cfg: bool,
+    ) -> torch.Tensor:
+        """Guided velocity at one step: DiT forward over [cond; uncond] packed in one batch."""
+        dit = self.dit
+        xx = torch.cat((x, x), dim=0) if use_cfg else x
+        h = F.linear(xx, self._w_x) + static
+        h = dit.input_embed.conv_pos_embed(h, mask=conv_mask) + h
+        residual = h
+        for blk, m in zip(dit.transformer_blocks, block_mods):
+            h = self._block(blk, h, m, conv_mask, attn_bias, rope)
+        if dit.long_skip_connection is not None:
+            h = dit.long_skip_connection(torch.cat((h, residual), dim=-1))
+        scale, shift = torch.chunk(final_mod, 2, dim=1)
+        h = dit.norm_out.norm(h) * (1 + scale)[:, None, :] + shift[:, None, :]
+        pred = dit.proj_out(h)
+        if not use_cfg:
+            return pred
+        p_c, p_u = torch.chunk(pred, 2, dim=0)
+        return p_c + (p_c - p_u) * cfg
+
+    @staticmethod
+    def _block(
+        blk: Any,
+        x: torch.Tensor,
+        mod: torch.Tensor,
+        mask: torch.Tensor | None,
+        attn_bias: torch.Tensor | None,
+        rope: tuple[torch.Tensor, Any],
+    ) -> torch.Tensor:
+        shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = torch.chunk(mod, 6, dim=1)
+        norm = blk.attn_norm.norm(x) * (1 + scale_msa[:, None]) + shift_msa[:, None]
+        attn = blk.attn
+        b, n, _ = norm.shape
+        q = attn.to_q(norm).view(b, n, attn.heads, -1).transpose(1, 2)
+        k = attn.to_k(norm).view(b, n, attn.heads, -1).transpose(1, 2)
+        v = attn.to_v(norm).view(b, n, attn.heads, -1).transpose(1, 2)
+        if attn.q_norm is not None:
+            q = attn.q_norm(q)
+        if attn.k_norm is not None:
+            k = attn.k_norm(k)
+        freqs, xpos = rope
+        qs, ks = (xpos, xpos**-1.0) if torch.is_tensor(xpos) else (1.0, 1.0)
+        heads_pe = attn.processor.pe_attn_head
+        if heads_pe is None:
+            q = apply_rotary_pos_emb(q, freqs, qs)
+            k = apply_rotary_pos_emb(k, freqs, ks)
+        else:
+            q = torch.cat((apply_rotary_pos_emb(q[:, :heads_pe], freqs, qs), q[:, heads_pe:]), dim=1)
+            k = torch.cat((apply_rotary_pos_emb(k[:, :heads_pe], freqs, ks), k[:, heads_pe:]), dim=1)
+        o = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_bias)
+        o = o.transpose(1, 2).reshape(b, n, -1).to(q.dtype)
+        o = attn.to_out[0](o)
+        if mask is not None:
+            o = o.masked_fill(~mask.unsqueeze(-1), 0.0)
+        x = x + gate_msa.unsqueeze(1) * o
+        norm = blk.ff_norm(x) * (1 + scale_mlp[:, None]) + shift_mlp[:, None]
+        return x + gate_mlp.unsqueeze(1) * blk.ff(norm)
+
+    def _graph_for(self, batch: int, length: int, use_cfg: bool, padded: bool) -> _StepGraph:
+        key = (batch, length, use_cfg, padded)
+        with self._lock:
+            graph = self._graphs.get(key)
+            if graph is None:
+                graph = _StepGraph(self, batch, length, use_cfg, padded)
+                self._graphs[key] = graph
+            return graph
+
+    @property
+    def graph_count(self) -> int:
+        return len(self._graphs)
+
+
+class _StepGraph:
+    """One Euler step (guided DiT forward + update) captured as a CUDA graph for a fixed shape.
+
+    The whole schedule's modulations and step sizes live in device buffers and a device-side step
+    counter picks the row, so a replay needs no host work and no copies between steps.
+    """
+
+    MAX_STEPS = 64
+
+    def __init__(self, sampler: F5Sampler, batch: int, length: int, use_cfg: bool, padded: bool) -> None:
+        dev, dt = sampler.device, sampler.dtype
+        dit = sampler.dit
+        packed = 2 * batch if use_cfg else batch
+        dim, depth = dit.dim, len(dit.transformer_blocks)
+        self.x = torch.randn(batch, length, sampler.n_mels, device=dev, dtype=dt)
+        self.static = torch.randn(packed, length, dim, device=dev, dtype=dt)
+        self.blocks = torch.zeros(self.MAX_STEPS, depth, 1, 6 * dim, device=dev, dtype=dt)
+        self.final = torch.zeros(self.MAX_STEPS, 1, 2 * dim, device=dev, dtype=dt)
+        self.dts = torch.zeros(self.MAX_STEPS, device=dev, dtype=dt)
+        self.index = torch.zeros(1, device=dev, dtype=torch.long)
+        self.cfg = torch.zeros((), device=dev, dtype=dt)
+        self.mask = torch.ones(packed, length, device=dev, dtype=torch.bool) if padded else None
+        self.bias = torch.zeros(packed, 1, 1, length, device=dev, dtype=dt) if padded else None
+        rope = dit.rotary_embed.forward_from_seq_len(length)
+
+        def step() -> None:
+            blocks = self.blocks.index_select(0, self.index)[0]
+            final = self.final.index_select(0, self.index)[0]
+            v = sampler._forward(self.x, self.static, blocks, final, self.cfg, self.mask, self.bias, rope, use_cfg)
+            self.x.add_(self.dts.index_select(0, self.index) * v)
+            self.index.add_(1)
+
+        # warm up on a side stream (as CUDA graph capture requires), then capture
+        stream = torch.cuda.Stream()
+        stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(stream):
+            for _ in range(2):
+                step()
+        torch.cuda.current_stream().wait_stream(stream)
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            step()
+
+    def load(
+        self,
+        x: torch.Tensor,
+        static: torch.Tensor,
+        cfg: torch.Tensor,
+        mask: torch.Tensor | None,
+        bias: torch.Tensor | None,
+        blocks: torch.Tensor,
+        final: torch.Tensor,
+        dts: torch.Tensor,
+    ) -> None:
+        """Copy one batch's inputs and schedule into the captured buffers and rewind the step counter."""
+        steps = dts.shape[0]
+        if steps > self.MAX_STEPS:
+            raise ValueError(f"NFE {steps} is over the sampler's limit of {self.MAX_STEPS}")
+        self.x.copy_(x)
+        self.static.copy_(static)
+        self.cfg.copy_(cfg)
+        self.blocks[:steps].copy_(blocks)
+        self.final[:steps].copy_(final)
+        self.dts[:steps].copy_(dts)
+        self.index.zero_()
+        if self.mask is not None:
+            self.mask.copy_(mask)
+            self.bias.copy_(bias)
