@@ -78,11 +78,10 @@ def full_arch(model_name: str = "F5TTS_v1_Base") -> dict[str, Any]:
 
 def ensure_random_weights(cache_dir: Path, kind: str = "smoke", model_name: str = "F5TTS_v1_Base") -> RandomWeights:
     """Write (once) and return the random checkpoint files for `kind` ("smoke" or "full")."""
-    from safetensors.torch import save_file
-    from vocos import Vocos
-
     from f5_tts.model import DiT
     from f5_tts.model.utils import get_tokenizer
+    from safetensors.torch import save_file
+    from vocos import Vocos
 
     if kind not in ("smoke", "full"):
         raise ValueError(f"random weights kind must be 'smoke' or 'full', not {kind!r}")

@@ -1,0 +1,329 @@
+"""The F5-TTS engine: f5-tts's own model classes and loaders, our fast sampler, a reference cache.
+
+Weights come from local paths or `hf://owner/repo/file` ids (resolved with huggingface_hub, which
+honours HF_HUB_OFFLINE). When they cannot be had, `load` raises `EngineUnavailable` with a message
+that says exactly what is missing and how to fix it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ishowtts_studio.audio import read_audio
+from ishowtts_studio.engines.base import ChunkAudio, ChunkJob, EngineInfo, EngineUnavailable, VoiceRef
+from ishowtts_studio.engines.f5_sampler import F5Sampler, SampleItem, effective_duration
+from ishowtts_studio.engines.smoke import ensure_random_weights, full_arch
+
+log = logging.getLogger(__name__)
+
+SAMPLE_RATE = 24000
+HOP = 256
+TARGET_RMS = 0.1  # f5-tts normalises quiet references to this RMS and scales the output back
+REF_CACHE_VERSION = 1
+
+Progress = Callable[[float, str], None]
+
+
+def resolve_precision(device: torch.device, precision: str) -> torch.dtype:
+    if precision == "fp32" or device.type != "cuda":
+        if precision in ("bf16", "fp16") and device.type != "cuda":
+            log.warning("precision %s asked for on %s; using fp32", precision, device)
+        return torch.float32
+    if precision == "bf16" or (precision == "auto" and torch.cuda.is_bf16_supported()):
+        return torch.bfloat16
+    return torch.float16
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "cuda" and not torch.cuda.is_available():
+        raise EngineUnavailable(
+            "engine.device is 'cuda' but PyTorch sees no CUDA GPU. Set engine.device = \"auto\" or \"cpu\" in "
+            "config.toml, or install a CUDA build of PyTorch."
+        )
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def resolve_file(spec: str, what: str, config_key: str) -> Path:
+    """A local path, or `hf://owner/repo/path/in/repo` fetched (or found in the cache) by huggingface_hub."""
+    if not spec.startswith("hf://"):
+        path = Path(spec).expanduser()
+        if not path.exists():
+            raise EngineUnavailable(
+                f"The F5-TTS {what} was not found at {path} ({config_key} in config.toml). Point {config_key} at the "
+                f"downloaded file, or use an hf:// id on a machine with internet access."
+            )
+        return path
+    from huggingface_hub import hf_hub_download
+
+    owner, repo, *rest = spec[len("hf://"):].split("/")
+    try:
+        return Path(hf_hub_download(repo_id=f"{owner}/{repo}", filename="/".join(rest)))
+    except Exception as exc:  # offline, not cached, network refused: all end the same way for the user
+        raise EngineUnavailable(
+            f"The F5-TTS {what} {spec} could not be fetched from the Hugging Face Hub ({type(exc).__name__}). "
+            f"On a machine with internet access run `hf download {owner}/{repo} {'/'.join(rest)}`, or copy the "
+            f"file here and set {config_key} in config.toml to its local path. Without weights, "
+            f"`python app.py --smoke` runs the studio on a tiny random model."
+        ) from exc
+
+
+def resolve_vocoder(spec: str) -> Path:
+    """The Vocos folder (config.yaml + pytorch_model.bin): a local folder or `hf://owner/repo`."""
+    if not spec.startswith("hf://"):
+        folder = Path(spec).expanduser()
+        missing = [n for n in ("config.yaml", "pytorch_model.bin") if not (folder / n).exists()]
+        if missing:
+            raise EngineUnavailable(
+                f"The Vocos vocoder folder {folder} (f5.vocoder in config.toml) lacks {', '.join(missing)}. "
+                f"Download charactr/vocos-mel-24khz into it."
+            )
+        return folder
+    repo = spec[len("hf://"):].strip("/")
+    config = resolve_file(f"hf://{repo}/config.yaml", "vocoder config", "f5.vocoder")
+    resolve_file(f"hf://{repo}/pytorch_model.bin", "vocoder weights", "f5.vocoder")
+    return config.parent
+
+
+@dataclass
+class PreparedVoice:
+    mel: torch.Tensor  # (frames, n_mels) float32 on the engine's device
+    ref_samples: int
+    rms: float
+    ref_text: str
+
+
+def normalise_ref_text(text: str) -> str:
+    # f5-tts ends the reference transcript with a sentence stop and a space before appending the new text
+    text = text.strip()
+    if not text.endswith((". ", "。")):
+        text = text + " " if text.endswith(".") else text + ". "
+    if len(text[-1].encode("utf-8")) == 1 and not text.endswith(" "):
+        text += " "
+    return text
+
+
+class F5Engine:
+    name = "f5"
+    sample_rate = SAMPLE_RATE
+
+    def __init__(
+        self,
+        *,
+        checkpoint: str,
+        vocab: str,
+        vocoder: str,
+        model_name: str = "F5TTS_v1_Base",
+        device: str = "auto",
+        precision: str = "auto",
+        cache_dir: Path,
+        random_weights: str | None = None,
+        cuda_graphs: bool = True,
+        compile_model: bool = False,
+        bucket_frames: int = 64,
+        ref_cache_items: int = 64,
+    ) -> None:
+        self.checkpoint, self.vocab, self.vocoder_spec = checkpoint, vocab, vocoder
+        self.model_name = model_name
+        self.device_spec, self.precision_spec = device, precision
+        self.cache_dir = Path(cache_dir).expanduser()
+        self.random_weights = random_weights
+        self.cuda_graphs, self.compile_model, self.bucket_frames = cuda_graphs, compile_model, bucket_frames
+        self.ref_cache_items = ref_cache_items
+        self.cfm: Any = None
+        self.vocoder: Any = None
+        self.sampler: F5Sampler | None = None
+        self.vocab_char_map: dict[str, int] = {}
+        self.device = torch.device("cpu")
+        self.dtype = torch.float32
+        self._refs: OrderedDict[str, PreparedVoice] = OrderedDict()
+        self._refs_lock = threading.Lock()
+        self._stats = {"ref_cache_hits": 0, "ref_cache_disk_hits": 0, "ref_cache_misses": 0}
+
+    # ---- loading ------------------------------------------------------------------------------
+    def load(self, progress: Progress | None = None) -> EngineInfo:
+        from f5_tts.infer.utils_infer import load_model, load_vocoder
+        from f5_tts.model import DiT
+        from f5_tts.model.utils import get_tokenizer
+
+        say = progress or (lambda f, m: log.info("%3.0f%% %s", f * 100, m))
+        self.device = resolve_device(self.device_spec)
+        self.dtype = resolve_precision(self.device, self.precision_spec)
+        if self.random_weights:
+            say(0.05, f"writing {self.random_weights} random-weight checkpoint files")
+            rw = ensure_random_weights(self.cache_dir, self.random_weights, self.model_name)
+            ckpt, vocab, vocoder_dir, arch = rw.checkpoint, rw.vocab, rw.vocoder_dir, rw.arch
+        else:
+            say(0.05, "locating F5-TTS weights")
+            ckpt = resolve_file(self.checkpoint, "checkpoint", "f5.checkpoint")
+            vocab = resolve_file(self.vocab, "vocabulary", "f5.vocab")
+            vocoder_dir = resolve_vocoder(self.vocoder_spec)
+            arch = full_arch(self.model_name)
+        say(0.3, f"loading {ckpt.name}")
+        # load on the CPU in fp32 (f5-tts picks fp16 itself on CUDA), then move once in our precision
+        cfm = load_model(DiT, arch, str(ckpt), mel_spec_type="vocos", vocab_file=str(vocab), device="cpu")
+        self.cfm = cfm.to(self.device, self.dtype).eval()
+        self.vocab_char_map, _ = get_tokenizer(str(vocab), "custom")
+        say(0.6, "loading Vocos vocoder")
+        self.vocoder = load_vocoder("vocos", is_local=True, local_path=str(vocoder_dir), device=str(self.device))
+        self.sampler = F5Sampler(
+            self.cfm,
+            bucket_frames=self.bucket_frames if self.device.type == "cuda" else 1,
+            cuda_graphs=self.cuda_graphs,
+            compile_model=self.compile_model,
+        )
+        say(0.7, "model ready")
+        return self.info()
+
+    def info(self) -> EngineInfo:
+        return EngineInfo(
+            name=self.name,
+            device=str(self.device) if self.device.type != "cuda" else torch.cuda.get_device_name(self.device),
+            precision=str(self.dtype).replace("torch.", ""),
+            sample_rate=SAMPLE_RATE,
+            smoke=self.random_weights == "smoke",
+            random_weights=bool(self.random_weights),
+            fast_path={
+                "cuda_graphs": bool(self.sampler and self.sampler.use_graphs),
+                "compile": self.compile_model,
+                "bucket_frames": self.sampler.bucket_frames if self.sampler else self.bucket_frames,
+                "graphs_captured": self.sampler.graph_count if self.sampler else 0,
+            },
+        )
+
+    # ---- references ---------------------------------------------------------------------------
+    def _ref_key(self, voice: VoiceRef) -> str:
+        raw = f"{REF_CACHE_VERSION}|{voice.content_hash}|{SAMPLE_RATE}|{HOP}|vocos-100|{TARGET_RMS}"
+        return hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+    def prepare_voice(self, voice: VoiceRef) -> bool:
+        return self._prepared(voice)[1]
+
+    def _prepared(self, voice: VoiceRef) -> tuple[PreparedVoice, bool]:
+        key = self._ref_key(voice)
+        ref_text = normalise_ref_text(voice.transcript)
+        with self._refs_lock:
+            hit = self._refs.get(key)
+            if hit is not None and hit.ref_text == ref_text:
+                self._refs.move_to_end(key)
+                self._stats["ref_cache_hits"] += 1
+                return hit, True
+        disk = self.cache_dir / "ref-mels" / f"{key}.pt"
+        from_disk = False
+        if disk.exists():
+            try:
+                blob = torch.load(disk, map_location="cpu", weights_only=True)
+                mel, samples, rms = blob["mel"], int(blob["samples"]), float(blob["rms"])
+                from_disk = True
+            except Exception:  # a corrupt cache file is rebuilt, never fatal
+                log.warning("reference cache file %s unreadable; rebuilding", disk)
+        if not from_disk:
+            wav, _ = read_audio(voice.audio_path, target_sr=SAMPLE_RATE)
+            rms = float(np.sqrt(np.mean(np.square(wav, dtype=np.float64))))
+            if 0 < rms < TARGET_RMS:
+                wav = wav * (TARGET_RMS / rms)
+            with torch.inference_mode():
+                mel = self.cfm.mel_spec(torch.from_numpy(wav).float().to(self.device)[None])[0].T.float().cpu()
+            samples = len(wav)
+            disk.parent.mkdir(parents=True, exist_ok=True)
+            tmp = disk.with_suffix(f".tmp{threading.get_ident()}")
+            torch.save({"mel": mel, "samples": samples, "rms": rms}, tmp)
+            tmp.replace(disk)
+        prepared = PreparedVoice(mel=mel.to(self.device), ref_samples=samples, rms=rms, ref_text=ref_text)
+        with self._refs_lock:
+            self._stats["ref_cache_disk_hits" if from_disk else "ref_cache_misses"] += 1
+            self._refs[key] = prepared
+            while len(self._refs) > self.ref_cache_items:
+                self._refs.popitem(last=False)
+        return prepared, from_disk
+
+    def forget_voice(self, voice: VoiceRef) -> None:
+        key = self._ref_key(voice)
+        with self._refs_lock:
+            self._refs.pop(key, None)
+        (self.cache_dir / "ref-mels" / f"{key}.pt").unlink(missing_ok=True)
+
+    # ---- synthesis ----------------------------------------------------------------------------
+    def estimate_frames(self, voice: VoiceRef, text: str, speed: float) -> tuple[int, int]:
+        """f5-tts's duration rule: reference frames plus the reference's frames-per-byte times the new
+        text's bytes, over the speed (very short texts are slowed to 0.3, as f5-tts does)."""
+        prepared, _ = self._prepared(voice)
+        ref_frames = prepared.ref_samples // HOP
+        gen_bytes = len(text.encode("utf-8"))
+        local_speed = 0.3 if gen_bytes < 10 else speed
+        ref_bytes = len(prepared.ref_text.encode("utf-8"))
+        return ref_frames + int(ref_frames / ref_bytes * gen_bytes / local_speed), ref_frames
+
+    def _text_ids(self, text: str) -> torch.Tensor:
+        from f5_tts.model.utils import convert_char_to_pinyin, list_str_to_idx
+
+        tokens = convert_char_to_pinyin([text])
+        return list_str_to_idx(tokens, self.vocab_char_map)[0].to(self.device)
+
+    def synthesize(self, jobs: list[ChunkJob]) -> list[ChunkAudio]:
+        if self.cfm is None or self.sampler is None:
+            raise EngineUnavailable("The F5-TTS engine is not loaded yet.")
+        params = jobs[0].params
+        if any(j.params.batch_key() != params.batch_key() for j in jobs):
+            raise ValueError("a batch must share NFE, CFG strength and sway coefficient")
+        items, metas = [], []
+        for job in jobs:
+            prepared, _ = self._prepared(job.voice)
+            ref_frames = prepared.ref_samples // HOP
+            total = job.duration_frames
+            if total is None:
+                total, _ = self.estimate_frames(job.voice, job.text, job.params.speed)
+            ids = self._text_ids(prepared.ref_text + job.text)
+            items.append(SampleItem(cond_mel=prepared.mel, text_ids=ids, duration=total, seed=job.seed))
+            metas.append((prepared, ref_frames))
+        mels = self.sampler.sample(items, nfe=params.nfe, cfg_strength=params.cfg_strength, sway_coef=params.sway_coef)
+        out = []
+        with torch.inference_mode():
+            for mel, (prepared, ref_frames) in zip(mels, metas):
+                gen = mel[ref_frames:].float().T.unsqueeze(0)  # (1, n_mels, frames)
+                wave = self.vocoder.decode(gen)[0]
+                if 0 < prepared.rms < TARGET_RMS:
+                    wave = wave * (prepared.rms / TARGET_RMS)
+                out.append(ChunkAudio(audio=wave.float().cpu().numpy(), duration_frames=mel.shape[0],
+                                      ref_frames=ref_frames))
+        return out
+
+    def max_duration_frames(self, n_text: int, ref_frames: int, requested: int) -> int:
+        return effective_duration(n_text, ref_frames, requested)
+
+    def warmup(self, voices: list[VoiceRef], nfe: int, progress: Progress | None = None) -> None:
+        """Prepare references and run the sampler once per common length, capturing graphs early."""
+        from ishowtts_studio.engines.base import GenerationParams
+
+        texts = ["Hello there.", "This is a warm-up sentence of ordinary length for the studio engine."]
+        plan = [(v, t) for v in voices[:2] for t in texts]
+        for i, (voice, text) in enumerate(plan):
+            if progress:
+                progress(0.7 + 0.3 * i / max(1, len(plan)), f"warm-up {i + 1}/{len(plan)}")
+            params = GenerationParams(nfe=nfe, cfg_strength=2.0, sway_coef=-1.0, speed=1.0)
+            self.synthesize([ChunkJob(voice=voice, text=text, params=params, seed=0)])
+
+    def memory_stats(self) -> dict[str, float]:
+        if self.device.type != "cuda":
+            return {}
+        mib = 1024 * 1024
+        return {
+            "allocated_mib": torch.cuda.memory_allocated(self.device) / mib,
+            "reserved_mib": torch.cuda.memory_reserved(self.device) / mib,
+            "peak_mib": torch.cuda.max_memory_allocated(self.device) / mib,
+        }
+
+    def cache_stats(self) -> dict[str, int]:
+        with self._refs_lock:
+            return dict(self._stats, ref_cache_items=len(self._refs))
