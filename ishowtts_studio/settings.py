@@ -1,0 +1,577 @@
+"""Typed, validated studio settings loaded from a TOML file.
+
+Every option lives in one frozen dataclass per TOML section. The field metadata carries the
+documentation and the allowed values, so validation, error messages and the generated reference
+(`settings_reference`) can never drift apart.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import importlib.util
+import json
+import math
+import os
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import MISSING, dataclass, field, fields
+from pathlib import Path
+from typing import Any, ClassVar, get_type_hints
+
+__all__ = [
+    "CONFIG_ENV_VAR",
+    "ConfigError",
+    "EngineSettings",
+    "F5Settings",
+    "PathSettings",
+    "ServerSettings",
+    "Settings",
+    "f5_model_names",
+    "load_settings",
+    "settings_reference",
+]
+
+CONFIG_ENV_VAR = "ISHOWTTS_CONFIG"
+
+# Owner and repo names on the Hugging Face Hub: letters, digits, '-', '_' and '.'.
+_HF_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_URL_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+class ConfigError(ValueError):
+    """A setting is missing, unknown, of the wrong type or out of range."""
+
+
+# --------------------------------------------------------------------------------------------
+# field helpers
+
+
+def _meta(
+    doc: str,
+    *,
+    choices: tuple[str, ...] | None = None,
+    lo: float | None = None,
+    hi: float | None = None,
+    check: Callable[[Any], str | None] | None = None,
+    shown_default: str | None = None,
+) -> dict[str, Any]:
+    """Field metadata: the documentation and the constraints of one setting."""
+    return {"doc": doc, "choices": choices, "lo": lo, "hi": hi, "check": check, "shown_default": shown_default}
+
+
+def _opt(default: Any, doc: str, **constraints: Any) -> Any:
+    """A dataclass field with an immutable default whose metadata documents and constrains it."""
+    return field(default=default, metadata=_meta(doc, **constraints))
+
+
+def _fmt(value: object) -> str:
+    """Render a value the way it would be written in TOML, so messages can be pasted back."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (str, Path)):
+        return json.dumps(str(value), ensure_ascii=False)
+    return repr(value)
+
+
+def _type_label(value: object) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, (dict, Mapping)):
+        return "a table"
+    if isinstance(value, list):
+        return "a list"
+    return type(value).__name__
+
+
+_EXPECTED = {
+    bool: "true or false (without quotes)",
+    int: "a whole number (without quotes)",
+    float: "a number (without quotes)",
+    str: "a string in double quotes",
+    Path: "a path string in double quotes",
+}
+
+
+def _range_text(typ: type, lo: float | None, hi: float | None) -> str:
+    kind = "a whole number" if typ is int else "a number"
+    if lo is not None and hi is not None:
+        return f"{kind} from {_fmt(lo)} to {_fmt(hi)}"
+    if lo is not None:
+        return f"{kind} of at least {_fmt(lo)}"
+    return f"{kind} of at most {_fmt(hi)}"
+
+
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    return get_type_hints(cls)
+
+
+def _check_value(cls: type, name: str, value: object) -> object:
+    """Validate one field of a section dataclass; return the value coerced to the field's type."""
+    section: str = cls._section  # type: ignore[attr-defined]
+    key = f"{section}.{name}"
+    typ = _hints(cls)[name]
+    meta = {f.name: f.metadata for f in fields(cls)}[name]
+
+    # Strict types: TOML distinguishes 8080 from "8080", and bool is a subclass of int in Python.
+    ok = (
+        (typ is bool and isinstance(value, bool))
+        or (typ is int and isinstance(value, int) and not isinstance(value, bool))
+        or (typ is float and isinstance(value, (int, float)) and not isinstance(value, bool))
+        or (typ is str and isinstance(value, str))
+        or (typ is Path and isinstance(value, (str, os.PathLike)))
+    )
+    if not ok:
+        raise ConfigError(
+            f"{key} = {_fmt(value)} has the wrong type: expected {_EXPECTED[typ]}, got {_type_label(value)}"
+        )
+    if typ is float:
+        value = float(value)  # type: ignore[arg-type]
+    elif typ is Path:
+        if not os.fspath(value).strip():  # type: ignore[arg-type]
+            # Path("") would silently mean the current folder.
+            raise ConfigError(f"{key} = {_fmt(value)} must not be empty; give a folder path")
+        value = Path(value)  # type: ignore[arg-type]
+
+    choices = meta.get("choices")
+    if choices is not None and value not in choices:
+        hint = difflib.get_close_matches(str(value).lower(), choices, n=1)
+        extra = f" (did you mean {_fmt(hint[0])}?)" if hint else ""
+        raise ConfigError(f"{key} = {_fmt(value)} is not allowed; use one of: {', '.join(choices)}{extra}")
+
+    lo, hi = meta.get("lo"), meta.get("hi")
+    if lo is not None or hi is not None:
+        assert isinstance(value, (int, float))
+        bad = not math.isfinite(value) or (lo is not None and value < lo) or (hi is not None and value > hi)
+        if bad:
+            raise ConfigError(f"{key} = {_fmt(value)} is out of range; use {_range_text(typ, lo, hi)}")
+
+    check = meta.get("check")
+    if check is not None:
+        problem = check(value)
+        if problem:
+            raise ConfigError(f"{key} = {_fmt(value)} {problem}")
+    return value
+
+
+class _Section:
+    """Mixin: validate every field on construction, so hand-built settings are as safe as loaded ones."""
+
+    _section: ClassVar[str]
+
+    def __post_init__(self) -> None:
+        for f in fields(self):  # type: ignore[arg-type]
+            value = _check_value(type(self), f.name, getattr(self, f.name))
+            object.__setattr__(self, f.name, value)
+
+
+# --------------------------------------------------------------------------------------------
+# validators
+
+
+def _non_empty(value: str) -> str | None:
+    return "must not be empty" if not str(value).strip() else None
+
+
+def _check_weights(value: str) -> str | None:
+    """A local path or hf://owner/repo[/file/in/repo]."""
+    if not value.strip():
+        return "must not be empty; give a local path or hf://owner/repo/file"
+    if not value.startswith("hf://"):
+        if _URL_SCHEME.match(value):
+            return (
+                "uses an unsupported scheme; give a local path or a Hugging Face reference such as "
+                '"hf://SWivid/F5-TTS/F5TTS_v1_Base/model_1250000.safetensors"'
+            )
+        return None
+    parts = value[len("hf://") :].split("/")
+    if len(parts) < 2 or not all(parts) or not (_HF_NAME.match(parts[0]) and _HF_NAME.match(parts[1])):
+        return (
+            "is not a valid Hugging Face reference; use hf://owner/repo or hf://owner/repo/path/to/file, "
+            'e.g. "hf://SWivid/F5-TTS/F5TTS_v1_Base/model_1250000.safetensors"'
+        )
+    return None
+
+
+@functools.cache
+def f5_model_names() -> tuple[str, ...]:
+    """Model config names shipped in the installed f5-tts package (the yaml files in f5_tts/configs).
+
+    Located with find_spec instead of importlib.resources.files so that loading settings never
+    imports f5_tts (and with it torch). Empty when f5-tts is not installed.
+    """
+    try:
+        spec = importlib.util.find_spec("f5_tts")
+    except (ImportError, ValueError):
+        return ()
+    if spec is None or not spec.submodule_search_locations:
+        return ()
+    names: set[str] = set()
+    for root in spec.submodule_search_locations:
+        folder = Path(root) / "configs"
+        if folder.is_dir():
+            names.update(p.stem for p in folder.glob("*.yaml"))
+    return tuple(sorted(names))
+
+
+def _check_model(value: str) -> str | None:
+    names = f5_model_names()
+    if not names:
+        # Without f5-tts the engine reports that itself; only reject obviously bad names here.
+        return None if _HF_NAME.match(value) else "is not a model config name such as F5TTS_v1_Base"
+    if value in names:
+        return None
+    hint = difflib.get_close_matches(value, names, n=1)
+    extra = f" (did you mean {_fmt(hint[0])}?)" if hint else ""
+    return f"is not allowed; use one of: {', '.join(names)}{extra}"
+
+
+def _check_database(value: str) -> str | None:
+    if not value.strip():
+        return "must not be empty; give a file path such as samples/studio.db or an SQLAlchemy URL"
+    if "://" in value and not _URL_SCHEME.match(value):
+        return 'is not a valid SQLAlchemy URL; use e.g. "sqlite:///path/to/studio.db" or "postgresql://user@host/db"'
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# sections
+
+
+@dataclass(frozen=True)
+class ServerSettings(_Section):
+    _section: ClassVar[str] = "server"
+
+    host: str = _opt(
+        "127.0.0.1",
+        "Interface the web server binds to. 127.0.0.1 is this machine only; "
+        "use 0.0.0.0 to listen on the network, and only with auth_user and auth_password set.",
+        check=_non_empty,
+    )
+    port: int = _opt(7860, "TCP port of the web server.", lo=1, hi=65535)
+    auth_user: str = _opt("", "Login name. Login is required only when both auth_user and auth_password are set.")
+    auth_password: str = _opt(
+        "", "Login password. Login is required only when both auth_user and auth_password are set."
+    )
+    max_upload_mb: int = _opt(50, "Largest accepted upload, in megabytes.", lo=1, hi=10000)
+
+    @property
+    def auth_enabled(self) -> bool:
+        return bool(self.auth_user and self.auth_password)
+
+    @property
+    def auth(self) -> tuple[str, str] | None:
+        """(user, password) for the web server, or None when login is off."""
+        return (self.auth_user, self.auth_password) if self.auth_enabled else None
+
+
+@dataclass(frozen=True)
+class EngineSettings(_Section):
+    _section: ClassVar[str] = "engine"
+
+    device: str = _opt(
+        "auto",
+        "Where the model runs: auto picks cuda when a GPU is present, else cpu.",
+        choices=("auto", "cuda", "cpu"),
+    )
+    precision: str = _opt(
+        "auto",
+        "Numeric precision of the model: auto picks bf16 on GPUs that support it, fp16 on other GPUs, fp32 on cpu.",
+        choices=("auto", "bf16", "fp16", "fp32"),
+    )
+    default_nfe: int = _opt(
+        16, "Default number of ODE steps (NFE) per synthesis: fewer is faster, more is cleaner.", lo=1, hi=64
+    )
+    cfg_strength: float = _opt(2.0, "Classifier-free guidance strength.", lo=0.0, hi=10.0)
+    sway_coef: float = _opt(
+        -1.0, "Sway sampling coefficient for the ODE timesteps (-1 favours early steps).", lo=-1.0, hi=1.0
+    )
+    speed: float = _opt(1.0, "Speaking speed multiplier (changes the generated duration).", lo=0.3, hi=3.0)
+    max_text_chars: int = _opt(2000, "Longest text accepted for one synthesis, in characters.", lo=1, hi=20000)
+    queue_size: int = _opt(32, "Requests that may wait for the GPU before new ones are refused.", lo=1, hi=1024)
+    max_batch: int = _opt(8, "Most requests sampled together in one GPU batch.", lo=1, hi=64)
+    batch_wait_ms: float = _opt(
+        4.0, "How long the GPU worker waits for more requests to fill a batch, in milliseconds.", lo=0.0, hi=1000.0
+    )
+    crossfade_ms: int = _opt(150, "Crossfade between consecutive text chunks, in milliseconds.", lo=0, hi=1000)
+    first_chunk_chars: int = _opt(
+        60, "Byte limit of the first text chunk, kept short so streaming starts early.", lo=10, hi=500
+    )
+    chunk_chars: int = _opt(
+        135, "Byte limit of the other text chunks (UTF-8 bytes, as F5-TTS measures).", lo=20, hi=1000
+    )
+    cuda_graphs: bool = _opt(True, "Capture the sampler in CUDA graphs (GPU only) to cut launch overhead.")
+    compile: bool = _opt(False, "Run torch.compile on the model (slow first start, faster afterwards).")
+    warmup: bool = _opt(True, "Run a short synthesis at start-up so the first real request is fast.")
+    ref_cache_items: int = _opt(64, "Reference voices whose prepared audio is kept in memory.", lo=1, hi=10000)
+
+
+@dataclass(frozen=True)
+class F5Settings(_Section):
+    _section: ClassVar[str] = "f5"
+
+    model: str = _opt(
+        "F5TTS_v1_Base",
+        "Model architecture: the name of a config shipped with f5-tts (f5_tts/configs/NAME.yaml).",
+        check=_check_model,
+    )
+    checkpoint: str = _opt(
+        "hf://SWivid/F5-TTS/F5TTS_v1_Base/model_1250000.safetensors",
+        "Model weights (.safetensors or .pt): a local path or hf://owner/repo/file.",
+        check=_check_weights,
+    )
+    vocab: str = _opt(
+        "hf://SWivid/F5-TTS/F5TTS_v1_Base/vocab.txt",
+        "Vocabulary file of the checkpoint: a local path or hf://owner/repo/file.",
+        check=_check_weights,
+    )
+    vocoder: str = _opt(
+        "hf://charactr/vocos-mel-24khz",
+        "Vocos vocoder: a local folder (config.yaml + pytorch_model.bin) or hf://owner/repo.",
+        check=_check_weights,
+    )
+
+
+def _abs_path(value: str | os.PathLike[str], base: Path) -> Path:
+    p = Path(value).expanduser()
+    return p if p.is_absolute() else base / p
+
+
+def _resolve_database(value: str, base: Path) -> str:
+    # SQLAlchemy URLs are passed through untouched; plain paths become absolute file paths.
+    return value if "://" in value else str(_abs_path(value, base))
+
+
+def _resolve_weights(value: str, base: Path) -> str:
+    # hf:// references stay as they are; local weight paths resolve like every other path.
+    return value if _URL_SCHEME.match(value) else str(_abs_path(value, base))
+
+
+@dataclass(frozen=True)
+class PathSettings(_Section):
+    _section: ClassVar[str] = "paths"
+
+    # Defaults depend on the current directory, so they are factories; shown_default is what docs show.
+    voices: Path = field(
+        default_factory=lambda: Path.cwd() / "voices",
+        metadata=_meta(
+            "Folder holding the saved voices. Relative paths are relative to the config file's folder.",
+            shown_default="voices",
+        ),
+    )
+    samples: Path = field(
+        default_factory=lambda: Path.cwd() / "samples",
+        metadata=_meta("Folder for generated audio (history, NFE comparisons, benchmarks).", shown_default="samples"),
+    )
+    database: str = field(
+        default_factory=lambda: str(Path.cwd() / "samples" / "studio.db"),
+        metadata=_meta(
+            "SQLite database file, or an SQLAlchemy URL when it contains :// (e.g. postgresql://user@host/db).",
+            check=_check_database,
+            shown_default="samples/studio.db",
+        ),
+    )
+    cache: Path = field(
+        default_factory=lambda: Path("~/.cache/ishowtts-studio").expanduser(),
+        metadata=_meta(
+            "Cache folder for prepared reference audio and smoke-mode model files.",
+            shown_default="~/.cache/ishowtts-studio",
+        ),
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        # Hand-built settings resolve like a config without a file: against the current directory.
+        cwd = Path.cwd()
+        for name in ("voices", "samples", "cache"):
+            object.__setattr__(self, name, _abs_path(getattr(self, name), cwd))
+        object.__setattr__(self, "database", _resolve_database(self.database, cwd))
+
+    @property
+    def database_url(self) -> str:
+        """An SQLAlchemy URL for `database` (plain paths become sqlite URLs)."""
+        return self.database if "://" in self.database else f"sqlite:///{self.database}"
+
+
+_SECTIONS: dict[str, type] = {
+    "server": ServerSettings,
+    "engine": EngineSettings,
+    "f5": F5Settings,
+    "paths": PathSettings,
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    server: ServerSettings = field(default_factory=ServerSettings)
+    engine: EngineSettings = field(default_factory=EngineSettings)
+    f5: F5Settings = field(default_factory=F5Settings)
+    paths: PathSettings = field(default_factory=PathSettings)
+    smoke: bool = False
+    config_path: Path | None = None
+
+
+# --------------------------------------------------------------------------------------------
+# reference
+
+
+def _shown_default(f: Any) -> str:
+    shown = f.metadata.get("shown_default")
+    if shown is not None:
+        return _fmt(shown)
+    assert f.default is not MISSING
+    return _fmt(f.default)
+
+
+def _allowed_text(cls: type, f: Any) -> str:
+    typ = _hints(cls)[f.name]
+    meta = f.metadata
+    if meta.get("choices"):
+        return "One of: " + ", ".join(meta["choices"]) + "."
+    if meta.get("lo") is not None or meta.get("hi") is not None:
+        return "Allowed: " + _range_text(typ, meta.get("lo"), meta.get("hi")) + "."
+    if typ is bool:
+        return "true or false."
+    return ""
+
+
+def settings_reference() -> list[tuple[str, str, str]]:
+    """(dotted key, default as written in TOML, description with allowed values) for every setting."""
+    out: list[tuple[str, str, str]] = []
+    for section, cls in _SECTIONS.items():
+        for f in fields(cls):
+            desc = f.metadata["doc"]
+            allowed = _allowed_text(cls, f)
+            out.append((f"{section}.{f.name}", _shown_default(f), f"{desc} {allowed}".strip()))
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# loading
+
+
+def _suggest(name: str, known: list[str]) -> str | None:
+    """The known name closest to a mistyped one, comparing the last dotted part (so "nfe" finds "default_nfe")."""
+    short = {k.rsplit(".", 1)[-1].strip("[]"): k for k in known}
+    wanted = name.rsplit(".", 1)[-1].strip("[]").lower()
+    hint = difflib.get_close_matches(wanted, list(short), n=1, cutoff=0.6)
+    if hint:
+        return short[hint[0]]
+    partial = [k for s, k in short.items() if len(wanted) >= 3 and (wanted in s or s in wanted)]
+    return partial[0] if len(partial) == 1 else None
+
+
+def _unknown(kind: str, name: str, known: list[str]) -> str:
+    hint = _suggest(name, known)
+    extra = f"; did you mean {hint}?" if hint else "."
+    return f"{kind} {name} is not a known setting{extra} Known: {', '.join(known)}"
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist; check the path or ${CONFIG_ENV_VAR}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config file {path} is a folder; point to a .toml file") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc.strerror or exc}") from None
+    try:
+        return tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {path} is not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
+    except tomllib.TOMLDecodeError as exc:
+        # Python 3.11's TOMLDecodeError has no lineno attribute; the line is in the message.
+        m = re.search(r"line (\d+)", str(exc))
+        where = f" at line {m.group(1)}" if m else ""
+        raise ConfigError(f"config file {path} has a TOML syntax error{where}: {exc}") from None
+
+
+def _with_source(exc: ConfigError, source: str) -> ConfigError:
+    return ConfigError(f"{exc} ({source})")
+
+
+def load_settings(
+    path: str | Path | None = None,
+    *,
+    overrides: Mapping[str, object] | None = None,
+    smoke: bool = False,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Load settings: defaults, then the config file, then `overrides` (dotted keys).
+
+    The file is `path` if given, else $ISHOWTTS_CONFIG if set, else none (pure defaults).
+    Relative paths in the file resolve against the file's folder; relative paths in `overrides`
+    (which come from the command line) resolve against the current directory.
+    """
+    env = os.environ if environ is None else environ
+    chosen: Path | None = None
+    if path is not None and str(path) != "":
+        chosen = Path(path).expanduser()
+    elif env.get(CONFIG_ENV_VAR):
+        chosen = Path(env[CONFIG_ENV_VAR]).expanduser()
+
+    # values[section][key] = (value, source, base folder for relative paths)
+    values: dict[str, dict[str, tuple[object, str, Path]]] = {name: {} for name in _SECTIONS}
+    cwd = Path.cwd()
+    config_path: Path | None = None
+    if chosen is not None:
+        config_path = chosen.absolute()
+        data = _read_toml(config_path)
+        source = str(chosen)
+        for section, table in data.items():
+            if section not in _SECTIONS:
+                msg = _unknown("section", f"[{section}]", [f"[{s}]" for s in _SECTIONS])
+                raise ConfigError(f"{msg} ({source})")
+            if not isinstance(table, dict):
+                raise ConfigError(
+                    f"{section} = {_fmt(table)} must be a [{section}] table, got {_type_label(table)} ({source})"
+                )
+            known = [f.name for f in fields(_SECTIONS[section])]
+            for key, value in table.items():
+                if key not in known:
+                    msg = _unknown("key", f"{section}.{key}", [f"{section}.{k}" for k in known])
+                    raise ConfigError(f"{msg} ({source})")
+                values[section][key] = (value, source, config_path.parent)
+
+    for dotted, value in (overrides or {}).items():
+        section, _, key = dotted.partition(".")
+        if section not in _SECTIONS or not key:
+            all_keys = [k for k, _, _ in settings_reference()]
+            raise ConfigError(f"{_unknown('key', dotted, all_keys)} (override)")
+        known = [f.name for f in fields(_SECTIONS[section])]
+        if key not in known:
+            raise ConfigError(f"{_unknown('key', dotted, [f'{section}.{k}' for k in known])} (override)")
+        values[section][key] = (value, "override", cwd)
+
+    built: dict[str, Any] = {}
+    for section, cls in _SECTIONS.items():
+        kwargs: dict[str, object] = {}
+        for key, (value, source, base) in values[section].items():
+            try:
+                checked = _check_value(cls, key, value)
+            except ConfigError as exc:
+                raise _with_source(exc, source) from None
+            if cls is PathSettings:
+                checked = _resolve_database(checked, base) if key == "database" else _abs_path(checked, base)
+            elif cls is F5Settings and key != "model":
+                checked = _resolve_weights(checked, base)
+            kwargs[key] = checked
+        if cls is PathSettings and config_path is not None:
+            # Defaults of unset paths also live next to the config file.
+            for f in fields(PathSettings):
+                if f.name not in kwargs:
+                    shown = f.metadata["shown_default"]
+                    base = config_path.parent
+                    kwargs[f.name] = _resolve_database(shown, base) if f.name == "database" else _abs_path(shown, base)
+        built[section] = cls(**kwargs)
+
+    return Settings(**built, smoke=smoke, config_path=config_path)
