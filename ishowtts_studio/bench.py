@@ -16,13 +16,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import statistics
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -165,6 +165,35 @@ def _mel_check(engine: Any, voice: VoiceRef, text: str, params: GenerationParams
     return {"mel_rel_err": err, "same_duration": same, "frames": int(ours.shape[0])}
 
 
+def _profile_parts(engine: Any, job: ChunkJob, reps: int = 5) -> dict[str, float]:
+    """Median milliseconds of each stage of one synthesis, to see where the time goes."""
+    import torch
+
+    from ishowtts_studio.engines.f5_sampler import SampleItem
+
+    parts: dict[str, list[float]] = {"prep_ms": [], "sample_ms": [], "vocoder_ms": []}
+    p = job.params
+    for _ in range(reps):
+        _sync()
+        t0 = time.perf_counter()
+        prepared, _ = engine._prepared(job.voice)
+        total, ref_frames = engine.estimate_frames(job.voice, job.text, p.speed)
+        ids = engine._text_ids(prepared.ref_text + job.text)
+        _sync()
+        t1 = time.perf_counter()
+        mel = engine.sampler.sample([SampleItem(cond_mel=prepared.mel, text_ids=ids, duration=total, seed=job.seed)],
+                                    nfe=p.nfe, cfg_strength=p.cfg_strength, sway_coef=p.sway_coef)[0]
+        _sync()
+        t2 = time.perf_counter()
+        with torch.inference_mode():
+            engine.vocoder.decode(mel[ref_frames:].float().T.unsqueeze(0))
+        _sync()
+        t3 = time.perf_counter()
+        for key, value in zip(parts, (t1 - t0, t2 - t1, t3 - t2)):
+            parts[key].append(value * 1e3)
+    return {k: float(np.median(v)) for k, v in parts.items()}
+
+
 def _row(engine: Any, runtime: EngineRuntime, cfg: BenchConfig, lang: str, size: str, nfe: int,
          chunker: Callable[[str], list[str]] | None) -> dict[str, Any]:
     voice = builtin_voice(lang)
@@ -179,25 +208,35 @@ def _row(engine: Any, runtime: EngineRuntime, cfg: BenchConfig, lang: str, size:
             if cfg.compare_stock:
                 _stock_once(eng, voice, text, params)
         ours, stock, audio_s, stock_audio_s = [], [], 0.0, 0.0
+        stock_error = None
         for _ in range(cfg.runs):  # alternate so drift hits both sides alike
             t, audio = _ours_once(eng, job)
             ours.append(t)
             audio_s = len(audio) / eng.sample_rate
-            if cfg.compare_stock:
-                t, audio = _stock_once(eng, voice, text, params)
+            if cfg.compare_stock and stock_error is None:
+                try:
+                    t, audio = _stock_once(eng, voice, text, params)
+                except Exception as exc:  # the stock pipeline has failure modes of its own; record, go on
+                    stock_error = f"{type(exc).__name__}: {exc}"
+                    continue
                 stock.append(t)
                 stock_audio_s = len(audio) / eng.sample_rate
-        row: dict[str, Any] = {"peak_mem_mib": _peak_mib()}
+        row: dict[str, Any] = {"peak_mem_mib": _peak_mib(), "parts": _profile_parts(eng, job)}
+        if stock_error:
+            row["stock_error"] = stock_error
         row["ours_latency"] = summarise(ours)
         row["ours_rtf"] = summarise([t / audio_s for t in ours])
         row["audio_s"] = audio_s
-        if cfg.compare_stock:
+        if cfg.compare_stock and stock:
             row["stock_latency"] = summarise(stock)
             row["stock_rtf"] = summarise([t / stock_audio_s for t in stock])
             row["stock_audio_s"] = stock_audio_s
             row["ratio_stock_over_ours"] = row["stock_latency"]["median"] / row["ours_latency"]["median"]
             row["same_audio_length"] = abs(stock_audio_s - audio_s) < 1e-9
-            row.update(_mel_check(eng, voice, text, params, cfg.seed))
+            try:
+                row.update(_mel_check(eng, voice, text, params, cfg.seed))
+            except Exception as exc:
+                row["mel_check_error"] = f"{type(exc).__name__}: {exc}"
         return row
 
     row = {"lang": lang, "text": size, "nfe": nfe, "chars": len(text)}
@@ -282,7 +321,7 @@ def format_table(result: dict[str, Any]) -> str:
     lines = [f"device: {result['device']}  precision: {result['precision']}  weights: {label}"
              + ("  (random weights: speed only, the audio is noise)" if result.get("random_weights") else "")]
     head = f"{'lang':4} {'text':6} {'nfe':>3} {'audio s':>7} {'ours ms':>8} {'p95 ms':>7} {'cv':>5} {'RTF':>7}"
-    head += f" {'TTFA ms':>8} {'stock ms':>9} {'stock/ours':>10} {'mel err':>8} {'peak MiB':>9}"
+    head += f" {'TTFA ms':>8} {'stock ms':>9} {'stock/ours':>10} {'mel err':>8} {'peak MiB':>9}  prep/sample/voc ms"
     lines.append(head)
     for r in result["rows"]:
         ol = r["ours_latency"]
@@ -294,13 +333,16 @@ def format_table(result: dict[str, Any]) -> str:
             f"{(ttfa * 1e3 if ttfa is not None else float('nan')):>8.1f} "
             f"{(stock * 1e3 if stock is not None else float('nan')):>9.1f} "
             f"{r.get('ratio_stock_over_ours', float('nan')):>10.1f} {r.get('mel_rel_err', float('nan')):>8.1e} "
-            f"{(r['peak_mem_mib'] or float('nan')):>9.0f}"
+            f"{(r['peak_mem_mib'] or float('nan')):>9.0f}  "
+            + "/".join(f"{v:.1f}" for v in r.get("parts", {}).values())
+            + (f"  stock failed: {r['stock_error'][:60]}" if r.get("stock_error") else "")
         )
     for c in result.get("concurrent", []):
         lines.append(f"{c['requests']} concurrent short requests, NFE {c['nfe']}: "
                      f"{c['audio_s_per_s']['median']:.1f} s of audio per second (largest batch {c['max_batch_seen']})")
     if "startup" in result:
-        lines.append(f"start-up: load {result['startup']['load_s']:.1f} s, warm-up {result['startup']['warmup_s']:.1f} s")
+        up = result["startup"]
+        lines.append(f"start-up: load {up.get('load_s', 0):.1f} s, warm-up {up.get('warmup_s', 0):.1f} s")
     return "\n".join(lines)
 
 

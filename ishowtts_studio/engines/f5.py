@@ -131,7 +131,7 @@ class F5Engine:
         random_weights: str | None = None,
         cuda_graphs: bool = True,
         compile_model: bool = False,
-        bucket_frames: int = 64,
+        bucket_frames: int = 1,
         ref_cache_items: int = 64,
     ) -> None:
         self.checkpoint, self.vocab, self.vocoder_spec = checkpoint, vocab, vocoder
@@ -160,6 +160,12 @@ class F5Engine:
         say = progress or (lambda f, m: log.info("%3.0f%% %s", f * 100, m))
         self.device = resolve_device(self.device_spec)
         self.dtype = resolve_precision(self.device, self.precision_spec)
+        if self.device.type == "cuda":
+            # the grouped position convolutions are slow under cuDNN's default algorithm choice
+            torch.backends.cudnn.benchmark = True
+            # cuDNN's attention kernel has faulted on broadcast (stride-0) masks; flash and
+            # memory-efficient attention cover every case we need
+            torch.backends.cuda.enable_cudnn_sdp(False)
         if self.random_weights:
             say(0.05, f"writing {self.random_weights} random-weight checkpoint files")
             rw = ensure_random_weights(self.cache_dir, self.random_weights, self.model_name)

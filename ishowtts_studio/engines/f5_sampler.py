@@ -66,8 +66,10 @@ class F5Sampler:
         bucket_frames: int = 1,
         cuda_graphs: bool = False,
         compile_model: bool = False,
+        max_graphs: int = 32,
     ) -> None:
         self.cfm = cfm
+        self.max_graphs = max_graphs
         self.dit = cfm.transformer
         self.bucket_frames = max(1, bucket_frames)
         self.device = next(cfm.parameters()).device
@@ -143,19 +145,21 @@ class F5Sampler:
             attn_bias.masked_fill_(~mask.view(mask.shape[0], 1, 1, length), float("-inf"))
         rope = self.dit.rotary_embed.forward_from_seq_len(length)
 
-        t = schedule(nfe, sway_coef, dev, dt)
+        # the schedule is computed in fp32: in bf16 neighbouring EPSS/sway times round to the same value
+        # (f5-tts's own sampler then refuses NFE 16 in bf16); in fp32 this is exactly CFM.sample's grid
+        t = schedule(nfe, sway_coef, dev, torch.float32)
         block_mods, final_mods = self._modulations(t[:-1])
         cfg = torch.tensor(cfg_strength, device=dev, dtype=dt)
         if self.use_graphs:
             graph = self._graph_for(batch, length, use_cfg, padded)
-            graph.load(x, static, cfg, conv_mask, attn_bias, block_mods, final_mods, t[1:] - t[:-1])
+            graph.load(x, static, cfg, conv_mask, attn_bias, block_mods, final_mods, (t[1:] - t[:-1]).to(dt))
             for _ in range(nfe):
                 graph.graph.replay()
             x = graph.x.clone()
         else:
             for k in range(nfe):
                 v = self._forward(x, static, block_mods[k], final_mods[k], cfg, conv_mask, attn_bias, rope, use_cfg)
-                x = x + (t[k + 1] - t[k]) * v
+                x = x + (t[k + 1] - t[k]).to(dt) * v
         out = torch.where(cond_mask, cond, x)
         return [out[i, :dur] for i, dur in enumerate(durations)]
 
@@ -165,7 +169,9 @@ class F5Sampler:
 
     def _modulations(self, times: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """AdaLN modulations for every step: blocks (steps, depth, 1, 6*dim), final (steps, 1, 2*dim)."""
-        temb = self.dit.time_embed(times)  # (steps, dim); one row per step, as CFM.sample computes it
+        # one row per step; sinusoidal features in fp32, then the MLP in the model's precision
+        hidden = self.dit.time_embed.time_embed(times).to(self.dtype)
+        temb = self.dit.time_embed.time_mlp(hidden)
         silu = F.silu(temb)
         blocks = torch.stack([blk.attn_norm.linear(silu) for blk in self.dit.transformer_blocks], dim=1)
         final = self.dit.norm_out.linear(silu)
@@ -242,10 +248,12 @@ class F5Sampler:
     def _graph_for(self, batch: int, length: int, use_cfg: bool, padded: bool) -> _StepGraph:
         key = (batch, length, use_cfg, padded)
         with self._lock:
-            graph = self._graphs.get(key)
+            graph = self._graphs.pop(key, None)
             if graph is None:
+                while len(self._graphs) >= self.max_graphs:  # least recently used first
+                    self._graphs.pop(next(iter(self._graphs)))
                 graph = _StepGraph(self, batch, length, use_cfg, padded)
-                self._graphs[key] = graph
+            self._graphs[key] = graph  # (re)insert as most recently used
             return graph
 
     @property
@@ -276,7 +284,8 @@ class _StepGraph:
         self.cfg = torch.zeros((), device=dev, dtype=dt)
         self.mask = torch.ones(packed, length, device=dev, dtype=torch.bool) if padded else None
         self.bias = torch.zeros(packed, 1, 1, length, device=dev, dtype=dt) if padded else None
-        rope = dit.rotary_embed.forward_from_seq_len(length)
+        # every tensor the graph reads must outlive it: a freed input is silently reused memory
+        self.rope = rope = dit.rotary_embed.forward_from_seq_len(length)
 
         def step() -> None:
             blocks = self.blocks.index_select(0, self.index)[0]

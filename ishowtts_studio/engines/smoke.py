@@ -70,10 +70,10 @@ def _vocos_config(size: dict[str, Any]) -> str:
 
 def full_arch(model_name: str = "F5TTS_v1_Base") -> dict[str, Any]:
     """The architecture of a published model, read from the f5-tts package's own config."""
-    from omegaconf import OmegaConf
+    import yaml  # plain YAML is enough: the arch block has no interpolations
 
-    cfg = OmegaConf.load(str(files("f5_tts").joinpath(f"configs/{model_name}.yaml")))
-    return dict(OmegaConf.to_container(cfg.model.arch, resolve=True))
+    text = files("f5_tts").joinpath(f"configs/{model_name}.yaml").read_text()
+    return dict(yaml.safe_load(text)["model"]["arch"])
 
 
 def ensure_random_weights(cache_dir: Path, kind: str = "smoke", model_name: str = "F5TTS_v1_Base") -> RandomWeights:

@@ -1,0 +1,43 @@
+"""Where does one sampler call spend its GPU time? Profiles our sampler (no graphs) on the full-size
+random-weight model and prints the top CUDA kernels. Run on the device machine:
+    python benchmarks/profile_step.py [--precision bf16] [--text long]
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+from torch.profiler import ProfilerActivity, profile
+
+from ishowtts_studio.bench import TEXTS, builtin_voice
+from ishowtts_studio.engines.f5 import F5Engine
+from ishowtts_studio.engines.f5_sampler import SampleItem
+
+p = argparse.ArgumentParser()
+p.add_argument("--precision", default="bf16")
+p.add_argument("--text", default="short")
+p.add_argument("--nfe", type=int, default=8)
+p.add_argument("--out", type=Path)
+args = p.parse_args()
+eng = F5Engine(checkpoint="", vocab="", vocoder="", device="cuda", precision=args.precision,
+               cache_dir=Path("~/.cache/ishowtts-studio"), random_weights="full", cuda_graphs=False)
+eng.load()
+voice = builtin_voice("en")
+prepared, _ = eng._prepared(voice)
+total, _ = eng.estimate_frames(voice, TEXTS["en"][args.text], 1.0)
+ids = eng._text_ids(prepared.ref_text + TEXTS["en"][args.text])
+item = SampleItem(cond_mel=prepared.mel, text_ids=ids, duration=total, seed=1)
+for bucket in (1, 64):
+    eng.sampler.bucket_frames = bucket
+    for _ in range(3):
+        eng.sampler.sample([item], nfe=args.nfe, cfg_strength=2.0, sway_coef=-1.0)
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        eng.sampler.sample([item], nfe=args.nfe, cfg_strength=2.0, sway_coef=-1.0)
+        torch.cuda.synchronize()
+    table = prof.key_averages().table(sort_by="cuda_time_total", row_limit=18, max_name_column_width=60)
+    print(f"=== bucket {bucket} frames {total} precision {args.precision}\n{table}")
+    if args.out:
+        args.out.write_text(table)
