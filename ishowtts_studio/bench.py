@@ -31,14 +31,14 @@ from ishowtts_studio.runtime import EngineRuntime, SynthesisRequest
 
 log = logging.getLogger(__name__)
 
-# English short/medium/long give 3.9 / 9.6 / 16.9 s of audio with the English reference clip: the rows
-# of the stock measurements in ARCHITECTURE.md, so figures compare.
+# English short/medium/long give 3.9 / 9.6 / 16.9 s of audio with the English reference clip under f5-tts's
+# duration rule: the rows of the stock measurements in ARCHITECTURE.md, so figures compare.
 TEXTS: dict[str, dict[str, str]] = {
     "en": {
-        "short": "I don't really care what you call me.",
-        "medium": "I don't really care what you call me. I've been a silent spectator, watching species evolve.",
+        "short": "Really, I don't care what you call me.",
+        "medium": "I don't really care what you call me. I have been a silent spectator, watching species evolve.",
         "long": "I don't really care what you call me. I've been a silent spectator, watching species evolve, "
-        "empires rise and fall. But always remember, I am mighty and enduring.",
+        "empires rise and fall. But always remember, I am mighty and so enduring.",
     },
     "zh": {
         "short": "你好，欢迎来到直播间。",
@@ -126,14 +126,14 @@ def _stock_once(engine: Any, voice: VoiceRef, text: str, params: GenerationParam
     from f5_tts.infer.utils_infer import infer_batch_process
 
     from ishowtts_studio.audio import read_audio
-    from ishowtts_studio.engines.f5 import normalise_ref_text
+    from ishowtts_studio.engines.f5 import preprocess_ref_text
 
     wav, sr = read_audio(voice.audio_path, target_sr=engine.sample_rate)
     ref = (torch.from_numpy(wav)[None], sr)
     _sync()
     t0 = time.perf_counter()
     gen = infer_batch_process(
-        ref, normalise_ref_text(voice.transcript), [text], engine.cfm, engine.vocoder, nfe_step=params.nfe,
+        ref, preprocess_ref_text(voice.transcript), [text], engine.cfm, engine.vocoder, nfe_step=params.nfe,
         cfg_strength=params.cfg_strength, sway_sampling_coef=params.sway_coef, speed=params.speed,
         device=str(engine.device), progress=None,
     )

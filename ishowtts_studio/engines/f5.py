@@ -104,14 +104,20 @@ class PreparedVoice:
     ref_text: str
 
 
-def normalise_ref_text(text: str) -> str:
-    # f5-tts ends the reference transcript with a sentence stop and a space before appending the new text
+def preprocess_ref_text(text: str) -> str:
+    """f5-tts's `preprocess_ref_audio_text` rule: the transcript ends with a sentence stop and a space."""
     text = text.strip()
     if not text.endswith((". ", "。")):
         text = text + " " if text.endswith(".") else text + ". "
-    if len(text[-1].encode("utf-8")) == 1 and not text.endswith(" "):
-        text += " "
     return text
+
+
+def normalise_ref_text(text: str) -> str:
+    """The reference text exactly as f5-tts's `infer_batch_process` uses it: after the preprocessing rule
+    it appends one more space when the last character is single-byte. The duration rule counts these bytes,
+    so both spaces matter for identical output lengths."""
+    text = preprocess_ref_text(text)
+    return text + " " if len(text[-1].encode("utf-8")) == 1 else text
 
 
 class F5Engine:
