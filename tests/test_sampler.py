@@ -12,13 +12,17 @@ from ishowtts_studio.engines.smoke import randomise_zeroed_layers
 N_MELS = 100
 
 
-@pytest.fixture(scope="module")
-def cfm() -> CFM:
+@pytest.fixture(scope="module", params=["fused", "reference"])
+def cfm(request: pytest.FixtureRequest) -> CFM:
+    """Two tiny models: the published layout (our fused block path) and one with qk-norm, which the
+    fused path does not cover, so the reference block path runs."""
     torch.manual_seed(1234)
+    qk_norm = None if request.param == "fused" else "rms_norm"
     dit = DiT(dim=64, depth=2, heads=4, dim_head=16, ff_mult=2, text_dim=32, conv_layers=2,
-              text_num_embeds=40, mel_dim=N_MELS)
+              text_num_embeds=40, mel_dim=N_MELS, qk_norm=qk_norm)
     randomise_zeroed_layers(dit, seed=99)
     model = CFM(transformer=dit, mel_spec_kwargs=dict(n_mel_channels=N_MELS)).eval()
+    assert F5Sampler(model).fused == (request.param == "fused")
     return model
 
 

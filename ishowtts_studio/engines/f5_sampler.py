@@ -56,6 +56,17 @@ def round_up(n: int, multiple: int) -> int:
     return n if multiple <= 1 else int(math.ceil(n / multiple) * multiple)
 
 
+def _fusable(dit: Any) -> bool:
+    """The fused block covers the published F5 configs: rotary on every head, no qk-norm, no xpos."""
+    blocks = dit.transformer_blocks
+    return (
+        getattr(dit.rotary_embed, "scale", None) is None  # xpos scaling off
+        and all(b.attn.processor.pe_attn_head is None for b in blocks)
+        and all(b.attn.q_norm is None and b.attn.k_norm is None for b in blocks)
+        and all(b.attn.to_q.bias is not None for b in blocks)
+    )
+
+
 class F5Sampler:
     """Batched, bucketed sampler over a loaded `CFM` (its `transformer` must be a `DiT`)."""
 
@@ -84,6 +95,13 @@ class F5Sampler:
         self._w_x = w[:, : self.n_mels]
         self._w_static = w[:, self.n_mels :]
         self._b_in = dit.input_embed.proj.bias
+        self.fused = _fusable(dit)
+        if self.fused:
+            # one GEMM for q, k and v instead of three
+            self._w_qkv = [torch.cat((b.attn.to_q.weight, b.attn.to_k.weight, b.attn.to_v.weight)) for b in
+                           dit.transformer_blocks]
+            self._b_qkv = [torch.cat((b.attn.to_q.bias, b.attn.to_k.bias, b.attn.to_v.bias)) for b in
+                           dit.transformer_blocks]
         self._forward = self._velocity_packed
         if compile_model:
             self._forward = torch.compile(self._velocity_packed, dynamic=False, fullgraph=False)
@@ -143,7 +161,7 @@ class F5Sampler:
         if padded:
             attn_bias = torch.zeros(mask.shape[0], 1, 1, length, device=dev, dtype=dt)
             attn_bias.masked_fill_(~mask.view(mask.shape[0], 1, 1, length), float("-inf"))
-        rope = self.dit.rotary_embed.forward_from_seq_len(length)
+        rope = self.rope_tables(length)
 
         # the schedule is computed in fp32: in bf16 neighbouring EPSS/sway times round to the same value
         # (f5-tts's own sampler then refuses NFE 16 in bf16); in fp32 this is exactly CFM.sample's grid
@@ -175,7 +193,28 @@ class F5Sampler:
         silu = F.silu(temb)
         blocks = torch.stack([blk.attn_norm.linear(silu) for blk in self.dit.transformer_blocks], dim=1)
         final = self.dit.norm_out.linear(silu)
+        if self.fused:
+            # the fused path hands (1 + scale) to layer_norm as its weight; add the 1 once, here
+            dim = self.dit.dim
+            blocks = blocks.view(*blocks.shape[:2], 6, dim).clone()
+            blocks[:, :, 1] += 1
+            blocks[:, :, 4] += 1
+            blocks = blocks.flatten(2)
+            final = final.clone()
+            final[:, :dim] += 1
         return blocks.unsqueeze(2), final.unsqueeze(1)
+
+    def rope_tables(self, length: int) -> tuple[torch.Tensor, Any]:
+        """Rotary tables for one length: (freqs, xpos) for the reference path, (cos, signed sin) fused."""
+        freqs, xpos = self.dit.rotary_embed.forward_from_seq_len(length)
+        if not self.fused:
+            return freqs, xpos
+        d = freqs.shape[-1]
+        # rotate_half pairs (2i, 2i+1): out[2i] = -x[2i+1], out[2i+1] = x[2i]; fold the sign into sin
+        sign = torch.tensor([-1.0, 1.0], device=freqs.device, dtype=freqs.dtype).repeat(d // 2)
+        cos = freqs.cos().view(1, length, 1, 1, d)
+        sin = (freqs.sin() * sign).view(1, length, 1, 1, d)
+        return cos, sin
 
     def _velocity_packed(
         self,
@@ -195,12 +234,19 @@ class F5Sampler:
         h = F.linear(xx, self._w_x) + static
         h = dit.input_embed.conv_pos_embed(h, mask=conv_mask) + h
         residual = h
-        for blk, m in zip(dit.transformer_blocks, block_mods):
-            h = self._block(blk, h, m, conv_mask, attn_bias, rope)
+        if self.fused:
+            for j, (blk, m) in enumerate(zip(dit.transformer_blocks, block_mods)):
+                h = self._block_fused(j, blk, h, m, conv_mask, attn_bias, rope)
+        else:
+            for blk, m in zip(dit.transformer_blocks, block_mods):
+                h = self._block(blk, h, m, conv_mask, attn_bias, rope)
         if dit.long_skip_connection is not None:
             h = dit.long_skip_connection(torch.cat((h, residual), dim=-1))
         scale, shift = torch.chunk(final_mod, 2, dim=1)
-        h = dit.norm_out.norm(h) * (1 + scale)[:, None, :] + shift[:, None, :]
+        if self.fused:  # scale already holds 1 + scale
+            h = F.layer_norm(h, (h.shape[-1],), scale[0], shift[0], dit.norm_out.norm.eps)
+        else:
+            h = dit.norm_out.norm(h) * (1 + scale)[:, None, :] + shift[:, None, :]
         pred = dit.proj_out(h)
         if not use_cfg:
             return pred
@@ -245,6 +291,38 @@ class F5Sampler:
         norm = blk.ff_norm(x) * (1 + scale_mlp[:, None]) + shift_mlp[:, None]
         return x + gate_mlp.unsqueeze(1) * blk.ff(norm)
 
+    def _block_fused(
+        self,
+        j: int,
+        blk: Any,
+        x: torch.Tensor,
+        mod: torch.Tensor,
+        mask: torch.Tensor | None,
+        attn_bias: torch.Tensor | None,
+        rot: tuple[torch.Tensor, torch.Tensor],
+    ) -> torch.Tensor:
+        """The same block as `_block` in about a third of the kernels: modulated layer norms as one
+        `layer_norm` each (the step's modulation is shared by every row), one QKV GEMM, rotary on q and k
+        together with precomputed tables, gated residuals as `addcmul`."""
+        b, n, dim = x.shape
+        shift_msa, wscale_msa, gate_msa, shift_mlp, wscale_mlp, gate_mlp = mod.view(6, dim).unbind(0)
+        eps = blk.attn_norm.norm.eps
+        norm = F.layer_norm(x, (dim,), wscale_msa, shift_msa, eps)
+        attn = blk.attn
+        qkv = F.linear(norm, self._w_qkv[j], self._b_qkv[j]).view(b, n, 3, attn.heads, -1)
+        cos, sin = rot
+        qk = qkv[:, :, :2]
+        qk = torch.addcmul(qk * cos, qk.unflatten(-1, (-1, 2)).flip(-1).flatten(-2), sin)
+        o = F.scaled_dot_product_attention(
+            qk[:, :, 0].transpose(1, 2), qk[:, :, 1].transpose(1, 2), qkv[:, :, 2].transpose(1, 2), attn_mask=attn_bias
+        )
+        o = attn.to_out[0](o.transpose(1, 2).reshape(b, n, -1))
+        if mask is not None:
+            o = o.masked_fill(~mask.unsqueeze(-1), 0.0)
+        x = torch.addcmul(x, gate_msa, o)
+        norm = F.layer_norm(x, (dim,), wscale_mlp, shift_mlp, blk.ff_norm.eps)
+        return torch.addcmul(x, gate_mlp, blk.ff(norm))
+
     def _graph_for(self, batch: int, length: int, use_cfg: bool, padded: bool) -> _StepGraph:
         key = (batch, length, use_cfg, padded)
         with self._lock:
@@ -285,7 +363,7 @@ class _StepGraph:
         self.mask = torch.ones(packed, length, device=dev, dtype=torch.bool) if padded else None
         self.bias = torch.zeros(packed, 1, 1, length, device=dev, dtype=dt) if padded else None
         # every tensor the graph reads must outlive it: a freed input is silently reused memory
-        self.rope = rope = dit.rotary_embed.forward_from_seq_len(length)
+        self.rope = rope = sampler.rope_tables(length)
 
         def step() -> None:
             blocks = self.blocks.index_select(0, self.index)[0]
