@@ -1,0 +1,137 @@
+#!/usr/bin/env python3
+"""iShowTTS Studio: command line entry point.
+
+    python app.py [--config PATH] [--host HOST] [--port PORT] [--smoke] [--log-level LEVEL]
+
+Settings come from --config, else $ISHOWTTS_CONFIG, else config.toml next to this file (when
+present), else the built-in defaults. The engine loads in the background: the page comes up at
+once and shows the loading progress.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+APP_DIR = Path(__file__).resolve().parent
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+log = logging.getLogger("ishowtts_studio.app")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="app.py", description="iShowTTS Studio: on-device zero-shot voice cloning.")
+    parser.add_argument(
+        "--config", metavar="PATH",
+        help="settings file (TOML); default: $ISHOWTTS_CONFIG, else config.toml next to app.py if present",
+    )
+    parser.add_argument("--host", help="interface to bind (overrides server.host), e.g. 127.0.0.1 or 0.0.0.0")
+    parser.add_argument("--port", type=int, help="TCP port (overrides server.port)")
+    parser.add_argument(
+        "--smoke", action="store_true",
+        help="use a tiny randomly initialised model (no downloads; the audio is noise) for tests and demos",
+    )
+    parser.add_argument("--log-level", default="info", choices=LOG_LEVELS, type=str.lower, help="default: info")
+    return parser.parse_args(argv)
+
+
+def config_path(arg: str | None, environ: dict[str, str] | os._Environ[str] = os.environ) -> Path | None:
+    """The settings file to load: --config, else $ISHOWTTS_CONFIG, else ./config.toml beside app.py, else none."""
+    from ishowtts_studio.settings import CONFIG_ENV_VAR
+
+    if arg:
+        return Path(arg).expanduser()
+    if environ.get(CONFIG_ENV_VAR):
+        return Path(environ[CONFIG_ENV_VAR]).expanduser()
+    default = APP_DIR / "config.toml"
+    return default if default.is_file() else None
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", force=True
+    )
+    # Before gradio is imported: no usage analytics, no telemetry.
+    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+    from ishowtts_studio.settings import ConfigError, load_settings
+
+    overrides: dict[str, object] = {}
+    if args.host is not None:
+        overrides["server.host"] = args.host
+    if args.port is not None:
+        overrides["server.port"] = args.port
+    try:
+        settings = load_settings(config_path(args.config), overrides=overrides, smoke=args.smoke)
+    except ConfigError as exc:
+        print(f"Configuration error: {exc}", file=sys.stderr)
+        return 2
+
+    from ishowtts_studio.studio import Studio
+    from ishowtts_studio.ui import build_ui, launch_options
+
+    server = settings.server
+    if server.host not in ("127.0.0.1", "localhost", "::1") and not server.auth_enabled:
+        log.warning(
+            "listening on %s without a login: anyone who can reach this machine can use the studio "
+            "(set server.auth_user and server.auth_password)", server.host,
+        )
+    try:
+        studio = Studio(settings)
+    except OSError as exc:  # e.g. a folder in [paths] that cannot be created or written
+        print(f"Cannot set up the studio's folders: {exc}", file=sys.stderr)
+        return 2
+    studio.start()  # the engine loads on its own thread; the page shows the progress
+    try:
+        demo = build_ui(studio)
+        demo.queue()
+        try:
+            _, local_url, _ = demo.launch(
+                server_name=server.host,
+                server_port=server.port,
+                auth=server.auth,
+                max_file_size=f"{server.max_upload_mb}mb",
+                allowed_paths=[str(settings.paths.samples), str(settings.paths.voices)],
+                share=False,
+                prevent_thread_lock=True,
+                quiet=True,
+                ssr_mode=False,
+                **launch_options(),
+            )
+        except OSError as exc:
+            print(
+                f"Cannot start the web server on {server.host}:{server.port}: {exc}\n"
+                "Pick another port with --port or server.port in config.toml.",
+                file=sys.stderr,
+            )
+            return 1
+        where = local_url.rstrip("/") if local_url else f"http://{server.host}:{server.port}"
+        print(f"iShowTTS Studio is running at {where}  (Ctrl+C to stop)", flush=True)
+        if settings.smoke:
+            print("Smoke mode: a tiny randomly initialised model; the audio is noise.", flush=True)
+        signal.signal(signal.SIGTERM, _raise_interrupt)
+        demo.block_thread()
+        log.info("stopping the web server")
+        demo.close()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        log.info("stopping the engine")
+        studio.close()
+        log.info("stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

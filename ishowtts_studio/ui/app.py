@@ -1,0 +1,86 @@
+"""The studio page: title, engine status banner, smoke-mode notice, tabs and the HTTP API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+from ishowtts_studio.studio import Studio
+from ishowtts_studio.ui.api import register_api
+from ishowtts_studio.ui.common import banner_classes, status_markdown, user_errors
+from ishowtts_studio.ui.live import SHORTCUT_JS, build_live_tab
+
+TITLE = "iShowTTS Studio"
+SMOKE_NOTICE = "Smoke mode: a tiny randomly initialised model — the audio is noise, for testing only"
+
+# Local font stacks only: the studio must look right offline (no Google Fonts download).
+THEME = gr.themes.Soft(
+    primary_hue="indigo",
+    secondary_hue="sky",
+    neutral_hue="slate",
+    font=["ui-sans-serif", "system-ui", "-apple-system", "Segoe UI", "Roboto", "sans-serif"],
+    font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace"],
+)
+
+CSS = """
+#studio-title h1 { margin-bottom: 0.1rem; }
+#studio-title p { margin-top: 0; opacity: 0.8; }
+#status-banner { padding: 0.2rem 0.9rem; border-radius: 8px; border: 1px solid var(--border-color-primary); }
+#status-banner.status-ready { background: rgba(34, 197, 94, 0.10); border-color: rgba(34, 197, 94, 0.45); }
+#status-banner.status-ready strong { color: rgb(21, 128, 61); }
+#status-banner.status-loading { background: rgba(234, 179, 8, 0.12); border-color: rgba(234, 179, 8, 0.5); }
+#status-banner.status-loading strong { color: rgb(161, 98, 7); }
+#status-banner.status-unavailable { background: rgba(239, 68, 68, 0.10); border-color: rgba(239, 68, 68, 0.55); }
+#status-banner.status-unavailable strong { color: rgb(185, 28, 28); }
+#smoke-notice { padding: 0.2rem 0.9rem; border-radius: 8px; background: rgba(249, 115, 22, 0.14);
+  border: 1px dashed rgba(249, 115, 22, 0.7); }
+#stats-line { min-height: 2.2rem; font-size: 0.92rem; }
+#voices-refresh { align-self: end; margin-bottom: 0.6rem; }
+"""
+
+
+def launch_options() -> dict[str, Any]:
+    """Keyword arguments for `Blocks.launch()` that belong to the look of the page (Gradio 6: theme/css here)."""
+    return {"theme": THEME, "css": CSS}
+
+
+def build_ui(studio: Studio) -> gr.Blocks:
+    # Concurrent GPU events let the runtime batch requests; one concurrency id keeps them in one group.
+    gpu_limit = max(1, studio.settings.engine.max_batch)
+    health = studio.health()
+    with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:
+        gr.Markdown(
+            f"# {TITLE}\nOn-device zero-shot voice cloning with F5-TTS — one shared engine on this machine.",
+            elem_id="studio-title",
+        )
+        banner = gr.Markdown(status_markdown(health), elem_id="status-banner", elem_classes=banner_classes(health))
+        if studio.is_smoke:
+            gr.Markdown(f"⚠️ **{SMOKE_NOTICE}.**", elem_id="smoke-notice")
+
+        with gr.Tabs():
+            with gr.Tab("Live synthesis", id="live"):
+                live = build_live_tab(studio, gpu_limit=gpu_limit)
+
+        register_api(studio, gpu_limit=gpu_limit)
+
+        def refresh_banner() -> gr.Markdown:
+            h = studio.health()
+            return gr.Markdown(value=status_markdown(h), elem_classes=banner_classes(h))
+
+        # The status tick must never wait behind GPU work: no queue, no progress spinner.
+        timer = gr.Timer(2.0)
+        timer.tick(
+            refresh_banner, outputs=banner, api_name="status_tick", queue=False, show_progress="hidden",
+            api_visibility="private",
+        )
+
+        def on_load() -> tuple[Any, ...]:
+            return (refresh_banner(), *live.on_load(studio))
+
+        demo.load(
+            user_errors(on_load), outputs=[banner, live.voice, live.nfe, live.history], api_name="page_load",
+            queue=False, show_progress="hidden", api_visibility="private",
+        )
+        demo.load(None, js=SHORTCUT_JS, api_name="shortcuts", api_visibility="private")
+    return demo

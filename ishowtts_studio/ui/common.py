@@ -1,0 +1,124 @@
+"""Small helpers shared by the tabs: error mapping, formatting, WAV bytes for streaming."""
+
+from __future__ import annotations
+
+import functools
+import html
+import io
+import logging
+import wave
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, TypeVar
+
+import gradio as gr
+import numpy as np
+
+from ishowtts_studio.studio import USER_ERRORS
+
+log = logging.getLogger(__name__)
+
+GPU = "gpu"  # concurrency id shared by every event that uses the engine
+GENERIC_ERROR = "Something went wrong on the server. The details are in the studio log."
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def to_gr_error(exc: BaseException) -> gr.Error:
+    """The gr.Error the user should see for `exc`: its own message when it is meant for users."""
+    if isinstance(exc, gr.Error):
+        return exc
+    if isinstance(exc, USER_ERRORS):
+        return gr.Error(str(exc), print_exception=False)
+    log.error("unexpected error in a UI handler", exc_info=exc)
+    return gr.Error(GENERIC_ERROR, print_exception=False)
+
+
+def user_errors(fn: F) -> F:
+    """Decorator for plain (non-generator) handlers: map exceptions with `to_gr_error`."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            raise to_gr_error(exc) from exc
+
+    return wrapper  # type: ignore[return-value]
+
+
+def wav_bytes(audio: np.ndarray, sample_rate: int) -> bytes:
+    """16-bit mono WAV bytes of float audio, without any normalisation (Gradio would peak-normalise arrays)."""
+    pcm = np.clip(np.nan_to_num(np.asarray(audio, dtype=np.float32).reshape(-1)), -1.0, 1.0)
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(int(sample_rate))
+        w.writeframes((pcm * 32767.0).round().astype("<i2").tobytes())
+    return buf.getvalue()
+
+
+def _num(stats: dict[str, Any], key: str) -> float:
+    try:
+        return float(stats.get(key) or 0.0)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def format_stats(stats: dict[str, Any]) -> str:
+    """One line of Markdown: audio length, latency, time to first audio, RTF, NFE, seed, device."""
+    device = stats.get("device") or "?"
+    if stats.get("precision"):
+        device = f"{device} ({stats['precision']})"
+    parts = [
+        f"**{_num(stats, 'audio_s'):.2f} s** of audio",
+        f"latency **{_num(stats, 'latency_s'):.2f} s**",
+        f"first audio **{_num(stats, 'ttfa_s'):.2f} s**",
+        f"RTF **{_num(stats, 'rtf'):.3f}**",
+        f"NFE **{stats.get('nfe', '?')}**",
+        f"seed **{stats.get('seed', '?')}**",
+        html.escape(str(device)),
+    ]
+    line = " · ".join(parts)
+    if stats.get("smoke"):
+        line += " · `smoke: random weights`"
+    return line
+
+
+def status_markdown(health: dict[str, Any]) -> str:
+    """The status banner for `Studio.health()`."""
+    status = health.get("status")
+    message = html.escape(str(health.get("message") or ""))
+    if status == "ready":
+        device = health.get("device") or "?"
+        precision = health.get("precision")
+        where = f"{device}, {precision}" if precision else device
+        depth = int(health.get("queue_depth") or 0)
+        queue = f" · {depth} waiting" if depth else ""
+        return f"● **Engine ready** — {html.escape(str(health.get('engine') or '?'))} on {html.escape(where)}{queue}"
+    if status == "loading":
+        pct = round(100 * float(health.get("progress") or 0.0))
+        return f"◌ **Loading the engine… {pct}%** — {message}"
+    return f"✕ **Engine unavailable** — {message}"
+
+
+def banner_classes(health: dict[str, Any]) -> list[str]:
+    return ["status-banner", f"status-{health.get('status') or 'unknown'}"]
+
+
+def short_time(iso: str | None, now: datetime | None = None) -> str:
+    """An ISO timestamp in local time: 'HH:MM:SS' today, 'YYYY-MM-DD HH:MM' before (as given if unparsable)."""
+    if not iso:
+        return ""
+    try:
+        when = datetime.fromisoformat(iso).astimezone()
+    except ValueError:
+        return iso
+    today = (now or datetime.now().astimezone()).date()
+    return when.strftime("%H:%M:%S") if when.date() == today else when.strftime("%Y-%m-%d %H:%M")
+
+
+def excerpt(text: str | None, limit: int = 60) -> str:
+    text = " ".join(str(text or "").split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"

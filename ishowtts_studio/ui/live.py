@@ -1,0 +1,227 @@
+"""Live synthesis tab: text -> speech in a saved voice, streamed as it is generated, plus history."""
+
+from __future__ import annotations
+
+import html
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+
+from ishowtts_studio.studio import CFG_MAX, CFG_MIN, NFE_MAX, NFE_MIN, SPEED_MAX, SPEED_MIN, Studio
+from ishowtts_studio.ui.common import GPU, excerpt, format_stats, short_time, to_gr_error, user_errors, wav_bytes
+
+log = logging.getLogger(__name__)
+
+HISTORY_LIMIT = 50
+HISTORY_HEADERS = ["#", "Time", "Voice", "Text", "NFE", "Seed", "Audio (s)", "RTF"]
+HISTORY_TYPES = ["number", "str", "str", "str", "number", "number", "number", "number"]
+
+# Ctrl/Cmd+Enter in the text box clicks Synthesize (a multi-line box has no useful `submit`).
+SHORTCUT_JS = """
+() => {
+  if (window.__ishowttsShortcut) return;
+  window.__ishowttsShortcut = true;
+  document.addEventListener("keydown", (e) => {
+    if (e.key !== "Enter" || !(e.ctrlKey || e.metaKey) || e.isComposing) return;
+    if (!e.target || !e.target.closest || !e.target.closest("#live-text")) return;
+    e.preventDefault();
+    const el = document.getElementById("synth-btn");
+    const btn = el && (el.tagName === "BUTTON" ? el : el.querySelector("button"));
+    if (btn && !btn.disabled) btn.click();
+  }, true);
+}
+"""
+
+
+@dataclass
+class LiveTab:
+    """The components other parts of the page refresh on load."""
+
+    voice: gr.Dropdown
+    nfe: gr.Slider
+    history: gr.Dataframe
+
+    def on_load(self, studio: Studio) -> tuple[Any, Any, Any]:
+        return voice_choices(studio, None), gr.Slider(value=studio.default_nfe()), history_rows(studio)
+
+
+def voice_choices(studio: Studio, current: str | None) -> gr.Dropdown:
+    names = studio.voice_names()
+    value = current if current in names else (names[0] if names else None)
+    return gr.Dropdown(choices=names, value=value)
+
+
+def history_rows(studio: Studio) -> list[list[Any]]:
+    rows = []
+    for r in studio.history(HISTORY_LIMIT):
+        rows.append([
+            r["id"], short_time(r.get("created_at")), r.get("voice_name") or "", excerpt(r.get("text")),
+            r.get("nfe"), r.get("seed"), round(float(r.get("audio_seconds") or 0.0), 2),
+            round(float(r.get("rtf") or 0.0), 3),
+        ])
+    return rows
+
+
+def _wait_for_engine(studio: Studio, progress: gr.Progress) -> None:
+    """While the engine loads, show its progress instead of a silent wait (the request would queue anyway)."""
+    while True:
+        health = studio.health()
+        if health["status"] != "loading":
+            return
+        progress(float(health.get("progress") or 0.0), desc=f"Engine loading: {health.get('message') or ''}")
+        time.sleep(0.25)
+
+
+def build_live_tab(studio: Studio, *, gpu_limit: int = 1) -> LiveTab:
+    names = studio.voice_names()
+    max_chars = studio.settings.engine.max_text_chars
+
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=3, min_width=360):
+            with gr.Row():
+                voice = gr.Dropdown(
+                    choices=names, value=names[0] if names else None, label="Voice", scale=5,
+                    info="A saved voice; add more in the Voices tab.", elem_id="live-voice",
+                )
+                refresh_voices = gr.Button("↻", scale=0, min_width=48, size="sm", elem_id="voices-refresh")
+            text = gr.Textbox(
+                label="Text", lines=5, max_lines=14, elem_id="live-text",
+                placeholder="Type what the voice should say…",
+                info=f"Up to {max_chars} characters. Ctrl+Enter (⌘+Enter) synthesises.",
+            )
+            with gr.Row():
+                nfe = gr.Slider(
+                    NFE_MIN, NFE_MAX, value=studio.default_nfe(), step=1, label="NFE (ODE steps)",
+                    info="Fewer steps = faster; more = cleaner. 16 is a good default.", elem_id="live-nfe",
+                )
+                speed = gr.Slider(
+                    SPEED_MIN, SPEED_MAX, value=studio.settings.engine.speed, step=0.05, label="Speed",
+                    info="1.0 is the voice's natural pace.",
+                )
+            with gr.Row():
+                seed = gr.Number(
+                    value=-1, precision=0, label="Seed", minimum=-1, info="-1 = random; reuse a seed to repeat a take.",
+                    elem_id="live-seed",
+                )
+                remove_silence = gr.Checkbox(
+                    value=False, label="Remove long silences", info="Trim leading/trailing silence and long pauses.",
+                )
+            with gr.Accordion("Advanced", open=False):
+                cfg = gr.Slider(
+                    CFG_MIN, CFG_MAX, value=studio.settings.engine.cfg_strength, step=0.1, label="CFG strength",
+                    info="Classifier-free guidance: higher follows the text and voice more strictly.",
+                )
+            with gr.Row():
+                synth = gr.Button("Synthesize", variant="primary", elem_id="synth-btn", scale=3)
+                stop = gr.Button("Stop", variant="stop", scale=1, elem_id="stop-btn")
+        with gr.Column(scale=2, min_width=320):
+            stream_out = gr.Audio(
+                label="Live (streaming)", streaming=True, autoplay=True, interactive=False, elem_id="live-stream",
+                buttons=[],
+            )
+            stats = gr.Markdown("Nothing synthesised yet.", elem_id="stats-line", elem_classes=["stats-line"])
+            full_out = gr.Audio(
+                label="Full take (WAV)", type="filepath", interactive=False, buttons=["download"],
+                elem_id="live-full",
+            )
+            last_seed = gr.State(None)
+            reuse_seed = gr.Button("Reuse seed", size="sm", visible=False, elem_id="reuse-seed")
+
+    with gr.Accordion("History", open=True, elem_id="history-panel"):
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=5):
+                history = gr.Dataframe(
+                    value=history_rows(studio), headers=HISTORY_HEADERS, datatype=HISTORY_TYPES,
+                    interactive=False, label="Recent syntheses (select a row to play it)", max_height=360,
+                    column_widths=["5%", "11%", "15%", "34%", "6%", "12%", "9%", "8%"], elem_id="history-table",
+                )
+                refresh_history = gr.Button("Refresh history", size="sm")
+            with gr.Column(scale=2, min_width=260):
+                history_audio = gr.Audio(
+                    label="Selected take", type="filepath", interactive=False, buttons=["download"],
+                    elem_id="history-audio",
+                )
+                history_info = gr.Markdown("", elem_id="history-info")
+
+    # ---- handlers -----------------------------------------------------------------------------------
+    def live_synthesize(
+        text_v: str, voice_v: str, nfe_v: float, seed_v: float | None, speed_v: float, cfg_v: float,
+        remove_v: bool, progress: gr.Progress = gr.Progress(),  # noqa: B008 - Gradio's idiom
+    ) -> Iterator[tuple[Any, ...]]:
+        live = None
+        finished = False
+        try:
+            _wait_for_engine(studio, progress)
+            live = studio.start_synthesis(
+                text_v, voice_v, nfe=nfe_v, seed=seed_v, speed=speed_v, cfg_strength=cfg_v,
+                remove_silence=bool(remove_v),
+            )
+            reuse = gr.Button(f"Reuse seed {live.seed} for the next take", visible=True)
+            yield gr.skip(), None, f"Synthesising with seed **{live.seed}**…", reuse, live.seed, gr.skip()
+            for chunk in live:
+                yield wav_bytes(chunk, live.sample_rate), *[gr.skip()] * 5
+            outcome = live.finish()
+            finished = True
+            yield gr.skip(), str(outcome.wav_path), format_stats(outcome.stats), gr.skip(), gr.skip(), history_rows(
+                studio
+            )
+        except Exception as exc:
+            raise to_gr_error(exc) from exc
+        finally:
+            if live is not None and not finished:
+                live.cancel()  # the page went away or Stop was pressed: do not keep the GPU busy
+
+    synth_event = synth.click(
+        live_synthesize,
+        inputs=[text, voice, nfe, seed, speed, cfg, remove_silence],
+        outputs=[stream_out, full_out, stats, reuse_seed, last_seed, history],
+        api_name="live_synthesize",
+        concurrency_id=GPU,
+        concurrency_limit=gpu_limit,
+        show_progress="minimal",
+        show_progress_on=[stats],
+        api_visibility="private",
+    )
+    stop.click(None, cancels=[synth_event], api_name="live_stop", api_visibility="private")
+
+    quick: dict[str, Any] = {"queue": False, "show_progress": "hidden", "api_visibility": "private"}
+    refresh_voices.click(
+        user_errors(lambda current: voice_choices(studio, current)), inputs=voice, outputs=voice,
+        api_name="live_refresh_voices", **quick,
+    )
+    refresh_history.click(
+        user_errors(lambda: history_rows(studio)), outputs=history, api_name="live_refresh_history", **quick
+    )
+    reuse_seed.click(
+        lambda s: s if s is not None else -1, inputs=last_seed, outputs=seed, api_name="live_reuse_seed", **quick
+    )
+
+    @user_errors
+    def select_history(evt: gr.SelectData) -> tuple[Any, str]:
+        row = evt.row_value or []
+        if not row or row[0] in (None, ""):
+            return None, ""
+        history_id = int(float(row[0]))
+        path = studio.history_audio(history_id)
+        info = next((r for r in studio.history(HISTORY_LIMIT) if r["id"] == history_id), None)
+        if info is None:
+            return str(path), f"Take #{history_id}"
+        details = (
+            f"**Take #{history_id}** — {info.get('voice_name')}, NFE {info.get('nfe')}, seed {info.get('seed')}, "
+            f"speed {info.get('speed')}, CFG {info.get('cfg_strength')}\n\n> {gr_escape(info.get('text') or '')}"
+        )
+        return str(path), details
+
+    history.select(
+        select_history, outputs=[history_audio, history_info], api_name="live_select_history", **quick
+    )
+    return LiveTab(voice=voice, nfe=nfe, history=history)
+
+
+def gr_escape(text: str) -> str:
+    """Plain text for a Markdown block quote (no HTML, no line breaks)."""
+    return html.escape(" ".join(text.split()))
