@@ -400,7 +400,7 @@ class EngineRuntime:
 
     @staticmethod
     def _wrap(exc: Exception) -> Exception:
-        if isinstance(exc, (EngineUnavailable, SynthesisError, ValueError)):
+        if isinstance(exc, (EngineUnavailable, SynthesisError)):
             return exc
         if _is_oom(exc):
             _empty_cache()

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ishowtts_studio.audio import trim_silence, write_wav_atomic
+from ishowtts_studio.audio import AudioError, trim_silence, write_wav_atomic
 from ishowtts_studio.engines.base import EngineUnavailable, GenerationParams, VoiceRef
 from ishowtts_studio.engines.f5 import F5Engine
 from ishowtts_studio.runtime import BusyError, EngineRuntime, RequestHandle, SynthesisError, SynthesisRequest
@@ -35,12 +35,12 @@ CFG_MIN, CFG_MAX = 0.0, 10.0
 SEED_MAX = 2**31 - 1
 DEFAULT_NFE_PREF = "default_nfe"
 
-# errors whose message is written for the person at the keyboard
-USER_ERRORS = (ValueError, BusyError, EngineUnavailable, SynthesisError)
-
-
 class InputError(ValueError):
     """Bad input from the user; the message says what to change."""
+
+
+# errors whose message is written for the person at the keyboard (an internal ValueError is not one)
+USER_ERRORS = (InputError, VoiceError, AudioError, BusyError, EngineUnavailable, SynthesisError)
 
 
 @dataclass
@@ -196,10 +196,10 @@ class Studio:
         if seed is None or (isinstance(seed, (int, float)) and seed < 0):
             seed = random.randint(0, SEED_MAX)
         else:
-            try:
-                seed = int(seed)
-            except (TypeError, ValueError):
-                raise InputError(f"Seed must be a whole number (or -1 for random), not {seed!r}.") from None
+            whole = isinstance(seed, int) or (isinstance(seed, float) and seed.is_integer())
+            if not whole:
+                raise InputError(f"Seed must be a whole number (or -1 for random), not {seed!r}.")
+            seed = int(seed)
             if seed > SEED_MAX:
                 raise InputError(f"Seed must be at most {SEED_MAX} (or -1 for random).")
         return GenerationParams(nfe=nfe, cfg_strength=cfg, sway_coef=eng.sway_coef, speed=speed), seed
@@ -263,14 +263,20 @@ class Studio:
         return SynthesisOutcome(wav_path=path, sample_rate=sr, stats=result, history_id=history_id)
 
     # ---- history ----------------------------------------------------------------------------------
+    def _history_row(self, rec: SynthesisRecord) -> dict[str, Any]:
+        row = {k: getattr(rec, k) for k in rec.__dataclass_fields__}
+        row["created_at"] = rec.created_at.isoformat(timespec="seconds") if rec.created_at else None
+        row["audio_file"] = str(self.settings.paths.samples / rec.audio_path)
+        return row
+
     def history(self, limit: int = 50) -> list[dict[str, Any]]:
-        rows = []
-        for rec in self.store.list_syntheses(limit=limit):
-            row = {k: getattr(rec, k) for k in rec.__dataclass_fields__}
-            row["created_at"] = rec.created_at.isoformat(timespec="seconds") if rec.created_at else None
-            row["audio_file"] = str(self.settings.paths.samples / rec.audio_path)
-            rows.append(row)
-        return rows
+        return [self._history_row(rec) for rec in self.store.list_syntheses(limit=limit)]
+
+    def history_entry(self, history_id: int) -> dict[str, Any]:
+        rec = self.store.get_synthesis(int(history_id))
+        if rec is None:
+            raise InputError(f"No history entry {history_id}.")
+        return self._history_row(rec)
 
     def history_audio(self, history_id: int) -> Path:
         rec = self.store.get_synthesis(int(history_id))

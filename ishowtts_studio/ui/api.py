@@ -14,7 +14,7 @@ from typing import Any
 
 import gradio as gr
 
-from ishowtts_studio.studio import Studio
+from ishowtts_studio.studio import InputError, Studio
 from ishowtts_studio.ui.common import GPU, to_gr_error
 
 
@@ -41,7 +41,7 @@ class StudioAPI:
         try:
             count = 20 if limit is None else int(limit)
             if not 1 <= count <= 1000:
-                raise ValueError(f"limit must be from 1 to 1000, not {count}.")
+                raise InputError(f"limit must be from 1 to 1000, not {count}.")
             # the server's absolute file paths are none of the client's business
             return [{k: v for k, v in row.items() if k != "audio_file"} for row in self.studio.history(count)]
         except Exception as exc:

@@ -207,9 +207,7 @@ def build_live_tab(studio: Studio, *, gpu_limit: int = 1) -> LiveTab:
             return None, ""
         history_id = int(float(row[0]))
         path = studio.history_audio(history_id)
-        info = next((r for r in studio.history(HISTORY_LIMIT) if r["id"] == history_id), None)
-        if info is None:
-            return str(path), f"Take #{history_id}"
+        info = studio.history_entry(history_id)
         details = (
             f"**Take #{history_id}** — {info.get('voice_name')}, NFE {info.get('nfe')}, seed {info.get('seed')}, "
             f"speed {info.get('speed')}, CFG {info.get('cfg_strength')}\n\n> {gr_escape(info.get('text') or '')}"
