@@ -20,6 +20,7 @@ p.add_argument("--precision", default="bf16")
 p.add_argument("--text", default="short")
 p.add_argument("--nfe", type=int, default=8)
 p.add_argument("--out", type=Path)
+p.add_argument("--buckets", type=int, nargs="+", default=[1])
 args = p.parse_args()
 eng = F5Engine(checkpoint="", vocab="", vocoder="", device="cuda", precision=args.precision,
                cache_dir=Path("~/.cache/ishowtts-studio"), random_weights="full", cuda_graphs=False)
@@ -29,7 +30,7 @@ prepared, _ = eng._prepared(voice)
 total, _ = eng.estimate_frames(voice, TEXTS["en"][args.text], 1.0)
 ids = eng._text_ids(prepared.ref_text + TEXTS["en"][args.text])
 item = SampleItem(cond_mel=prepared.mel, text_ids=ids, duration=total, seed=1)
-for bucket in (1, 64):
+for bucket in args.buckets:
     eng.sampler.bucket_frames = bucket
     for _ in range(3):
         eng.sampler.sample([item], nfe=args.nfe, cfg_strength=2.0, sway_coef=-1.0)
@@ -37,7 +38,10 @@ for bucket in (1, 64):
     with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
         eng.sampler.sample([item], nfe=args.nfe, cfg_strength=2.0, sway_coef=-1.0)
         torch.cuda.synchronize()
-    table = prof.key_averages().table(sort_by="cuda_time_total", row_limit=18, max_name_column_width=60)
-    print(f"=== bucket {bucket} frames {total} precision {args.precision}\n{table}")
+    table = prof.key_averages().table(sort_by="self_cuda_time_total", row_limit=25, max_name_column_width=70)
+    kernels = sum(1 for e in prof.events() if e.device_type.name == "CUDA")
+    print(f"=== bucket {bucket} frames {total} precision {args.precision} fused {eng.sampler.fused} "
+          f"CUDA kernels per call {kernels}\n{table}")
     if args.out:
-        args.out.write_text(table)
+        with args.out.open("a") as fh:
+            fh.write(f"=== {args.text} bucket {bucket} frames {total} kernels {kernels}\n{table}\n")
