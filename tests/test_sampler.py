@@ -100,3 +100,20 @@ def test_different_seeds_give_different_results(cfm: CFM) -> None:
     s = F5Sampler(cfm)
     out_a, out_b = s.sample([a, b], nfe=8, cfg_strength=2.0, sway_coef=-1.0)
     assert _rel_err(out_a[20:], out_b[20:]) > 0.1
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_grouped_conv_position_matches_the_module(masked: bool) -> None:
+    """The fused path's unfold + bmm convolution equals f5-tts's ConvPositionEmbedding, masks included."""
+    from f5_tts.model.modules import ConvPositionEmbedding
+
+    from ishowtts_studio.engines.f5_sampler import conv_position
+
+    torch.manual_seed(3)
+    module = ConvPositionEmbedding(dim=64, kernel_size=31, groups=16).eval()
+    x = torch.randn(3, 57, 64)
+    mask = torch.arange(57)[None] < torch.tensor([57, 40, 12])[:, None] if masked else None
+    with torch.no_grad():
+        expected = module(x, mask=mask)
+        ours = conv_position(module, x, mask)
+    assert _rel_err(ours, expected) < 1e-5

@@ -56,6 +56,34 @@ def round_up(n: int, multiple: int) -> int:
     return n if multiple <= 1 else int(math.ceil(n / multiple) * multiple)
 
 
+def _grouped_conv_channels_last(x: torch.Tensor, conv: Any) -> torch.Tensor:
+    """`conv(x.transpose(1, 2)).transpose(1, 2)` for a grouped 'same' Conv1d, on (batch, length, channels)."""
+    b, n, c = x.shape
+    k, groups, pad = conv.kernel_size[0], conv.groups, conv.padding[0]
+    cg = c // groups
+    windows = F.pad(x, (0, 0, pad, pad)).unfold(1, k, 1)  # (b, n, c, k), a view
+    windows = windows.reshape(b * n, groups, cg * k).transpose(0, 1)  # (groups, b*n, cg*k)
+    weight = conv.weight.view(groups, -1, cg * k).transpose(1, 2)  # (groups, cg*k, out per group)
+    out = torch.bmm(windows, weight)  # (groups, b*n, out per group)
+    return out.transpose(0, 1).reshape(b, n, -1) + conv.bias
+
+
+def conv_position(module: Any, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """f5-tts's ConvPositionEmbedding (conv, Mish, conv, Mish; padded frames zeroed) on (batch, length,
+    channels), each grouped convolution as one batched matrix product over unfolded windows: cuDNN's
+    grouped-conv kernels took ~0.65 ms per call on an H100 for ~7 GFLOP of work."""
+    layers = module.conv1d
+    keep = mask.unsqueeze(-1) if mask is not None else None
+    if keep is not None:
+        x = x.masked_fill(~keep, 0.0)
+    for conv, act in ((layers[0], layers[1]), (layers[2], layers[3])):
+        x = _grouped_conv_channels_last(x, conv)
+        if keep is not None:
+            x = x.masked_fill(~keep, 0.0)
+        x = act(x)
+    return x
+
+
 def _fusable(dit: Any) -> bool:
     """The fused block covers the published F5 configs: rotary on every head, no qk-norm, no xpos."""
     blocks = dit.transformer_blocks
@@ -232,7 +260,10 @@ class F5Sampler:
         dit = self.dit
         xx = torch.cat((x, x), dim=0) if use_cfg else x
         h = F.linear(xx, self._w_x) + static
-        h = dit.input_embed.conv_pos_embed(h, mask=conv_mask) + h
+        if self.fused:
+            h = conv_position(dit.input_embed.conv_pos_embed, h, conv_mask) + h
+        else:
+            h = dit.input_embed.conv_pos_embed(h, mask=conv_mask) + h
         residual = h
         if self.fused:
             for j, (blk, m) in enumerate(zip(dit.transformer_blocks, block_mods)):
