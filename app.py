@@ -80,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from ishowtts_studio.studio import Studio
     from ishowtts_studio.ui import build_ui, launch_options
+    from ishowtts_studio.ui.performance import mount_prometheus
 
     server = settings.server
     if server.host not in ("127.0.0.1", "localhost", "::1") and not server.auth_enabled:
@@ -97,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         demo = build_ui(studio)
         demo.queue()
         try:
-            _, local_url, _ = demo.launch(
+            server_app, local_url, _ = demo.launch(
                 server_name=server.host,
                 server_port=server.port,
                 auth=server.auth,
@@ -116,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
             return 1
+        # after launch: launch() builds the FastAPI app anew; login does not cover added routes, so pass it
+        mount_prometheus(server_app, studio.metrics, basic_auth=server.auth)
         where = local_url.rstrip("/") if local_url else f"http://{server.host}:{server.port}"
         print(f"iShowTTS Studio is running at {where}  (Ctrl+C to stop)", flush=True)
         if settings.smoke:

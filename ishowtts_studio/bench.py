@@ -390,6 +390,15 @@ def main(argv: list[str] | None = None) -> int:
         print(exc, file=sys.stderr)
         return 2
     eng_s, f5 = settings.engine, settings.f5
+    store = Store(settings.paths.database_url) if (args.save_baseline or args.against) else None
+    baseline = None
+    if args.against:  # fail before spending minutes on a run that cannot be compared
+        baseline = store.get_baseline(args.against)
+        if baseline is None:
+            names = ", ".join(store.list_baseline_names()) or "none yet"
+            print(f"no baseline named {args.against!r} (saved: {names}); save one with --save-baseline",
+                  file=sys.stderr)
+            return 2
     kind = "smoke" if args.smoke else args.random_weights
     engine = F5Engine(
         checkpoint=f5.checkpoint, vocab=f5.vocab, vocoder=f5.vocoder, model_name=f5.model, device=eng_s.device,
@@ -422,6 +431,17 @@ def main(argv: list[str] | None = None) -> int:
     runtime.stop()
     print(format_table(result))
 
+    status = 0
+    if baseline is not None:
+        slower = compare(result, baseline)
+        result["regressions"] = slower
+        for row in slower:
+            print(f"REGRESSION {row['lang']} {row['text']} NFE {row['nfe']}: {row['baseline_s'] * 1e3:.1f} ms -> "
+                  f"{row['now_s'] * 1e3:.1f} ms (+{row['slower_by'] * 100:.1f}%)")
+        if slower:
+            status = 3
+        else:
+            print(f"no row more than 5% slower than baseline {args.against!r}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=2, default=str))
@@ -429,26 +449,10 @@ def main(argv: list[str] | None = None) -> int:
         from ishowtts_studio.bench_plots import save_plots
 
         save_plots(result, args.plots)
-    status = 0
-    if args.save_baseline or args.against:
-        store = Store(settings.paths.database_url)
-        base_dir = args.baseline_dir or settings.paths.samples / "baselines"
-        if args.against:
-            baseline = store.get_baseline(args.against)
-            if baseline is None:
-                print(f"no baseline named {args.against!r}; save one with --save-baseline", file=sys.stderr)
-                return 2
-            slower = compare(result, baseline)
-            result["regressions"] = slower
-            for s in slower:
-                print(f"REGRESSION {s['lang']} {s['text']} NFE {s['nfe']}: {s['baseline_s'] * 1e3:.1f} ms -> "
-                      f"{s['now_s'] * 1e3:.1f} ms (+{s['slower_by'] * 100:.1f}%)")
-            if slower:
-                status = 3
-            else:
-                print(f"no row more than 5% slower than baseline {args.against!r}")
+    if store is not None:
         if args.save_baseline:
             store.add_benchmark_run(result, name=args.save_baseline, baseline=True, device=result["device"])
+            base_dir = args.baseline_dir or settings.paths.samples / "baselines"
             base_dir.mkdir(parents=True, exist_ok=True)
             (base_dir / f"{args.save_baseline}.json").write_text(json.dumps(result, indent=2, default=str))
             print(f"saved baseline {args.save_baseline!r}")

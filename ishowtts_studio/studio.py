@@ -21,6 +21,7 @@ import numpy as np
 from ishowtts_studio.audio import AudioError, trim_silence, write_wav_atomic
 from ishowtts_studio.engines.base import EngineUnavailable, GenerationParams, VoiceRef
 from ishowtts_studio.engines.f5 import F5Engine
+from ishowtts_studio.metrics import MetricsService
 from ishowtts_studio.runtime import BusyError, EngineRuntime, RequestHandle, SynthesisError, SynthesisRequest
 from ishowtts_studio.settings import Settings
 from ishowtts_studio.store import Store, SynthesisRecord
@@ -90,10 +91,12 @@ class Studio:
         self.runtime = EngineRuntime(
             self.engine, queue_size=eng.queue_size, max_batch=eng.max_batch, batch_wait_s=eng.batch_wait_ms / 1000,
         )
+        self.metrics = MetricsService(self.runtime, self.store, warmup_enabled=eng.warmup)
         self.started_at = time.time()
 
     # ---- lifecycle --------------------------------------------------------------------------------
     def start(self) -> None:
+        self.metrics.attach()  # before the worker starts, so no request is missed
         warm = None
         if self.settings.engine.warmup:
             refs = [self.voice_ref(v) for v in self.voices.list()]
@@ -106,6 +109,7 @@ class Studio:
 
     def close(self) -> None:
         self.runtime.stop()
+        self.metrics.close()  # after the worker, before the store it writes to
         self.store.close()
 
     # ---- status -----------------------------------------------------------------------------------

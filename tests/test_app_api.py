@@ -245,3 +245,33 @@ def test_server_does_not_serve_the_config(studio_server):
     with pytest.raises(urllib.error.HTTPError) as info:
         urllib.request.urlopen(url, timeout=10)
     assert info.value.code in (403, 404)
+
+
+# ---- metrics and benchmark through the real server ------------------------------------------------------
+def test_prometheus_endpoint_and_metrics_snapshot(client, studio_url):
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    synth(client, seed=5)
+    snap = client.predict(api_name="/metrics_snapshot")
+    assert snap["counts"]["completed"] >= 1
+    assert snap["status"] == "ready"
+    with urllib.request.urlopen(studio_url.rstrip("/") + "/metrics", timeout=10) as resp:
+        assert resp.status == 200
+        body = resp.read().decode()
+    families = {f.name: f for f in text_string_to_metric_families(body)}
+    completed = [s.value for s in families["ishowtts_requests_completed"].samples if s.name.endswith("_total")]
+    assert completed and completed[0] >= 1
+    assert "ishowtts_request_latency_seconds" in families
+
+
+def test_run_benchmark_endpoint(client):
+    result = client.predict([4], 1, ["short"], api_name="/run_benchmark")
+    (row,) = result["rows"]
+    assert row["nfe"] == 4 and row["text"] == "short"
+    lat = row["ours_latency"]
+    assert lat["n"] == 1 and lat["min"] <= lat["median"] <= lat["max"]
+    assert result["random_weights"] is True
+    with pytest.raises(AppError, match="NFE"):
+        client.predict([0], 1, ["short"], api_name="/run_benchmark")

@@ -16,6 +16,7 @@ import gradio as gr
 
 from ishowtts_studio.studio import InputError, Studio
 from ishowtts_studio.ui.common import GPU, to_gr_error
+from ishowtts_studio.ui.performance import metrics_snapshot_api, run_benchmark_api
 
 
 class StudioAPI:
@@ -82,6 +83,24 @@ def register_api(studio: Studio, *, gpu_limit: int = 1) -> StudioAPI:
     gr.api(health, api_name="health", queue=False, api_description=StudioAPI.health.__doc__)
     gr.api(list_voices, api_name="list_voices", queue=False, api_description=StudioAPI.list_voices.__doc__)
     gr.api(history, api_name="history", queue=False, api_description=StudioAPI.history.__doc__)
+
+    def metrics_snapshot() -> dict[str, Any]:
+        """Live figures: counts, queue depth, latency/TTFA/RTF percentiles, GPU memory, cache hit rate."""
+        try:
+            return metrics_snapshot_api(studio.metrics)
+        except Exception as exc:
+            raise to_gr_error(exc) from exc
+
+    def run_benchmark(nfes: list[int], runs: int = 3, texts: list[str] | None = None) -> dict[str, Any]:
+        """Run the standard benchmark (texts: short/medium/long) at the given NFEs through the engine."""
+        try:
+            return run_benchmark_api(studio, nfes, runs, texts or ["short"])
+        except Exception as exc:
+            raise to_gr_error(exc) from exc
+
+    gr.api(metrics_snapshot, api_name="metrics_snapshot", queue=False, api_description=metrics_snapshot.__doc__)
+    gr.api(run_benchmark, api_name="run_benchmark", concurrency_id=GPU, concurrency_limit=1,
+           api_description=run_benchmark.__doc__)
 
     # /synthesize returns a file, which needs a File component to be served to the client, so it is
     # wired through hidden components rather than gr.api.

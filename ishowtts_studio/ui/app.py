@@ -10,6 +10,7 @@ from ishowtts_studio.studio import Studio
 from ishowtts_studio.ui.api import register_api
 from ishowtts_studio.ui.common import banner_classes, status_markdown, user_errors
 from ishowtts_studio.ui.live import SHORTCUT_JS, build_live_tab
+from ishowtts_studio.ui.performance import build_performance_tab
 
 TITLE = "iShowTTS Studio"
 SMOKE_NOTICE = "Smoke mode: a tiny randomly initialised model — the audio is noise, for testing only"
@@ -61,6 +62,8 @@ def build_ui(studio: Studio) -> gr.Blocks:
         with gr.Tabs():
             with gr.Tab("Live synthesis", id="live"):
                 live = build_live_tab(studio, gpu_limit=gpu_limit)
+            with gr.Tab("Performance", id="performance"):
+                build_performance_tab(studio, studio.metrics)
 
         register_api(studio, gpu_limit=gpu_limit)
 

@@ -1,0 +1,448 @@
+"""Live metrics of the shared engine: what the Performance tab, `/metrics_snapshot` and Prometheus show.
+
+`MetricsService.attach()` registers a listener on the runtime. The listener runs on the GPU worker
+thread right after each request completes, so it only does cheap in-memory work: it keeps the
+request's figures in a bounded window, feeds the Prometheus histograms, reads the engine's cache
+and memory statistics (safe there: it is the thread that owns the engine) and hands a database row
+to a small writer thread, so the GPU never waits on SQLite.
+
+`snapshot()` and `prometheus_text()` never wait for the engine: they read the values the listener
+(or the idle sampler) last refreshed. A background sampler refreshes them every `sample_every_s`
+seconds through `runtime.call`, but only while the queue is empty, so it never delays a request.
+
+No gradio here.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
+from prometheus_client.registry import Collector
+
+log = logging.getLogger(__name__)
+
+# Seconds: a cached short line on a fast GPU is tens of ms, a long paragraph on a Jetson several seconds.
+LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 7.5, 10.0,
+                   15.0, 20.0, 30.0)
+QUEUE_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+# Real-time factor (seconds of compute per second of audio; < 1 is faster than real time).
+RTF_BUCKETS = (0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
+
+DEFAULT_PERCENTILES = (50, 95, 99)
+SERIES = ("latency_s", "ttfa_s", "rtf", "queue_wait_s")
+REQUEST_FIELDS = ("engine", "voice", "nfe", "seed", "text_chars", "chunks", "batch_size", "queue_wait_s", "ttfa_s",
+                  "latency_s", "audio_s", "estimated_audio_s", "rtf", "finished_at")
+
+
+# ------------------------------------------------------------------------------------------ arithmetic
+
+
+def _finite(values: Iterable[Any]) -> np.ndarray:
+    arr = np.asarray([v for v in values if v is not None], dtype=np.float64).reshape(-1)
+    return arr[np.isfinite(arr)]
+
+
+def _key(q: float) -> str:
+    return f"p{q:g}"
+
+
+def percentiles(values: Iterable[float | None], qs: Sequence[float] = DEFAULT_PERCENTILES) -> dict[str, float | None]:
+    """{"p50": ..., "p95": ..., "p99": ...} with numpy's linear interpolation between closest ranks.
+
+    None and non-finite values are ignored; with no values left every percentile is None.
+    """
+    arr = _finite(values)
+    if arr.size == 0:
+        return {_key(q): None for q in qs}
+    got = np.percentile(arr, list(qs))
+    return {_key(q): float(v) for q, v in zip(qs, got)}
+
+
+def coefficient_of_variation(values: Iterable[float | None]) -> float | None:
+    """Sample standard deviation (ddof=1) over the mean, as `bench.summarise` reports it.
+
+    None with no values, 0.0 with one value or a zero mean.
+    """
+    arr = _finite(values)
+    if arr.size == 0:
+        return None
+    if arr.size == 1:
+        return 0.0
+    mean = float(arr.mean())
+    return float(arr.std(ddof=1)) / mean if mean else 0.0
+
+
+def describe(values: Iterable[float | None], qs: Sequence[float] = DEFAULT_PERCENTILES) -> dict[str, Any]:
+    """n, mean, the percentiles and the CV of the finite values (None where there are none)."""
+    arr = _finite(values)
+    out: dict[str, Any] = {"n": int(arr.size), "mean": float(arr.mean()) if arr.size else None}
+    out.update(percentiles(arr, qs))
+    out["cv"] = coefficient_of_variation(arr)
+    return out
+
+
+def audio_seconds_per_second(requests: Sequence[dict[str, Any]]) -> float | None:
+    """Throughput: seconds of audio delivered per wall-clock second, from the first request's start (finish
+    minus latency) to the last request's finish. One request alone gives audio / latency = 1 / RTF."""
+    spans = [(r["finished_at"] - r["latency_s"], r["finished_at"], r["audio_s"]) for r in requests
+             if r.get("finished_at") and r.get("latency_s") is not None and r.get("audio_s") is not None]
+    if not spans:
+        return None
+    start = min(s for s, _, _ in spans)
+    end = max(e for _, e, _ in spans)
+    total = sum(a for _, _, a in spans)
+    return total / (end - start) if end > start else None
+
+
+def _num(value: Any) -> float | None:
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        return None
+    return out if math.isfinite(out) else None
+
+
+# ------------------------------------------------------------------------------------------- service
+
+
+class _StudioCollector(Collector):
+    """Counters and gauges read at scrape time from the runtime and the service's cached engine stats."""
+
+    def __init__(self, service: MetricsService) -> None:
+        self.service = service
+
+    def describe(self) -> list[Any]:
+        return []  # names are fixed and unique; skip the registry's duplicate check by collection
+
+    def collect(self) -> Iterator[Any]:
+        svc, rt = self.service, self.service.runtime
+        for name, doc, value in (
+            ("ishowtts_requests_completed", "Syntheses completed by the engine runtime.", rt.completed),
+            ("ishowtts_requests_failed", "Syntheses that failed in the engine runtime.", rt.failed),
+            ("ishowtts_requests_rejected_busy", "Syntheses refused because the queue was full.", rt.rejected_busy),
+        ):
+            fam = CounterMetricFamily(name, doc)
+            fam.add_metric([], float(value))
+            yield fam
+        audio = CounterMetricFamily("ishowtts_audio_generated_seconds", "Seconds of audio generated.")
+        audio.add_metric([], svc._audio_total)
+        yield audio
+
+        cache = svc._cache
+        hits = CounterMetricFamily("ishowtts_ref_cache_hits", "Reference-audio cache hits (memory or disk).",
+                                   labels=["tier"])
+        hits.add_metric(["memory"], float(cache.get("ref_cache_hits", 0)))
+        hits.add_metric(["disk"], float(cache.get("ref_cache_disk_hits", 0)))
+        yield hits
+        misses = CounterMetricFamily("ishowtts_ref_cache_misses", "Reference-audio cache misses (mel computed).")
+        misses.add_metric([], float(cache.get("ref_cache_misses", 0)))
+        yield misses
+        items = GaugeMetricFamily("ishowtts_ref_cache_items", "Voices whose reference is held in memory.")
+        items.add_metric([], float(cache.get("ref_cache_items", 0)))
+        yield items
+
+        depth = GaugeMetricFamily("ishowtts_queue_depth", "Requests waiting for the engine worker.")
+        depth.add_metric([], float(rt.queue_depth()))
+        yield depth
+        ready = GaugeMetricFamily("ishowtts_engine_ready", "1 when the engine is loaded and serving, else 0.")
+        ready.add_metric([], 1.0 if rt.status == "ready" else 0.0)
+        yield ready
+
+        mem = GaugeMetricFamily("ishowtts_gpu_memory_bytes", "GPU memory of the engine's device (PyTorch allocator).",
+                                labels=["kind"])
+        for kind in ("allocated", "reserved", "peak"):
+            mib = svc._memory.get(f"{kind}_mib")
+            if mib is not None:
+                mem.add_metric([kind], float(mib) * 2**20)
+        yield mem
+
+        info = rt.info
+        if info is not None:
+            fam = InfoMetricFamily("ishowtts_engine", "The engine, its device and its fast path.")
+            fast = info.fast_path or {}
+            fam.add_metric([], {
+                "engine": str(info.name), "device": str(info.device), "precision": str(info.precision),
+                "cuda_graphs": str(bool(fast.get("cuda_graphs"))).lower(),
+                "compile": str(bool(fast.get("compile"))).lower(),
+                "random_weights": str(bool(info.random_weights)).lower(),
+            })
+            yield fam
+
+
+class MetricsService:
+    """Per-request figures of the shared runtime: in memory (live view), SQLite (history), Prometheus."""
+
+    def __init__(
+        self,
+        runtime: Any,
+        store: Any,
+        *,
+        sample_every_s: float = 10.0,
+        window: int = 200,
+        keep: int = 2000,
+        warmup_enabled: bool | None = None,
+        write_queue: int = 10_000,
+    ) -> None:
+        self.runtime = runtime
+        self.store = store
+        self.sample_every_s = float(sample_every_s)
+        self.window = int(window)  # percentiles and means are over the last `window` requests
+        self.warmup_enabled = warmup_enabled
+        self._lock = threading.Lock()
+        self._requests: deque[dict[str, Any]] = deque(maxlen=keep)
+        self._memory_points: deque[dict[str, float]] = deque(maxlen=keep)
+        self._cache: dict[str, int] = {}
+        self._memory: dict[str, float] = {}
+        self._stats_at: float | None = None
+        self._audio_total = 0.0
+        self.version = 0  # bumps whenever plotted data changes, so views can skip redrawing
+        self.dropped_writes = 0
+        self.write_errors = 0
+        self._writes: queue.Queue[Any] = queue.Queue(maxsize=write_queue)
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._attached = False
+
+        self.registry = CollectorRegistry()
+        self.latency = Histogram("ishowtts_request_latency_seconds", "Submit to last audio sample of a synthesis.",
+                                 buckets=LATENCY_BUCKETS, registry=self.registry)
+        self.ttfa = Histogram("ishowtts_time_to_first_audio_seconds", "Submit to first audio chunk of a synthesis.",
+                              buckets=LATENCY_BUCKETS, registry=self.registry)
+        self.queue_wait = Histogram("ishowtts_queue_wait_seconds", "Submit to the worker accepting the request.",
+                                    buckets=QUEUE_BUCKETS, registry=self.registry)
+        self.rtf = Histogram("ishowtts_real_time_factor", "Latency over audio length (below 1 is faster than "
+                             "real time).", buckets=RTF_BUCKETS, registry=self.registry)
+        self.registry.register(_StudioCollector(self))
+
+    # ---- lifecycle --------------------------------------------------------------------------------
+    def attach(self) -> MetricsService:
+        """Listen to the runtime and start the writer and sampler threads (idempotent)."""
+        if self._attached:
+            return self
+        self._attached = True
+        self._stop.clear()
+        self.runtime.listeners.append(self._on_request)
+        for target, name in ((self._writer, "metrics-writer"), (self._sampler, "metrics-sampler")):
+            t = threading.Thread(target=target, name=name, daemon=True)
+            t.start()
+            self._threads.append(t)
+        return self
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop listening, write what is queued, stop the threads."""
+        if not self._attached:
+            return
+        try:
+            self.runtime.listeners.remove(self._on_request)
+        except ValueError:
+            pass
+        self.flush(timeout)
+        self._stop.set()
+        self._writes.put(None)
+        for t in self._threads:
+            t.join(timeout)
+        self._threads.clear()
+        self._attached = False
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until every row queued so far is in the database; False on timeout."""
+        if not self._attached:
+            return True
+        done = threading.Event()
+        try:
+            self._writes.put(done, timeout=timeout)
+        except queue.Full:
+            return False
+        return done.wait(timeout)
+
+    # ---- worker side ------------------------------------------------------------------------------
+    def _on_request(self, stats: Any) -> None:
+        """Runtime listener: runs on the GPU worker thread after each completed request. Cheap work only."""
+        row = {k: getattr(stats, k, None) for k in REQUEST_FIELDS}
+        self._refresh_engine_stats(self.runtime.engine)
+        if self._memory:
+            row["memory"] = dict(self._memory)
+        with self._lock:
+            self._requests.append(row)
+            self._audio_total += float(row.get("audio_s") or 0.0)
+            self._add_memory_point_locked(row.get("finished_at") or time.time())
+            self.version += 1
+        for hist, key in ((self.latency, "latency_s"), (self.ttfa, "ttfa_s"), (self.queue_wait, "queue_wait_s"),
+                          (self.rtf, "rtf")):
+            value = _num(row.get(key))
+            if value is not None:
+                hist.observe(value)
+        finished = row.get("finished_at")
+        sample = {
+            "kind": "request", "engine": row.get("engine"), "voice_slug": row.get("voice"), "nfe": row.get("nfe"),
+            "batch_size": row.get("batch_size"), "text_chars": row.get("text_chars"),
+            "queue_wait_s": row.get("queue_wait_s"), "latency_s": row.get("latency_s"), "ttfa_s": row.get("ttfa_s"),
+            "audio_seconds": row.get("audio_s"), "rtf": row.get("rtf"),
+            "created_at": datetime.fromtimestamp(finished, UTC) if finished else None,
+        }
+        try:
+            self._writes.put_nowait(sample)
+        except queue.Full:  # the database is stuck; keep serving and say so in the log once in a while
+            self.dropped_writes += 1
+            if self.dropped_writes in (1, 10, 100) or self.dropped_writes % 1000 == 0:
+                log.warning("metrics: database writer is behind, %d samples dropped", self.dropped_writes)
+
+    def _refresh_engine_stats(self, engine: Any) -> None:
+        """Read the engine's cache and memory statistics (call on the worker thread only)."""
+        try:
+            cache = dict(engine.cache_stats())
+        except Exception:
+            log.debug("metrics: cache_stats failed", exc_info=True)
+            cache = None
+        try:
+            memory = {k: float(v) for k, v in dict(engine.memory_stats()).items()}
+        except Exception:
+            log.debug("metrics: memory_stats failed", exc_info=True)
+            memory = None
+        with self._lock:
+            if cache is not None:
+                self._cache = cache
+            if memory is not None:
+                self._memory = memory
+            self._stats_at = time.time()
+
+    def _add_memory_point_locked(self, when: float) -> None:
+        if self._memory:
+            self._memory_points.append({"t": float(when), **self._memory})
+
+    # ---- background threads -----------------------------------------------------------------------
+    def _writer(self) -> None:
+        while True:
+            item = self._writes.get()
+            if item is None:
+                return
+            if isinstance(item, threading.Event):
+                item.set()
+                continue
+            try:
+                self.store.add_metric_sample(**item)
+            except Exception:
+                self.write_errors += 1
+                log.warning("metrics: could not write a sample to the database", exc_info=self.write_errors == 1)
+
+    def _sampler(self) -> None:
+        """Once the engine is ready, then every `sample_every_s`: refresh engine stats through the worker
+        (only while nothing waits in the queue; the call runs between batches and takes well under 1 ms)."""
+        ready = getattr(self.runtime, "ready_event", None)
+        while ready is not None and not ready.wait(0.5):
+            if self._stop.is_set():
+                return
+        while not self._stop.is_set():
+            self.sample_now(timeout=min(2.0, self.sample_every_s))
+            if self._stop.wait(self.sample_every_s):
+                return
+
+    def sample_now(self, timeout: float = 2.0) -> bool:
+        """Refresh the engine stats through the worker if it is idle; True when they were refreshed.
+
+        Never call it from a UI tick: it may wait up to `timeout` for the worker."""
+        rt = self.runtime
+        if rt.status != "ready" or rt.queue_depth() > 0:
+            return False
+        try:
+            rt.call(self._refresh_engine_stats, timeout=timeout)
+        except Exception:
+            log.debug("metrics: idle sample skipped", exc_info=True)
+            return False
+        with self._lock:
+            before = len(self._memory_points)
+            self._add_memory_point_locked(time.time())
+            if len(self._memory_points) != before:
+                self.version += 1
+        return True
+
+    # ---- reading ----------------------------------------------------------------------------------
+    def recent_requests(self, limit: int | None = None) -> list[dict[str, Any]]:
+        """The last requests' figures, oldest first (copies)."""
+        with self._lock:
+            rows = list(self._requests)
+        if limit is not None:
+            rows = rows[-limit:] if limit > 0 else []
+        return [dict(r) for r in rows]
+
+    def memory_points(self) -> list[dict[str, float]]:
+        """GPU memory over time, oldest first: t (unix seconds), allocated_mib, reserved_mib, peak_mib."""
+        with self._lock:
+            return [dict(p) for p in self._memory_points]
+
+    def warmup_state(self) -> str:
+        rt = self.runtime
+        if rt.status == "loading":
+            return "warming up" if str(rt.message).lower().startswith("warm") else "loading"
+        if rt.status != "ready":
+            return "unavailable"
+        if self.warmup_enabled is None:
+            return "ready"
+        return "warm" if self.warmup_enabled else "off (the first request is slower)"
+
+    def snapshot(self) -> dict[str, Any]:
+        """Every live figure as a JSON-safe dict. Never waits for the engine."""
+        rt = self.runtime
+        info = rt.info
+        fast = dict(info.fast_path) if info and info.fast_path else {}
+        with self._lock:
+            window = list(self._requests)[-self.window:] if self.window > 0 else []
+            cache = dict(self._cache)
+            memory = dict(self._memory)
+            stats_at = self._stats_at
+            total_seen = len(self._requests)
+            audio_total = self._audio_total
+            version = self.version
+        hits = int(cache.get("ref_cache_hits", 0)) + int(cache.get("ref_cache_disk_hits", 0))
+        misses = int(cache.get("ref_cache_misses", 0))
+        lookups = hits + misses
+        stats: dict[str, Any] = {k: describe([r.get(k) for r in window]) for k in SERIES}
+        stats["audio_s"] = describe([r.get("audio_s") for r in window])
+        last = window[-1] if window else None
+        return {
+            "status": rt.status,
+            "message": rt.message,
+            "ready": rt.status == "ready",
+            "warmup": self.warmup_state(),
+            "engine": info.name if info else getattr(rt.engine, "name", None),
+            "device": info.device if info else None,
+            "precision": info.precision if info else None,
+            "random_weights": bool(info.random_weights) if info else None,
+            "smoke": bool(info.smoke) if info else None,
+            "fast_path": fast,
+            "cuda_graphs": bool(fast.get("cuda_graphs")),
+            "compile": bool(fast.get("compile")),
+            "counts": {"completed": rt.completed, "failed": rt.failed, "rejected_busy": rt.rejected_busy},
+            "queue_depth": rt.queue_depth(),
+            "cache": {
+                "hits": hits,
+                "memory_hits": int(cache.get("ref_cache_hits", 0)),
+                "disk_hits": int(cache.get("ref_cache_disk_hits", 0)),
+                "misses": misses,
+                "items": int(cache.get("ref_cache_items", 0)),
+                "hit_rate": hits / lookups if lookups else None,
+            },
+            "gpu_memory": memory,  # {} on CPU or before the first reading
+            "engine_stats_at": stats_at,
+            "window": {"size": self.window, "n": len(window), "seen": total_seen, **stats,
+                       "audio_s_per_s": audio_seconds_per_second(window)},
+            "audio_seconds_total": audio_total,
+            "last_request": last,
+            "version": version,
+            "dropped_writes": self.dropped_writes,
+        }
+
+    def prometheus_text(self) -> bytes:
+        """The Prometheus text exposition of this service's own registry."""
+        return generate_latest(self.registry)

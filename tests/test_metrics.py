@@ -1,0 +1,482 @@
+"""MetricsService, its arithmetic, the Performance tab's pieces and GET /metrics, against a real smoke studio.
+
+No mocks: a real `Studio` in smoke mode (tiny random F5 model on the CPU), real SQLite, a real Gradio
+server on a free localhost port scraped with urllib, parsed with prometheus_client's own parser.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import os
+import socket
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from ishowtts_studio.bench import summarise
+from ishowtts_studio.metrics import (
+    MetricsService,
+    audio_seconds_per_second,
+    coefficient_of_variation,
+    describe,
+    percentiles,
+)
+
+TEXT = "Hello there, this is a test."
+
+
+# ------------------------------------------------------------------------------------------ arithmetic
+
+
+def test_percentiles_against_hand_computed_values() -> None:
+    # 1..10, linear interpolation: rank = q/100 * (n - 1) = 4.5, 8.55, 8.91 (0-based) on the sorted values
+    got = percentiles(range(1, 11), (50, 95, 99))
+    assert got == {"p50": pytest.approx(5.5), "p95": pytest.approx(9.55), "p99": pytest.approx(9.91)}
+    # order does not matter; two values: p95 = 10 + 0.95 * (20 - 10)
+    assert percentiles([20.0, 10.0], (50, 95)) == {"p50": pytest.approx(15.0), "p95": pytest.approx(19.5)}
+    assert percentiles([3.0, 1.0, 2.0])["p50"] == pytest.approx(2.0)
+    # None and non-finite values are left out
+    assert percentiles([None, 1.0, float("nan"), 3.0, float("inf")], (50,)) == {"p50": pytest.approx(2.0)}
+    assert percentiles([], (50, 99.9)) == {"p50": None, "p99.9": None}
+    assert percentiles([7.0]) == {"p50": 7.0, "p95": 7.0, "p99": 7.0}
+
+
+def test_coefficient_of_variation_against_hand_computed_values() -> None:
+    values = [2, 4, 4, 4, 5, 5, 7, 9]  # mean 5, squared deviations sum to 32, sample variance 32/7
+    assert coefficient_of_variation(values) == pytest.approx(math.sqrt(32 / 7) / 5)
+    assert coefficient_of_variation(values) == pytest.approx(summarise(values)["cv"])  # same as the benchmark's
+    assert coefficient_of_variation([1.0, 3.0]) == pytest.approx(math.sqrt(2) / 2)
+    assert coefficient_of_variation([4.2]) == 0.0
+    assert coefficient_of_variation([0.0, 0.0]) == 0.0
+    assert coefficient_of_variation([]) is None
+
+
+def test_describe_and_throughput() -> None:
+    d = describe([0.1, 0.2, 0.3, 0.4])
+    assert d["n"] == 4
+    assert d["mean"] == pytest.approx(0.25)
+    assert d["p50"] == pytest.approx(0.25)
+    assert d["p95"] == pytest.approx(0.3 + 0.85 * 0.1)  # rank 2.85
+    assert describe([])["mean"] is None and describe([])["p99"] is None
+    # first start 10 - 2 = 8, last finish 12: 6 s of audio in 4 s
+    reqs = [{"finished_at": 10.0, "latency_s": 2.0, "audio_s": 4.0},
+            {"finished_at": 12.0, "latency_s": 1.0, "audio_s": 2.0}]
+    assert audio_seconds_per_second(reqs) == pytest.approx(1.5)
+    assert audio_seconds_per_second(reqs[:1]) == pytest.approx(2.0)  # = 1 / RTF
+    assert audio_seconds_per_second([]) is None
+
+
+# ------------------------------------------------------------------------------------ real smoke studio
+
+
+def _wait(predicate: Any, timeout: float = 30.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _families(text: str) -> dict[str, Any]:
+    return {f.name: f for f in text_string_to_metric_families(text)}
+
+
+def _sample(families: dict[str, Any], family: str, sample: str, **labels: str) -> float:
+    for s in families[family].samples:
+        if s.name == sample and all(s.labels.get(k) == v for k, v in labels.items()):
+            return s.value
+    raise KeyError(f"{sample} {labels} not in {family}")
+
+
+@pytest.fixture(scope="module")
+def studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    from ishowtts_studio.settings import load_settings
+    from ishowtts_studio.studio import Studio
+
+    tmp = tmp_path_factory.mktemp("metrics-studio")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    s = Studio(load_settings(None, smoke=True, overrides={
+        "paths.voices": str(tmp / "v"), "paths.samples": str(tmp / "s"), "paths.database": str(tmp / "s" / "db.sqlite"),
+        "paths.cache": str(tmp / "cache"), "engine.warmup": False,
+    }))
+    s.start()
+    assert s.runtime.wait_ready(180), s.runtime.message
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+@pytest.fixture(scope="module")
+def observed(studio: Any) -> Iterator[dict[str, Any]]:
+    """A MetricsService attached before three syntheses, and what it showed right after them."""
+    metrics = MetricsService(studio.runtime, studio.store, sample_every_s=0.2, warmup_enabled=False).attach()
+    voice = studio.voice_names()[0]
+    outcomes = [studio.synthesize(TEXT, voice, nfe=4, seed=i) for i in range(3)]
+    # the listener runs on the worker just after the caller is released: wait for the third one
+    _wait(lambda: metrics.snapshot()["window"]["n"] == 3, what="three requests in the metrics window")
+    assert metrics.flush(10)
+    data = {
+        "metrics": metrics, "outcomes": outcomes, "snapshot": metrics.snapshot(),
+        "prometheus": metrics.prometheus_text().decode(),
+        "rows": studio.store.list_metric_samples(kind="request"),
+    }
+    try:
+        yield data
+    finally:
+        metrics.close()
+
+
+def test_snapshot_after_three_syntheses(observed: dict[str, Any]) -> None:
+    snap = observed["snapshot"]
+    assert snap["counts"] == {"completed": 3, "failed": 0, "rejected_busy": 0}
+    assert snap["status"] == "ready" and snap["ready"] is True
+    assert snap["device"] == "cpu" and snap["precision"] == "float32"
+    assert snap["cuda_graphs"] is False and snap["compile"] is False
+    assert snap["random_weights"] is True and snap["smoke"] is True
+    assert snap["warmup"] == "off (the first request is slower)"
+    assert snap["queue_depth"] == 0
+    assert snap["gpu_memory"] == {}  # CPU: no GPU memory figures
+    w = snap["window"]
+    assert w["n"] == 3
+    for key in ("latency_s", "ttfa_s", "rtf", "queue_wait_s"):
+        for stat in ("p50", "p95", "p99", "mean"):
+            assert math.isfinite(w[key][stat]), (key, stat, w[key])
+        assert w[key]["p50"] <= w[key]["p95"] <= w[key]["p99"]
+    assert w["audio_s_per_s"] > 0
+    # the window's figures are exactly the three requests' own
+    latencies = [o.stats["latency_s"] for o in observed["outcomes"]]
+    assert w["latency_s"]["mean"] == pytest.approx(np.mean(latencies))
+    assert w["latency_s"]["p50"] == pytest.approx(np.median(latencies))
+    assert w["rtf"]["p95"] == pytest.approx(np.percentile([o.stats["rtf"] for o in observed["outcomes"]], 95))
+    assert snap["audio_seconds_total"] == pytest.approx(sum(o.stats["audio_s"] for o in observed["outcomes"]))
+    # the reference cache: one miss (first use of the voice) and hits after it
+    cache = snap["cache"]
+    assert cache["misses"] >= 1 and cache["hits"] >= 1 and cache["items"] >= 1
+    assert cache["hit_rate"] == pytest.approx(cache["hits"] / (cache["hits"] + cache["misses"]))
+    assert snap["last_request"]["voice"] == observed["outcomes"][-1].stats["voice"]
+
+
+def test_metric_rows_land_in_the_database(observed: dict[str, Any]) -> None:
+    rows = observed["rows"]
+    assert len(rows) == 3
+    outcomes = observed["outcomes"]
+    for row, outcome in zip(rows, outcomes):
+        st = outcome.stats
+        assert row.kind == "request" and row.engine == "f5" and row.nfe == 4
+        assert row.voice_slug == st["voice"]
+        assert row.latency_s == pytest.approx(st["latency_s"])
+        assert row.ttfa_s == pytest.approx(st["ttfa_s"])
+        assert row.rtf == pytest.approx(st["rtf"])
+        assert row.queue_wait_s == pytest.approx(st["queue_wait_s"])
+        assert row.audio_seconds == pytest.approx(st["audio_s"])
+        assert row.text_chars == len(TEXT) and row.batch_size == 1
+        assert abs(row.created_at.timestamp() - st["finished_at"]) < 1e-3
+
+
+def test_prometheus_text_parses(observed: dict[str, Any]) -> None:
+    fams = _families(observed["prometheus"])
+    assert fams["ishowtts_requests_completed"].type == "counter"
+    assert _sample(fams, "ishowtts_requests_completed", "ishowtts_requests_completed_total") == 3
+    assert _sample(fams, "ishowtts_requests_failed", "ishowtts_requests_failed_total") == 0
+    assert _sample(fams, "ishowtts_requests_rejected_busy", "ishowtts_requests_rejected_busy_total") == 0
+    for hist in ("ishowtts_request_latency_seconds", "ishowtts_time_to_first_audio_seconds",
+                 "ishowtts_queue_wait_seconds", "ishowtts_real_time_factor"):
+        assert fams[hist].type == "histogram"
+        assert _sample(fams, hist, f"{hist}_count") == 3
+        assert _sample(fams, hist, f"{hist}_bucket", le="+Inf") == 3
+        assert _sample(fams, hist, f"{hist}_sum") > 0
+    lat_sum = _sample(fams, "ishowtts_request_latency_seconds", "ishowtts_request_latency_seconds_sum")
+    assert lat_sum == pytest.approx(sum(o.stats["latency_s"] for o in observed["outcomes"]))
+    # buckets are cumulative and span 10 ms .. 30 s
+    buckets = [s for s in fams["ishowtts_request_latency_seconds"].samples if s.name.endswith("_bucket")]
+    les = [float(s.labels["le"]) for s in buckets]
+    assert les[0] == 0.01 and les[-2] == 30.0 and les[-1] == math.inf
+    counts = [s.value for s in buckets]
+    assert counts == sorted(counts)
+    assert _sample(fams, "ishowtts_engine_ready", "ishowtts_engine_ready") == 1
+    assert _sample(fams, "ishowtts_queue_depth", "ishowtts_queue_depth") == 0
+    snap = observed["snapshot"]
+    assert _sample(fams, "ishowtts_ref_cache_misses", "ishowtts_ref_cache_misses_total") == snap["cache"]["misses"]
+    hits = sum(s.value for s in fams["ishowtts_ref_cache_hits"].samples if s.name.endswith("_total"))
+    assert hits == snap["cache"]["hits"]
+    info = fams["ishowtts_engine_info"].samples[0]
+    assert info.labels["device"] == "cpu" and info.labels["cuda_graphs"] == "false"
+    assert fams["ishowtts_gpu_memory_bytes"].samples == []  # CPU
+
+
+def test_metrics_registry_is_not_the_global_one(observed: dict[str, Any]) -> None:
+    from prometheus_client import REGISTRY, generate_latest
+
+    assert observed["metrics"].registry is not REGISTRY
+    assert b"ishowtts_requests_completed" not in generate_latest(REGISTRY)
+    # a second service in the same process has its own registry (no duplicate-name error)
+    other = MetricsService(observed["metrics"].runtime, observed["metrics"].store)
+    assert b"ishowtts_request_latency_seconds_count 0.0" in other.prometheus_text()
+
+
+def test_snapshot_does_not_wait_for_the_engine(studio: Any, observed: dict[str, Any]) -> None:
+    """While the worker is busy (a call holding it), snapshot() and the Prometheus text still answer at once."""
+    import threading
+
+    release = threading.Event()
+    started = threading.Event()
+
+    def hold(engine: Any) -> None:
+        started.set()
+        release.wait(20)
+
+    holder = threading.Thread(target=studio.runtime.call, args=(hold,), daemon=True)
+    holder.start()
+    try:
+        assert started.wait(20)
+        t0 = time.perf_counter()
+        snap = observed["metrics"].snapshot()
+        text = observed["metrics"].prometheus_text()
+        assert time.perf_counter() - t0 < 0.5
+        assert snap["counts"]["completed"] >= 3 and b"ishowtts_engine_ready" in text
+        # the background sampler gives up after its timeout instead of hanging on a busy worker
+        t0 = time.perf_counter()
+        assert observed["metrics"].sample_now(timeout=0.1) is False
+        assert time.perf_counter() - t0 < 1.0
+    finally:
+        release.set()
+        holder.join(20)
+
+
+# ------------------------------------------------------------------------------------------------ plots
+
+
+def test_plots_empty_state_and_with_data(observed: dict[str, Any]) -> None:
+    from matplotlib.figure import Figure
+
+    from ishowtts_studio.ui import plots
+
+    def texts(fig: Figure) -> list[str]:
+        return [t.get_text() for ax in fig.axes for t in ax.texts]
+
+    empty = [plots.rtf_over_time_figure([]), plots.latency_histogram_figure([]), plots.rtf_vs_audio_figure([]),
+             plots.gpu_memory_figure([])]
+    for fig in empty:
+        assert isinstance(fig, Figure)
+        assert fig.axes[0].get_title()
+        assert plots.EMPTY_MESSAGE in texts(fig)
+    assert plots.CPU_MEMORY_MESSAGE in texts(plots.gpu_memory_figure([], device="cpu"))
+    assert plots.NO_BENCHMARK_MESSAGE in texts(plots.benchmark_latency_figure(None))
+    assert plots.NO_BENCHMARK_MESSAGE in texts(plots.benchmark_rtf_figure({"rows": []}))
+
+    reqs = observed["metrics"].recent_requests()
+    assert len(reqs) == 3
+    hist = plots.latency_histogram_figure(reqs)
+    legend = [t.get_text() for t in hist.axes[0].get_legend().get_texts()]
+    assert [t.split()[0] for t in legend] == ["p50", "p95", "p99"]
+    assert not texts(hist)
+    assert not texts(plots.rtf_over_time_figure(reqs))
+    scatter = plots.rtf_vs_audio_figure(reqs)
+    assert [t.get_text() for t in scatter.axes[0].get_legend().get_texts()] == ["NFE 4"]
+    mem = plots.gpu_memory_figure([{"t": 1.7e9, "allocated_mib": 100.0, "reserved_mib": 200.0, "peak_mib": 150.0},
+                                   {"t": 1.7e9 + 5, "allocated_mib": 120.0, "reserved_mib": 200.0, "peak_mib": 160.0}],
+                                  device="NVIDIA H100")
+    assert len(mem.axes[0].lines) == 3 and "H100" in mem.axes[0].get_title()
+    for fig in (hist, scatter, mem):
+        fig.savefig(os.devnull, format="png")  # renders without a display
+
+
+# ------------------------------------------------------------------------------- tab pieces and the API
+
+
+def test_tiles_and_engine_line(observed: dict[str, Any]) -> None:
+    from ishowtts_studio.ui.performance import engine_markdown, fmt_seconds, tiles_html
+
+    snap = observed["snapshot"]
+    tiles = tiles_html(snap)
+    for label in ("RTF p50", "Latency p50 / p95", "First audio p50", "Queue", "GPU memory", "Voice cache hit rate"):
+        assert label in tiles
+    assert fmt_seconds(snap["window"]["latency_s"]["p50"]) in tiles
+    assert "CPU" in tiles and "3 done" in tiles
+    line = engine_markdown(snap)
+    assert "**cpu**" in line and "CUDA graphs **off**" in line and "warm-up" in line and "random weights" in line
+    empty = tiles_html({})
+    assert "no requests yet" in empty and "—" in empty
+    assert fmt_seconds(0.0421) == "42 ms" and fmt_seconds(2.5) == "2.50 s" and fmt_seconds(None) == "—"
+
+
+def test_metrics_snapshot_api(observed: dict[str, Any]) -> None:
+    import json
+
+    from ishowtts_studio.ui.performance import metrics_snapshot_api
+
+    snap = metrics_snapshot_api(observed["metrics"])
+    assert snap["counts"]["completed"] >= 3
+    json.dumps(snap, allow_nan=False)  # JSON-safe: no NaN, no objects
+
+
+def test_run_benchmark_api_and_comparison(studio: Any, observed: dict[str, Any]) -> None:
+    from ishowtts_studio.studio import InputError
+    from ishowtts_studio.ui.performance import comparison_markdown, run_benchmark_api
+
+    with pytest.raises(InputError, match="NFE"):
+        run_benchmark_api(studio, [0], 1, ["short"])
+    with pytest.raises(InputError, match="text size"):
+        run_benchmark_api(studio, [4], 1, ["huge"])
+    with pytest.raises(InputError, match="Runs"):
+        run_benchmark_api(studio, [4], 0, ["short"])
+
+    before = studio.runtime.completed
+    result = run_benchmark_api(studio, "4", 1, "short", warmup=0)
+    assert [(r["lang"], r["text"], r["nfe"]) for r in result["rows"]] == [("en", "short", 4)]
+    row = result["rows"][0]
+    assert row["ours_latency"]["n"] == 1 and row["audio_s"] > 0 and "ours_ttfa" in row
+    saved = {r.id: r for r in studio.store.list_benchmark_runs()}
+    assert result["run_id"] in saved and saved[result["run_id"]].payload["rows"] == result["rows"]
+    # its streaming (TTFA) requests went through the runtime, so the live metrics saw them
+    assert studio.runtime.completed > before
+    _wait(lambda: observed["metrics"].snapshot()["window"]["seen"] == studio.runtime.completed,
+          what="the benchmark's requests in the metrics")
+
+    same = comparison_markdown(result, result, "self")
+    assert "No row is more than 5% slower" in same and "| en | short | 4 |" in same
+    fast = {**result, "rows": [{**row, "ours_latency": {**row["ours_latency"],
+                                                         "median": row["ours_latency"]["median"] / 10}}]}
+    flagged = comparison_markdown(result, fast, "fast")
+    assert "⚠️ **slower**" in flagged and "1 row(s) regressed" in flagged and "+900.0%" in flagged
+    other = {**result, "rows": [{**row, "nfe": 32}]}
+    assert "no row in common" in comparison_markdown(result, other, "other")
+
+
+# ------------------------------------------------------------------------------------------- /metrics
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, str, str]:
+    req = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=20) as resp:
+            return resp.status, resp.headers.get("Content-Type", ""), resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers.get("Content-Type", ""), exc.read().decode()
+
+
+def test_metrics_endpoint_on_a_launched_gradio_app(studio: Any, observed: dict[str, Any], tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A real Gradio server with login on: the Performance tab, the two named API endpoints wired as the API
+    owner is asked to (gr.api wrappers), called with gradio_client, and /metrics scraped over HTTP."""
+    monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio-tmp"))
+    import gradio as gr
+    from gradio_client import Client
+    from prometheus_client import CONTENT_TYPE_LATEST
+
+    from ishowtts_studio.ui.common import GPU, to_gr_error
+    from ishowtts_studio.ui.performance import (
+        PerformanceTab,
+        build_performance_tab,
+        metrics_snapshot_api,
+        mount_prometheus,
+        run_benchmark_api,
+    )
+
+    metrics = observed["metrics"]
+    with gr.Blocks(analytics_enabled=False) as demo:
+        with gr.Tab("Performance"):
+            tab = build_performance_tab(studio, metrics)
+
+        # --- the wiring proposed for ui/api.py -------------------------------------------------------
+        def metrics_snapshot() -> dict[str, Any]:
+            """Live engine figures: counts, queue depth, device, cache, GPU memory, p50/p95/p99 of the last requests."""
+            try:
+                return metrics_snapshot_api(metrics)
+            except Exception as exc:
+                raise to_gr_error(exc) from exc
+
+        def run_benchmark(nfes: list[int], runs: int = 3, texts: list[str] | None = None) -> dict[str, Any]:
+            """Benchmark the engine: NFE values, timed runs per row, text sizes (short/medium/long) -> result dict."""
+            try:
+                return run_benchmark_api(studio, nfes, runs, texts or ["short"])
+            except Exception as exc:
+                raise to_gr_error(exc) from exc
+
+        gr.api(metrics_snapshot, api_name="metrics_snapshot", queue=False)
+        gr.api(run_benchmark, api_name="run_benchmark", concurrency_id=GPU, concurrency_limit=1)
+
+    assert isinstance(tab, PerformanceTab) and len(tab.plots) == 4
+    # the timer's events are not queued, so they never wait behind GPU work
+    ticks = [d for d in demo.fns.values() if any(t[1] == "tick" for t in d.targets)]
+    assert ticks and all(not d.queue for d in ticks) and all(d.show_progress == "hidden" for d in ticks)
+    assert [d.api_name for d in demo.fns.values() if d.concurrency_id == GPU] == ["run", "run_benchmark"]
+
+    port = _free_port()
+    login = ("admin", "pw-for-test")
+    demo.queue()
+    app, url, _ = demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                              ssr_mode=False, auth=login)
+    try:
+        # after launch, as app.py would: the route is live at once; the studio's login guards it too
+        mount_prometheus(app, metrics, basic_auth=login)
+        mount_prometheus(app, metrics, path="/metrics-open")
+        assert _get(f"{url}metrics")[0] == 401
+        bad = base64.b64encode(b"admin:wrong").decode()
+        assert _get(f"{url}metrics", {"Authorization": f"Basic {bad}"})[0] == 401
+        good = base64.b64encode(f"{login[0]}:{login[1]}".encode()).decode()
+        status, ctype, body = _get(f"{url}metrics", {"Authorization": f"Basic {good}"})
+        assert status == 200
+        assert ctype == CONTENT_TYPE_LATEST
+        fams = _families(body)
+        completed = _sample(fams, "ishowtts_requests_completed", "ishowtts_requests_completed_total")
+        assert completed == studio.runtime.completed >= 3
+        count = _sample(fams, "ishowtts_request_latency_seconds", "ishowtts_request_latency_seconds_count")
+        assert count == metrics.snapshot()["window"]["seen"] >= 3
+        assert _sample(fams, "ishowtts_engine_ready", "ishowtts_engine_ready") == 1
+        status, _, body = _get(f"{url}metrics-open")
+        assert status == 200 and "ishowtts_requests_completed_total" in body
+
+        client = Client(url, auth=login, verbose=False, analytics_enabled=False, download_files=False)
+        snap = client.predict(api_name="/metrics_snapshot")
+        assert snap["counts"]["completed"] == studio.runtime.completed and snap["device"] == "cpu"
+        result = client.predict(nfes=[4], runs=1, texts=["short"], api_name="/run_benchmark")
+        assert [(r["text"], r["nfe"], r["ours_latency"]["n"]) for r in result["rows"]] == [("short", 4, 1)]
+        assert isinstance(result["run_id"], int)
+        with pytest.raises(Exception, match="NFE 99 is out of range"):
+            client.predict(nfes=[99], runs=1, texts=["short"], api_name="/run_benchmark")
+    finally:
+        demo.close()
+
+
+def test_metrics_endpoint_on_a_plain_starlette_app(observed: dict[str, Any]) -> None:
+    """mount_prometheus on any Starlette/FastAPI app served by uvicorn (how a custom server would mount it)."""
+    import threading
+
+    import uvicorn
+    from fastapi import FastAPI
+
+    from ishowtts_studio.ui.performance import mount_prometheus
+
+    app = FastAPI()
+    mount_prometheus(app, observed["metrics"])
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        _wait(lambda: server.started, timeout=20, what="uvicorn to start")
+        status, _, body = _get(f"http://127.0.0.1:{port}/metrics")
+        assert status == 200
+        assert _sample(_families(body), "ishowtts_requests_completed", "ishowtts_requests_completed_total") >= 3
+        assert "/metrics" not in app.openapi()["paths"]
+    finally:
+        server.should_exit = True
+        thread.join(20)
