@@ -219,7 +219,9 @@ def test_ui_wiring(tmp_path):
     assert fns["status_tick"].queue is False and fns["status_tick"].show_progress == "hidden"
     assert fns["health"].queue is False
     public = {name for name, f in fns.items() if f.api_visibility == "public"}
-    assert public == {"health", "list_voices", "synthesize", "history"}
+    assert public == {"health", "list_voices", "synthesize", "history", "metrics_snapshot", "run_benchmark"}
+    # the Performance tab's refresh never waits behind GPU work either
+    assert fns["perf_tick"].queue is False and fns["perf_tick"].show_progress == "hidden"
 
 
 def test_banner_and_stats_text():

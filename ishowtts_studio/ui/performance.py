@@ -394,7 +394,7 @@ def build_performance_tab(studio: Studio, metrics: MetricsService, *, refresh_s:
           api_visibility="private")
     timer = gr.Timer(refresh_s)
     timer.tick(refresh, inputs=seen, outputs=outputs, queue=False, show_progress="hidden",
-               api_visibility="private")
+               api_name="perf_tick", api_visibility="private")
 
     # ---- benchmark ------------------------------------------------------------------------------------
     def run(nfe_values: list[int], size_values: list[str], lang_values: list[str], n_runs: float, n_warm: float,
