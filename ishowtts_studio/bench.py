@@ -404,6 +404,7 @@ def main(argv: list[str] | None = None) -> int:
         checkpoint=f5.checkpoint, vocab=f5.vocab, vocoder=f5.vocoder, model_name=f5.model, device=eng_s.device,
         precision=eng_s.precision, cache_dir=settings.paths.cache, random_weights=kind,
         cuda_graphs=eng_s.cuda_graphs and not args.no_graphs, compile_model=args.compile or eng_s.compile,
+        bucket_frames=eng_s.bucket_frames, ref_cache_items=eng_s.ref_cache_items,
     )
     runtime = EngineRuntime(engine, queue_size=max(eng_s.queue_size, args.concurrency + 1),
                             max_batch=max(eng_s.max_batch, args.concurrency), batch_wait_s=eng_s.batch_wait_ms / 1000)

@@ -309,6 +309,13 @@ class EngineSettings(_Section):
         135, "Byte limit of the other text chunks (UTF-8 bytes, as F5-TTS measures).", lo=20, hi=1000
     )
     cuda_graphs: bool = _opt(True, "Capture the sampler in CUDA graphs (GPU only) to cut launch overhead.")
+    bucket_frames: int = _opt(
+        1,
+        "Round each GPU batch's length up to a multiple of this many mel frames (1 = exact lengths). Larger "
+        "buckets mean fewer CUDA graphs but padded, masked work.",
+        lo=1,
+        hi=512,
+    )
     compile: bool = _opt(False, "Run torch.compile on the model (slow first start, faster afterwards).")
     warmup: bool = _opt(True, "Run a short synthesis at start-up so the first real request is fast.")
     ref_cache_items: int = _opt(64, "Reference voices whose prepared audio is kept in memory.", lo=1, hi=10000)

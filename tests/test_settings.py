@@ -108,7 +108,7 @@ def test_every_key_is_in_config_toml_commented_with_its_default() -> None:
     entries = _config_entries()
     reference = settings_reference()
     keys = [k for k, _, _ in reference]
-    assert len(keys) == len(set(keys)) == 30
+    assert len(keys) == len(set(keys)) == 31
     assert sorted(entries) == sorted(keys), "config.toml and the settings dataclasses list different keys"
     for key, default, description in reference:
         raw, comments = entries[key]
@@ -376,3 +376,9 @@ def test_database_url_is_kept(tmp_path: Path) -> None:
     assert p.database_url == "postgresql://studio@db/studio"
     sqlite = PathSettings(database="/x/studio.db")
     assert sqlite.database_url == "sqlite:////x/studio.db"
+
+
+def test_readme_documents_every_key() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    missing = [key for key, _, _ in settings_reference() if f"| `{key}` |" not in readme]
+    assert not missing, f"README's configuration reference lacks: {missing}"
