@@ -85,7 +85,7 @@ def build_live_tab(studio: Studio, *, gpu_limit: int = 1) -> LiveTab:
             with gr.Row():
                 voice = gr.Dropdown(
                     choices=names, value=names[0] if names else None, label="Voice", scale=5,
-                    info="A saved voice; add more in the Voices tab.", elem_id="live-voice",
+                    info="A saved voice from the voice library.", elem_id="live-voice",
                 )
                 refresh_voices = gr.Button("↻", scale=0, min_width=48, size="sm", elem_id="voices-refresh")
             text = gr.Textbox(

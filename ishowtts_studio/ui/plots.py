@@ -9,7 +9,7 @@ ttfa_s, rtf, audio_s, nfe) and the points of `MetricsService.memory_points()`. F
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -80,7 +80,11 @@ def _top(highest: float, at_least: float = 0.0) -> float:
     return top if top > 0 else 1.0
 
 
-def _time_axis(ax: Any) -> None:
+def _time_axis(ax: Any, when: Sequence[datetime]) -> None:
+    # a few seconds of data would get sub-second ticks that all read the same: show at least a minute
+    if when and (max(when) - min(when)).total_seconds() < 60:
+        middle = min(when) + (max(when) - min(when)) / 2
+        ax.set_xlim(middle - timedelta(seconds=30), middle + timedelta(seconds=30))
     ax.xaxis.set_major_locator(AutoDateLocator(maxticks=6))
     ax.xaxis.set_major_formatter(DateFormatter("%H:%M:%S"))
 
@@ -104,7 +108,7 @@ def rtf_over_time_figure(requests: Sequence[dict[str, Any]]) -> Figure:
     ax.set_ylim(0, _top(rtf.max(), 1.0 if rtf.max() >= 0.5 else 0.0))
     ax.set_ylabel("RTF")
     ax.set_xlabel("finished at")
-    _time_axis(ax)
+    _time_axis(ax, when)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="upper left")
     return fig
@@ -174,7 +178,7 @@ def gpu_memory_figure(points: Sequence[dict[str, Any]], device: str | None = Non
     ax.set_ylim(0, _top(max((v for p in points for k, v in p.items() if k != "t" and _finite(v)), default=1.0)))
     ax.set_ylabel("MiB")
     ax.set_xlabel("time")
-    _time_axis(ax)
+    _time_axis(ax, [datetime.fromtimestamp(p["t"]) for p in points if _finite(p.get("t"))])
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     return fig
