@@ -92,6 +92,7 @@ class BenchConfig:
     seed: int = 1234
     concurrency: int = 0  # >0: also time that many concurrent short requests through the queue
     streaming: bool = True  # also time the first audio chunk through the runtime
+    peak_tflops: float = 790.0  # dense bf16/fp16 rate measured on the device machine's H100/H200
 
 
 def _sync() -> None:
@@ -165,6 +166,23 @@ def _mel_check(engine: Any, voice: VoiceRef, text: str, params: GenerationParams
     return {"mel_rel_err": err, "same_duration": same, "frames": int(ours.shape[0])}
 
 
+def compute_floor_ms(engine: Any, total_frames: int, nfe: int, peak_tflops: float, batch: int = 1) -> float:
+    """Milliseconds the sampler's matrix arithmetic needs at `peak_tflops`: every linear layer of the DiT on
+    every frame of the CFG-packed batch, attention's two products, the position convolutions, per step."""
+    from torch import nn
+
+    dit = engine.cfm.transformer
+    per_token = sum(m.weight.numel() for blk in dit.transformer_blocks for name, m in blk.named_modules()
+                    if isinstance(m, nn.Linear) and not name.startswith("attn_norm"))
+    per_token += dit.input_embed.proj.weight.numel() + dit.proj_out.weight.numel()
+    conv = dit.input_embed.conv_pos_embed.conv1d
+    per_token += sum(layer.weight.numel() for layer in (conv[0], conv[2]))
+    sequences = 2 * batch  # conditional and unconditional passes
+    linear = 2 * per_token * total_frames * sequences
+    attention = 4 * total_frames**2 * dit.dim * sequences * len(dit.transformer_blocks)
+    return (linear + attention) * nfe / (peak_tflops * 1e12) * 1e3
+
+
 def _profile_parts(engine: Any, job: ChunkJob, reps: int = 5) -> dict[str, float]:
     """Median milliseconds of each stage of one synthesis, to see where the time goes."""
     import torch
@@ -222,6 +240,9 @@ def _row(engine: Any, runtime: EngineRuntime, cfg: BenchConfig, lang: str, size:
                 stock.append(t)
                 stock_audio_s = len(audio) / eng.sample_rate
         row: dict[str, Any] = {"peak_mem_mib": _peak_mib(), "parts": _profile_parts(eng, job)}
+        total, _ = eng.estimate_frames(voice, text, params.speed)
+        row["total_frames"] = total
+        row["compute_floor_ms"] = compute_floor_ms(eng, total, nfe, cfg.peak_tflops)
         if stock_error:
             row["stock_error"] = stock_error
         row["ours_latency"] = summarise(ours)
@@ -321,7 +342,8 @@ def format_table(result: dict[str, Any]) -> str:
     lines = [f"device: {result['device']}  precision: {result['precision']}  weights: {label}"
              + ("  (random weights: speed only, the audio is noise)" if result.get("random_weights") else "")]
     head = f"{'lang':4} {'text':6} {'nfe':>3} {'audio s':>7} {'ours ms':>8} {'p95 ms':>7} {'cv':>5} {'RTF':>7}"
-    head += f" {'TTFA ms':>8} {'stock ms':>9} {'stock/ours':>10} {'mel err':>8} {'peak MiB':>9}  prep/sample/voc ms"
+    head += f" {'TTFA ms':>8} {'stock ms':>9} {'stock/ours':>10} {'mel err':>8} {'peak MiB':>9} {'floor ms':>8}"
+    head += "  prep/sample/voc ms"
     lines.append(head)
     for r in result["rows"]:
         ol = r["ours_latency"]
@@ -333,7 +355,7 @@ def format_table(result: dict[str, Any]) -> str:
             f"{(ttfa * 1e3 if ttfa is not None else float('nan')):>8.1f} "
             f"{(stock * 1e3 if stock is not None else float('nan')):>9.1f} "
             f"{r.get('ratio_stock_over_ours', float('nan')):>10.1f} {r.get('mel_rel_err', float('nan')):>8.1e} "
-            f"{(r['peak_mem_mib'] or float('nan')):>9.0f}  "
+            f"{(r['peak_mem_mib'] or float('nan')):>9.0f} {r.get('compute_floor_ms', float('nan')):>8.1f}  "
             + "/".join(f"{v:.1f}" for v in r.get("parts", {}).values())
             + (f"  stock failed: {r['stock_error'][:60]}" if r.get("stock_error") else "")
         )
@@ -369,6 +391,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--precision", choices=["auto", "bf16", "fp16", "fp32"])
     p.add_argument("--no-graphs", action="store_true", help="disable CUDA graphs")
     p.add_argument("--compile", action="store_true", help="torch.compile the per-step forward")
+    p.add_argument("--peak-tflops", type=float, default=790.0, help="dense matrix rate for the compute floor")
     p.add_argument("--json", type=Path, help="write the result here")
     p.add_argument("--plots", type=Path, help="write PNG plots into this folder")
     p.add_argument("--save-baseline", metavar="NAME")
@@ -409,7 +432,7 @@ def main(argv: list[str] | None = None) -> int:
     runtime = EngineRuntime(engine, queue_size=max(eng_s.queue_size, args.concurrency + 1),
                             max_batch=max(eng_s.max_batch, args.concurrency), batch_wait_s=eng_s.batch_wait_ms / 1000)
     cfg = BenchConfig(nfes=args.nfe, texts=args.texts, langs=args.langs, runs=args.runs, warmup=args.warmup,
-                      compare_stock=args.compare_stock, concurrency=args.concurrency)
+                      compare_stock=args.compare_stock, concurrency=args.concurrency, peak_tflops=args.peak_tflops)
     timings: dict[str, float] = {}
 
     def warm(eng: Any, progress: Callable[[float, str], None]) -> None:
