@@ -19,6 +19,7 @@ import shutil
 import tempfile
 import threading
 import unicodedata
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -41,6 +42,8 @@ MAX_SLUG_CHARS = 64
 MAX_NAME_CHARS = 120
 _TMP_PREFIX = ".tmp-"
 _LOCK_FILE = ".lock"
+PACK_FORMAT = 1
+PACK_MAX_BYTES = 50 * 2**20
 _ADD_HINT = "Add one in the Voices tab: upload or record a clip (5-12 s) and type exactly what it says."
 
 # Reference clips shipped inside the f5-tts package, used to seed an empty library.
@@ -83,6 +86,7 @@ class Voice:
     created: str
     updated: str
     original_name: str | None = None
+    loudness_lufs: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -97,6 +101,7 @@ class Voice:
             "created": self.created,
             "updated": self.updated,
             "original_name": self.original_name,
+            "loudness_lufs": self.loudness_lufs,
         }
 
 
@@ -235,6 +240,7 @@ class VoiceLibrary:
                 created=str(meta.get("created") or ""),
                 updated=str(meta.get("updated") or meta.get("created") or ""),
                 original_name=meta.get("original_name"),
+                loudness_lufs=None if meta.get("loudness_lufs") is None else float(meta["loudness_lufs"]),
             )
         except (OSError, ValueError, KeyError, TypeError) as exc:
             log.warning("Skipping voice folder %s: %s", folder, exc)
@@ -278,13 +284,18 @@ class VoiceLibrary:
         transcript: str,
         language: str = "en",
         original_name: str | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> Voice:
-        """Validate and store a new voice; raises VoiceError with a message meant for the user."""
+        """Validate and store a new voice; raises VoiceError with a message meant for the user.
+
+        `extra` adds fields to voice.json (e.g. loudness_lufs); it cannot override the core ones.
+        """
         with self._write_lock():
-            return self._add_locked(name, Path(wav_path), transcript, language, original_name)
+            return self._add_locked(name, Path(wav_path), transcript, language, original_name, extra)
 
     def _add_locked(
-        self, name: str, wav_path: Path, transcript: str, language: str, original_name: str | None
+        self, name: str, wav_path: Path, transcript: str, language: str, original_name: str | None,
+        extra: dict[str, Any] | None = None,
     ) -> Voice:
         name = _clean_name(name)
         slug_base = slugify(name)  # validates the name before any file work
@@ -301,7 +312,8 @@ class VoiceLibrary:
         audio_bytes, duration_s, sample_rate = _read_reference(wav_path)
         slug = self._free_slug(slug_base)
         now = _now_iso()
-        meta = {
+        meta: dict[str, Any] = dict(extra or {})
+        meta |= {
             "name": name,
             "transcript": transcript,
             "language": language,
@@ -328,6 +340,98 @@ class VoiceLibrary:
         log.info("Added voice %r as %s (%.2f s)", name, slug, duration_s)
         return voice
 
+    def check_new_name(self, name: str, *, ignore_slug: str | None = None) -> str:
+        """Validate a name for a new (or renamed) voice without writing; returns it cleaned."""
+        name = _clean_name(name)
+        slugify(name)
+        key = _name_key(name)
+        for voice in self.list():
+            if voice.slug != ignore_slug and _name_key(voice.name) == key:
+                raise VoiceError(f"A voice named {voice.name!r} already exists; pick another name")
+        return name
+
+    def _rewrite_meta(self, voice: Voice, changes: dict[str, Any]) -> Voice:
+        # Called with the write lock held: temp file in the voice's folder, then an atomic rename.
+        folder = self.root / voice.slug
+        meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
+        meta.update(changes, updated=_now_iso())
+        fd, tmp_name = tempfile.mkstemp(prefix=".voice-", suffix=".json.tmp", dir=folder)
+        os.close(fd)
+        tmp = Path(tmp_name)
+        try:
+            _write_file(tmp, json.dumps(meta, ensure_ascii=False, indent=2).encode("utf-8"))
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, folder / META_FILE)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        _fsync_dir(folder)
+        loaded = self._load(folder)
+        if loaded is None:  # pragma: no cover - we just wrote it
+            raise VoiceError(f"Voice {voice.name!r} was updated but cannot be read back")
+        return loaded
+
+    def rename(self, name_or_slug: str, new_name: str) -> Voice:
+        """Give a voice a new display name; its folder (slug) stays, so history keeps pointing at it."""
+        with self._write_lock():
+            voice = self.get(name_or_slug)
+            new_name = self.check_new_name(new_name, ignore_slug=voice.slug)
+            if new_name == voice.name:
+                return voice
+            return self._rewrite_meta(voice, {"name": new_name})
+
+    def update(self, name_or_slug: str, *, transcript: str | None = None, language: str | None = None) -> Voice:
+        """Change a voice's transcript and/or language."""
+        with self._write_lock():
+            voice = self.get(name_or_slug)
+            changes: dict[str, Any] = {}
+            if transcript is not None:
+                transcript = " ".join(str(transcript).split())
+                if not transcript:
+                    raise VoiceError("Type the transcript: exactly the words spoken in the reference clip")
+                changes["transcript"] = transcript
+            if language is not None:
+                if language not in LANGUAGES:
+                    raise VoiceError(f"Language must be one of {', '.join(LANGUAGES)} (got {language!r})")
+                changes["language"] = language
+            if not changes:
+                return voice
+            return self._rewrite_meta(voice, changes)
+
+    def delete(self, name_or_slug: str) -> Voice:
+        """Remove a voice: its folder is renamed away first (atomic), then deleted."""
+        with self._write_lock():
+            voice = self.get(name_or_slug)
+            doomed = self.root / f"{_TMP_PREFIX}deleted-{voice.slug}-{os.getpid()}-{threading.get_ident()}"
+            os.replace(self.root / voice.slug, doomed)
+            _fsync_dir(self.root)
+            shutil.rmtree(doomed, ignore_errors=True)
+        log.info("Deleted voice %r (%s)", voice.name, voice.slug)
+        return voice
+
+    def export_pack(self, name_or_slug: str, dest_dir: Path | str) -> Path:
+        """Write `<slug>.zip` (reference.wav + voice.json) into dest_dir, atomically; returns its path."""
+        voice = self.get(name_or_slug)
+        dest = Path(dest_dir)
+        dest.mkdir(parents=True, exist_ok=True)
+        folder = self.root / voice.slug
+        meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
+        audio = (folder / AUDIO_FILE).read_bytes()
+        meta["pack_format"] = PACK_FORMAT
+        fd, tmp_name = tempfile.mkstemp(prefix=".pack-", suffix=".zip.tmp", dir=dest)
+        os.close(fd)
+        tmp = Path(tmp_name)
+        target = dest / f"{voice.slug}.zip"
+        try:
+            with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+                zf.writestr(META_FILE, json.dumps(meta, ensure_ascii=False, indent=2))
+                zf.writestr(AUDIO_FILE, audio)
+            os.replace(tmp, target)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return target
+
     def seed_defaults(self) -> builtins.list[Voice]:
         """Add the f5-tts example voices when the library is empty; returns what was added."""
         added: builtins.list[Voice] = []
@@ -342,6 +446,72 @@ class VoiceLibrary:
                 except (ModuleNotFoundError, OSError, VoiceError) as exc:
                     log.warning("Could not seed default voice %r: %s", name, exc)
         return added
+
+
+@dataclass(frozen=True)
+class VoicePack:
+    name: str
+    transcript: str
+    language: str
+    original_name: str | None
+    audio: bytes
+
+
+def read_pack(path: Path | str, *, max_bytes: int = PACK_MAX_BYTES) -> VoicePack:
+    """Read and validate a voice pack (.zip): only reference.wav + voice.json, no paths, bounded sizes.
+
+    Nothing is extracted to disk: the members are read into memory after their declared sizes are checked,
+    and reads stop at the declared size, so a zip bomb or a zip-slip entry (``../x``) never touches a file.
+    """
+    p = Path(path)
+    if p.stat().st_size > max_bytes:
+        raise VoiceError(f"{p.name} is larger than {max_bytes // 2**20} MB; a voice pack is a short clip and its data.")
+    try:
+        zf = zipfile.ZipFile(p)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise VoiceError(f"{p.name} is not a voice pack (.zip exported by the studio): {exc}") from None
+    with zf:
+        infos = zf.infolist()
+        if len(infos) > 16:
+            raise VoiceError(f"{p.name} holds {len(infos)} entries; a voice pack holds reference.wav and voice.json.")
+        for info in infos:
+            n = info.filename
+            if n.startswith(("/", "\\")) or "\\" in n or ".." in n.split("/") or ":" in n:
+                raise VoiceError(f"{p.name} contains an unsafe path {n!r}; refusing to import it.")
+        total = sum(i.file_size for i in infos)
+        if total > max_bytes:
+            raise VoiceError(
+                f"{p.name} would unpack to {total // 2**20} MB (limit {max_bytes // 2**20} MB); refusing to import it."
+            )
+        members = {i.filename: i for i in infos if not i.is_dir()}
+        missing = [m for m in (META_FILE, AUDIO_FILE) if m not in members]
+        if missing:
+            raise VoiceError(f"{p.name} is not a voice pack: it lacks {', '.join(missing)}.")
+
+        def read(name: str) -> bytes:
+            info = members[name]
+            with zf.open(info) as fh:
+                data = fh.read(info.file_size + 1)
+            if len(data) > info.file_size:  # the header lied about the size
+                raise VoiceError(f"{p.name} is damaged ({name} is larger than declared); refusing to import it.")
+            return data
+
+        try:
+            meta = json.loads(read(META_FILE).decode("utf-8"))
+            audio = read(AUDIO_FILE)
+        except (zipfile.BadZipFile, OSError, EOFError, UnicodeDecodeError, ValueError) as exc:
+            if isinstance(exc, VoiceError):
+                raise
+            raise VoiceError(f"{p.name} is damaged: {exc}") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("name"), str) or not isinstance(
+        meta.get("transcript"), str
+    ):
+        raise VoiceError(f"{p.name}: voice.json must hold at least a name and a transcript.")
+    language = str(meta.get("language") or "other")
+    return VoicePack(
+        name=meta["name"], transcript=meta["transcript"], language=language if language in LANGUAGES else "other",
+        original_name=meta.get("original_name") if isinstance(meta.get("original_name"), str) else None, audio=audio,
+    )
 
 
 def _read_reference(path: Path) -> tuple[bytes, float, int]:

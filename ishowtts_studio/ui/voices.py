@@ -1,0 +1,212 @@
+"""Voices tab: clone a voice from an upload or a recording (cleaned, previewed before saving) and manage
+the library: play, preview synthesis, rename, edit transcript/language, delete (confirmed), export/import."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from ishowtts_studio.audio import write_wav_atomic
+from ishowtts_studio.studio import Studio
+from ishowtts_studio.ui.common import GPU, format_stats, short_time, to_gr_error, user_errors
+
+LANG_CHOICES = [("English", "en"), ("Chinese", "zh"), ("Other", "other")]
+TABLE_HEADERS = ["name", "language", "duration (s)", "created", "times used"]
+PREVIEW_MAX_AGE_S = 3600
+
+
+@dataclass
+class VoicesTab:
+    table: gr.Dataframe
+    chosen: gr.Dropdown
+    details: list[Any]  # reference player, transcript, language, new-name box of the chosen voice
+
+    @property
+    def outputs(self) -> list[Any]:
+        return [self.table, self.chosen, *self.details]
+
+    def refresh(self, studio: Studio, current: str | None = None) -> tuple[Any, ...]:
+        names = studio.voice_names()
+        value = current if current in names else (names[0] if names else None)
+        return (voice_table(studio), gr.Dropdown(choices=names, value=value), *voice_details(studio, value))
+
+
+def voice_details(studio: Studio, name: str | None) -> tuple[Any, ...]:
+    if not name:
+        return None, "", None, ""
+    voice = studio.get_voice(name)
+    return str(voice.audio_path), voice.transcript, voice.language, voice.name
+
+
+def voice_table(studio: Studio) -> list[list[Any]]:
+    return [
+        [v["name"], v["language"], round(float(v["duration_s"]), 2), short_time(v.get("created")), v["times_used"]]
+        for v in studio.list_voices()
+    ]
+
+
+def _preview_dir(studio: Studio) -> Path:
+    # under samples/ so Gradio may serve it (allowed_paths); old previews are swept on each write
+    folder = studio.settings.paths.samples / "voice-previews"
+    folder.mkdir(parents=True, exist_ok=True)
+    now = time.time()
+    for old in folder.glob("*.wav"):
+        try:
+            if now - old.stat().st_mtime > PREVIEW_MAX_AGE_S:
+                old.unlink()
+        except OSError:
+            pass
+    return folder
+
+
+def clean_preview(studio: Studio, audio_path: str | None) -> tuple[str | None, str | None, str]:
+    """(original, cleaned WAV path, Markdown report) for the before/after preview."""
+    cleaned = studio.clean_voice_clip(audio_path)
+    out = write_wav_atomic(_preview_dir(studio) / f"{uuid.uuid4().hex}.wav", cleaned.audio, cleaned.sample_rate)
+    lines = [
+        f"**Before:** {cleaned.original_duration_s:.2f} s, {cleaned.original_sample_rate} Hz, "
+        f"{cleaned.original_channels} channel(s) · **after:** {cleaned.duration_s:.2f} s, "
+        f"{cleaned.sample_rate} Hz mono, {cleaned.loudness_lufs:.1f} LUFS"
+    ]
+    lines += [f"- {m}" for m in cleaned.messages]
+    lines += [f"- ⚠️ {w}" for w in cleaned.warnings]
+    return audio_path, str(out), "\n".join(lines)
+
+
+def build_voices_tab(studio: Studio, *, gpu_limit: int = 1) -> VoicesTab:
+    quick = {"queue": False, "show_progress": "hidden", "api_visibility": "private"}
+    gpu = {"concurrency_id": GPU, "concurrency_limit": gpu_limit, "api_visibility": "private"}
+
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=1):
+            gr.Markdown("### Add a voice\nUpload or record 5-12 s of one person speaking clearly, then type "
+                        "exactly what they say.")
+            clip = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Clip", elem_id="voice-clip")
+            name = gr.Textbox(label="Name", placeholder="e.g. Alice (calm)", elem_id="voice-name")
+            transcript = gr.Textbox(label="Transcript", lines=2, elem_id="voice-transcript",
+                                    placeholder="Exactly the words spoken in the clip")
+            transcribe_btn = gr.Button("Transcribe automatically", size="sm", elem_id="voice-transcribe-btn",
+                                        visible=studio.transcriber.configured)
+            language = gr.Radio(LANG_CHOICES, value="en", label="Language", elem_id="voice-language")
+            with gr.Row():
+                preview_btn = gr.Button("Clean & preview", elem_id="voice-preview-btn")
+                save_btn = gr.Button("Save voice", variant="primary", elem_id="voice-save-btn")
+            report = gr.Markdown(elem_id="voice-clean-report")
+            with gr.Row():
+                before = gr.Audio(label="Before (original)", interactive=False, elem_id="voice-before")
+                after = gr.Audio(label="After (cleaned)", interactive=False, elem_id="voice-after")
+            saved = gr.Markdown(elem_id="voice-saved")
+            saved_audio = gr.Audio(label="Preview line in the new voice", interactive=False,
+                                   elem_id="voice-saved-audio")
+
+        with gr.Column(scale=1):
+            gr.Markdown("### Library")
+            table = gr.Dataframe(
+                headers=TABLE_HEADERS, value=voice_table(studio), interactive=False, elem_id="voices-table",
+                wrap=True,
+            )
+            chosen = gr.Dropdown(choices=studio.voice_names(), label="Voice", elem_id="voices-chosen",
+                                 value=(studio.voice_names() or [None])[0])
+            reference = gr.Audio(label="Reference clip", interactive=False, elem_id="voices-reference")
+            with gr.Row():
+                synth_btn = gr.Button("Preview synthesis", elem_id="voices-synth-btn")
+            synth_audio = gr.Audio(label="Preview", interactive=False, elem_id="voices-synth-audio")
+            synth_stats = gr.Markdown(elem_id="voices-synth-stats")
+            with gr.Accordion("Rename / edit transcript", open=False):
+                new_name = gr.Textbox(label="New name", elem_id="voices-new-name")
+                rename_btn = gr.Button("Rename", elem_id="voices-rename-btn")
+                edit_transcript = gr.Textbox(label="Transcript", lines=2, elem_id="voices-edit-transcript")
+                edit_language = gr.Radio(LANG_CHOICES, label="Language", elem_id="voices-edit-language")
+                update_btn = gr.Button("Save transcript & language", elem_id="voices-update-btn")
+            with gr.Accordion("Delete", open=False):
+                delete_btn = gr.Button("Delete voice…", variant="stop", elem_id="voices-delete-btn")
+                with gr.Row(visible=False) as confirm_row:
+                    confirm_btn = gr.Button("Yes, delete it", variant="stop", elem_id="voices-confirm-delete")
+                    cancel_btn = gr.Button("Cancel", elem_id="voices-cancel-delete")
+            with gr.Accordion("Export / import a voice pack", open=False):
+                export_btn = gr.Button("Export as .zip", elem_id="voices-export-btn")
+                export_file = gr.File(label="Voice pack", interactive=False, elem_id="voices-export-file")
+                import_file = gr.File(label="Voice pack to import (.zip)", file_types=[".zip"], type="filepath",
+                                      elem_id="voices-import-file")
+                import_name = gr.Textbox(label="Name for the imported voice (empty = the pack's name)",
+                                         elem_id="voices-import-name")
+                import_btn = gr.Button("Import", elem_id="voices-import-btn")
+            status = gr.Markdown(elem_id="voices-status")
+
+    tab = VoicesTab(table=table, chosen=chosen, details=[reference, edit_transcript, edit_language, new_name])
+
+    # ---- adding ---------------------------------------------------------------------------------
+    preview_btn.click(user_errors(lambda a: clean_preview(studio, a)), inputs=clip, outputs=[before, after, report],
+                      api_name="voices_clean_preview", show_progress="minimal", api_visibility="private")
+
+    transcribe_btn.click(user_errors(studio.transcribe_clip), inputs=clip, outputs=transcript,
+                         api_name="voices_transcribe", **gpu)
+
+    def save(a: str | None, n: str, t: str, lang: str) -> tuple[Any, ...]:
+        try:
+            v = studio.add_voice(n, a, t, lang, original_name=Path(a).name if a else None)
+        except Exception as exc:
+            raise to_gr_error(exc) from exc
+        msgs = v["cleaning"]["messages"] + [f"⚠️ {w}" for w in v["cleaning"]["warnings"]]
+        text = f"✅ **Saved {v['name']}** ({v['duration_s']:.2f} s). " + " ".join(msgs)
+        preview = None
+        try:
+            outcome = studio.preview_voice(v["slug"], nfe=min(16, studio.default_nfe()))
+            preview = str(outcome.wav_path)
+        except Exception as exc:  # the voice is saved; only the preview line failed
+            text += f"\n\nThe preview line could not be synthesised: {to_gr_error(exc).message}"
+        return (text, preview, *tab.refresh(studio, v["name"]))
+
+    save_btn.click(save, inputs=[clip, name, transcript, language], outputs=[saved, saved_audio, *tab.outputs],
+                   api_name="voices_save", **gpu)
+
+    # ---- managing -------------------------------------------------------------------------------
+    chosen.input(user_errors(lambda v: voice_details(studio, v)), inputs=chosen, outputs=tab.details,
+                 api_name="voices_select", **quick)
+
+    def synth(v: str | None) -> tuple[str, str]:
+        outcome = studio.preview_voice(v, nfe=min(16, studio.default_nfe()))
+        return str(outcome.wav_path), format_stats(outcome.stats)
+
+    synth_btn.click(user_errors(synth), inputs=chosen, outputs=[synth_audio, synth_stats],
+                    api_name="voices_preview_synthesis", **gpu)
+
+    def rename(v: str | None, n: str) -> tuple[Any, ...]:
+        voice = studio.rename_voice(v, n)
+        return (f"Renamed to **{voice['name']}**.", *tab.refresh(studio, voice["name"]))
+
+    rename_btn.click(user_errors(rename), inputs=[chosen, new_name], outputs=[status, *tab.outputs],
+                     api_name="voices_rename", api_visibility="private")
+
+    def update(v: str | None, t: str, lang: str | None) -> tuple[Any, ...]:
+        voice = studio.update_voice(v, t, lang)
+        return (f"Saved the transcript of **{voice['name']}**.", *tab.refresh(studio, voice["name"]))
+
+    update_btn.click(user_errors(update), inputs=[chosen, edit_transcript, edit_language],
+                     outputs=[status, *tab.outputs], api_name="voices_update", **gpu)
+
+    delete_btn.click(lambda: gr.Row(visible=True), outputs=confirm_row, **quick)
+    cancel_btn.click(lambda: gr.Row(visible=False), outputs=confirm_row, **quick)
+
+    def delete(v: str | None) -> tuple[Any, ...]:
+        voice = studio.delete_voice(v)
+        return (f"Deleted **{voice['name']}**.", gr.Row(visible=False), *tab.refresh(studio, None))
+
+    confirm_btn.click(user_errors(delete), inputs=chosen, outputs=[status, confirm_row, *tab.outputs],
+                      api_name="voices_delete", api_visibility="private")
+
+    export_btn.click(user_errors(lambda v: str(studio.export_voice(v))), inputs=chosen, outputs=export_file,
+                     api_name="voices_export", api_visibility="private")
+
+    def do_import(pack: str | None, n: str | None) -> tuple[Any, ...]:
+        voice = studio.import_voice(pack, n)
+        return (f"Imported **{voice['name']}**.", *tab.refresh(studio, voice["name"]))
+
+    import_btn.click(user_errors(do_import), inputs=[import_file, import_name], outputs=[status, *tab.outputs],
+                     api_name="voices_import", **gpu)
+    return tab
