@@ -27,6 +27,7 @@ __all__ = [
     "F5Settings",
     "PathSettings",
     "ServerSettings",
+    "VoiceSettings",
     "Settings",
     "f5_model_names",
     "load_settings",
@@ -347,6 +348,32 @@ class F5Settings(_Section):
     )
 
 
+@dataclass(frozen=True)
+class VoiceSettings(_Section):
+    _section: ClassVar[str] = "voices"
+
+    target_lufs: float = _opt(
+        -20.0, "Loudness that new voice clips are normalised to (ITU-R BS.1770), in LUFS.", lo=-40.0, hi=-10.0
+    )
+    max_seconds: float = _opt(
+        12.0, "Longest voice clip kept; longer clips are cut at a pause (F5-TTS works best under 12 s).",
+        lo=3.0, hi=30.0,
+    )
+    min_seconds: float = _opt(
+        2.0, "Shortest voice clip accepted after trimming silence, in seconds.", lo=0.5, hi=10.0
+    )
+    whisper_model: str = _opt(
+        "", "Local Whisper model folder for auto-transcription of voice clips; empty = none (type the transcript)."
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.min_seconds >= self.max_seconds:
+            raise ConfigError(
+                f"voices.min_seconds = {self.min_seconds:g} must be less than voices.max_seconds = {self.max_seconds:g}"
+            )
+
+
 def _abs_path(value: str | os.PathLike[str], base: Path) -> Path:
     p = Path(value).expanduser()
     return p if p.is_absolute() else base / p
@@ -408,11 +435,45 @@ class PathSettings(_Section):
         return self.database if "://" in self.database else f"sqlite:///{self.database}"
 
 
+def _check_nfe_list(value: str) -> str | None:
+    parts = [p.strip() for p in value.split(",")]
+    if not value.strip() or not all(p.isdigit() and 1 <= int(p) <= 64 for p in parts):
+        return "must be a comma-separated list of whole numbers from 1 to 64, such as \"5,6,7,8,10,12,16\""
+    return None
+
+
+@dataclass(frozen=True)
+class NfeSettings(_Section):
+    """NFE compare tab: reference render, default candidates and the verdict rule."""
+
+    _section: ClassVar[str] = "nfe"
+
+    reference_nfe: int = _opt(32, "NFE of the reference render every candidate is compared with.", lo=1, hi=64)
+    candidates: str = _opt(
+        "5,6,7,8,10,12,16", "Candidate NFEs offered by default, comma-separated.", check=_check_nfe_list
+    )
+    margin: float = _opt(
+        0.60, "A candidate is indistinguishable only when the upper 95% bound of preferring the reference is "
+        "below this margin.", lo=0.5, hi=1.0,
+    )
+    pesq_min: float = _opt(3.5, "Lowest mean PESQ-WB (against the reference) for an indistinguishable verdict.",
+                           lo=1.0, hi=4.64)
+    stoi_min: float = _opt(0.90, "Lowest mean STOI for an indistinguishable verdict.", lo=0.0, hi=1.0)
+    estoi_min: float = _opt(0.80, "Lowest mean ESTOI for an indistinguishable verdict.", lo=0.0, hi=1.0)
+    min_votes: int = _opt(10, "Fewest A/B votes on a pair before any verdict is given.", lo=1, hi=10000)
+
+    @property
+    def candidate_list(self) -> list[int]:
+        return sorted({int(p) for p in self.candidates.split(",")})
+
+
 _SECTIONS: dict[str, type] = {
     "server": ServerSettings,
     "engine": EngineSettings,
     "f5": F5Settings,
     "paths": PathSettings,
+    "voices": VoiceSettings,
+    "nfe": NfeSettings,
 }
 
 
@@ -422,6 +483,8 @@ class Settings:
     engine: EngineSettings = field(default_factory=EngineSettings)
     f5: F5Settings = field(default_factory=F5Settings)
     paths: PathSettings = field(default_factory=PathSettings)
+    voices: VoiceSettings = field(default_factory=VoiceSettings)
+    nfe: NfeSettings = field(default_factory=NfeSettings)
     smoke: bool = False
     config_path: Path | None = None
 

@@ -467,3 +467,163 @@ class Store:
     def delete_benchmark_run(self, run_id: int) -> bool:
         with self._session() as s:
             return bool(s.execute(delete(BenchmarkRunRow).where(BenchmarkRunRow.id == run_id)).rowcount)
+
+    # ---------------------------------------------------------------------- NFE renders and A/B votes
+
+    def get_nfe_render(self, key: str) -> dict[str, Any] | None:
+        with self._session() as s:
+            row = s.scalars(select(NfeRenderRow).where(NfeRenderRow.key == key)).first()
+            return _row_dict(row) if row is not None else None
+
+    def get_nfe_render_by_id(self, render_id: int) -> dict[str, Any] | None:
+        with self._session() as s:
+            row = s.get(NfeRenderRow, render_id)
+            return _row_dict(row) if row is not None else None
+
+    def add_nfe_render(self, **fields: Any) -> int:
+        """Insert a render's metadata; a render already stored under the same key wins (its id is returned)."""
+        from sqlalchemy.exc import IntegrityError
+
+        try:
+            with self._session() as s:
+                row = NfeRenderRow(created_at=utcnow(), **fields)
+                s.add(row)
+                s.flush()
+                return row.id
+        except IntegrityError:
+            existing = self.get_nfe_render(fields["key"])
+            if existing is None:
+                raise
+            return int(existing["id"])
+
+    def list_nfe_renders(self, group: str | None = None) -> list[dict[str, Any]]:
+        stmt = select(NfeRenderRow).order_by(NfeRenderRow.id)
+        if group is not None:
+            stmt = stmt.where(NfeRenderRow.group_key == group)
+        with self._session() as s:
+            return [_row_dict(r) for r in s.scalars(stmt)]
+
+    def add_ab_trial(self, **fields: Any) -> str:
+        with self._session() as s:
+            row = AbTrialRow(created_at=utcnow(), **fields)
+            s.add(row)
+            s.flush()
+            return row.id
+
+    def get_ab_trial(self, trial_id: str) -> dict[str, Any] | None:
+        with self._session() as s:
+            row = s.get(AbTrialRow, str(trial_id))
+            return _row_dict(row) if row is not None else None
+
+    def open_ab_trial(self, reviewer: str) -> dict[str, Any] | None:
+        """The reviewer's oldest trial that has no vote yet (so a reload gets the same trial back)."""
+        voted = select(AbVoteRow.trial_id)
+        stmt = (select(AbTrialRow).where(AbTrialRow.reviewer == reviewer, AbTrialRow.id.not_in(voted))
+                .order_by(AbTrialRow.created_at, AbTrialRow.id).limit(1))
+        with self._session() as s:
+            row = s.scalars(stmt).first()
+            return _row_dict(row) if row is not None else None
+
+    def ab_pairs_seen(self, reviewer: str) -> set[tuple[int, int]]:
+        """(lower render id, higher render id) pairs this reviewer has been given."""
+        stmt = select(AbTrialRow.render_a_id, AbTrialRow.render_b_id).where(AbTrialRow.reviewer == reviewer)
+        with self._session() as s:
+            return {(min(a, b), max(a, b)) for a, b in s.execute(stmt)}
+
+    def ab_pair_counts(self) -> dict[tuple[int, int], dict[str, int]]:
+        """Per render pair (lower id, higher id): trials given, and how often the lower id was on side A."""
+        stmt = select(AbTrialRow.render_a_id, AbTrialRow.render_b_id)
+        out: dict[tuple[int, int], dict[str, int]] = {}
+        with self._session() as s:
+            for a, b in s.execute(stmt):
+                c = out.setdefault((min(a, b), max(a, b)), {"trials": 0, "low_on_a": 0})
+                c["trials"] += 1
+                c["low_on_a"] += int(a < b)
+        return out
+
+    def add_ab_vote(self, **fields: Any) -> int:
+        """Record a vote; raises ``ValueError`` when the trial already has one."""
+        from sqlalchemy.exc import IntegrityError
+
+        try:
+            with self._session() as s:
+                row = AbVoteRow(created_at=utcnow(), **fields)
+                s.add(row)
+                s.flush()
+                return row.id
+        except IntegrityError:
+            raise ValueError("This trial has already been voted on.") from None
+
+    def list_ab_votes(self) -> list[dict[str, Any]]:
+        with self._session() as s:
+            return [_row_dict(r) for r in s.scalars(select(AbVoteRow).order_by(AbVoteRow.id))]
+
+
+def _row_dict(row: Any) -> dict[str, Any]:
+    out = {c.key: getattr(row, c.key) for c in row.__table__.columns}
+    for k, v in out.items():
+        if isinstance(v, datetime):
+            out[k] = v.isoformat(timespec="seconds")
+    return out
+
+
+class NfeRenderRow(Base):
+    """One render of a text at one NFE, aligned with its reference render (same seed and duration)."""
+
+    __tablename__ = "nfe_renders"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    key: Mapped[str] = mapped_column(String(64), unique=True)  # hash of everything that shapes the audio
+    group_key: Mapped[str] = mapped_column(String(64), index=True)  # same text/voice/seed/reference
+    voice_slug: Mapped[str] = mapped_column(String(100))
+    voice_hash: Mapped[str] = mapped_column(String(100))
+    text: Mapped[str] = mapped_column(Text)
+    seed: Mapped[int] = mapped_column(Integer)
+    nfe: Mapped[int] = mapped_column(Integer)
+    reference_nfe: Mapped[int] = mapped_column(Integer)
+    speed: Mapped[float] = mapped_column(Float)
+    cfg_strength: Mapped[float] = mapped_column(Float)
+    sway_coef: Mapped[float] = mapped_column(Float)
+    duration_frames: Mapped[str] = mapped_column(Text)  # JSON list, one per chunk
+    audio_path: Mapped[str] = mapped_column(String(500))  # raw render, relative to samples/
+    clip_path: Mapped[str] = mapped_column(String(500))  # loudness-matched listening clip
+    sample_rate: Mapped[int] = mapped_column(Integer)
+    audio_seconds: Mapped[float] = mapped_column(Float)
+    latency_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    rtf: Mapped[float | None] = mapped_column(Float, nullable=True)
+    pesq_wb: Mapped[float | None] = mapped_column(Float, nullable=True)
+    stoi: Mapped[float | None] = mapped_column(Float, nullable=True)
+    estoi: Mapped[float | None] = mapped_column(Float, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    smoke: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class AbTrialRow(Base):
+    """A blind trial: which render is on which side lives only here until the vote is in."""
+
+    __tablename__ = "ab_trials"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # random, not guessable
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    reviewer: Mapped[str] = mapped_column(String(200), index=True)
+    render_a_id: Mapped[int] = mapped_column(Integer)
+    render_b_id: Mapped[int] = mapped_column(Integer)
+    nfe_a: Mapped[int] = mapped_column(Integer)
+    nfe_b: Mapped[int] = mapped_column(Integer)
+    clip_a: Mapped[str] = mapped_column(String(500))  # served copies with neutral names, relative to samples/
+    clip_b: Mapped[str] = mapped_column(String(500))
+
+
+class AbVoteRow(Base):
+    __tablename__ = "ab_votes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    trial_id: Mapped[str] = mapped_column(String(64), unique=True)  # one vote per trial
+    reviewer: Mapped[str] = mapped_column(String(200), index=True)
+    nfe_a: Mapped[int] = mapped_column(Integer)
+    nfe_b: Mapped[int] = mapped_column(Integer)
+    reference_nfe: Mapped[int] = mapped_column(Integer)
+    choice: Mapped[str] = mapped_column(String(8))
+    seconds: Mapped[float | None] = mapped_column(Float, nullable=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import random
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -26,7 +27,9 @@ from ishowtts_studio.runtime import BusyError, EngineRuntime, RequestHandle, Syn
 from ishowtts_studio.settings import Settings
 from ishowtts_studio.store import Store, SynthesisRecord
 from ishowtts_studio.textproc import TextError, normalize_text, split_sentences
-from ishowtts_studio.voices import Voice, VoiceError, VoiceLibrary
+from ishowtts_studio.transcribe import NO_TRANSCRIBER, Transcriber, TranscriberUnavailable
+from ishowtts_studio.voice_cleaning import CleanedClip, clean_clip
+from ishowtts_studio.voices import LANGUAGES, Voice, VoiceError, VoiceLibrary, read_pack
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +44,8 @@ class InputError(ValueError):
 
 
 # errors whose message is written for the person at the keyboard (an internal ValueError is not one)
-USER_ERRORS = (InputError, VoiceError, AudioError, BusyError, EngineUnavailable, SynthesisError)
+USER_ERRORS = (InputError, VoiceError, AudioError, BusyError, EngineUnavailable, SynthesisError,
+               TranscriberUnavailable)
 
 
 @dataclass
@@ -93,6 +97,7 @@ class Studio:
             self.engine, queue_size=eng.queue_size, max_batch=eng.max_batch, batch_wait_s=eng.batch_wait_ms / 1000,
         )
         self.metrics = MetricsService(self.runtime, self.store, warmup_enabled=eng.warmup)
+        self.transcriber = Transcriber(settings.voices.whisper_model)
         self.started_at = time.time()
 
     # ---- lifecycle --------------------------------------------------------------------------------
@@ -164,6 +169,157 @@ class Studio:
     def voice_ref(voice: Voice) -> VoiceRef:
         return VoiceRef(slug=voice.slug, audio_path=Path(voice.audio_path), transcript=voice.transcript,
                         content_hash=voice.content_hash)
+
+    # ---- voice management -------------------------------------------------------------------------
+    # Add / rename / update / delete / export / import. Library writes are atomic and serialised by the
+    # VoiceLibrary's lock; the engine's reference cache is built on add and dropped on transcript edits.
+    NO_TRANSCRIBER = NO_TRANSCRIBER
+    PREVIEW_LINES = {  # noqa: RUF012 - read-only
+        "en": "Hello! This is a short preview of my cloned voice.",
+        "zh": "你好！这是我的克隆声音的简短预览。",
+        "other": "Hello! This is a short preview of my cloned voice.",
+    }
+
+    def _voice_dict(self, voice: Voice, **more: Any) -> dict[str, Any]:
+        usage = self.store.voice_usage_counts()
+        return dict(voice.to_dict(), times_used=usage.get(voice.slug, 0), **more)
+
+    def clean_voice_clip(self, audio_path: str | Path | None) -> CleanedClip:
+        """Decode and clean a clip as `add_voice` would (for the before/after preview); nothing is written."""
+        if audio_path is None or not str(audio_path).strip():
+            raise InputError("Upload or record a clip first (5-12 s of one person speaking clearly).")
+        cfg = self.settings.voices
+        return clean_clip(
+            audio_path, target_lufs=cfg.target_lufs, max_seconds=cfg.max_seconds, min_seconds=cfg.min_seconds
+        )
+
+    def _check_voice_fields(
+        self, name: str | None, transcript: str | None, language: str | None
+    ) -> tuple[str, str, str]:
+        if name is None or not str(name).strip():
+            raise InputError("Give the voice a name with at least one letter or digit.")
+        name = self.voices.check_new_name(str(name))
+        transcript = " ".join(str(transcript or "").split())
+        if not transcript and not self.transcriber.configured:
+            raise InputError(self.NO_TRANSCRIBER)
+        language = str(language or "en")
+        if language not in LANGUAGES:
+            raise InputError(f"Language must be one of {', '.join(LANGUAGES)} (got {language!r}).")
+        return name, transcript, language
+
+    def add_voice(
+        self,
+        name: str | None,
+        audio_path: str | Path | None,
+        transcript: str | None,
+        language: str | None = "en",
+        *,
+        original_name: str | None = None,
+    ) -> dict[str, Any]:
+        """Clean the clip, store the voice atomically, prepare it on the engine; returns the stored voice.
+
+        The dict also carries `cleaning` (messages, warnings, trimming, cut point, loudness).
+        """
+        name, transcript, language = self._check_voice_fields(name, transcript, language)
+        cleaned = self.clean_voice_clip(audio_path)
+        if not transcript:  # a transcriber is configured (checked above)
+            transcript = self._transcribe(cleaned)
+        src = Path(str(audio_path))
+        info = cleaned.to_dict()
+        self.settings.paths.cache.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="voice-add-", dir=self.settings.paths.cache) as tmp:
+            wav = write_wav_atomic(Path(tmp) / "reference.wav", cleaned.audio, cleaned.sample_rate)
+            voice = self.voices.add(
+                name, wav, transcript, language, original_name=original_name or src.name,
+                extra={"loudness_lufs": round(cleaned.loudness_lufs, 2), "cleaning": info},
+            )
+        ref = self.voice_ref(voice)
+        try:
+            self.runtime.call(lambda engine: engine.prepare_voice(ref), timeout=300)
+        except (EngineUnavailable, BusyError, TimeoutError) as exc:
+            log.warning("voice %r saved; the engine will prepare it on first use (%s)", voice.name, exc)
+        except Exception as exc:
+            log.exception("the engine could not prepare voice %r; removing it", voice.name)
+            self.voices.delete(voice.slug)
+            raise InputError(f"The engine could not use this clip ({exc}). Try another recording.") from exc
+        return self._voice_dict(voice, cleaning=info)
+
+    def _transcribe(self, cleaned: CleanedClip) -> str:
+        t = self.transcriber
+        return self.runtime.call(lambda engine: t.transcribe(cleaned.audio, cleaned.sample_rate, engine.device))
+
+    def transcribe_clip(self, audio_path: str | Path | None) -> str:
+        """The words in a clip, from the configured Whisper model (after the same cleaning as add_voice)."""
+        if not self.transcriber.configured:
+            raise InputError(self.NO_TRANSCRIBER)
+        return self._transcribe(self.clean_voice_clip(audio_path))
+
+    def rename_voice(self, voice: str | None, new_name: str | None) -> dict[str, Any]:
+        chosen = self.get_voice(voice)
+        if new_name is None or not str(new_name).strip():
+            raise InputError("Give the voice a new name with at least one letter or digit.")
+        return self._voice_dict(self.voices.rename(chosen.slug, str(new_name)))
+
+    def update_voice(
+        self, voice: str | None, transcript: str | None = None, language: str | None = None
+    ) -> dict[str, Any]:
+        """Change the transcript and/or language; the engine's cached reference for the voice is dropped."""
+        chosen = self.get_voice(voice)
+        if transcript is not None and not str(transcript).strip():
+            raise InputError("The transcript cannot be empty: type exactly the words spoken in the clip.")
+        if language is not None and str(language).strip() == "":
+            language = None
+        if language is not None and language not in LANGUAGES:
+            raise InputError(f"Language must be one of {', '.join(LANGUAGES)} (got {language!r}).")
+        updated = self.voices.update(chosen.slug, transcript=transcript, language=language)
+        old = self.voice_ref(chosen)
+        try:
+            self.runtime.call(lambda engine: engine.forget_voice(old), timeout=60)
+        except (EngineUnavailable, BusyError, TimeoutError) as exc:
+            # the engine also checks the transcript on every cache hit, so a stale entry is never used
+            log.warning("could not drop the cached reference of %r: %s", chosen.name, exc)
+        return self._voice_dict(updated)
+
+    def delete_voice(self, voice: str | None) -> dict[str, Any]:
+        """Delete a voice. Syntheses in flight keep going (the engine holds the prepared reference) and
+        history rows keep their own audio files."""
+        chosen = self.get_voice(voice)
+        return self.voices.delete(chosen.slug).to_dict()
+
+    def export_voice(self, voice: str | None) -> Path:
+        """A voice pack: `<slug>.zip` with reference.wav and voice.json, under samples/exports."""
+        chosen = self.get_voice(voice)
+        return self.voices.export_pack(chosen.slug, self.settings.paths.samples / "exports")
+
+    def import_voice(self, pack_path: str | Path | None, name: str | None = None) -> dict[str, Any]:
+        """Add a voice from a pack, cleaned and checked like an upload; `name` overrides the pack's name."""
+        if pack_path is None or not str(pack_path).strip():
+            raise InputError("Choose a voice pack (.zip) to import.")
+        if not Path(str(pack_path)).is_file():
+            raise InputError("The voice pack was not received; upload it again.")
+        pack = read_pack(pack_path, max_bytes=self.settings.server.max_upload_mb * 2**20)
+        new_name = str(name).strip() if name and str(name).strip() else pack.name
+        try:
+            self.voices.check_new_name(new_name)
+        except VoiceError as exc:
+            if "already exists" in str(exc):
+                raise InputError(
+                    f"A voice named {new_name!r} already exists. Type a new name for the imported voice and import "
+                    "again."
+                ) from None
+            raise
+        self.settings.paths.cache.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="voice-import-", dir=self.settings.paths.cache) as tmp:
+            wav = Path(tmp) / "reference.wav"
+            wav.write_bytes(pack.audio)
+            return self.add_voice(new_name, wav, pack.transcript, pack.language,
+                                  original_name=pack.original_name or "reference.wav")
+
+    def preview_voice(self, voice: str | None, text: str | None = None, **kwargs: Any) -> SynthesisOutcome:
+        """A short line in `voice` (in its language unless `text` is given)."""
+        chosen = self.get_voice(voice)
+        line = text if text and str(text).strip() else self.PREVIEW_LINES.get(chosen.language, self.PREVIEW_LINES["en"])
+        return self.synthesize(line, chosen.slug, **kwargs)
 
     # ---- synthesis --------------------------------------------------------------------------------
     def _check_nfe(self, nfe: Any) -> int:
@@ -291,3 +447,271 @@ class Studio:
         if not path.is_relative_to(self.settings.paths.samples.resolve()) or not path.exists():
             raise InputError(f"The audio of history entry {history_id} is missing.")
         return path
+
+    # ---- NFE compare ------------------------------------------------------------------------------
+    # Renders of one text at several NFEs, aligned with a reference render (same seed, same frames per
+    # chunk), scored with quality.score, stored under samples/nfe/ and reused; blind A/B trials whose
+    # side mapping lives only in the database until the vote is in. Statistics: listening.analyse.
+
+    def nfe_thresholds(self) -> Any:
+        from ishowtts_studio.listening import Thresholds
+
+        cfg = getattr(self.settings, "nfe", None)
+        if cfg is None:
+            return Thresholds()
+        return Thresholds(margin=cfg.margin, pesq_min=cfg.pesq_min, stoi_min=cfg.stoi_min,
+                          estoi_min=cfg.estoi_min, min_votes=cfg.min_votes)
+
+    def nfe_reference_default(self) -> int:
+        cfg = getattr(self.settings, "nfe", None)
+        return int(cfg.reference_nfe) if cfg is not None else 32
+
+    def nfe_candidates_default(self) -> list[int]:
+        cfg = getattr(self.settings, "nfe", None)
+        return cfg.candidate_list if cfg is not None else [5, 6, 7, 8, 10, 12, 16]
+
+    def _parse_nfes(self, nfes: Any) -> list[int]:
+        if nfes is None or (isinstance(nfes, str) and not nfes.strip()):
+            return self.nfe_candidates_default()
+        if isinstance(nfes, str):
+            parts = [p for p in nfes.replace(";", ",").replace(" ", ",").split(",") if p.strip()]
+        elif isinstance(nfes, (int, float)):
+            parts = [nfes]
+        else:
+            parts = list(nfes)
+        values = []
+        for p in parts:
+            try:
+                p = float(p) if isinstance(p, str) else p
+            except ValueError:
+                raise InputError(f"Candidate NFEs must be whole numbers, not {p!r}.") from None
+            values.append(self._check_nfe(p))
+        if not values:
+            raise InputError("Pick at least one candidate NFE.")
+        return sorted(set(values))
+
+    def nfe_scores(
+        self, text: Any, voice: Any, nfes: Any = None, reference_nfe: Any = None, seed: Any = 0,
+        progress: Any = None,
+    ) -> list[dict[str, Any]]:
+        """Render `text` at each candidate NFE and at the reference NFE (same seed, same duration) and
+        score each candidate against the reference. Rows: nfe, pesq_wb, stoi, estoi, rtf, error, ..."""
+        import hashlib
+        import json
+
+        from ishowtts_studio import quality
+
+        eng = self.settings.engine
+        try:
+            clean = normalize_text(text, eng.max_text_chars)
+        except TextError as exc:
+            raise InputError(str(exc)) from exc
+        chosen = self.get_voice(voice)
+        candidates = self._parse_nfes(nfes)
+        ref_nfe = self._check_nfe(self.nfe_reference_default() if reference_nfe in (None, "") else reference_nfe)
+        candidates = [c for c in candidates if c != ref_nfe]
+        if not candidates:
+            raise InputError("Pick at least one candidate NFE different from the reference NFE.")
+        if seed is None or (isinstance(seed, (int, float)) and seed < 0):
+            raise InputError("NFE comparisons need a fixed seed (0 or more), so every render is aligned.")
+        params, seed = self._check_params(ref_nfe, None, None, seed)
+        vref = self.voice_ref(chosen)
+        chunks = split_sentences(clean, max_chars=eng.chunk_chars, first_chunk_chars=eng.first_chunk_chars)
+        frames = [int(self.runtime.call(lambda e, c=c: e.estimate_frames(vref, c, params.speed))[0]) for c in chunks]
+        ident = json.dumps([vref.content_hash, clean, seed, params.cfg_strength, params.sway_coef, params.speed,
+                            frames, self.engine.name, self.is_smoke, eng.crossfade_ms], ensure_ascii=False)
+        group = hashlib.sha256(f"{ident}|{ref_nfe}".encode()).hexdigest()[:24]
+        sr = self.engine.sample_rate
+
+        def key(nfe: int) -> str:
+            return hashlib.sha256(f"{ident}|{ref_nfe}|{nfe}".encode()).hexdigest()[:32]
+
+        def report(done: int, total: int, what: str) -> None:
+            if progress is not None:
+                progress(done / max(total, 1), desc=what)
+
+        all_nfes = [ref_nfe] + candidates
+        todo = [n for n in all_nfes if self.store.get_nfe_render(key(n)) is None]
+        report(0, len(todo), f"{len(all_nfes) - len(todo)} of {len(all_nfes)} renders reused")
+        handles = {}
+        for n in todo:
+            req = SynthesisRequest(voice=vref, chunks=chunks, params=GenerationParams(
+                nfe=n, cfg_strength=params.cfg_strength, sway_coef=params.sway_coef, speed=params.speed),
+                seed=seed, text_chars=len(clean), crossfade_s=eng.crossfade_ms / 1000, duration_frames=frames)
+            handles[n] = self.runtime.submit(req)
+        ref_audio = None
+        if ref_nfe not in handles:
+            ref_row = self.store.get_nfe_render(key(ref_nfe))
+            ref_audio = _read_wav(self.settings.paths.samples / ref_row["audio_path"])
+        order = ([ref_nfe] if ref_nfe in handles else []) + [n for n in candidates if n in handles]
+        for i, n in enumerate(order):
+            audio, stats = handles[n].result(600)
+            if n == ref_nfe:
+                ref_audio = audio
+            s = quality.score(ref_audio, audio, sr) if n != ref_nfe else quality.QualityScores()
+            rel = Path("nfe") / group / f"{n}.wav"
+            clip_rel = Path("nfe") / group / f"{n}-clip.wav"
+            write_wav_atomic(self.settings.paths.samples / rel, audio, sr)
+            write_wav_atomic(self.settings.paths.samples / clip_rel, loudness_match(audio, sr), sr)
+            self.store.add_nfe_render(
+                key=key(n), group_key=group, voice_slug=chosen.slug, voice_hash=vref.content_hash, text=clean,
+                seed=seed, nfe=n, reference_nfe=ref_nfe, speed=params.speed, cfg_strength=params.cfg_strength,
+                sway_coef=params.sway_coef, duration_frames=json.dumps(frames), audio_path=str(rel),
+                clip_path=str(clip_rel), sample_rate=sr, audio_seconds=len(audio) / sr, latency_s=stats.latency_s,
+                rtf=stats.rtf, pesq_wb=s.pesq_wb, stoi=s.stoi, estoi=s.estoi, error=s.error, smoke=self.is_smoke)
+            report(i + 1, len(order), f"rendered NFE {n} ({i + 1} of {len(order)})")
+        rows = []
+        for n in all_nfes:
+            r = self.store.get_nfe_render(key(n))
+            rows.append({"nfe": n, "pesq_wb": r["pesq_wb"], "stoi": r["stoi"], "estoi": r["estoi"], "rtf": r["rtf"],
+                         "error": r["error"], "is_reference": n == ref_nfe, "audio_s": r["audio_seconds"],
+                         "render_id": r["id"], "reused": n not in handles})
+        return rows
+
+    def _ab_pairs(self) -> list[tuple[int, int]]:
+        """Render-id pairs a trial can use: each candidate against its reference and its neighbouring NFE."""
+        groups: dict[str, list[dict[str, Any]]] = {}
+        for r in self.store.list_nfe_renders():
+            groups.setdefault(r["group_key"], []).append(r)
+        pairs = set()
+        for rows in groups.values():
+            ref = [r for r in rows if r["nfe"] == r["reference_nfe"]]
+            cands = sorted((r for r in rows if r["nfe"] != r["reference_nfe"]), key=lambda r: r["nfe"])
+            for r in cands:
+                if ref:
+                    pairs.add((r["id"], ref[0]["id"]))
+            for a, b in zip(cands, cands[1:]):
+                pairs.add((a["id"], b["id"]))
+        return sorted((min(p), max(p)) for p in pairs)
+
+    @staticmethod
+    def _check_reviewer(reviewer: Any) -> str:
+        name = str(reviewer or "").strip()
+        if not name:
+            raise InputError("Enter your name first, so your votes can be told apart.")
+        if len(name) > 100:
+            raise InputError("The reviewer name is too long (100 characters at most).")
+        return name
+
+    def ab_next_trial(self, reviewer: Any) -> tuple[str, Path, Path]:
+        """The reviewer's next blind trial: (trial id, clip A, clip B). Nothing else leaves the server."""
+        import shutil
+
+        name = self._check_reviewer(reviewer)
+        samples = self.settings.paths.samples
+        trial = self.store.open_ab_trial(name)
+        if trial is None:
+            pairs = self._ab_pairs()
+            if not pairs:
+                raise InputError("No renders to compare yet: render a text at several NFEs first.")
+            seen = self.store.ab_pairs_seen(name)
+            counts = self.store.ab_pair_counts()
+            fresh = [p for p in pairs if p not in seen] or pairs
+            fewest = min(counts.get(p, {}).get("trials", 0) for p in fresh)
+            low, high = random.choice([p for p in fresh if counts.get(p, {}).get("trials", 0) == fewest])
+            c = counts.get((low, high), {"trials": 0, "low_on_a": 0})
+            # counterbalance: the side that has had the lower render less often gets it; random on a tie
+            diff = 2 * c["low_on_a"] - c["trials"]
+            low_on_a = diff < 0 or (diff == 0 and random.random() < 0.5)
+            a_id, b_id = (low, high) if low_on_a else (high, low)
+            ra, rb = self.store.get_nfe_render_by_id(a_id), self.store.get_nfe_render_by_id(b_id)
+            trial_id = uuid.uuid4().hex
+            clips = []
+            for side, r in (("A", ra), ("B", rb)):
+                rel = Path("nfe") / "ab" / f"{trial_id}-{side}.wav"  # neutral names: no NFE in the file name
+                (samples / rel).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(samples / r["clip_path"], samples / rel)
+                clips.append(str(rel))
+            self.store.add_ab_trial(id=trial_id, reviewer=name, render_a_id=a_id, render_b_id=b_id,
+                                    nfe_a=ra["nfe"], nfe_b=rb["nfe"], clip_a=clips[0], clip_b=clips[1])
+            trial = self.store.get_ab_trial(trial_id)
+        return trial["id"], samples / trial["clip_a"], samples / trial["clip_b"]
+
+    def ab_vote(self, trial_id: Any, reviewer: Any, choice: Any, seconds: Any = None) -> dict[str, Any]:
+        """Record a vote (A, B or tie) and reveal which NFE was on which side."""
+        name = self._check_reviewer(reviewer)
+        trial = self.store.get_ab_trial(str(trial_id or ""))
+        if trial is None:
+            raise InputError("Unknown trial: ask for a new one.")
+        if trial["reviewer"] != name:
+            raise InputError("This trial belongs to another reviewer.")
+        picked = {"a": "A", "b": "B", "tie": "tie", "no difference": "tie", "same": "tie"}.get(
+            str(choice or "").strip().lower())
+        if picked is None:
+            raise InputError("Choose A, B or tie (no difference).")
+        try:
+            secs = None if seconds in (None, "") else float(seconds)
+        except (TypeError, ValueError):
+            secs = None
+        ra = self.store.get_nfe_render_by_id(trial["render_a_id"])
+        try:
+            self.store.add_ab_vote(trial_id=trial["id"], reviewer=name, nfe_a=trial["nfe_a"], nfe_b=trial["nfe_b"],
+                                   reference_nfe=ra["reference_nfe"] if ra else max(trial["nfe_a"], trial["nfe_b"]),
+                                   choice=picked, seconds=secs)
+        except ValueError as exc:
+            raise InputError(str(exc)) from exc
+        return {"trial_id": trial["id"], "choice": picked, "a_nfe": trial["nfe_a"], "b_nfe": trial["nfe_b"],
+                "reference_nfe": ra["reference_nfe"] if ra else None}
+
+    def ab_results(self, reference_nfe: Any = None, boot: int = 200) -> dict[str, Any]:
+        """Pair statistics, Bradley–Terry, position bias, votes per reviewer, verdicts, recommended NFE."""
+        from ishowtts_studio import listening, quality
+
+        every = self.store.list_nfe_renders()
+        if reference_nfe in (None, ""):
+            # the configured reference, or else the one of the latest renders
+            refs = {r["reference_nfe"] for r in every}
+            default = self.nfe_reference_default()
+            reference_nfe = default if default in refs or not every else every[-1]["reference_nfe"]
+        ref = self._check_nfe(reference_nfe)
+        renders = [r for r in every if r["reference_nfe"] == ref]
+        votes = [v for v in self.store.list_ab_votes() if v["reference_nfe"] == ref]
+        candidates = sorted({r["nfe"] for r in renders if r["nfe"] != ref})
+        per_nfe: dict[int, dict[str, Any]] = {}
+        for n in candidates + [ref]:
+            rows = [r for r in renders if r["nfe"] == n]
+            entry: dict[str, Any] = {"nfe": n, "renders": len(rows), "errors": sum(bool(r["error"]) for r in rows)}
+            for k in ("pesq_wb", "stoi", "estoi", "rtf"):
+                m, lo, hi = quality.mean_ci([r[k] for r in rows])
+                entry[k], entry[f"{k}_ci"] = m, [lo, hi]
+            per_nfe[n] = entry
+        scores = {n: {k: per_nfe[n][k] for k in ("pesq_wb", "stoi", "estoi")} for n in candidates}
+        out = listening.analyse(votes, reference_nfe=ref, candidates=candidates, scores=scores,
+                                thresholds=self.nfe_thresholds(), boot=boot)
+        out["scores"] = [per_nfe[n] for n in sorted(per_nfe)]
+        out["smoke"] = self.is_smoke
+        return out
+
+    def nfe_export(self) -> dict[str, Any]:
+        """Votes and render scores for CSV/JSON export."""
+        return {"renders": self.store.list_nfe_renders(), "votes": self.store.list_ab_votes()}
+
+
+def _read_wav(path: Path) -> np.ndarray:
+    import soundfile as sf
+
+    audio, _ = sf.read(str(path), dtype="float32", always_2d=False)
+    return audio if audio.ndim == 1 else audio.mean(axis=1)
+
+
+LISTENING_LUFS = -23.0
+
+
+def loudness_match(audio: np.ndarray, sr: int, target_lufs: float = LISTENING_LUFS) -> np.ndarray:
+    """Bring a clip to `target_lufs` (ITU-R BS.1770 via pyloudnorm), never clipping; silence is left alone."""
+    x = np.asarray(audio, dtype=np.float64)
+    if x.size == 0 or not np.all(np.isfinite(x)) or not np.any(x):
+        return np.asarray(audio, dtype=np.float32)
+    import pyloudnorm
+
+    try:
+        loud = pyloudnorm.Meter(sr).integrated_loudness(x)
+    except ValueError:  # shorter than one 400 ms block: fall back to RMS level
+        loud = 20 * np.log10(np.sqrt(np.mean(x * x)) + 1e-12)
+    if not np.isfinite(loud):
+        return np.asarray(audio, dtype=np.float32)
+    y = x * 10 ** ((target_lufs - loud) / 20)
+    top = np.max(np.abs(y))
+    if top > 0.99:
+        y *= 0.99 / top
+    return y.astype(np.float32)

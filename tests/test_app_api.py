@@ -219,6 +219,14 @@ def test_ui_wiring(tmp_path):
     assert fns["status_tick"].queue is False and fns["status_tick"].show_progress == "hidden"
     assert fns["health"].queue is False
     public = {name for name, f in fns.items() if f.api_visibility == "public"}
+    voice_api = {"add_voice", "rename_voice", "update_voice", "delete_voice", "export_voice", "import_voice"}
+    assert voice_api <= public
+    assert fns["add_voice"].concurrency_id == fns["import_voice"].concurrency_id == "gpu"
+    public -= voice_api
+    nfe_api = {"nfe_scores", "ab_next_trial", "ab_vote", "ab_results"}
+    assert nfe_api <= public
+    assert fns["nfe_scores"].concurrency_id == "gpu"
+    public -= nfe_api
     assert public == {"health", "list_voices", "synthesize", "history", "metrics_snapshot", "run_benchmark"}
     # the Performance tab's refresh never waits behind GPU work either
     assert fns["perf_tick"].queue is False and fns["perf_tick"].show_progress == "hidden"

@@ -4,12 +4,19 @@
     /list_voices  -> list of voice dicts
     /synthesize   (text, voice, nfe, seed, speed) -> (WAV file, stats dict)
     /history      (limit) -> list of recent syntheses, newest first
+    /add_voice    (name, audio file, transcript, language) -> the stored voice (dict, with `cleaning`)
+    /rename_voice (voice, new_name) -> voice dict
+    /update_voice (voice, transcript, language) -> voice dict (the engine's cached reference is dropped)
+    /delete_voice (voice) -> the deleted voice's dict
+    /export_voice (voice) -> voice pack (.zip: reference.wav + voice.json)
+    /import_voice (zip file, name) -> voice dict (name empty = the pack's own name)
 
 Errors meant for users (Studio.USER_ERRORS) reach the client as gr.Error with the exact message;
 anything else is logged and answered with a short generic message.
 """
 
 # No `from __future__ import annotations` here: gr.api reads the real type hints for its API schema.
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -124,4 +131,88 @@ def register_api(studio: Studio, *, gpu_limit: int = 1) -> StudioAPI:
         concurrency_limit=gpu_limit,
         show_progress="hidden",
     )
+    register_voice_api(studio, gpu_limit=gpu_limit)
     return api
+
+
+# ---- voice management ------------------------------------------------------------------------------
+def _public_voice(voice: dict[str, Any]) -> dict[str, Any]:
+    # the server's absolute file paths are none of the client's business
+    return {k: v for k, v in voice.items() if k != "audio_path"}
+
+
+def register_voice_api(studio: Studio, *, gpu_limit: int = 1) -> None:
+    """/add_voice, /rename_voice, /update_voice, /delete_voice, /export_voice, /import_voice."""
+
+    def rename_voice(voice: str, new_name: str) -> dict[str, Any]:
+        """Give `voice` a new display name; returns the voice."""
+        try:
+            return _public_voice(studio.rename_voice(voice, new_name))
+        except Exception as exc:
+            raise to_gr_error(exc) from exc
+
+    def update_voice(voice: str, transcript: str | None = None, language: str | None = None) -> dict[str, Any]:
+        """Change the transcript and/or language (en, zh, other) of `voice`; None or "" keeps a field."""
+        try:
+            text = transcript if transcript is not None and str(transcript) != "" else None
+            return _public_voice(studio.update_voice(voice, text, language or None))
+        except Exception as exc:
+            raise to_gr_error(exc) from exc
+
+    def delete_voice(voice: str) -> dict[str, Any]:
+        """Delete `voice`; history rows keep their own audio. Returns the deleted voice."""
+        try:
+            return _public_voice(studio.delete_voice(voice))
+        except Exception as exc:
+            raise to_gr_error(exc) from exc
+
+    gr.api(rename_voice, api_name="rename_voice", api_description=rename_voice.__doc__)
+    gr.api(update_voice, api_name="update_voice", concurrency_id=GPU, concurrency_limit=gpu_limit,
+           api_description=update_voice.__doc__)
+    gr.api(delete_voice, api_name="delete_voice", api_description=delete_voice.__doc__)
+
+    def add_voice(name: str | None, audio: str | None, transcript: str | None, language: str | None) -> dict:
+        try:
+            original = Path(audio).name if audio else None
+            return _public_voice(studio.add_voice(name, audio, transcript, language or "en", original_name=original))
+        except Exception as exc:
+            raise to_gr_error(exc) from exc
+
+    def export_voice(voice: str | None) -> str:
+        try:
+            return str(studio.export_voice(voice))
+        except Exception as exc:
+            raise to_gr_error(exc) from exc
+
+    def import_voice(pack: str | None, name: str | None) -> dict:
+        try:
+            return _public_voice(studio.import_voice(pack, name))
+        except Exception as exc:
+            raise to_gr_error(exc) from exc
+
+    # file inputs and outputs need File components: hidden ones, as for /synthesize
+    with gr.Column(visible=False):
+        v_name = gr.Textbox(label="name")
+        v_audio = gr.File(label="audio", type="filepath")
+        v_transcript = gr.Textbox(label="transcript")
+        v_language = gr.Textbox(label="language", value="en")
+        v_voice = gr.Textbox(label="voice")
+        v_pack_in = gr.File(label="pack", type="filepath", file_types=[".zip"])
+        v_pack_out = gr.File(label="pack")
+        v_json = gr.JSON(label="voice")
+        add_btn, export_btn, import_btn = gr.Button("add"), gr.Button("export"), gr.Button("import")
+    add_btn.click(
+        add_voice, inputs=[v_name, v_audio, v_transcript, v_language], outputs=v_json, api_name="add_voice",
+        api_description="Clone a voice: name, audio file (WAV/FLAC/OGG/MP3/M4A), transcript, language "
+        "(en, zh, other). The clip is cleaned (mono, 24 kHz, trimmed, cut to a pause, loudness-normalised).",
+        concurrency_id=GPU, concurrency_limit=gpu_limit, show_progress="hidden",
+    )
+    export_btn.click(
+        export_voice, inputs=v_voice, outputs=v_pack_out, api_name="export_voice",
+        api_description="A voice pack (.zip with reference.wav and voice.json) of the voice.", show_progress="hidden",
+    )
+    import_btn.click(
+        import_voice, inputs=[v_pack_in, v_name], outputs=v_json, api_name="import_voice",
+        api_description="Add a voice from a pack made by /export_voice; name (optional) replaces the pack's name.",
+        concurrency_id=GPU, concurrency_limit=gpu_limit, show_progress="hidden",
+    )

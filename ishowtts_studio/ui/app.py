@@ -9,8 +9,10 @@ import gradio as gr
 from ishowtts_studio.studio import Studio
 from ishowtts_studio.ui.api import register_api
 from ishowtts_studio.ui.common import banner_classes, status_markdown, user_errors
-from ishowtts_studio.ui.live import SHORTCUT_JS, build_live_tab
+from ishowtts_studio.ui.live import SHORTCUT_JS, build_live_tab, voice_choices
+from ishowtts_studio.ui.nfe import build_nfe_tab, register_nfe_api
 from ishowtts_studio.ui.performance import build_performance_tab
+from ishowtts_studio.ui.voices import build_voices_tab
 
 TITLE = "iShowTTS Studio"
 SMOKE_NOTICE = "Smoke mode: a tiny randomly initialised model — the audio is noise, for testing only"
@@ -59,13 +61,30 @@ def build_ui(studio: Studio) -> gr.Blocks:
         if studio.is_smoke:
             gr.Markdown(f"⚠️ **{SMOKE_NOTICE}.**", elem_id="smoke-notice")
 
-        with gr.Tabs():
-            with gr.Tab("Live synthesis", id="live"):
+        # Voices comes first in the tab order; Live synthesis stays the tab a page opens on.
+        with gr.Tabs(selected="live"):
+            with gr.Tab("Voices", id="voices") as voices_tab:
+                voices = build_voices_tab(studio, gpu_limit=gpu_limit)
+            with gr.Tab("Live synthesis", id="live") as live_tab:
                 live = build_live_tab(studio, gpu_limit=gpu_limit)
+            with gr.Tab("NFE compare", id="nfe"):
+                build_nfe_tab(studio, gpu_limit=gpu_limit)
             with gr.Tab("Performance", id="performance"):
                 build_performance_tab(studio, studio.metrics)
 
         register_api(studio, gpu_limit=gpu_limit)
+
+        # the voice library can change in another tab or browser session: refresh on tab select
+        live_tab.select(
+            user_errors(lambda current: voice_choices(studio, current)), inputs=live.voice, outputs=live.voice,
+            api_name="live_tab_voices", queue=False, show_progress="hidden", api_visibility="private",
+        )
+        voices_tab.select(
+            user_errors(lambda current: voices.refresh(studio, current)), inputs=voices.chosen,
+            outputs=voices.outputs, api_name="voices_tab_refresh", queue=False,
+            show_progress="hidden", api_visibility="private",
+        )
+        register_nfe_api(studio, gpu_limit=gpu_limit)
 
         def refresh_banner() -> gr.Markdown:
             h = studio.health()

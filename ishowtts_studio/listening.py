@@ -1,0 +1,221 @@
+"""Statistics of blind A/B votes between NFEs, and the verdict per candidate (no gradio here).
+
+A vote says which NFE was on side A and on side B and what the reviewer chose: "A", "B" or "tie"
+("no difference"). Per pair of NFEs: votes, preference for the higher NFE with a Wilson 95% interval,
+and the exact binomial test on the decisive votes (ties reported separately). Per NFE: Bradley–Terry
+strength (`choix.ilsr_pairwise`) with bootstrap 95% intervals. A position-bias test (was A chosen more
+than half the time?) and votes per reviewer.
+
+Verdict of a candidate against the reference: equivalence needs evidence, not just p > 0.05. The
+reference preference rate counts a tie as half a vote for each side; the candidate is
+"indistinguishable" only when the Wilson upper bound of that rate is below the margin (default 0.60)
+AND its objective scores meet the thresholds. It is "worse" when listeners prefer the reference (the
+lower bound is above one half) or the objective scores fall short once the listening test passed.
+Otherwise more votes are needed, and the number is estimated from the rate observed so far.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+Z95 = 1.959963984540054
+CHOICES = ("A", "B", "tie")
+INDISTINGUISHABLE = "indistinguishable from the reference"
+WORSE = "worse than the reference"
+
+
+@dataclass(frozen=True)
+class Vote:
+    nfe_a: int
+    nfe_b: int
+    choice: str  # "A", "B" or "tie"
+    reviewer: str = ""
+
+    @property
+    def winner(self) -> int | None:
+        return self.nfe_a if self.choice == "A" else self.nfe_b if self.choice == "B" else None
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    margin: float = 0.60
+    pesq_min: float = 3.5
+    stoi_min: float = 0.90
+    estoi_min: float = 0.80
+    min_votes: int = 10
+
+
+def wilson(successes: float, n: float, z: float = Z95) -> tuple[float, float]:
+    """Wilson score interval; `successes` may be fractional (ties counted as halves)."""
+    if n <= 0:
+        return 0.0, 1.0
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def binom_p(k: int, n: int) -> float | None:
+    """Two-sided exact binomial test against one half (None without decisive votes)."""
+    return float(stats.binomtest(k, n, 0.5).pvalue) if n > 0 else None
+
+
+def _as_vote(v: Vote | Mapping[str, Any]) -> Vote:
+    if isinstance(v, Vote):
+        return v
+    return Vote(int(v["nfe_a"]), int(v["nfe_b"]), str(v["choice"]), str(v.get("reviewer") or ""))
+
+
+def pair_table(votes: Iterable[Vote]) -> list[dict[str, Any]]:
+    groups: dict[tuple[int, int], list[Vote]] = defaultdict(list)
+    for v in votes:
+        groups[(min(v.nfe_a, v.nfe_b), max(v.nfe_a, v.nfe_b))].append(v)
+    rows = []
+    for (lo, hi), vs in sorted(groups.items()):
+        hi_wins = sum(v.winner == hi for v in vs)
+        lo_wins = sum(v.winner == lo for v in vs)
+        ties = sum(v.winner is None for v in vs)
+        decisive = hi_wins + lo_wins
+        ci = wilson(hi_wins, decisive) if decisive else (None, None)
+        with_ties = hi_wins + 0.5 * ties
+        ci_t = wilson(with_ties, len(vs))
+        rows.append({
+            "pair": f"{lo} vs {hi}", "lower_nfe": lo, "higher_nfe": hi, "votes": len(vs),
+            "higher_wins": hi_wins, "lower_wins": lo_wins, "ties": ties,
+            "prefer_higher": hi_wins / decisive if decisive else None,
+            "prefer_higher_ci": list(ci),
+            "p_value": binom_p(hi_wins, decisive),
+            "prefer_higher_ties_half": with_ties / len(vs),
+            "prefer_higher_ties_half_ci": list(ci_t),
+        })
+    return rows
+
+
+def bradley_terry(
+    votes: list[Vote], nfes: list[int] | None = None, *, boot: int = 200, seed: int = 0, alpha: float = 0.01
+) -> list[dict[str, Any]]:
+    """Bradley–Terry log-strength per NFE (mean zero) with bootstrap 95% percentile intervals."""
+    import choix
+
+    decisive = [v for v in votes if v.winner is not None]
+    items = sorted(set(nfes or []) | {n for v in decisive for n in (v.nfe_a, v.nfe_b)})
+    if len(items) < 2 or not decisive:
+        return [{"nfe": n, "strength": None, "ci": [None, None]} for n in items]
+    index = {n: i for i, n in enumerate(items)}
+    data = [(index[v.winner], index[v.nfe_b if v.winner == v.nfe_a else v.nfe_a]) for v in decisive]
+
+    def fit(sample: list[tuple[int, int]]) -> np.ndarray:
+        # the small regularisation keeps the fit finite when one NFE won or lost every comparison
+        params = np.asarray(choix.ilsr_pairwise(len(items), sample, alpha=alpha))
+        return params - params.mean()
+
+    est = fit(data)
+    rng = np.random.default_rng(seed)
+    draws = np.array([fit([data[i] for i in rng.integers(0, len(data), len(data))]) for _ in range(boot)])
+    lo, hi = np.percentile(draws, [2.5, 97.5], axis=0)
+    return [{"nfe": n, "strength": float(est[i]), "ci": [float(lo[i]), float(hi[i])]} for n, i in index.items()]
+
+
+def position_bias(votes: list[Vote]) -> dict[str, Any]:
+    decisive = [v for v in votes if v.choice in ("A", "B")]
+    a = sum(v.choice == "A" for v in decisive)
+    n = len(decisive)
+    p = binom_p(a, n)
+    return {
+        "decisive_votes": n, "a_chosen": a, "a_rate": a / n if n else None,
+        "a_rate_ci": list(wilson(a, n)) if n else [None, None], "p_value": p,
+        "biased": bool(p is not None and p < 0.05),
+    }
+
+
+def votes_needed(rate: float, n: int, margin: float, cap: int = 5000) -> int:
+    """About how many more votes, at the rate seen so far, until the interval clears margin or one half."""
+    rate = 0.5 if n == 0 else rate
+    for total in range(max(n, 1), cap + 1):
+        lo, hi = wilson(rate * total, total)
+        if hi < margin or lo > 0.5:
+            return max(total - n, 1)
+    return cap
+
+
+def verdict(
+    candidate: int, reference: int, votes: list[Vote], scores: Mapping[str, float | None] | None, th: Thresholds
+) -> dict[str, Any]:
+    """Plain-words verdict of one candidate NFE against the reference NFE."""
+    pair = [v for v in votes if {v.nfe_a, v.nfe_b} == {candidate, reference}]
+    n = len(pair)
+    ref_wins = sum(v.winner == reference for v in pair)
+    ties = sum(v.winner is None for v in pair)
+    rate = (ref_wins + 0.5 * ties) / n if n else None
+    lo, hi = wilson(ref_wins + 0.5 * ties, n) if n else (None, None)
+    objective_ok, shortfalls = True, []
+    scores = scores or {}
+    for key, floor in (("pesq_wb", th.pesq_min), ("stoi", th.stoi_min), ("estoi", th.estoi_min)):
+        value = scores.get(key)
+        if value is None:
+            objective_ok = False
+            shortfalls.append(f"{key} not measured")
+        elif value < floor:
+            objective_ok = False
+            shortfalls.append(f"{key} {value:.2f} < {floor:g}")
+    out = {"nfe": candidate, "reference_nfe": reference, "votes": n, "reference_preferred": ref_wins,
+           "ties": ties, "prefer_reference": rate, "prefer_reference_ci": [lo, hi],
+           "objective_ok": objective_ok, "objective_notes": shortfalls, "more_votes_needed": 0}
+    if n >= th.min_votes and lo is not None and lo > 0.5:
+        out["verdict"] = WORSE
+        out["reason"] = f"listeners prefer the reference (at least {lo:.0%} of the time)"
+    elif n >= th.min_votes and hi is not None and hi < th.margin:
+        if objective_ok:
+            out["verdict"] = INDISTINGUISHABLE
+            out["reason"] = f"the reference is preferred at most {hi:.0%} of the time (margin {th.margin:.0%})"
+        else:
+            out["verdict"] = WORSE
+            out["reason"] = "listeners hear no difference, but objective scores fall short: " + "; ".join(shortfalls)
+    else:
+        more = max(votes_needed(rate or 0.5, n, th.margin), th.min_votes - n)
+        out["verdict"] = f"not enough votes yet — about {more} more needed"
+        out["more_votes_needed"] = more
+        out["reason"] = ("no votes yet" if n == 0 else
+                         f"{n} votes; the reference preference interval {lo:.0%}–{hi:.0%} still spans the margin")
+    return out
+
+
+def analyse(
+    votes: Iterable[Vote | Mapping[str, Any]],
+    *,
+    reference_nfe: int,
+    candidates: list[int],
+    scores: Mapping[int, Mapping[str, float | None]] | None = None,
+    thresholds: Thresholds | None = None,
+    boot: int = 200,
+) -> dict[str, Any]:
+    """Everything the results panel and `/ab_results` show, as plain JSON-able data."""
+    th = thresholds or Thresholds()
+    vs = [_as_vote(v) for v in votes]
+    for v in vs:
+        if v.choice not in CHOICES:
+            raise ValueError(f"unknown choice {v.choice!r}")
+    scores = scores or {}
+    verdicts = [verdict(c, reference_nfe, vs, scores.get(c), th) for c in sorted(candidates) if c != reference_nfe]
+    good = [v["nfe"] for v in verdicts if v["verdict"] == INDISTINGUISHABLE]
+    return {
+        "total_votes": len(vs),
+        "reference_nfe": reference_nfe,
+        "margin": th.margin,
+        "thresholds": {"pesq_wb": th.pesq_min, "stoi": th.stoi_min, "estoi": th.estoi_min,
+                       "min_votes": th.min_votes},
+        "pairs": pair_table(vs),
+        "bradley_terry": bradley_terry(vs, sorted(set(candidates) | {reference_nfe}), boot=boot),
+        "position_bias": position_bias(vs),
+        "votes_per_reviewer": dict(Counter(v.reviewer for v in vs).most_common()),
+        "verdicts": verdicts,
+        "recommended_nfe": min(good) if good else None,
+    }

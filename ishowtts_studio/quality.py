@@ -1,0 +1,119 @@
+"""Intrusive quality scores of a render against its aligned reference render (no gradio here).
+
+PESQ wide-band needs 16 kHz: both signals are resampled with soxr the same way before scoring.
+STOI and ESTOI (pystoi) run at the signals' own rate (pystoi resamples to 10 kHz internally).
+The metric libraries raise or return NaN on silence, non-finite samples or very short signals, so
+every input is checked first; a failed check gives a row with `error` set instead of an exception.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from ishowtts_studio.audio import resample, rms_dbfs
+
+PESQ_SR = 16000
+# below this level (dBFS RMS) a signal is treated as silence: PESQ and STOI are meaningless on it
+SILENCE_DBFS = -60.0
+# PESQ needs at least a quarter second; STOI needs ~30 frames of 384 ms context; ask for 0.5 s
+MIN_SECONDS = 0.5
+# the two sides may differ by a few samples after decoding; more than this is a misalignment
+MAX_LENGTH_MISMATCH = 0.05
+
+
+@dataclass
+class QualityScores:
+    pesq_wb: float | None = None
+    stoi: float | None = None
+    estoi: float | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _check(x: np.ndarray, sr: int, name: str) -> str | None:
+    if x.ndim != 1:
+        return f"the {name} is not mono audio"
+    if x.size == 0:
+        return f"the {name} is empty"
+    if not np.all(np.isfinite(x)):
+        return f"the {name} contains NaN or infinite samples"
+    if x.size / sr < MIN_SECONDS:
+        return f"the {name} is too short to score ({x.size / sr:.2f} s; at least {MIN_SECONDS} s needed)"
+    if rms_dbfs(x) < SILENCE_DBFS:
+        return f"the {name} is silent ({rms_dbfs(x):.0f} dBFS), so it cannot be scored"
+    return None
+
+
+def _finite(value: Any) -> float | None:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+def score(reference: np.ndarray, degraded: np.ndarray, sr: int) -> QualityScores:
+    """PESQ-WB (16 kHz), STOI and ESTOI of `degraded` against `reference`; never raises on bad audio."""
+    ref = np.asarray(reference, dtype=np.float64).squeeze()
+    deg = np.asarray(degraded, dtype=np.float64).squeeze()
+    for x, name in ((ref, "reference render"), (deg, "candidate render")):
+        problem = _check(x, sr, name)
+        if problem:
+            return QualityScores(error=problem[0].upper() + problem[1:] + ".")
+    longer = max(ref.size, deg.size)
+    if abs(ref.size - deg.size) > MAX_LENGTH_MISMATCH * longer:
+        return QualityScores(error=(
+            f"The renders differ in length ({ref.size / sr:.2f} s vs {deg.size / sr:.2f} s): "
+            "they must share seed and duration to be compared."))
+    n = min(ref.size, deg.size)
+    ref, deg = ref[:n], deg[:n]
+
+    out = QualityScores()
+    problems = []
+    try:
+        from pesq import pesq
+
+        # same resampler, same settings on both sides
+        r16 = resample(ref.astype(np.float32), sr, PESQ_SR).astype(np.float64)
+        d16 = resample(deg.astype(np.float32), sr, PESQ_SR).astype(np.float64)
+        out.pesq_wb = _finite(pesq(PESQ_SR, r16, d16, "wb"))
+        if out.pesq_wb is None:
+            problems.append("PESQ gave no finite score")
+    except Exception as exc:  # pesq raises NoUtterancesError, BufferTooShortError, ...
+        problems.append(f"PESQ failed ({type(exc).__name__})")
+    try:
+        from pystoi import stoi
+
+        out.stoi = _finite(stoi(ref, deg, sr, extended=False))
+        out.estoi = _finite(stoi(ref, deg, sr, extended=True))
+        if out.stoi is None or out.estoi is None:
+            problems.append("STOI gave no finite score")
+    except Exception as exc:
+        problems.append(f"STOI failed ({type(exc).__name__})")
+    if problems:
+        out.error = "; ".join(problems) + "."
+    return out
+
+
+def mean_ci(values: list[float | None], confidence: float = 0.95) -> tuple[float | None, float | None, float | None]:
+    """Mean and Student-t confidence interval of the finite values (None where there are none)."""
+    xs = np.array([v for v in values if v is not None and math.isfinite(v)], dtype=float)
+    if xs.size == 0:
+        return None, None, None
+    m = float(xs.mean())
+    if xs.size == 1:
+        return m, None, None
+    from scipy import stats
+
+    half = float(stats.t.ppf(0.5 + confidence / 2, xs.size - 1) * xs.std(ddof=1) / math.sqrt(xs.size))
+    return m, m - half, m + half

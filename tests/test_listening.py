@@ -1,0 +1,124 @@
+"""A/B statistics against hand-computed values and synthetic votes."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from scipy import stats
+
+from ishowtts_studio import listening as L
+
+
+def _votes(a: int, b: int, a_wins: int, b_wins: int, ties: int = 0, reviewer: str = "r") -> list[L.Vote]:
+    # alternate sides so position is balanced
+    out = []
+    for i in range(a_wins):
+        out.append(L.Vote(a, b, "A", reviewer) if i % 2 else L.Vote(b, a, "B", reviewer))
+    for i in range(b_wins):
+        out.append(L.Vote(a, b, "B", reviewer) if i % 2 else L.Vote(b, a, "A", reviewer))
+    out += [L.Vote(a, b, "tie", reviewer)] * ties
+    return out
+
+
+def test_wilson_by_hand():
+    # 8 of 10: p=0.8, z=1.96: centre=(0.8+0.192)/1.384=0.71676; half=1.96*sqrt(0.016+0.009604)/1.384=0.22659
+    lo, hi = L.wilson(8, 10)
+    assert lo == pytest.approx(0.4902, abs=1e-4)
+    assert hi == pytest.approx(0.9433, abs=1e-4)
+    ci = stats.binomtest(8, 10).proportion_ci(0.95, method="wilson")
+    assert (lo, hi) == pytest.approx((ci.low, ci.high), abs=1e-9)
+    assert L.wilson(0, 0) == (0.0, 1.0)
+
+
+def test_binomial_p_by_hand():
+    # P(X>=8 | n=10) = (45+10+1)/1024, two-sided doubles it
+    assert L.binom_p(8, 10) == pytest.approx(112 / 1024)
+    assert L.binom_p(10, 10) == pytest.approx(2 / 1024)
+    assert L.binom_p(0, 0) is None
+
+
+def test_pair_table_reports_ties_separately():
+    rows = L.pair_table(_votes(16, 32, 2, 8, ties=3))
+    (row,) = rows
+    assert row["pair"] == "16 vs 32" and row["votes"] == 13
+    assert (row["higher_wins"], row["lower_wins"], row["ties"]) == (8, 2, 3)
+    assert row["prefer_higher"] == pytest.approx(0.8)
+    assert row["p_value"] == pytest.approx(112 / 1024)
+    assert row["prefer_higher_ties_half"] == pytest.approx(9.5 / 13)
+
+
+def test_bradley_terry_order():
+    votes = _votes(5, 8, 2, 8) + _votes(8, 16, 3, 7) + _votes(16, 32, 4, 6) + _votes(5, 32, 1, 9)
+    bt = L.bradley_terry(votes, boot=50)
+    order = [r["nfe"] for r in sorted(bt, key=lambda r: r["strength"])]
+    assert order == [5, 8, 16, 32]
+    assert sum(r["strength"] for r in bt) == pytest.approx(0.0, abs=1e-9)
+    for r in bt:
+        assert r["ci"][0] <= r["strength"] <= r["ci"][1] + 1e-9
+
+
+def test_position_bias():
+    votes = [L.Vote(8, 32, "A")] * 18 + [L.Vote(8, 32, "B")] * 2 + [L.Vote(8, 32, "tie")] * 5
+    pb = L.position_bias(votes)
+    assert pb["decisive_votes"] == 20 and pb["a_chosen"] == 18
+    assert pb["biased"] and pb["p_value"] == pytest.approx(stats.binomtest(18, 20).pvalue)
+    assert not L.position_bias(_votes(8, 32, 5, 5))["biased"]
+
+
+GOOD = {"pesq_wb": 4.2, "stoi": 0.98, "estoi": 0.95}
+
+
+def test_verdicts_and_recommendation():
+    votes = (
+        _votes(8, 32, 30, 30, ties=60)      # 50% with ties: upper bound < 0.60 -> indistinguishable
+        + _votes(12, 32, 29, 31, ties=60)   # also indistinguishable
+        + _votes(5, 32, 2, 28)              # clearly worse
+        + _votes(6, 32, 2, 3)               # too few
+    )
+    res = L.analyse(votes, reference_nfe=32, candidates=[5, 6, 8, 12],
+                    scores={5: GOOD, 6: GOOD, 8: GOOD, 12: GOOD}, boot=20,
+                    thresholds=L.Thresholds(margin=0.60))
+    v = {r["nfe"]: r for r in res["verdicts"]}
+    assert v[8]["verdict"] == L.INDISTINGUISHABLE and v[8]["prefer_reference_ci"][1] < 0.60
+    assert v[12]["verdict"] == L.INDISTINGUISHABLE
+    assert v[5]["verdict"] == L.WORSE
+    assert v[6]["verdict"].startswith("not enough votes yet — about ")
+    assert v[6]["more_votes_needed"] >= 5
+    assert res["recommended_nfe"] == 8
+    assert res["votes_per_reviewer"] == {"r": len(votes)}
+    assert res["total_votes"] == len(votes)
+
+
+def test_p_above_005_is_not_equivalence():
+    # 6 of 10 for the reference: p = 0.75 but the interval reaches far above the margin
+    res = L.analyse(_votes(8, 32, 4, 6), reference_nfe=32, candidates=[8], scores={8: GOOD}, boot=10)
+    (v,) = res["verdicts"]
+    assert v["verdict"].startswith("not enough votes")
+    assert res["recommended_nfe"] is None
+
+
+def test_objective_scores_gate_equivalence():
+    votes = _votes(8, 32, 30, 30, ties=60)
+    res = L.analyse(votes, reference_nfe=32, candidates=[8], scores={8: dict(GOOD, pesq_wb=2.0)}, boot=10)
+    (v,) = res["verdicts"]
+    assert v["verdict"] == L.WORSE and "pesq_wb" in v["reason"]
+    res = L.analyse(votes, reference_nfe=32, candidates=[8], scores={}, boot=10)
+    assert res["verdicts"][0]["verdict"] == L.WORSE and res["recommended_nfe"] is None
+
+
+def test_votes_needed_shrinks_interval():
+    more = L.votes_needed(0.5, 10, 0.60)
+    lo, hi = L.wilson(0.5 * (10 + more), 10 + more)
+    assert hi < 0.60
+    lo, hi = L.wilson(0.5 * (10 + more - 1), 10 + more - 1)
+    assert hi >= 0.60
+    assert math.isfinite(more)
+
+
+def test_dict_votes_and_bad_choice():
+    res = L.analyse([{"nfe_a": 8, "nfe_b": 32, "choice": "A", "reviewer": "x"}], reference_nfe=32,
+                    candidates=[8], boot=5)
+    assert res["pairs"][0]["lower_wins"] == 1
+    with pytest.raises(ValueError):
+        L.analyse([{"nfe_a": 8, "nfe_b": 32, "choice": "C"}], reference_nfe=32, candidates=[8])

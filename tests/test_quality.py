@@ -1,0 +1,78 @@
+"""Objective scores on real speech (the f5-tts example clip)."""
+
+from __future__ import annotations
+
+import importlib.resources
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from ishowtts_studio import quality
+
+
+@pytest.fixture(scope="module")
+def speech() -> tuple[np.ndarray, int]:
+    path = importlib.resources.files("f5_tts").joinpath("infer/examples/basic/basic_ref_en.wav")
+    audio, sr = sf.read(str(path), dtype="float32")
+    if audio.ndim > 1:
+        audio = audio.mean(axis=1)
+    return audio, sr
+
+
+def test_clip_against_itself_is_perfect(speech):
+    audio, sr = speech
+    s = quality.score(audio, audio, sr)
+    assert s.ok, s.error
+    assert s.pesq_wb == pytest.approx(4.64, abs=0.01)
+    assert s.stoi == pytest.approx(1.0, abs=1e-3)
+    assert s.estoi == pytest.approx(1.0, abs=1e-3)
+
+
+def test_scores_fall_monotonically_with_noise(speech):
+    audio, sr = speech
+    rng = np.random.default_rng(0)
+    noise = rng.standard_normal(audio.size).astype(np.float32)
+    level = float(np.sqrt(np.mean(audio**2)))
+    rows = []
+    for snr_db in (40, 20, 10, 0):
+        noisy = audio + noise * level / (10 ** (snr_db / 20))
+        s = quality.score(audio, noisy, sr)
+        assert s.ok, s.error
+        rows.append(s)
+    pesqs = [r.pesq_wb for r in rows]
+    assert all(a > b for a, b in zip(pesqs, pesqs[1:])), pesqs
+    assert pesqs[0] < 4.64
+    stois = [r.estoi for r in rows]
+    assert all(a > b for a, b in zip(stois, stois[1:])), stois
+
+
+def test_silence_gives_a_message_not_a_crash(speech):
+    audio, sr = speech
+    s = quality.score(audio, np.zeros_like(audio), sr)
+    assert not s.ok and "silent" in s.error
+    assert s.pesq_wb is None and s.stoi is None
+
+
+@pytest.mark.parametrize(
+    "make, words",
+    [
+        (lambda a: np.where(np.arange(a.size) == 100, np.nan, a).astype(np.float32), "NaN"),
+        (lambda a: a[:2000], "too short"),
+        (lambda a: np.zeros(0, np.float32), "empty"),
+        (lambda a: a[: a.size // 2], "differ in length"),
+    ],
+)
+def test_bad_inputs_are_explained(speech, make, words):
+    audio, sr = speech
+    s = quality.score(audio, make(audio), sr)
+    assert not s.ok and words in s.error
+
+
+def test_mean_ci():
+    m, lo, hi = quality.mean_ci([1.0, 2.0, 3.0, None])
+    assert m == pytest.approx(2.0)
+    # t(0.975, 2) = 4.302653, sd = 1, n = 3
+    assert hi - m == pytest.approx(4.302653 / np.sqrt(3), rel=1e-5)
+    assert quality.mean_ci([None]) == (None, None, None)
+    assert quality.mean_ci([5.0]) == (5.0, None, None)
