@@ -132,7 +132,7 @@ def test_results_dict(client, rendered):
         assert key in res
     assert res["total_votes"] >= 1
     assert res["smoke"] is True
-    assert {v["nfe"] for v in res["verdicts"]} == set(NFES)
+    assert set(NFES) <= {v["nfe"] for v in res["verdicts"]}  # the shared server may hold other renders too
 
 
 def test_votes_survive_restart(tmp_path):

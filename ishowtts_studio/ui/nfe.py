@@ -267,11 +267,12 @@ def build_nfe_tab(studio: Studio, *, gpu_limit: int = 1) -> None:
         vote_b = gr.Button("B sounds better", interactive=False, elem_id="ab-vote-b")
     reveal = gr.Markdown("", elem_id="ab-reveal")
 
-    off = gr.Button(interactive=False)
+    def locked() -> Any:  # an update, built inside handlers: a Button made here would render on the page
+        return gr.Button(interactive=False)
 
     def next_trial(name: Any) -> tuple[Any, ...]:
         trial_id, a, b = studio.ab_next_trial(name)
-        return (trial_id, {"A": False, "B": False, "t0": time.time()}, player_html(a, b), off, off, off,
+        return (trial_id, {"A": False, "B": False, "t0": time.time()}, player_html(a, b), locked(), locked(), locked(),
                 "Play both clips to the end to unlock the vote.")
 
     next_btn.click(user_errors(next_trial), inputs=[reviewer],
@@ -280,7 +281,7 @@ def build_nfe_tab(studio: Studio, *, gpu_limit: int = 1) -> None:
 
     def ended(state: dict[str, Any], trial_id: Any) -> tuple[Any, ...]:
         if not trial_id:
-            return state, off, off, off
+            return state, locked(), locked(), locked()
         state = dict(state or {}, A=True, B=True)
         on = gr.Button(interactive=True)
         return state, on, on, on
@@ -298,7 +299,7 @@ def build_nfe_tab(studio: Studio, *, gpu_limit: int = 1) -> None:
             r = studio.ab_vote(trial_id, name, choice, secs)
             msg = (f"You chose **{'no difference' if r['choice'] == 'tie' else r['choice']}**. "
                    f"A was **NFE {r['a_nfe']}**, B was **NFE {r['b_nfe']}** (reference NFE {r['reference_nfe']}).")
-            return None, msg, off, off, off
+            return None, msg, locked(), locked(), locked()
         return fn
 
     for btn, ch in ((vote_a, "A"), (vote_tie, "tie"), (vote_b, "B")):
