@@ -372,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
     from ishowtts_studio.engines.f5 import F5Engine
     from ishowtts_studio.settings import ConfigError, load_settings
     from ishowtts_studio.store import Store
-    from ishowtts_studio.textproc import split_sentences
+    from ishowtts_studio.textproc import chunk_for_engine
 
     p = argparse.ArgumentParser(prog="python -m ishowtts_studio.bench", description=__doc__.split("\n")[0])
     p.add_argument("--config", help="config.toml to read (default: $ISHOWTTS_CONFIG, else built-in defaults)")
@@ -447,10 +447,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"engine unavailable: {runtime.message}", file=sys.stderr)
         return 2
 
-    def chunker(text: str) -> list[str]:
-        return split_sentences(text, max_chars=eng_s.chunk_chars, first_chunk_chars=eng_s.first_chunk_chars)
-
-    result = run_benchmark(runtime, cfg, chunker=chunker)
+    result = run_benchmark(runtime, cfg, chunker=lambda text: chunk_for_engine(text, eng_s))
     result["startup"] = timings
     runtime.stop()
     print(format_table(result))

@@ -26,7 +26,7 @@ from ishowtts_studio.metrics import MetricsService
 from ishowtts_studio.runtime import BusyError, EngineRuntime, RequestHandle, SynthesisError, SynthesisRequest
 from ishowtts_studio.settings import Settings
 from ishowtts_studio.store import Store, SynthesisRecord
-from ishowtts_studio.textproc import TextError, normalize_text, split_sentences
+from ishowtts_studio.textproc import TextError, chunk_for_engine, normalize_text
 from ishowtts_studio.transcribe import NO_TRANSCRIBER, Transcriber, TranscriberUnavailable
 from ishowtts_studio.voice_cleaning import CleanedClip, clean_clip
 from ishowtts_studio.voices import LANGUAGES, Voice, VoiceError, VoiceLibrary, read_pack
@@ -365,6 +365,16 @@ class Studio:
                 raise InputError(f"Seed must be at most {SEED_MAX} (or -1 for random).")
         return GenerationParams(nfe=nfe, cfg_strength=cfg, sway_coef=eng.sway_coef, speed=speed), seed
 
+    def clean_text(self, text: str | None) -> str:
+        """The text as it will be spoken, or an InputError saying what to change."""
+        try:
+            return normalize_text(text, self.settings.engine.max_text_chars)
+        except TextError as exc:
+            raise InputError(str(exc)) from exc
+
+    def chunk_text(self, text: str) -> list[str]:
+        return chunk_for_engine(text, self.settings.engine)
+
     def start_synthesis(
         self,
         text: str | None,
@@ -378,13 +388,10 @@ class Studio:
     ) -> LiveSynthesis:
         """Validate, then queue a synthesis; the returned object streams chunks and saves history."""
         eng = self.settings.engine
-        try:
-            clean = normalize_text(text, eng.max_text_chars)
-        except TextError as exc:
-            raise InputError(str(exc)) from exc
+        clean = self.clean_text(text)
         chosen = self.get_voice(voice)
         params, seed = self._check_params(nfe, speed, cfg_strength, seed)
-        chunks = split_sentences(clean, max_chars=eng.chunk_chars, first_chunk_chars=eng.first_chunk_chars)
+        chunks = self.chunk_text(clean)
         request = SynthesisRequest(
             voice=self.voice_ref(chosen), chunks=chunks, params=params, seed=seed, text_chars=len(clean),
             crossfade_s=eng.crossfade_ms / 1000,
@@ -502,10 +509,7 @@ class Studio:
         from ishowtts_studio import quality
 
         eng = self.settings.engine
-        try:
-            clean = normalize_text(text, eng.max_text_chars)
-        except TextError as exc:
-            raise InputError(str(exc)) from exc
+        clean = self.clean_text(text)
         chosen = self.get_voice(voice)
         candidates = self._parse_nfes(nfes)
         ref_nfe = self._check_nfe(self.nfe_reference_default() if reference_nfe in (None, "") else reference_nfe)
@@ -516,7 +520,7 @@ class Studio:
             raise InputError("NFE comparisons need a fixed seed (0 or more), so every render is aligned.")
         params, seed = self._check_params(ref_nfe, None, None, seed)
         vref = self.voice_ref(chosen)
-        chunks = split_sentences(clean, max_chars=eng.chunk_chars, first_chunk_chars=eng.first_chunk_chars)
+        chunks = self.chunk_text(clean)
         frames = [int(self.runtime.call(lambda e, c=c: e.estimate_frames(vref, c, params.speed))[0]) for c in chunks]
         ident = json.dumps([vref.content_hash, clean, seed, params.cfg_strength, params.sway_coef, params.speed,
                             frames, self.engine.name, self.is_smoke, eng.crossfade_ms], ensure_ascii=False)

@@ -10,6 +10,7 @@ import math
 import re
 import unicodedata
 from collections import deque
+from typing import Any
 
 __all__ = ["TextError", "is_cjk", "normalize_text", "split_sentences", "utf8_len"]
 
@@ -217,3 +218,9 @@ def split_sentences(text: str, *, max_chars: int = 135, first_chunk_chars: int |
     if cur:
         chunks.append(cur)
     return chunks
+
+
+def chunk_for_engine(text: str, engine: Any) -> list[str]:
+    """Split text the way the studio streams it: `engine.chunk_chars` per chunk, a short first chunk of
+    `engine.first_chunk_chars` (an `EngineSettings`). Synthesis, NFE renders and the benchmark share it."""
+    return split_sentences(text, max_chars=engine.chunk_chars, first_chunk_chars=engine.first_chunk_chars)

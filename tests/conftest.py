@@ -21,6 +21,13 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 APP = REPO / "app.py"
 START_TIMEOUT_S = 180.0
+CHROMIUM = "/usr/bin/chromium"  # Debian's; Playwright's own browser download cannot run here
+# no GPU, no background traffic (this machine's network is closed), and audio may play without a gesture
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run", "--disable-quic", "--autoplay-policy=no-user-gesture-required",
+    "--mute-audio",
+]
 
 
 def free_port() -> int:
@@ -145,3 +152,18 @@ def client(studio_server: Server, tmp_path_factory: pytest.TempPathFactory):
 
     downloads = tmp_path_factory.mktemp("client-downloads")
     return Client(studio_server.url, verbose=False, analytics_enabled=False, download_files=str(downloads))
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator:
+    """A headless Chromium per test module, closed with it so no Playwright loop outlives its tests
+    (skipped where Playwright or Chromium is missing)."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is not installed")
+    with sync_api.sync_playwright() as p:
+        instance = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield instance
+        finally:
+            instance.close()

@@ -12,72 +12,61 @@ import pytest
 playwright_sync = pytest.importorskip("playwright.sync_api")
 expect = playwright_sync.expect
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run", "--disable-quic",
-]
 EN_CLIP = Path(str(importlib.resources.files("f5_tts").joinpath("infer/examples/basic/basic_ref_en.wav")))
 STATS_DONE = re.compile(r"RTF \d+\.\d+.*seed \d+", re.S)
 
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is not installed")
 
 
-def test_add_voice_in_the_page_and_synthesise_with_it(studio_url, client, tmp_path):
+def test_add_voice_in_the_page_and_synthesise_with_it(browser, studio_url, client, tmp_path):
     name = f"Browser voice {uuid.uuid4().hex[:5]}"
-    with playwright_sync.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_context(viewport={"width": 1400, "height": 1100}).new_page()
-            page.set_default_timeout(30_000)
-            page.goto(studio_url)
-            expect(page.locator("#status-banner")).to_contain_text("Engine ready", timeout=30_000)
+    page = browser.new_context(viewport={"width": 1400, "height": 1100}).new_page()
+    page.set_default_timeout(30_000)
+    page.goto(studio_url)
+    expect(page.locator("#status-banner")).to_contain_text("Engine ready", timeout=30_000)
 
-            page.get_by_role("tab", name="Voices").click()
-            page.locator("#voice-clip input[type=file]").set_input_files(str(EN_CLIP))
-            expect(page.locator("#voice-clip audio, #voice-clip .waveform-container").first).to_be_attached(
-                timeout=30_000
-            )
-            page.locator("#voice-name textarea, #voice-name input").first.fill(name)
-            page.locator("#voice-transcript textarea").fill("Some call me nature, others call me mother nature.")
+    page.get_by_role("tab", name="Voices").click()
+    page.locator("#voice-clip input[type=file]").set_input_files(str(EN_CLIP))
+    expect(page.locator("#voice-clip audio, #voice-clip .waveform-container").first).to_be_attached(
+        timeout=30_000
+    )
+    page.locator("#voice-name textarea, #voice-name input").first.fill(name)
+    page.locator("#voice-transcript textarea").fill("Some call me nature, others call me mother nature.")
 
-            page.locator("#voice-preview-btn").click()
-            report = page.locator("#voice-clean-report")
-            expect(report).to_contain_text("LUFS", timeout=30_000)
-            expect(report).to_contain_text("24000 Hz mono")
+    page.locator("#voice-preview-btn").click()
+    report = page.locator("#voice-clean-report")
+    expect(report).to_contain_text("LUFS", timeout=30_000)
+    expect(report).to_contain_text("24000 Hz mono")
 
-            page.locator("#voice-save-btn").click()
-            expect(page.locator("#voice-saved")).to_contain_text(f"Saved {name}", timeout=90_000)
-            expect(page.locator("#voices-table")).to_contain_text(name)
-            expect(page.locator("#voices-chosen input")).to_have_value(name)
-            page.get_by_text("Rename / edit transcript", exact=True).click()
-            expect(page.locator("#voices-edit-transcript textarea")).to_have_value(
-                "Some call me nature, others call me mother nature."
-            )
-            page.screenshot(path=str(tmp_path / "voices-tab.png"), full_page=True)
+    page.locator("#voice-save-btn").click()
+    expect(page.locator("#voice-saved")).to_contain_text(f"Saved {name}", timeout=90_000)
+    expect(page.locator("#voices-table")).to_contain_text(name)
+    expect(page.locator("#voices-chosen input")).to_have_value(name)
+    page.get_by_text("Rename / edit transcript", exact=True).click()
+    expect(page.locator("#voices-edit-transcript textarea")).to_have_value(
+        "Some call me nature, others call me mother nature."
+    )
+    page.screenshot(path=str(tmp_path / "voices-tab.png"), full_page=True)
 
-            # the Live synthesis dropdown picks the new voice up without a reload
-            page.get_by_role("tab", name="Live synthesis").click()
-            voice_input = page.locator("#live-voice input")
-            voice_input.click()
-            voice_input.fill(name)
-            page.get_by_role("option", name=name).click()
-            expect(voice_input).to_have_value(name)
-            box = page.locator("#live-text textarea")
-            box.fill("Hello from the new voice.")
-            box.press("Control+Enter")
-            expect(page.locator("#stats-line")).to_contain_text(STATS_DONE, timeout=90_000)
+    # the Live synthesis dropdown picks the new voice up without a reload
+    page.get_by_role("tab", name="Live synthesis").click()
+    voice_input = page.locator("#live-voice input")
+    voice_input.click()
+    voice_input.fill(name)
+    page.get_by_role("option", name=name).click()
+    expect(voice_input).to_have_value(name)
+    box = page.locator("#live-text textarea")
+    box.fill("Hello from the new voice.")
+    box.press("Control+Enter")
+    expect(page.locator("#stats-line")).to_contain_text(STATS_DONE, timeout=90_000)
 
-            # back in Voices: delete it, with confirmation
-            page.get_by_role("tab", name="Voices").click()
-            expect(page.locator("#voices-chosen input")).to_have_value(name)
-            page.get_by_text("Delete", exact=True).click()
-            page.locator("#voices-delete-btn").click()
-            page.locator("#voices-confirm-delete").click()
-            expect(page.locator("#voices-status")).to_contain_text(f"Deleted {name}")
-            expect(page.locator("#voices-table")).not_to_contain_text(name)
-        finally:
-            browser.close()
+    # back in Voices: delete it, with confirmation
+    page.get_by_role("tab", name="Voices").click()
+    expect(page.locator("#voices-chosen input")).to_have_value(name)
+    page.get_by_text("Delete", exact=True).click()
+    page.locator("#voices-delete-btn").click()
+    page.locator("#voices-confirm-delete").click()
+    expect(page.locator("#voices-status")).to_contain_text(f"Deleted {name}")
+    expect(page.locator("#voices-table")).not_to_contain_text(name)
 
     rows = client.predict(5, api_name="/history")
     assert rows[0]["voice_name"] == name and rows[0]["text"] == "Hello from the new voice."

@@ -21,7 +21,7 @@ import torch
 
 from ishowtts_studio.audio import read_audio
 from ishowtts_studio.engines.base import ChunkAudio, ChunkJob, EngineInfo, EngineUnavailable, VoiceRef
-from ishowtts_studio.engines.f5_sampler import F5Sampler, SampleItem, effective_duration
+from ishowtts_studio.engines.f5_sampler import F5Sampler, SampleItem
 from ishowtts_studio.engines.smoke import ensure_random_weights, full_arch
 
 log = logging.getLogger(__name__)
@@ -310,9 +310,6 @@ class F5Engine:
                 out.append(ChunkAudio(audio=wave.float().cpu().numpy(), duration_frames=mel.shape[0],
                                       ref_frames=ref_frames))
         return out
-
-    def max_duration_frames(self, n_text: int, ref_frames: int, requested: int) -> int:
-        return effective_duration(n_text, ref_frames, requested)
 
     def warmup(self, voices: list[VoiceRef], nfe: int, progress: Progress | None = None) -> None:
         """Prepare references and run the sampler once per common length, capturing graphs early."""

@@ -29,7 +29,6 @@ from ishowtts_studio.bench import TEXTS, BenchConfig, compare, format_table, run
 from ishowtts_studio.engines.base import EngineUnavailable
 from ishowtts_studio.metrics import MetricsService
 from ishowtts_studio.studio import NFE_MAX, NFE_MIN, InputError, Studio
-from ishowtts_studio.textproc import split_sentences
 from ishowtts_studio.ui import plots
 from ishowtts_studio.ui.common import GPU, to_gr_error, user_errors
 
@@ -232,14 +231,6 @@ def bench_config(nfes: Any, runs: Any, texts: Any, langs: Any = ("en",), compare
                        compare_stock=bool(compare_stock))
 
 
-def _chunker(studio: Studio) -> Callable[[str], list[str]]:
-    eng = studio.settings.engine
-
-    def chunker(text: str) -> list[str]:
-        return split_sentences(text, max_chars=eng.chunk_chars, first_chunk_chars=eng.first_chunk_chars)
-
-    return chunker
-
 
 def run_and_save(studio: Studio, cfg: BenchConfig,
                  progress: Callable[[float, str], None] | None = None) -> dict[str, Any]:
@@ -250,7 +241,7 @@ def run_and_save(studio: Studio, cfg: BenchConfig,
     if not _BENCH_LOCK.acquire(blocking=False):
         raise InputError("A benchmark is already running; wait for it to finish.")
     try:
-        result = run_benchmark(rt, cfg, progress=progress, chunker=_chunker(studio))
+        result = run_benchmark(rt, cfg, progress=progress, chunker=studio.chunk_text)
     finally:
         _BENCH_LOCK.release()
     run_id = studio.store.add_benchmark_run(result)
