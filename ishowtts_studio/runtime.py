@@ -302,14 +302,13 @@ class EngineRuntime:
         try:
             jobs, frames = [], []
             for i, text in enumerate(req.chunks):
-                fixed = req.duration_frames[i] if req.duration_frames else None
-                if fixed is None:
-                    total, ref = self.engine.estimate_frames(req.voice, text, req.params.speed)
-                else:
-                    total, ref = fixed, self.engine.estimate_frames(req.voice, text, req.params.speed)[1]
+                total, ref = self.engine.estimate_frames(req.voice, text, req.params.speed)
+                if req.duration_frames:
+                    total = req.duration_frames[i]
                 frames.append(total - ref)
                 seed = (req.seed + i) % (2**31)
-                jobs.append(ChunkJob(voice=req.voice, text=text, params=req.params, seed=seed, duration_frames=fixed))
+                # the job carries its duration, so the engine does not apply the rule a second time
+                jobs.append(ChunkJob(voice=req.voice, text=text, params=req.params, seed=seed, duration_frames=total))
         except Exception as exc:
             handle._finish(self._wrap(exc))
             self.failed += 1
