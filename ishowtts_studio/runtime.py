@@ -151,7 +151,10 @@ class EngineRuntime:
         self.engine = engine
         self.max_batch = max_batch
         self.batch_wait_s = batch_wait_s
-        self._queue: queue.Queue[SynthesisRequest | _Call | None] = queue.Queue(maxsize=queue_size)
+        self._queue: queue.Queue[SynthesisRequest | None] = queue.Queue(maxsize=queue_size)
+        # engine calls (voice preparation, metrics, benchmarks) have their own channel: they must never
+        # take a user's place in the bounded request queue
+        self._calls: queue.SimpleQueue[_Call] = queue.SimpleQueue()
         self._handles: dict[int, RequestHandle] = {}
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -234,10 +237,7 @@ class EngineRuntime:
         """Run `fn(engine)` on the worker thread (between batches) and return its result."""
         self._check_available()
         future: Future = Future()
-        try:
-            self._queue.put(_Call(fn, future), timeout=timeout)
-        except queue.Full:
-            raise BusyError("The studio is busy. Try again in a moment.") from None
+        self._calls.put(_Call(fn, future))
         return future.result(timeout)
 
     def queue_depth(self) -> int:
@@ -263,6 +263,8 @@ class EngineRuntime:
             active = [a for a in active if not a.handle._finished.is_set()]
         for a in active:
             a.handle._finish(EngineUnavailable("The studio is shutting down."))
+        while not self._calls.empty():
+            self._calls.get_nowait().future.set_exception(EngineUnavailable("The studio is shutting down."))
 
     def _drop(self, a: _Active) -> bool:
         a.handle._finish(SynthesisError("cancelled"))
@@ -272,6 +274,7 @@ class EngineRuntime:
         """Move waiting requests into the active set (bounded, so the queue applies back-pressure)."""
         deadline = time.perf_counter() + self.batch_wait_s
         while len(active) < 4 * self.max_batch:
+            self._run_calls()
             try:
                 if block:
                     item = self._queue.get(timeout=0.1)
@@ -283,18 +286,21 @@ class EngineRuntime:
                 return
             if item is None:
                 return
-            if isinstance(item, _Call):
-                self._run_call(item)
-                continue
             accepted = self._accept(item)
             if accepted is not None:
                 active.append(accepted)
 
-    def _run_call(self, call: _Call) -> None:
-        try:
-            call.future.set_result(call.fn(self.engine))
-        except BaseException as exc:
-            call.future.set_exception(exc)
+    def _run_calls(self) -> None:
+        """Run the engine calls waiting now, between batches (the worker owns the engine)."""
+        while True:
+            try:
+                call = self._calls.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                call.future.set_result(call.fn(self.engine))
+            except BaseException as exc:
+                call.future.set_exception(exc)
 
     def _accept(self, req: SynthesisRequest) -> _Active | None:
         handle = self._handles.pop(id(req))

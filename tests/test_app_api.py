@@ -6,7 +6,6 @@ import re
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -145,14 +144,14 @@ def test_full_queue_gives_busy_error(tmp_path):
     })
     studio = Studio(settings)
     studio.start()
-    gate = threading.Event()
-    blocker = threading.Thread(target=lambda: studio.runtime.call(lambda engine: gate.wait(60)), daemon=True)
+    gate, busy = threading.Event(), threading.Event()
+    blocker = threading.Thread(
+        target=lambda: studio.runtime.call(lambda engine: (busy.set(), gate.wait(60))), daemon=True
+    )
     try:
         assert studio.runtime.wait_ready(120), studio.health()["message"]
         blocker.start()
-        deadline = time.monotonic() + 10
-        while studio.runtime.queue_depth() and time.monotonic() < deadline:
-            time.sleep(0.01)  # until the worker has taken the blocking call
+        assert busy.wait(10), "the worker runs the blocking call"
         assert studio.runtime.queue_depth() == 0
         waiting = studio.start_synthesis("First in line.", EN, nfe=2, seed=1)  # fills the queue of one
         with pytest.raises(BusyError, match="The studio is busy: 1 requests are already waiting"):

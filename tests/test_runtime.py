@@ -59,9 +59,10 @@ def test_concurrent_requests_are_batched_without_changing_results(runtime: Engin
     texts = ["Short one.", "A somewhat longer sentence for the batch.", "Medium length text here."]
     alone = [runtime.submit(_request(t, seed=10 + i)).result()[0] for i, t in enumerate(texts)]
     # hold the worker so all three wait in the queue together, then release it
-    gate = threading.Event()
-    blocker = threading.Thread(target=runtime.call, args=(lambda engine: gate.wait(30),))
+    gate, busy = threading.Event(), threading.Event()
+    blocker = threading.Thread(target=runtime.call, args=(lambda engine: (busy.set(), gate.wait(30)),))
     blocker.start()
+    assert busy.wait(10), "the worker runs the blocking call"
     handles = [runtime.submit(_request(t, seed=10 + i)) for i, t in enumerate(texts)]
     gate.set()
     blocker.join()
@@ -104,9 +105,10 @@ def test_out_of_memory_on_a_batch_retries_one_by_one(runtime: EngineRuntime,
         return real(jobs)
 
     monkeypatch.setattr(engine, "synthesize", no_memory_for_batches)
-    gate = threading.Event()
-    blocker = threading.Thread(target=runtime.call, args=(lambda e: gate.wait(30),))
+    gate, busy = threading.Event(), threading.Event()
+    blocker = threading.Thread(target=runtime.call, args=(lambda e: (busy.set(), gate.wait(30)),))
     blocker.start()
+    assert busy.wait(10), "the worker runs the blocking call"
     handles = [runtime.submit(_request(f"Request number {i} in the batch.", seed=i)) for i in range(3)]
     gate.set()
     blocker.join()
@@ -139,3 +141,28 @@ def test_offline_hub_id_says_how_to_get_the_weights(tmp_path: Path, monkeypatch:
     message = str(err.value)
     assert "hf download SWivid/F5-TTS F5TTS_v1_Base/model_1250000.safetensors" in message
     assert "--smoke" in message and "f5.checkpoint" in message
+
+
+def test_engine_calls_never_take_a_place_in_the_request_queue(tmp_path: Path) -> None:
+    """Housekeeping calls (metrics, voice preparation) wait on their own channel: with a queue of one,
+    a user's request still gets the place while such calls are pending."""
+    rt = EngineRuntime(_engine(tmp_path / "cache"), queue_size=1, max_batch=1)
+    rt.start()
+    try:
+        assert rt.wait_ready(180), rt.message
+        gate, busy = threading.Event(), threading.Event()
+        holders = [threading.Thread(target=rt.call, args=(lambda e: (busy.set(), gate.wait(30)),))]
+        holders += [threading.Thread(target=rt.call, args=(lambda e: e.cache_stats(),)) for _ in range(3)]
+        holders[0].start()
+        assert busy.wait(10)
+        for t in holders[1:]:
+            t.start()
+        handle = rt.submit(_request("A user's request still fits."))
+        gate.set()
+        for t in holders:
+            t.join(30)
+        audio, _ = handle.result(60)
+        assert audio.size > 0
+    finally:
+        gate.set()
+        rt.stop()
