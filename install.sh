@@ -1,8 +1,19 @@
 #!/usr/bin/env bash
 # One-command install for a fresh Debian/Ubuntu machine: system packages, a virtualenv in .venv,
-# the pinned Python packages. Safe to run again. Usage: bash install.sh
+# the pinned Python packages. Safe to run again.
+# Usage: bash install.sh [--with-indextts]
+#   --with-indextts  also build .venv-indextts, the separate environment of the optional IndexTTS engine
+#                    (its pins clash with Gradio's; docs/architecture.md says why it is a worker process)
 set -euo pipefail
 cd "$(dirname "$0")"
+WITH_INDEXTTS=0
+for arg in "$@"; do
+  case "$arg" in
+    --with-indextts) WITH_INDEXTTS=1 ;;
+    -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
+    *) echo "install.sh: unknown option $arg (try --help)" >&2; exit 2 ;;
+  esac
+done
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 need=()
@@ -17,4 +28,10 @@ PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -r requirements-dev.txt
+if [ "$WITH_INDEXTTS" -eq 1 ]; then
+  [ -x .venv-indextts/bin/python ] || "$PY" -m venv .venv-indextts
+  .venv-indextts/bin/python -m pip install -q --upgrade pip
+  .venv-indextts/bin/python -m pip install -q -r requirements-indextts.txt
+  echo "IndexTTS extra installed in .venv-indextts; set indextts.model_dir in config.toml to use it."
+fi
 echo "Installed. Start the studio with: .venv/bin/python app.py --smoke   (or without --smoke once weights are set up)"

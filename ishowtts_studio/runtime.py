@@ -4,6 +4,10 @@ Every tab and API call goes through `submit` (synthesis) or `call` (anything els
 engine, such as preparing a voice). One worker thread takes requests from a bounded queue, splits
 them into chunk jobs, groups compatible jobs (same NFE, CFG and sway) from different requests into
 one batch, runs the engine and streams each request's audio back in order, cross-faded.
+
+Several engines (F5-TTS, IndexTTS) can be registered; the one worker serialises them on the GPU. The
+default engine loads at start; the others load on first use, and at most `max_loaded` stay loaded: the
+least recently used is unloaded to make room (and all others when loading runs out of memory).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import queue
 import threading
 import time
 import traceback
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import asdict, dataclass, field
@@ -44,6 +48,8 @@ class SynthesisRequest:
     crossfade_s: float = 0.15
     # fixed total frames per chunk (NFE comparisons need identical durations); None = engine's rule
     duration_frames: list[int] | None = None
+    engine: str = ""  # registered engine name; "" = the default engine
+    extra: dict[str, Any] = field(default_factory=dict)  # engine-specific options, handed to every chunk job
 
 
 @dataclass
@@ -137,6 +143,7 @@ class _Active:
 class _Call:
     fn: Callable[[Any], Any]
     future: Future
+    engine: str = ""
 
 
 class EngineRuntime:
@@ -147,8 +154,15 @@ class EngineRuntime:
         queue_size: int = 32,
         max_batch: int = 8,
         batch_wait_s: float = 0.004,
+        extra_engines: dict[str, Any] | None = None,
+        max_loaded: int = 2,
     ) -> None:
         self.engine = engine
+        self.engines: dict[str, Any] = {engine.name: engine, **(extra_engines or {})}
+        self.max_loaded = max(1, max_loaded)
+        self._loaded: OrderedDict[str, None] = OrderedDict()  # loaded engines, least recently used first
+        self._load_errors: dict[str, str] = {}
+        self.loading: str | None = None
         self.max_batch = max_batch
         self.batch_wait_s = batch_wait_s
         self._queue: queue.Queue[SynthesisRequest | None] = queue.Queue(maxsize=queue_size)
@@ -196,6 +210,7 @@ class EngineRuntime:
     def _run(self, warmup: Callable[[Any, Callable[[float, str], None]], None] | None) -> None:
         try:
             self.info = self.engine.load(self._progress)
+            self._loaded[self.engine.name] = None
             if warmup is not None:
                 started = time.perf_counter()
                 warmup(self.engine, self._progress)
@@ -215,13 +230,14 @@ class EngineRuntime:
 
     # ---- public API -------------------------------------------------------------------------------
     def submit(self, request: SynthesisRequest) -> RequestHandle:
-        self._check_available()
+        engine = self._engine_for(request.engine)
+        request.engine = engine.name
         info = self.info
         stats = RequestStats(
-            engine=self.engine.name, device=info.device if info else "?", voice=request.voice.slug,
+            engine=engine.name, device=info.device if info else "?", voice=request.voice.slug,
             nfe=request.params.nfe, seed=request.seed, text_chars=request.text_chars, chunks=len(request.chunks),
         )
-        handle = RequestHandle(request, self.engine.sample_rate, stats)
+        handle = RequestHandle(request, engine.sample_rate, stats)
         self._handles[id(request)] = handle  # before the put: the worker may take it at once
         try:
             self._queue.put_nowait(request)
@@ -233,12 +249,43 @@ class EngineRuntime:
             ) from None
         return handle
 
-    def call(self, fn: Callable[[Any], Any], timeout: float | None = 600) -> Any:
-        """Run `fn(engine)` on the worker thread (between batches) and return its result."""
-        self._check_available()
+    def call(self, fn: Callable[[Any], Any], timeout: float | None = 600, engine: str = "") -> Any:
+        """Run `fn(engine)` on the worker thread (between batches) and return its result. A named engine
+        that is not loaded yet is loaded first."""
+        name = self._engine_for(engine).name
         future: Future = Future()
-        self._calls.put(_Call(fn, future))
+        self._calls.put(_Call(fn, future, name))
         return future.result(timeout)
+
+    def _engine_for(self, name: str) -> Any:
+        """The registered engine called `name` ("" = default), or EngineUnavailable saying why not."""
+        self._check_available()
+        engine = self.engines.get(name or self.engine.name)
+        if engine is None:
+            raise EngineUnavailable(f"Unknown engine {name!r}. Choose one of: {', '.join(self.engines)}.")
+        if engine is not self.engine and engine.name not in self._loaded:
+            engine.check()  # cheap: says at once what is missing, before the request waits in the queue
+        return engine
+
+    def engine_status(self) -> list[dict[str, Any]]:
+        """Every registered engine: name, label, and whether it is loaded, loading or unavailable (and why)."""
+        out = []
+        for name, engine in self.engines.items():
+            if engine is self.engine:
+                status, message = self.status, self.message
+            elif name == self.loading:
+                status, message = "loading", f"Loading {getattr(engine, 'label', name)}..."
+            elif name in self._loaded:
+                status, message = "ready", "Loaded."
+            else:
+                try:
+                    engine.check()
+                    status, message = "available", self._load_errors.get(name, "Loads on first use.")
+                except EngineUnavailable as exc:
+                    status, message = "unavailable", str(exc)
+            out.append({"name": name, "label": getattr(engine, "label", name), "status": status, "message": message,
+                        "loaded": name in self._loaded, "default": engine is self.engine})
+        return out
 
     def queue_depth(self) -> int:
         return self._queue.qsize()
@@ -298,45 +345,94 @@ class EngineRuntime:
             except queue.Empty:
                 return
             try:
-                call.future.set_result(call.fn(self.engine))
+                call.future.set_result(call.fn(self._ensure_loaded(call.engine or self.engine.name)))
             except BaseException as exc:
                 call.future.set_exception(exc)
+
+    def _ensure_loaded(self, name: str) -> Any:
+        """On the worker: the named engine, loaded; the least recently used others are unloaded to keep at
+        most `max_loaded`, and all others when loading runs out of memory."""
+        engine = self.engines[name]
+        if name in self._loaded:
+            if getattr(engine, "loaded", True):
+                self._loaded.move_to_end(name)
+                return engine
+            log.warning("engine %s is no longer loaded (its worker exited); loading it again", name)
+            del self._loaded[name]
+        while len(self._loaded) >= self.max_loaded:
+            self._unload(next(iter(self._loaded)))
+        self.loading = name
+        try:
+            try:
+                engine.load(None)
+            except Exception as exc:
+                if not _is_oom(exc) or not self._loaded:
+                    raise
+                log.warning("out of GPU memory loading %s; unloading the other engines and retrying", name)
+                for other in list(self._loaded):
+                    self._unload(other)
+                engine.load(None)
+        except EngineUnavailable as exc:
+            self._load_errors[name] = str(exc)
+            raise
+        finally:
+            self.loading = None
+        self._load_errors.pop(name, None)
+        self._loaded[name] = None
+        return engine
+
+    def _unload(self, name: str) -> None:
+        log.info("unloading engine %s to make room", name)
+        self._loaded.pop(name, None)
+        try:
+            self.engines[name].unload()
+        except Exception:
+            log.exception("unloading %s failed", name)
+        _empty_cache()
 
     def _accept(self, req: SynthesisRequest) -> _Active | None:
         handle = self._handles.pop(id(req))
         handle.stats.queue_wait_s = time.perf_counter() - handle.submitted
         try:
+            engine = self._ensure_loaded(req.engine)
             jobs, frames = [], []
             for i, text in enumerate(req.chunks):
-                total, ref = self.engine.estimate_frames(req.voice, text, req.params.speed)
+                total, ref = engine.estimate_frames(req.voice, text, req.params.speed)
                 if req.duration_frames:
                     total = req.duration_frames[i]
                 frames.append(total - ref)
                 seed = (req.seed + i) % (2**31)
                 # the job carries its duration, so the engine does not apply the rule a second time
-                jobs.append(ChunkJob(voice=req.voice, text=text, params=req.params, seed=seed, duration_frames=total))
+                jobs.append(ChunkJob(voice=req.voice, text=text, params=req.params, seed=seed, duration_frames=total,
+                                     extra=dict(req.extra)))
         except Exception as exc:
             handle._finish(self._wrap(exc))
             self.failed += 1
             return None
         hop = 256
-        handle.stats.estimated_audio_s = sum(frames) * hop / self.engine.sample_rate
+        handle.stats.estimated_audio_s = sum(frames) * hop / engine.sample_rate
         return _Active(handle=handle, jobs=jobs, frames=frames)
 
     def _choose(self, active: list[_Active]) -> list[tuple[_Active, int]]:
-        """First chunks first (time to first audio), then the oldest request's key, up to max_batch."""
+        """First chunks first (time to first audio), then the oldest request's key (engine, NFE, CFG, sway),
+        up to max_batch (or the engine's own limit)."""
         waiting = [(a, i) for a in active for i in range(len(a.jobs)) if i not in a.ready and not a.handle.cancelled]
         if not waiting:
             return []
         firsts = [(a, i) for a, i in waiting if i == 0]
         pool = firsts or waiting
-        key = pool[0][0].jobs[pool[0][1]].params.batch_key()
-        return [(a, i) for a, i in pool if a.jobs[i].params.batch_key() == key][: self.max_batch]
+
+        def key(a: _Active, i: int) -> tuple[Any, ...]:
+            return (a.handle.request.engine, *a.jobs[i].params.batch_key())
+
+        first = key(*pool[0])
+        limit = min(self.max_batch, getattr(self.engines[first[0]], "max_batch", self.max_batch))
+        return [(a, i) for a, i in pool if key(a, i) == first][:limit]
 
     def _run_batch(self, batch: list[tuple[_Active, int]]) -> None:
         jobs = [a.jobs[i] for a, i in batch]
         try:
-            outputs = self._synthesize(jobs)
+            outputs = self._synthesize(self._ensure_loaded(batch[0][0].handle.request.engine), jobs)
         except Exception as exc:
             err = self._wrap(exc)
             for a, _ in batch:
@@ -349,19 +445,19 @@ class EngineRuntime:
             a.ready[i] = out.audio
             self._emit_ready(a)
 
-    def _synthesize(self, jobs: list[ChunkJob]) -> list[Any]:
+    def _synthesize(self, engine: Any, jobs: list[ChunkJob]) -> list[Any]:
         try:
-            return self.engine.synthesize(jobs)
+            return engine.synthesize(jobs)
         except Exception as exc:
             if not _is_oom(exc) or len(jobs) == 1:
                 raise
             # out of GPU memory with a batch: free what we can and run the jobs one at a time
             log.warning("GPU out of memory on a batch of %d; retrying one by one", len(jobs))
             _empty_cache()
-            return [self.engine.synthesize([job])[0] for job in jobs]
+            return [engine.synthesize([job])[0] for job in jobs]
 
     def _emit_ready(self, a: _Active) -> None:
-        sr = self.engine.sample_rate
+        sr = a.handle.sample_rate
         fade = int(a.handle.request.crossfade_s * sr)
         last = len(a.jobs) - 1
         while a.next_emit in a.ready:
@@ -391,7 +487,7 @@ class EngineRuntime:
     def _complete(self, a: _Active) -> None:
         st = a.handle.stats
         st.latency_s = time.perf_counter() - a.handle.submitted
-        st.audio_s = sum(len(p) for p in a.handle._pieces) / self.engine.sample_rate
+        st.audio_s = sum(len(p) for p in a.handle._pieces) / a.handle.sample_rate
         st.rtf = st.latency_s / st.audio_s if st.audio_s else 0.0
         st.finished_at = time.time()
         self.completed += 1

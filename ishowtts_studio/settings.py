@@ -25,6 +25,7 @@ __all__ = [
     "ConfigError",
     "EngineSettings",
     "F5Settings",
+    "IndexTTSSettings",
     "PathSettings",
     "ServerSettings",
     "VoiceSettings",
@@ -320,6 +321,10 @@ class EngineSettings(_Section):
     compile: bool = _opt(False, "Run torch.compile on the model (slow first start, faster afterwards).")
     warmup: bool = _opt(True, "Run a short synthesis at start-up so the first real request is fast.")
     ref_cache_items: int = _opt(64, "Reference voices whose prepared audio is kept in memory.", lo=1, hi=10000)
+    max_loaded_engines: int = _opt(
+        2, "Engines (F5-TTS, IndexTTS) kept loaded at once; the least recently used is unloaded to make room.",
+        lo=1, hi=4,
+    )
 
 
 @dataclass(frozen=True)
@@ -346,6 +351,33 @@ class F5Settings(_Section):
         "Vocos vocoder: a local folder (config.yaml + pytorch_model.bin) or hf://owner/repo.",
         check=_check_weights,
     )
+
+
+@dataclass(frozen=True)
+class IndexTTSSettings(_Section):
+    """The optional IndexTTS engine (its own environment, a worker process; see docs/architecture.md)."""
+
+    _section: ClassVar[str] = "indextts"
+
+    model_dir: str = _opt(
+        "", "IndexTTS model folder (config.yaml, gpt.pth, bpe.model, ...); empty = IndexTTS not configured."
+    )
+    version: str = _opt(
+        "auto", "IndexTTS model version: auto reads it from the model folder's config.yaml.",
+        choices=("auto", "1.5", "2"),
+    )
+    python: str = _opt(
+        "", "Python of IndexTTS's own environment; empty = .venv-indextts/bin/python in the studio's folder."
+    )
+    aux_dir: str = _opt(
+        "", "IndexTTS 2 only: a local Hugging Face cache folder holding its auxiliary models (w2v-bert-2.0, "
+        "MaskGCT semantic codec, CAMPPlus, BigVGAN); nothing is downloaded.",
+    )
+    device: str = _opt("auto", "Where IndexTTS runs: auto picks cuda when a GPU is present.",
+                       choices=("auto", "cuda", "cpu"))
+    use_fp16: bool = _opt(True, "Run IndexTTS in fp16 on the GPU (ignored on cpu).")
+    use_cuda_kernel: bool = _opt(False, "Use BigVGAN's fused CUDA activation kernel (compiled on first use).")
+    use_deepspeed: bool = _opt(False, "Use DeepSpeed for the GPT stage when it is installed (IndexTTS 2).")
 
 
 @dataclass(frozen=True)
@@ -471,6 +503,7 @@ _SECTIONS: dict[str, type] = {
     "server": ServerSettings,
     "engine": EngineSettings,
     "f5": F5Settings,
+    "indextts": IndexTTSSettings,
     "paths": PathSettings,
     "voices": VoiceSettings,
     "nfe": NfeSettings,
@@ -482,6 +515,7 @@ class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     engine: EngineSettings = field(default_factory=EngineSettings)
     f5: F5Settings = field(default_factory=F5Settings)
+    indextts: IndexTTSSettings = field(default_factory=IndexTTSSettings)
     paths: PathSettings = field(default_factory=PathSettings)
     voices: VoiceSettings = field(default_factory=VoiceSettings)
     nfe: NfeSettings = field(default_factory=NfeSettings)
@@ -634,6 +668,8 @@ def load_settings(
                 checked = _resolve_database(checked, base) if key == "database" else _abs_path(checked, base)
             elif cls is F5Settings and key != "model":
                 checked = _resolve_weights(checked, base)
+            elif cls is IndexTTSSettings and key in ("model_dir", "python", "aux_dir") and checked:
+                checked = str(_abs_path(checked, base))
             kwargs[key] = checked
         if cls is PathSettings and config_path is not None:
             # Defaults of unset paths also live next to the config file.

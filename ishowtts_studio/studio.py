@@ -7,6 +7,7 @@ the engine, and writes history (audio file first, atomically, then the database 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 import tempfile
@@ -19,9 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from ishowtts_studio.audio import AudioError, trim_silence, write_wav_atomic
+from ishowtts_studio.audio import AudioError, read_audio, trim_silence, write_wav_atomic
 from ishowtts_studio.engines.base import EngineUnavailable, GenerationParams, VoiceRef
 from ishowtts_studio.engines.f5 import F5Engine
+from ishowtts_studio.engines.indextts import IndexTTSEngine, IndexTTSOptions
 from ishowtts_studio.metrics import MetricsService
 from ishowtts_studio.runtime import BusyError, EngineRuntime, RequestHandle, SynthesisError, SynthesisRequest
 from ishowtts_studio.settings import Settings
@@ -93,8 +95,14 @@ class Studio:
             cuda_graphs=eng.cuda_graphs, compile_model=eng.compile, ref_cache_items=eng.ref_cache_items,
             bucket_frames=eng.bucket_frames,
         )
+        idx = settings.indextts
+        self.indextts = IndexTTSEngine(
+            model_dir=idx.model_dir, version=idx.version, python=idx.python, aux_dir=idx.aux_dir, device=idx.device,
+            use_fp16=idx.use_fp16, use_cuda_kernel=idx.use_cuda_kernel, use_deepspeed=idx.use_deepspeed,
+        )
         self.runtime = EngineRuntime(
             self.engine, queue_size=eng.queue_size, max_batch=eng.max_batch, batch_wait_s=eng.batch_wait_ms / 1000,
+            extra_engines={self.indextts.name: self.indextts}, max_loaded=eng.max_loaded_engines,
         )
         self.metrics = MetricsService(self.runtime, self.store, warmup_enabled=eng.warmup)
         self.transcriber = Transcriber(settings.voices.whisper_model)
@@ -115,6 +123,7 @@ class Studio:
 
     def close(self) -> None:
         self.runtime.stop()
+        self.indextts.close()  # its worker process exits with the studio
         self.metrics.close()  # after the worker, before the store it writes to
         self.store.close()
 
@@ -134,7 +143,29 @@ class Studio:
             "default_nfe": self.default_nfe(),
             "queue_depth": rt.queue_depth(),
             "fast_path": info.fast_path if info else {},
+            "engines": self.engines(),
         }
+
+    ENGINE_LABELS = {"f5": "F5-TTS", "indextts": "IndexTTS"}  # noqa: RUF012 - read-only
+
+    def engines(self) -> list[dict[str, Any]]:
+        """Every engine with its status ('ready', 'available', 'loading', 'unavailable') and message."""
+        return self.runtime.engine_status()
+
+    def _check_engine(self, engine: Any) -> str:
+        name = "f5" if engine is None or str(engine).strip() == "" else str(engine).strip()
+        by_label = {v.lower(): k for k, v in self.ENGINE_LABELS.items()}
+        name = by_label.get(name.lower(), name.lower())
+        if name not in self.runtime.engines:
+            raise InputError(f"Unknown engine {engine!r}: choose {' or '.join(self.ENGINE_LABELS.values())}.")
+        return name
+
+    def indextts_version(self) -> str | None:
+        """The configured IndexTTS model's version ('1.5' or '2'), or None when it is not usable."""
+        try:
+            return self.indextts.check()
+        except EngineUnavailable:
+            return None
 
     @property
     def is_smoke(self) -> bool:
@@ -385,16 +416,34 @@ class Studio:
         speed: Any = None,
         cfg_strength: Any = None,
         remove_silence: bool = False,
+        engine: Any = None,
+        indextts: dict[str, Any] | None = None,
     ) -> LiveSynthesis:
-        """Validate, then queue a synthesis; the returned object streams chunks and saves history."""
+        """Validate, then queue a synthesis; the returned object streams chunks and saves history.
+
+        `engine` is "f5" (default) or "indextts"; `indextts` holds IndexTTS's generation options
+        (temperature, top_p, ..., and version 2's emotion controls), checked by `IndexTTSOptions.check`."""
         eng = self.settings.engine
+        name = self._check_engine(engine)
         clean = self.clean_text(text)
         chosen = self.get_voice(voice)
         params, seed = self._check_params(nfe, speed, cfg_strength, seed)
+        extra: dict[str, Any] = {}
+        if name == "indextts":
+            try:
+                options = IndexTTSOptions.check(indextts)
+            except ValueError as exc:
+                raise InputError(str(exc)) from exc
+            if options.emotion_audio:  # an uploaded emotion clip must be readable audio, checked here
+                read_audio(options.emotion_audio, max_seconds=60)
+            extra["indextts"] = options
+            params = dataclasses.replace(params, nfe=0)  # no ODE steps: recorded as 0 (not applicable)
+        elif indextts:
+            raise InputError("IndexTTS options were given but the engine is F5-TTS: choose IndexTTS or drop them.")
         chunks = self.chunk_text(clean)
         request = SynthesisRequest(
             voice=self.voice_ref(chosen), chunks=chunks, params=params, seed=seed, text_chars=len(clean),
-            crossfade_s=eng.crossfade_ms / 1000,
+            crossfade_s=eng.crossfade_ms / 1000, engine=name, extra=extra,
         )
         handle = self.runtime.submit(request)
         return LiveSynthesis(self, handle, clean, chosen, remove_silence)
@@ -405,7 +454,7 @@ class Studio:
     def _save_history(
         self, text: str, voice: Voice, request: SynthesisRequest, audio: np.ndarray, stats: Any, remove_silence: bool
     ) -> SynthesisOutcome:
-        sr = self.engine.sample_rate
+        sr = self.runtime.engines[request.engine or self.engine.name].sample_rate
         if remove_silence and audio.size:
             audio = trim_silence(audio, sr)
         stamp = time.strftime("%Y%m%d-%H%M%S")

@@ -36,8 +36,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def write_config(folder: Path, port: int, **engine: object) -> Path:
-    """A config.toml whose every path is inside `folder` (relative paths resolve against the file's folder)."""
+def write_config(folder: Path, port: int, extra_toml: str = "", **engine: object) -> Path:
+    """A config.toml whose every path is inside `folder` (relative paths resolve against the file's folder);
+    `extra_toml` adds more sections (e.g. [indextts])."""
     engine_lines = "\n".join(f"{k} = {str(v).lower() if isinstance(v, bool) else v}" for k, v in engine.items())
     text = f"""
 [server]
@@ -52,6 +53,7 @@ voices = "voices"
 samples = "samples"
 database = "samples/studio.db"
 cache = "cache"
+{extra_toml}
 """
     path = folder / "config.toml"
     path.write_text(text, encoding="utf-8")
@@ -95,12 +97,12 @@ def _stop(process: subprocess.Popen) -> None:
         process.wait(timeout=10)
 
 
-def start_server(folder: Path, **engine: object) -> Server:
+def start_server(folder: Path, extra_toml: str = "", **engine: object) -> Server:
     """Start `python app.py --smoke --config folder/config.toml` and wait until /health says ready."""
     folder.mkdir(parents=True, exist_ok=True)
     port = free_port()
     engine.setdefault("warmup", False)
-    config = write_config(folder, port, **engine)
+    config = write_config(folder, port, extra_toml, **engine)
     log = folder / "server.log"
     env = dict(os.environ)
     env.pop("ISHOWTTS_CONFIG", None)

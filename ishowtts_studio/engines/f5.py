@@ -336,3 +336,12 @@ class F5Engine:
     def cache_stats(self) -> dict[str, int]:
         with self._refs_lock:
             return dict(self._stats, ref_cache_items=len(self._refs))
+
+    def unload(self) -> None:
+        """Drop the model, vocoder and captured graphs so another engine can have the GPU memory; `load`
+        brings them back (the reference cache on disk survives)."""
+        self.cfm = self.vocoder = self.sampler = None
+        with self._refs_lock:
+            self._refs.clear()
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()

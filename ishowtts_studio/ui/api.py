@@ -2,7 +2,8 @@
 
     /health       -> dict (Studio.health())
     /list_voices  -> list of voice dicts
-    /synthesize   (text, voice, nfe, seed, speed) -> (WAV file, stats dict)
+    /synthesize   (text, voice, nfe, seed, speed, engine, options) -> (WAV file, stats dict)
+    /engines      -> list of engines with status and message (f5, indextts)
     /history      (limit) -> list of recent syntheses, newest first
     /add_voice    (name, audio file, transcript, language) -> the stored voice (dict, with `cleaning`)
     /rename_voice (voice, new_name) -> voice dict
@@ -62,13 +63,19 @@ class StudioAPI:
         nfe: float | None = None,
         seed: float | None = None,
         speed: float | None = None,
+        engine: str | None = None,
+        options: dict[str, Any] | None = None,
     ) -> tuple[str, dict[str, Any]]:
         """Speak `text` in `voice`; returns the WAV (16-bit, engine sample rate) and its stats.
 
-        nfe None = the studio's default; seed None or negative = random; speed None = 1.0.
+        nfe None = the studio's default; seed None or negative = random; speed None = 1.0;
+        engine None = "f5" (or "indextts"); options = IndexTTS generation options (temperature, top_p, top_k,
+        num_beams, repetition_penalty, max_mel_tokens, max_text_tokens_per_segment; version 2: emotion_mode,
+        emotion_audio, emotion_alpha, emotion_vector).
         """
         try:
-            outcome = self.studio.synthesize(text, voice, nfe=nfe, seed=seed, speed=speed)
+            outcome = self.studio.synthesize(text, voice, nfe=nfe, seed=seed, speed=speed, engine=engine,
+                                             indextts=options or None)
         except Exception as exc:
             raise to_gr_error(exc) from exc
         return str(outcome.wav_path), outcome.stats
@@ -90,6 +97,15 @@ def register_api(studio: Studio, *, gpu_limit: int = 1) -> StudioAPI:
     gr.api(health, api_name="health", queue=False, api_description=StudioAPI.health.__doc__)
     gr.api(list_voices, api_name="list_voices", queue=False, api_description=StudioAPI.list_voices.__doc__)
     gr.api(history, api_name="history", queue=False, api_description=StudioAPI.history.__doc__)
+
+    def engines() -> list[dict[str, Any]]:
+        """Every engine (f5, indextts) with its status (ready/available/loading/unavailable) and message."""
+        try:
+            return studio.engines()
+        except Exception as exc:
+            raise to_gr_error(exc) from exc
+
+    gr.api(engines, api_name="engines", queue=False, api_description=engines.__doc__)
 
     def metrics_snapshot() -> dict[str, Any]:
         """Live figures: counts, queue depth, latency/TTFA/RTF percentiles, GPU memory, cache hit rate."""
@@ -118,12 +134,14 @@ def register_api(studio: Studio, *, gpu_limit: int = 1) -> StudioAPI:
         nfe = gr.Number(label="nfe", value=None, info="ODE steps 1-64; None = the studio's default NFE")
         seed = gr.Number(label="seed", value=None, info="None or -1 = random")
         speed = gr.Number(label="speed", value=None, info="0.3-3.0; None = the configured speed (1.0)")
+        engine = gr.Textbox(label="engine", value=None, info="f5 (default) or indextts")
+        options = gr.JSON(label="options", value=None)
         wav = gr.File(label="wav")
         stats = gr.JSON(label="stats")
         trigger = gr.Button("synthesize")
     trigger.click(
         api.synthesize,
-        inputs=[text, voice, nfe, seed, speed],
+        inputs=[text, voice, nfe, seed, speed, engine, options],
         outputs=[wav, stats],
         api_name="synthesize",
         api_description=StudioAPI.synthesize.__doc__,

@@ -11,6 +11,7 @@ from typing import Any
 
 import gradio as gr
 
+from ishowtts_studio.engines.indextts import EMOTIONS, IndexTTSOptions
 from ishowtts_studio.studio import CFG_MAX, CFG_MIN, NFE_MAX, NFE_MIN, SPEED_MAX, SPEED_MIN, Studio
 from ishowtts_studio.ui.common import GPU, excerpt, format_stats, short_time, to_gr_error, user_errors, wav_bytes
 
@@ -66,6 +67,35 @@ def history_rows(studio: Studio) -> list[list[Any]]:
     return rows
 
 
+ENGINE_CHOICES = [("F5-TTS", "f5"), ("IndexTTS", "indextts")]
+INDEX_DEFAULTS = IndexTTSOptions()
+
+
+def engine_note(studio: Studio, name: str) -> str:
+    """One line under the engine picker: what the chosen engine needs, or that it is ready."""
+    if name != "indextts":
+        return ""
+    for e in studio.engines():
+        if e["name"] == name:
+            if e["status"] == "unavailable":
+                return f"⚠️ **IndexTTS is unavailable:** {html.escape(e['message'])}"
+            version = studio.indextts_version()
+            state = "loaded" if e["loaded"] else "loads on first use (it may take a while)"
+            return f"IndexTTS {version} — {state}. NFE does not apply; its options are under *IndexTTS options*."
+    return ""
+
+
+def _index_options(values: list[Any]) -> dict[str, Any]:
+    """The IndexTTS controls' values as the options dict `Studio.start_synthesis` checks."""
+    (temperature, top_p, top_k, beams, rep_pen, max_mel, max_seg, mode, emo_audio, emo_alpha, *vector) = values
+    options = {"temperature": temperature, "top_p": top_p, "top_k": top_k, "num_beams": beams,
+               "repetition_penalty": rep_pen, "max_mel_tokens": max_mel, "max_text_tokens_per_segment": max_seg}
+    if mode and mode != "same as voice":
+        options.update(emotion_mode=mode, emotion_audio=emo_audio, emotion_alpha=emo_alpha,
+                       emotion_vector=list(vector))
+    return options
+
+
 def _wait_for_engine(studio: Studio, progress: gr.Progress) -> None:
     """While the engine loads, show its progress instead of a silent wait (the request would queue anyway)."""
     while True:
@@ -82,6 +112,12 @@ def build_live_tab(studio: Studio, *, gpu_limit: int = 1) -> LiveTab:
 
     with gr.Row(equal_height=False):
         with gr.Column(scale=3, min_width=360):
+            with gr.Row():
+                engine = gr.Radio(
+                    ENGINE_CHOICES, value="f5", label="Engine", elem_id="live-engine",
+                    info="F5-TTS (fast, flow matching) or IndexTTS (autoregressive; optional extra).",
+                )
+            engine_info = gr.Markdown("", elem_id="engine-note")
             with gr.Row():
                 voice = gr.Dropdown(
                     choices=names, value=names[0] if names else None, label="Voice", scale=5,
@@ -115,6 +151,7 @@ def build_live_tab(studio: Studio, *, gpu_limit: int = 1) -> LiveTab:
                     CFG_MIN, CFG_MAX, value=studio.settings.engine.cfg_strength, step=0.1, label="CFG strength",
                     info="Classifier-free guidance: higher follows the text and voice more strictly.",
                 )
+            index_controls, index_panel, emotion_panel = _index_options_panel()
             with gr.Row():
                 synth = gr.Button("Synthesize", variant="primary", elem_id="synth-btn", scale=3)
                 stop = gr.Button("Stop", variant="stop", scale=1, elem_id="stop-btn")
@@ -150,15 +187,20 @@ def build_live_tab(studio: Studio, *, gpu_limit: int = 1) -> LiveTab:
     # ---- handlers -----------------------------------------------------------------------------------
     def live_synthesize(
         text_v: str, voice_v: str, nfe_v: float, seed_v: float | None, speed_v: float, cfg_v: float,
-        remove_v: bool, progress: gr.Progress = gr.Progress(),  # noqa: B008 - Gradio's idiom
+        remove_v: bool, engine_v: str, *index_v: Any,
+        progress: gr.Progress = gr.Progress(),  # noqa: B008 - Gradio's idiom
     ) -> Iterator[tuple[Any, ...]]:
         live = None
         finished = False
         try:
             _wait_for_engine(studio, progress)
+            index = engine_v == "indextts"
+            if index:
+                progress(0.0, desc="IndexTTS: loading the model if needed, then generating…")
             live = studio.start_synthesis(
-                text_v, voice_v, nfe=nfe_v, seed=seed_v, speed=speed_v, cfg_strength=cfg_v,
-                remove_silence=bool(remove_v),
+                text_v, voice_v, nfe=None if index else nfe_v, seed=seed_v, speed=speed_v, cfg_strength=cfg_v,
+                remove_silence=bool(remove_v), engine=engine_v,
+                indextts=_index_options(list(index_v)) if index else None,
             )
             reuse = gr.Button(f"Reuse seed {live.seed} for the next take", visible=True)
             yield gr.skip(), None, f"Synthesising with seed **{live.seed}**…", reuse, live.seed, gr.skip()
@@ -177,7 +219,7 @@ def build_live_tab(studio: Studio, *, gpu_limit: int = 1) -> LiveTab:
 
     synth_event = synth.click(
         live_synthesize,
-        inputs=[text, voice, nfe, seed, speed, cfg, remove_silence],
+        inputs=[text, voice, nfe, seed, speed, cfg, remove_silence, engine, *index_controls],
         outputs=[stream_out, full_out, stats, reuse_seed, last_seed, history],
         api_name="live_synthesize",
         concurrency_id=GPU,
@@ -187,6 +229,16 @@ def build_live_tab(studio: Studio, *, gpu_limit: int = 1) -> LiveTab:
         api_visibility="private",
     )
     stop.click(None, cancels=[synth_event], api_name="live_stop", api_visibility="private")
+
+    def choose_engine(name: str) -> tuple[Any, ...]:
+        index = name == "indextts"
+        return (engine_note(studio, name), gr.Slider(visible=not index), gr.Accordion(visible=index),
+                gr.Group(visible=index and studio.indextts_version() == "2"))
+
+    engine.change(
+        user_errors(choose_engine), inputs=engine, outputs=[engine_info, nfe, index_panel, emotion_panel],
+        api_name="live_choose_engine", queue=False, show_progress="hidden", api_visibility="private",
+    )
 
     quick: dict[str, Any] = {"queue": False, "show_progress": "hidden", "api_visibility": "private"}
     refresh_voices.click(
@@ -218,6 +270,36 @@ def build_live_tab(studio: Studio, *, gpu_limit: int = 1) -> LiveTab:
         select_history, outputs=[history_audio, history_info], api_name="live_select_history", **quick
     )
     return LiveTab(voice=voice, nfe=nfe, history=history)
+
+
+def _index_options_panel() -> tuple[list[Any], gr.Accordion, gr.Group]:
+    """IndexTTS's generation options (hidden until IndexTTS is chosen) and version 2's emotion controls."""
+    d = INDEX_DEFAULTS
+    lim = IndexTTSOptions.LIMITS
+    with gr.Accordion("IndexTTS options", open=False, visible=False, elem_id="indextts-options") as panel:
+        with gr.Row():
+            temperature = gr.Slider(*lim["temperature"][:2], value=d.temperature, step=0.05, label="Temperature",
+                                    info="Sampling temperature: lower is steadier, higher more varied.")
+            top_p = gr.Slider(*lim["top_p"][:2], value=d.top_p, step=0.01, label="Top-p")
+            top_k = gr.Slider(*lim["top_k"][:2], value=d.top_k, step=1, label="Top-k", info="0 = off")
+        with gr.Row():
+            beams = gr.Slider(*lim["num_beams"][:2], value=d.num_beams, step=1, label="Beams")
+            rep_pen = gr.Slider(*lim["repetition_penalty"][:2], value=d.repetition_penalty, step=0.5,
+                                label="Repetition penalty")
+        with gr.Row():
+            max_mel = gr.Slider(*lim["max_mel_tokens"][:2], value=d.max_mel_tokens, step=10, label="Max mel tokens",
+                                info="Upper bound of one segment's length (about 1/21 s per token).")
+            max_seg = gr.Slider(*lim["max_text_tokens_per_segment"][:2], value=d.max_text_tokens_per_segment,
+                                step=5, label="Max text tokens per segment")
+        with gr.Group(visible=False, elem_id="indextts-emotion") as emotion:
+            mode = gr.Radio(list(IndexTTSOptions.EMOTION_MODES), value=d.emotion_mode, label="Emotion (IndexTTS 2)")
+            emo_audio = gr.Audio(label="Emotion reference audio", type="filepath", sources=["upload", "microphone"])
+            emo_alpha = gr.Slider(0.0, 1.0, value=d.emotion_alpha, step=0.05, label="Emotion strength")
+            with gr.Row():
+                vector = [gr.Slider(0.0, 1.0, value=0.0, step=0.05, label=e.capitalize(), min_width=100)
+                          for e in EMOTIONS]
+    controls = [temperature, top_p, top_k, beams, rep_pen, max_mel, max_seg, mode, emo_audio, emo_alpha, *vector]
+    return controls, panel, emotion
 
 
 def gr_escape(text: str) -> str:
