@@ -226,7 +226,8 @@ def test_ui_wiring(tmp_path):
     assert nfe_api <= public
     assert fns["nfe_scores"].concurrency_id == "gpu"
     public -= nfe_api
-    assert public == {"health", "list_voices", "synthesize", "history", "metrics_snapshot", "run_benchmark"}
+    assert public == {"health", "list_voices", "synthesize", "history", "metrics_snapshot", "run_benchmark", "engines"}
+    assert fns["engines"].queue is False
     # the Performance tab's refresh never waits behind GPU work either
     assert fns["perf_tick"].queue is False and fns["perf_tick"].show_progress == "hidden"
 
