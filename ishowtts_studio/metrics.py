@@ -83,6 +83,15 @@ def coefficient_of_variation(values: Iterable[float | None]) -> float | None:
     return float(arr.std(ddof=1)) / mean if mean else 0.0
 
 
+def per_engine(window: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Each engine's share of the window (F5-TTS and IndexTTS run through the same worker)."""
+    out: dict[str, dict[str, Any]] = {}
+    for name in sorted({str(r.get("engine")) for r in window}):
+        rows = [r for r in window if str(r.get("engine")) == name]
+        out[name] = {"n": len(rows), **{k: describe([r.get(k) for r in rows]) for k in ("latency_s", "ttfa_s", "rtf")}}
+    return out
+
+
 def describe(values: Iterable[float | None], qs: Sequence[float] = DEFAULT_PERCENTILES) -> dict[str, Any]:
     """n, mean, the percentiles and the CV of the finite values (None where there are none)."""
     arr = _finite(values)
@@ -438,6 +447,9 @@ class MetricsService:
             "window": {"size": self.window, "n": len(window), "seen": total_seen, **stats,
                        "audio_s_per_s": audio_seconds_per_second(window)},
             "audio_seconds_total": audio_total,
+            # each engine's share of the window (F5-TTS and IndexTTS run through the same worker)
+            "per_engine": per_engine(window),
+            "engines": rt.engine_status() if hasattr(rt, "engine_status") else [],
             "last_request": last,
             "version": version,
             "dropped_writes": self.dropped_writes,

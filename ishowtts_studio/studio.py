@@ -454,14 +454,16 @@ class Studio:
     def _save_history(
         self, text: str, voice: Voice, request: SynthesisRequest, audio: np.ndarray, stats: Any, remove_silence: bool
     ) -> SynthesisOutcome:
-        sr = self.runtime.engines[request.engine or self.engine.name].sample_rate
+        engine = self.runtime.engines[request.engine or self.engine.name]
+        sr = engine.sample_rate
         if remove_silence and audio.size:
             audio = trim_silence(audio, sr)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         rel = Path("history") / f"{stamp}-{uuid.uuid4().hex[:8]}.wav"
         path = self.settings.paths.samples / rel
         write_wav_atomic(path, audio, sr)
-        info = self.runtime.info
+        # the default engine's info is the runtime's; another engine reports its own (device, precision)
+        info = self.runtime.info if engine is self.engine else engine.info()
         record = SynthesisRecord(
             id=None, created_at=None, text=text, voice_name=voice.name, voice_slug=voice.slug, engine=stats.engine,
             nfe=request.params.nfe, seed=request.seed, speed=request.params.speed,

@@ -9,6 +9,7 @@ developer machine and fail in CI, where `bash install.sh --with-indextts` must h
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import time
 from collections.abc import Iterator
@@ -316,3 +317,53 @@ def test_api_says_how_to_install_when_the_extra_is_missing(client) -> None:
         client.predict("Hi there.", voice, None, 1, None, "indextts", None, api_name="/synthesize")
     _, stats = client.predict("Hi there.", voice, 4, 1, None, None, None, api_name="/synthesize")
     assert stats["engine"] == "f5"
+
+
+# ---- the page -----------------------------------------------------------------------------------------
+def _open(browser, url: str):
+    expect = pytest.importorskip("playwright.sync_api").expect
+    context = browser.new_context(viewport={"width": 1400, "height": 1100})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    page.goto(url)
+    expect(page.locator("#status-banner")).to_contain_text("Engine ready", timeout=30_000)
+    return context, page, expect
+
+
+def test_live_tab_switches_to_indextts_and_speaks(browser, index_server: Server, tmp_path: Path) -> None:
+    context, page, expect = _open(browser, index_server.url)
+    try:
+        page.locator("#live-engine label").filter(has_text="IndexTTS").click()
+        expect(page.locator("#engine-note")).to_contain_text("IndexTTS 1.5")
+        expect(page.locator("#live-nfe")).to_be_hidden()
+        options = page.locator("#indextts-options")
+        expect(options).to_be_visible()
+        options.get_by_text("IndexTTS options").click()
+        expect(page.locator("#indextts-emotion")).to_be_hidden()  # emotion controls are version 2 only
+        for elem, value in (("#indextts-max-mel", "20"), ("#indextts-beams", "1")):
+            box = page.locator(f"{elem} input[type=number]")
+            box.fill(value)
+            box.press("Tab")
+        page.locator("#live-text textarea").fill("Spoken by the second engine.")
+        page.locator("#synth-btn").click()
+        stats = page.locator("#stats-line")
+        expect(stats).to_contain_text("IndexTTS", timeout=120_000)
+        expect(stats).to_contain_text("0.85 s")  # 20 tokens x 1024 / 24 kHz
+        expect(page.locator("#live-full a[download]")).to_have_attribute("href", re.compile(r"\.wav$"))
+        page.screenshot(path=str(tmp_path / "live-indextts.png"), full_page=True)
+        # back to F5-TTS: the NFE slider returns, IndexTTS's options hide
+        page.locator("#live-engine label").filter(has_text="F5-TTS").click()
+        expect(page.locator("#live-nfe")).to_be_visible()
+        expect(options).to_be_hidden()
+    finally:
+        context.close()
+
+
+def test_live_tab_explains_an_unavailable_indextts(browser, studio_url: str) -> None:
+    context, page, expect = _open(browser, studio_url)
+    try:
+        page.locator("#live-engine label").filter(has_text="IndexTTS").click()
+        expect(page.locator("#engine-note")).to_contain_text("IndexTTS is unavailable")
+        expect(page.locator("#engine-note")).to_contain_text("indextts.model_dir")
+    finally:
+        context.close()

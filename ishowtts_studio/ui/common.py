@@ -19,6 +19,7 @@ from ishowtts_studio.studio import USER_ERRORS
 log = logging.getLogger(__name__)
 
 GPU = "gpu"  # concurrency id shared by every event that uses the engine
+ENGINE_CHOICES = [("F5-TTS", "f5"), ("IndexTTS", "indextts")]  # (label, engine name) for engine pickers
 GENERIC_ERROR = "Something went wrong on the server. The details are in the studio log."
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -76,7 +77,7 @@ def format_stats(stats: dict[str, Any]) -> str:
         f"latency **{_num(stats, 'latency_s'):.2f} s**",
         f"first audio **{_num(stats, 'ttfa_s'):.2f} s**",
         f"RTF **{_num(stats, 'rtf'):.3f}**",
-        f"NFE **{stats.get('nfe', '?')}**",
+        "**IndexTTS**" if stats.get("engine") == "indextts" else f"NFE **{stats.get('nfe', '?')}**",
         f"seed **{stats.get('seed', '?')}**",
         html.escape(str(device)),
     ]

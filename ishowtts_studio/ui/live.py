@@ -13,13 +13,22 @@ import gradio as gr
 
 from ishowtts_studio.engines.indextts import EMOTIONS, IndexTTSOptions
 from ishowtts_studio.studio import CFG_MAX, CFG_MIN, NFE_MAX, NFE_MIN, SPEED_MAX, SPEED_MIN, Studio
-from ishowtts_studio.ui.common import GPU, excerpt, format_stats, short_time, to_gr_error, user_errors, wav_bytes
+from ishowtts_studio.ui.common import (
+    ENGINE_CHOICES,
+    GPU,
+    excerpt,
+    format_stats,
+    short_time,
+    to_gr_error,
+    user_errors,
+    wav_bytes,
+)
 
 log = logging.getLogger(__name__)
 
 HISTORY_LIMIT = 50
-HISTORY_HEADERS = ["#", "Time", "Voice", "Text", "NFE", "Seed", "Audio (s)", "RTF"]
-HISTORY_TYPES = ["number", "str", "str", "str", "number", "number", "number", "number"]
+HISTORY_HEADERS = ["#", "Time", "Voice", "Text", "Engine / NFE", "Seed", "Audio (s)", "RTF"]
+HISTORY_TYPES = ["number", "str", "str", "str", "str", "number", "number", "number"]
 
 # Ctrl/Cmd+Enter in the text box clicks Synthesize (a multi-line box has no useful `submit`).
 SHORTCUT_JS = """
@@ -56,18 +65,22 @@ def voice_choices(studio: Studio, current: str | None) -> gr.Dropdown:
     return gr.Dropdown(choices=names, value=value)
 
 
+def engine_label(row: dict[str, Any]) -> str:
+    """'F5 · 16' (engine and NFE) or 'IndexTTS' (no ODE steps) for a history row."""
+    return "IndexTTS" if row.get("engine") == "indextts" else f"F5 · NFE {row.get('nfe')}"
+
+
 def history_rows(studio: Studio) -> list[list[Any]]:
     rows = []
     for r in studio.history(HISTORY_LIMIT):
         rows.append([
             r["id"], short_time(r.get("created_at")), r.get("voice_name") or "", excerpt(r.get("text")),
-            r.get("nfe"), r.get("seed"), round(float(r.get("audio_seconds") or 0.0), 2),
+            engine_label(r), r.get("seed"), round(float(r.get("audio_seconds") or 0.0), 2),
             round(float(r.get("rtf") or 0.0), 3),
         ])
     return rows
 
 
-ENGINE_CHOICES = [("F5-TTS", "f5"), ("IndexTTS", "indextts")]
 INDEX_DEFAULTS = IndexTTSOptions()
 
 
@@ -174,7 +187,7 @@ def build_live_tab(studio: Studio, *, gpu_limit: int = 1) -> LiveTab:
                 history = gr.Dataframe(
                     value=history_rows(studio), headers=HISTORY_HEADERS, datatype=HISTORY_TYPES,
                     interactive=False, label="Recent syntheses (select a row to play it)", max_height=360,
-                    column_widths=["5%", "11%", "15%", "34%", "6%", "12%", "9%", "8%"], elem_id="history-table",
+                    column_widths=["5%", "10%", "15%", "30%", "11%", "12%", "9%", "8%"], elem_id="history-table",
                 )
                 refresh_history = gr.Button("Refresh history", size="sm")
             with gr.Column(scale=2, min_width=260):
@@ -261,7 +274,7 @@ def build_live_tab(studio: Studio, *, gpu_limit: int = 1) -> LiveTab:
         path = studio.history_audio(history_id)
         info = studio.history_entry(history_id)
         details = (
-            f"**Take #{history_id}** — {info.get('voice_name')}, NFE {info.get('nfe')}, seed {info.get('seed')}, "
+            f"**Take #{history_id}** — {info.get('voice_name')}, {engine_label(info)}, seed {info.get('seed')}, "
             f"speed {info.get('speed')}, CFG {info.get('cfg_strength')}\n\n> {gr_escape(info.get('text') or '')}"
         )
         return str(path), details
@@ -283,11 +296,12 @@ def _index_options_panel() -> tuple[list[Any], gr.Accordion, gr.Group]:
             top_p = gr.Slider(*lim["top_p"][:2], value=d.top_p, step=0.01, label="Top-p")
             top_k = gr.Slider(*lim["top_k"][:2], value=d.top_k, step=1, label="Top-k", info="0 = off")
         with gr.Row():
-            beams = gr.Slider(*lim["num_beams"][:2], value=d.num_beams, step=1, label="Beams")
+            beams = gr.Slider(*lim["num_beams"][:2], value=d.num_beams, step=1, label="Beams", elem_id="indextts-beams")
             rep_pen = gr.Slider(*lim["repetition_penalty"][:2], value=d.repetition_penalty, step=0.5,
                                 label="Repetition penalty")
         with gr.Row():
             max_mel = gr.Slider(*lim["max_mel_tokens"][:2], value=d.max_mel_tokens, step=10, label="Max mel tokens",
+                                elem_id="indextts-max-mel",
                                 info="Upper bound of one segment's length (about 1/21 s per token).")
             max_seg = gr.Slider(*lim["max_text_tokens_per_segment"][:2], value=d.max_text_tokens_per_segment,
                                 step=5, label="Max text tokens per segment")

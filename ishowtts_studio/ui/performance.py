@@ -132,6 +132,16 @@ def engine_markdown(snap: dict[str, Any]) -> str:
     line = " · ".join(parts)
     if snap.get("random_weights"):
         line += " · `random weights: speed figures only, the audio is noise`"
+    per = snap.get("per_engine") or {}
+    engines = []
+    for e in snap.get("engines") or []:
+        figures = per.get(e["name"]) or {}
+        lat, rtf = (figures.get("latency_s") or {}).get("p50"), (figures.get("rtf") or {}).get("p50")
+        load = "loaded" if e.get("loaded") else html.escape(str(e.get("status")))
+        seen = f", {figures['n']} requests, median {fmt_seconds(lat)}, RTF {fmt_rtf(rtf)}" if figures.get("n") else ""
+        engines.append(f"{html.escape(str(e.get('label')))}: {load}{seen}")
+    if engines:
+        line += "  \nEngines — " + " · ".join(engines)
     return line
 
 

@@ -13,7 +13,7 @@ import gradio as gr
 
 from ishowtts_studio.audio import write_wav_atomic
 from ishowtts_studio.studio import Studio
-from ishowtts_studio.ui.common import GPU, format_stats, short_time, to_gr_error, user_errors
+from ishowtts_studio.ui.common import ENGINE_CHOICES, GPU, format_stats, short_time, to_gr_error, user_errors
 
 LANG_CHOICES = [("English", "en"), ("Chinese", "zh"), ("Other", "other")]
 TABLE_HEADERS = ["name", "language", "duration (s)", "created", "times used"]
@@ -114,7 +114,9 @@ def build_voices_tab(studio: Studio, *, gpu_limit: int = 1) -> VoicesTab:
                                  value=(studio.voice_names() or [None])[0])
             reference = gr.Audio(label="Reference clip", interactive=False, elem_id="voices-reference")
             with gr.Row():
-                synth_btn = gr.Button("Preview synthesis", elem_id="voices-synth-btn")
+                preview_engine = gr.Radio(ENGINE_CHOICES, value="f5", label="Preview with", scale=2,
+                                          elem_id="voices-preview-engine")
+                synth_btn = gr.Button("Preview synthesis", elem_id="voices-synth-btn", scale=1)
             synth_audio = gr.Audio(label="Preview", interactive=False, elem_id="voices-synth-audio")
             synth_stats = gr.Markdown(elem_id="voices-synth-stats")
             with gr.Accordion("Rename / edit transcript", open=False):
@@ -169,11 +171,11 @@ def build_voices_tab(studio: Studio, *, gpu_limit: int = 1) -> VoicesTab:
     chosen.input(user_errors(lambda v: voice_details(studio, v)), inputs=chosen, outputs=tab.details,
                  api_name="voices_select", **quick)
 
-    def synth(v: str | None) -> tuple[str, str]:
-        outcome = studio.preview_voice(v, nfe=min(16, studio.default_nfe()))
+    def synth(v: str | None, engine: str) -> tuple[str, str]:
+        outcome = studio.preview_voice(v, nfe=min(16, studio.default_nfe()), engine=engine)
         return str(outcome.wav_path), format_stats(outcome.stats)
 
-    synth_btn.click(user_errors(synth), inputs=chosen, outputs=[synth_audio, synth_stats],
+    synth_btn.click(user_errors(synth), inputs=[chosen, preview_engine], outputs=[synth_audio, synth_stats],
                     api_name="voices_preview_synthesis", **gpu)
 
     def rename(v: str | None, n: str) -> tuple[Any, ...]:
