@@ -365,7 +365,7 @@ class MetricsService:
         if rt.status != "ready" or rt.queue_depth() > 0:
             return False
         try:
-            rt.call(self._refresh_engine_stats, timeout=timeout)
+            rt.call(self._refresh_engine_stats, timeout=timeout, load=False)
         except Exception:
             log.debug("metrics: idle sample skipped", exc_info=True)
             return False

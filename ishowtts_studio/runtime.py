@@ -144,6 +144,7 @@ class _Call:
     fn: Callable[[Any], Any]
     future: Future
     engine: str = ""
+    load: bool = True
 
 
 class EngineRuntime:
@@ -249,12 +250,12 @@ class EngineRuntime:
             ) from None
         return handle
 
-    def call(self, fn: Callable[[Any], Any], timeout: float | None = 600, engine: str = "") -> Any:
-        """Run `fn(engine)` on the worker thread (between batches) and return its result. A named engine
-        that is not loaded yet is loaded first."""
+    def call(self, fn: Callable[[Any], Any], timeout: float | None = 600, engine: str = "", load: bool = True) -> Any:
+        """Run `fn(engine)` on the worker thread (between batches) and return its result. An engine that is
+        not loaded is loaded first, unless `load` is False (reading statistics must not reload a model)."""
         name = self._engine_for(engine).name
         future: Future = Future()
-        self._calls.put(_Call(fn, future, name))
+        self._calls.put(_Call(fn, future, name, load))
         return future.result(timeout)
 
     def _engine_for(self, name: str) -> Any:
@@ -345,7 +346,9 @@ class EngineRuntime:
             except queue.Empty:
                 return
             try:
-                call.future.set_result(call.fn(self._ensure_loaded(call.engine or self.engine.name)))
+                name = call.engine or self.engine.name
+                engine = self._ensure_loaded(name) if call.load else self.engines[name]
+                call.future.set_result(call.fn(engine))
             except BaseException as exc:
                 call.future.set_exception(exc)
 

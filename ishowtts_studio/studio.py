@@ -277,7 +277,8 @@ class Studio:
 
     def _transcribe(self, cleaned: CleanedClip) -> str:
         t = self.transcriber
-        return self.runtime.call(lambda engine: t.transcribe(cleaned.audio, cleaned.sample_rate, engine.device))
+        return self.runtime.call(lambda engine: t.transcribe(cleaned.audio, cleaned.sample_rate, engine.device),
+                                 load=False)
 
     def transcribe_clip(self, audio_path: str | Path | None) -> str:
         """The words in a clip, from the configured Whisper model (after the same cleaning as add_voice)."""
@@ -305,7 +306,7 @@ class Studio:
         updated = self.voices.update(chosen.slug, transcript=transcript, language=language)
         old = self.voice_ref(chosen)
         try:
-            self.runtime.call(lambda engine: engine.forget_voice(old), timeout=60)
+            self.runtime.call(lambda engine: engine.forget_voice(old), timeout=60, load=False)
         except (EngineUnavailable, BusyError, TimeoutError) as exc:
             # the engine also checks the transcript on every cache hit, so a stale entry is never used
             log.warning("could not drop the cached reference of %r: %s", chosen.name, exc)

@@ -205,6 +205,9 @@ def test_runtime_keeps_at_most_max_loaded_engines(two_engine_runtime: EngineRunt
     audio, stats = rt.submit(_index_request("Now the other engine speaks.")).result(180)
     assert stats.engine == "indextts" and len(audio) == FAST["max_mel_tokens"] * SAMPLES_PER_TOKEN
     assert index.loaded and f5.cfm is None, "with max_loaded = 1 the least recently used engine is unloaded"
+    # reading statistics (the metrics sampler) must not reload the unloaded engine
+    assert "ref_cache_items" in rt.call(lambda e: e.cache_stats(), load=False)
+    assert index.loaded and f5.cfm is None
     pid = index.worker.proc.pid
 
     again = rt.submit(SynthesisRequest(voice=VOICE, chunks=["Hello."], params=f5_params, seed=1)).result(120)[0]
