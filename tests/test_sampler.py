@@ -103,17 +103,21 @@ def test_different_seeds_give_different_results(cfm: CFM) -> None:
 
 
 @pytest.mark.parametrize("masked", [False, True])
-def test_grouped_conv_position_matches_the_module(masked: bool) -> None:
-    """The fused path's unfold + bmm convolution equals f5-tts's ConvPositionEmbedding, masks included."""
+def test_fused_head_matches_the_modules(masked: bool) -> None:
+    """The fused path's input embedding (step part of the projection + static part, then the position
+    convolutions as unfold + bmm) equals f5-tts's ConvPositionEmbedding added to its input, masks included."""
     from f5_tts.model.modules import ConvPositionEmbedding
 
-    from ishowtts_studio.engines.f5_sampler import conv_position
+    from ishowtts_studio.engines.f5_sampler import fused_head
 
     torch.manual_seed(3)
     module = ConvPositionEmbedding(dim=64, kernel_size=31, groups=16).eval()
-    x = torch.randn(3, 57, 64)
+    x, static, w_x = torch.randn(3, 57, 10), torch.randn(3, 57, 64), torch.randn(64, 10)
     mask = torch.arange(57)[None] < torch.tensor([57, 40, 12])[:, None] if masked else None
+    conv = module.conv1d
     with torch.no_grad():
-        expected = module(x, mask=mask)
-        ours = conv_position(module, x, mask)
+        h = torch.nn.functional.linear(x, w_x) + static
+        expected = module(h, mask=mask) + h
+        ours = fused_head(x, static, w_x, conv[0].weight, conv[0].bias, conv[2].weight, conv[2].bias,
+                          mask.unsqueeze(-1) if masked else None, conv[0].groups, False)
     assert _rel_err(ours, expected) < 1e-5

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -137,6 +138,7 @@ class F5Engine:
         random_weights: str | None = None,
         cuda_graphs: bool = True,
         compile_model: bool = False,
+        attention: str = "flash",
         bucket_frames: int = 1,
         ref_cache_items: int = 64,
     ) -> None:
@@ -146,6 +148,7 @@ class F5Engine:
         self.cache_dir = Path(cache_dir).expanduser()
         self.random_weights = random_weights
         self.cuda_graphs, self.compile_model, self.bucket_frames = cuda_graphs, compile_model, bucket_frames
+        self.attention = attention
         self.ref_cache_items = ref_cache_items
         self.cfm: Any = None
         self.vocoder: Any = None
@@ -172,6 +175,10 @@ class F5Engine:
             # cuDNN's attention kernel has faulted on broadcast (stride-0) masks; flash and
             # memory-efficient attention cover every case we need
             torch.backends.cuda.enable_cudnn_sdp(False)
+            if self.compile_model:
+                # compiled kernels and FX graphs persist under the studio's cache folder, so a restart
+                # reuses them instead of compiling again (an explicit TORCHINDUCTOR_CACHE_DIR wins)
+                os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(self.cache_dir / "inductor"))
         if self.random_weights:
             say(0.05, f"writing {self.random_weights} random-weight checkpoint files")
             rw = ensure_random_weights(self.cache_dir, self.random_weights, self.model_name)
@@ -194,6 +201,7 @@ class F5Engine:
             bucket_frames=self.bucket_frames if self.device.type == "cuda" else 1,
             cuda_graphs=self.cuda_graphs,
             compile_model=self.compile_model,
+            attention=self.attention,
         )
         say(0.7, "model ready")
         return self.info()
@@ -208,7 +216,8 @@ class F5Engine:
             random_weights=bool(self.random_weights),
             fast_path={
                 "cuda_graphs": bool(self.sampler and self.sampler.use_graphs),
-                "compile": self.compile_model,
+                "compile": bool(self.sampler and self.sampler.compiled),
+                "attention": self.attention,
                 "bucket_frames": self.sampler.bucket_frames if self.sampler else self.bucket_frames,
                 "graphs_captured": self.sampler.graph_count if self.sampler else 0,
             },
@@ -300,16 +309,31 @@ class F5Engine:
             items.append(SampleItem(cond_mel=prepared.mel, text_ids=ids, duration=total, seed=job.seed))
             metas.append((prepared, ref_frames))
         mels = self.sampler.sample(items, nfe=params.nfe, cfg_strength=params.cfg_strength, sway_coef=params.sway_coef)
+        waves = self._vocode([mel[ref_frames:] for mel, (_, ref_frames) in zip(mels, metas)])
         out = []
-        with torch.inference_mode():
-            for mel, (prepared, ref_frames) in zip(mels, metas):
-                gen = mel[ref_frames:].float().T.unsqueeze(0)  # (1, n_mels, frames)
-                wave = self.vocoder.decode(gen)[0]
-                if 0 < prepared.rms < TARGET_RMS:
-                    wave = wave * (prepared.rms / TARGET_RMS)
-                out.append(ChunkAudio(audio=wave.float().cpu().numpy(), duration_frames=mel.shape[0],
-                                      ref_frames=ref_frames))
+        for wave, mel, (prepared, ref_frames) in zip(waves, mels, metas):
+            if 0 < prepared.rms < TARGET_RMS:
+                wave = wave * (prepared.rms / TARGET_RMS)
+            out.append(ChunkAudio(audio=wave, duration_frames=mel.shape[0], ref_frames=ref_frames))
         return out
+
+    @torch.inference_mode()
+    def _vocode(self, mels: list[torch.Tensor]) -> list[np.ndarray]:
+        """Vocos on each generated mel, (frames, n_mels) -> waveform on the host. Mels of equal length are
+        decoded as one batch (Vocos treats batch rows independently, so the result is the same), and
+        all waveforms come to the host in one copy."""
+        groups: dict[int, list[int]] = {}
+        for i, mel in enumerate(mels):
+            groups.setdefault(int(mel.shape[0]), []).append(i)
+        waves: list[torch.Tensor | None] = [None] * len(mels)
+        for idx in groups.values():
+            batch = torch.stack([mels[i] for i in idx]).float().transpose(1, 2)  # (b, n_mels, frames)
+            decoded = self.vocoder.decode(batch)
+            for row, i in enumerate(idx):
+                waves[i] = decoded[row]
+        lengths = [int(w.shape[-1]) for w in waves]
+        flat = torch.cat([w.reshape(-1) for w in waves]).float().cpu().numpy()
+        return np.split(flat, np.cumsum(lengths)[:-1]) if len(lengths) > 1 else [flat]
 
     def warmup(self, voices: list[VoiceRef], nfe: int, progress: Progress | None = None) -> None:
         """Prepare references and run the sampler once per common length, capturing graphs early."""

@@ -20,6 +20,7 @@ The model's own sub-modules (and their weights) are called; nothing of f5-tts is
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 from dataclasses import dataclass
@@ -56,43 +57,123 @@ def round_up(n: int, multiple: int) -> int:
     return n if multiple <= 1 else int(math.ceil(n / multiple) * multiple)
 
 
-def _grouped_conv_channels_last(x: torch.Tensor, conv: Any) -> torch.Tensor:
-    """`conv(x.transpose(1, 2)).transpose(1, 2)` for a grouped 'same' Conv1d, on (batch, length, channels)."""
+def _grouped_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, groups: int) -> torch.Tensor:
+    """A grouped 'same' Conv1d on (batch, length, channels) as one bmm over unfolded windows."""
     b, n, c = x.shape
-    k, groups, pad = conv.kernel_size[0], conv.groups, conv.padding[0]
-    cg = c // groups
+    out_c, cg, k = weight.shape
+    pad = k // 2
     windows = F.pad(x, (0, 0, pad, pad)).unfold(1, k, 1)  # (b, n, c, k), a view
     windows = windows.reshape(b * n, groups, cg * k).transpose(0, 1)  # (groups, b*n, cg*k)
-    weight = conv.weight.view(groups, -1, cg * k).transpose(1, 2)  # (groups, cg*k, out per group)
-    out = torch.bmm(windows, weight)  # (groups, b*n, out per group)
-    return out.transpose(0, 1).reshape(b, n, -1) + conv.bias
+    w = weight.view(groups, -1, cg * k).transpose(1, 2)  # (groups, cg*k, out per group)
+    return torch.bmm(windows, w).transpose(0, 1).reshape(b, n, out_c) + bias
 
 
-def conv_position(module: Any, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-    """f5-tts's ConvPositionEmbedding (conv, Mish, conv, Mish; padded frames zeroed) on (batch, length,
-    channels), each grouped convolution as one batched matrix product over unfolded windows: cuDNN's
-    grouped-conv kernels took ~0.65 ms per call on an H100 for ~7 GFLOP of work."""
-    layers = module.conv1d
-    keep = mask.unsqueeze(-1) if mask is not None else None
-    if keep is not None:
-        x = x.masked_fill(~keep, 0.0)
-    for conv, act in ((layers[0], layers[1]), (layers[2], layers[3])):
-        x = _grouped_conv_channels_last(x, conv)
+def fused_head(
+    x: torch.Tensor,
+    static: torch.Tensor,
+    w_x: torch.Tensor,
+    conv_w1: torch.Tensor,
+    conv_b1: torch.Tensor,
+    conv_w2: torch.Tensor,
+    conv_b2: torch.Tensor,
+    keep: torch.Tensor | None,
+    groups: int,
+    use_cfg: bool,
+) -> torch.Tensor:
+    """The DiT's input embedding at one step: the step-dependent part of the input projection plus the
+    precomputed static part, then the convolutional position embedding (conv, Mish, conv, Mish; padded
+    frames zeroed) added back. `keep` is the (packed batch, length, 1) frame mask or None (no padding)."""
+    xx = torch.cat((x, x), dim=0) if use_cfg else x
+    h = F.linear(xx, w_x) + static
+    c = h if keep is None else h.masked_fill(~keep, 0.0)
+    for w, b in ((conv_w1, conv_b1), (conv_w2, conv_b2)):
+        c = _grouped_conv(c, w, b, groups)
         if keep is not None:
-            x = x.masked_fill(~keep, 0.0)
-        x = act(x)
-    return x
+            c = c.masked_fill(~keep, 0.0)
+        c = F.mish(c)
+    return c + h
+
+
+def fused_block(
+    x: torch.Tensor,
+    mod: torch.Tensor,
+    w_qkv: torch.Tensor,
+    b_qkv: torch.Tensor,
+    w_o: torch.Tensor,
+    b_o: torch.Tensor,
+    w_ff1: torch.Tensor,
+    b_ff1: torch.Tensor,
+    w_ff2: torch.Tensor,
+    b_ff2: torch.Tensor,
+    cos: torch.Tensor,
+    sin: torch.Tensor,
+    keep: torch.Tensor | None,
+    attn_bias: torch.Tensor | None,
+    heads: int,
+    eps_attn: float,
+    eps_ff: float,
+) -> torch.Tensor:
+    """One DiT block (published layout) as a pure function of its weights, so one compiled graph serves
+    all blocks: modulated layer norms as one `layer_norm` each (the step's modulation is shared by every
+    row; `mod` already holds 1 + scale), one QKV GEMM, rotary on q and k together from precomputed
+    cos / signed-sin tables, gated residuals as `addcmul`, the tanh-GELU feed-forward."""
+    b, n, dim = x.shape
+    shift_msa, wscale_msa, gate_msa, shift_mlp, wscale_mlp, gate_mlp = mod.view(6, dim).unbind(0)
+    norm = F.layer_norm(x, (dim,), wscale_msa, shift_msa, eps_attn)
+    qkv = F.linear(norm, w_qkv, b_qkv).view(b, n, 3, heads, -1)
+    qk = qkv[:, :, :2]
+    qk = torch.addcmul(qk * cos, qk.unflatten(-1, (-1, 2)).flip(-1).flatten(-2), sin)
+    o = F.scaled_dot_product_attention(
+        qk[:, :, 0].transpose(1, 2), qk[:, :, 1].transpose(1, 2), qkv[:, :, 2].transpose(1, 2), attn_mask=attn_bias
+    )
+    o = F.linear(o.transpose(1, 2).reshape(b, n, -1), w_o, b_o)
+    if keep is not None:
+        o = o.masked_fill(~keep, 0.0)
+    x = torch.addcmul(x, gate_msa, o)
+    norm = F.layer_norm(x, (dim,), wscale_mlp, shift_mlp, eps_ff)
+    ff = F.linear(F.gelu(F.linear(norm, w_ff1, b_ff1), approximate="tanh"), w_ff2, b_ff2)
+    return torch.addcmul(x, gate_mlp, ff)
+
+
+def fused_tail(
+    h: torch.Tensor,
+    final_mod: torch.Tensor,
+    eps: float,
+    w_out: torch.Tensor,
+    b_out: torch.Tensor,
+    cfg: torch.Tensor,
+    use_cfg: bool,
+) -> torch.Tensor:
+    """Final modulated norm (`final_mod` holds 1 + scale, shift), output projection, CFG combination."""
+    wscale, shift = torch.chunk(final_mod, 2, dim=1)
+    h = F.layer_norm(h, (h.shape[-1],), wscale[0], shift[0], eps)
+    pred = F.linear(h, w_out, b_out)
+    if not use_cfg:
+        return pred
+    p_c, p_u = torch.chunk(pred, 2, dim=0)
+    return p_c + (p_c - p_u) * cfg
 
 
 def _fusable(dit: Any) -> bool:
-    """The fused block covers the published F5 configs: rotary on every head, no qk-norm, no xpos."""
+    """The fused path covers the published F5 configs: rotary on every head, no qk-norm, no xpos, no long
+    skip connection, tanh-GELU feed-forward."""
     blocks = dit.transformer_blocks
     return (
         getattr(dit.rotary_embed, "scale", None) is None  # xpos scaling off
+        and dit.long_skip_connection is None
         and all(b.attn.processor.pe_attn_head is None for b in blocks)
         and all(b.attn.q_norm is None and b.attn.k_norm is None for b in blocks)
         and all(b.attn.to_q.bias is not None for b in blocks)
+        and all(getattr(b.ff.ff[0][1], "approximate", None) == "tanh" for b in blocks)
     )
+
+
+def _mark_dynamic(*tensors: torch.Tensor | None, dims: tuple[int, ...] = (0, 1)) -> None:
+    """Tell torch.compile that batch and length vary, so one compiled graph serves every shape."""
+    for t in tensors:
+        if t is not None:
+            for d in dims:
+                torch._dynamo.maybe_mark_dynamic(t, d)
 
 
 class F5Sampler:
@@ -105,9 +186,11 @@ class F5Sampler:
         bucket_frames: int = 1,
         cuda_graphs: bool = False,
         compile_model: bool = False,
+        attention: str = "flash",
         max_graphs: int = 32,
     ) -> None:
         self.cfm = cfm
+        self.attention = attention
         self.max_graphs = max_graphs
         self.dit = cfm.transformer
         self.bucket_frames = max(1, bucket_frames)
@@ -125,14 +208,30 @@ class F5Sampler:
         self._b_in = dit.input_embed.proj.bias
         self.fused = _fusable(dit)
         if self.fused:
-            # one GEMM for q, k and v instead of three
-            self._w_qkv = [torch.cat((b.attn.to_q.weight, b.attn.to_k.weight, b.attn.to_v.weight)) for b in
-                           dit.transformer_blocks]
-            self._b_qkv = [torch.cat((b.attn.to_q.bias, b.attn.to_k.bias, b.attn.to_v.bias)) for b in
-                           dit.transformer_blocks]
+            # each block's weights as plain tensors (q, k and v as one GEMM), so the block is a pure
+            # function of them and one compiled graph serves all blocks
+            self._block_weights = [
+                tuple(t.detach() for t in (
+                    torch.cat((b.attn.to_q.weight, b.attn.to_k.weight, b.attn.to_v.weight)),
+                    torch.cat((b.attn.to_q.bias, b.attn.to_k.bias, b.attn.to_v.bias)),
+                    b.attn.to_out[0].weight, b.attn.to_out[0].bias,
+                    b.ff.ff[0][0].weight, b.ff.ff[0][0].bias, b.ff.ff[2].weight, b.ff.ff[2].bias,
+                ))
+                for b in dit.transformer_blocks
+            ]
+            conv = dit.input_embed.conv_pos_embed.conv1d
+            self._conv = tuple(t.detach() for t in (conv[0].weight, conv[0].bias, conv[2].weight, conv[2].bias))
+            self._conv_groups = conv[0].groups
         self._forward = self._velocity_packed
-        if compile_model:
-            self._forward = torch.compile(self._velocity_packed, dynamic=False, fullgraph=False)
+        self._head, self._blockfn, self._tail = fused_head, fused_block, fused_tail
+        # torch.compile of the fused path: head, one block (shared by all blocks) and tail compiled
+        # separately, with batch and length dynamic, so a handful of small graphs compile once
+        # for every shape; the compiled code runs inside our own per-shape CUDA graphs
+        self.compiled = bool(compile_model and self.fused)
+        if self.compiled:
+            self._head = torch.compile(fused_head, dynamic=None, fullgraph=True)
+            self._blockfn = torch.compile(fused_block, dynamic=None, fullgraph=True)
+            self._tail = torch.compile(fused_tail, dynamic=None, fullgraph=True)
 
     # ---- public -------------------------------------------------------------------------
     @torch.inference_mode()
@@ -196,6 +295,18 @@ class F5Sampler:
         t = schedule(nfe, sway_coef, dev, torch.float32)
         block_mods, final_mods = self._modulations(t[:-1])
         cfg = torch.tensor(cfg_strength, device=dev, dtype=dt)
+        with self._attention_backend():
+            x = self._integrate(x, static, cfg, conv_mask, attn_bias, rope, t, block_mods, final_mods, nfe,
+                                batch, length, use_cfg, padded)
+        out = torch.where(cond_mask, cond, x)
+        return [out[i, :dur] for i, dur in enumerate(durations)]
+
+    def _integrate(self, x: torch.Tensor, static: torch.Tensor, cfg: torch.Tensor, conv_mask: torch.Tensor | None,
+                   attn_bias: torch.Tensor | None, rope: tuple[torch.Tensor, Any], t: torch.Tensor,
+                   block_mods: torch.Tensor, final_mods: torch.Tensor, nfe: int, batch: int, length: int,
+                   use_cfg: bool, padded: bool) -> torch.Tensor:
+        """The Euler steps: replays of the shape's CUDA graph, or the forward called step by step."""
+        dt = self.dtype
         if self.use_graphs:
             graph = self._graph_for(batch, length, use_cfg, padded)
             graph.load(x, static, cfg, conv_mask, attn_bias, block_mods, final_mods, (t[1:] - t[:-1]).to(dt))
@@ -206,10 +317,19 @@ class F5Sampler:
             for k in range(nfe):
                 v = self._forward(x, static, block_mods[k], final_mods[k], cfg, conv_mask, attn_bias, rope, use_cfg)
                 x = x + (t[k + 1] - t[k]).to(dt) * v
-        out = torch.where(cond_mask, cond, x)
-        return [out[i, :dur] for i, dur in enumerate(durations)]
+        return x
 
     # ---- internals --------------------------------------------------------------------------
+    def _attention_backend(self) -> contextlib.AbstractContextManager:
+        """cuDNN's attention (Hopper-tuned kernels) first when asked for, else PyTorch's own choice."""
+        if self.attention != "cudnn" or self.device.type != "cuda":
+            return contextlib.nullcontext()
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+
+        order = [SDPBackend.CUDNN_ATTENTION, SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION,
+                 SDPBackend.MATH]
+        return sdpa_kernel(order, set_priority=True)
+
     def _text_dim(self) -> int:
         return self.dit.text_embed.text_embed.embedding_dim
 
@@ -258,26 +378,32 @@ class F5Sampler:
     ) -> torch.Tensor:
         """Guided velocity at one step: DiT forward over [cond; uncond] packed in one batch."""
         dit = self.dit
+        if self.fused:
+            keep = conv_mask.unsqueeze(-1) if conv_mask is not None else None
+            cos, sin = rope
+            if self.compiled:
+                _mark_dynamic(x, static, keep, cos, sin)
+                _mark_dynamic(attn_bias, dims=(0, 3))
+            h = self._head(x, static, self._w_x, *self._conv, keep, self._conv_groups, use_cfg)
+            for blk, m, w in zip(dit.transformer_blocks, block_mods, self._block_weights):
+                if self.compiled:
+                    _mark_dynamic(h)
+                h = self._blockfn(h, m, *w, cos, sin, keep, attn_bias, blk.attn.heads, blk.attn_norm.norm.eps,
+                                  blk.ff_norm.eps)
+            if self.compiled:
+                _mark_dynamic(h)
+            return self._tail(h, final_mod, dit.norm_out.norm.eps, dit.proj_out.weight.detach(),
+                              dit.proj_out.bias.detach(), cfg, use_cfg)
         xx = torch.cat((x, x), dim=0) if use_cfg else x
         h = F.linear(xx, self._w_x) + static
-        if self.fused:
-            h = conv_position(dit.input_embed.conv_pos_embed, h, conv_mask) + h
-        else:
-            h = dit.input_embed.conv_pos_embed(h, mask=conv_mask) + h
+        h = dit.input_embed.conv_pos_embed(h, mask=conv_mask) + h
         residual = h
-        if self.fused:
-            for j, (blk, m) in enumerate(zip(dit.transformer_blocks, block_mods)):
-                h = self._block_fused(j, blk, h, m, conv_mask, attn_bias, rope)
-        else:
-            for blk, m in zip(dit.transformer_blocks, block_mods):
-                h = self._block(blk, h, m, conv_mask, attn_bias, rope)
+        for blk, m in zip(dit.transformer_blocks, block_mods):
+            h = self._block(blk, h, m, conv_mask, attn_bias, rope)
         if dit.long_skip_connection is not None:
             h = dit.long_skip_connection(torch.cat((h, residual), dim=-1))
         scale, shift = torch.chunk(final_mod, 2, dim=1)
-        if self.fused:  # scale already holds 1 + scale
-            h = F.layer_norm(h, (h.shape[-1],), scale[0], shift[0], dit.norm_out.norm.eps)
-        else:
-            h = dit.norm_out.norm(h) * (1 + scale)[:, None, :] + shift[:, None, :]
+        h = dit.norm_out.norm(h) * (1 + scale)[:, None, :] + shift[:, None, :]
         pred = dit.proj_out(h)
         if not use_cfg:
             return pred
@@ -321,38 +447,6 @@ class F5Sampler:
         x = x + gate_msa.unsqueeze(1) * o
         norm = blk.ff_norm(x) * (1 + scale_mlp[:, None]) + shift_mlp[:, None]
         return x + gate_mlp.unsqueeze(1) * blk.ff(norm)
-
-    def _block_fused(
-        self,
-        j: int,
-        blk: Any,
-        x: torch.Tensor,
-        mod: torch.Tensor,
-        mask: torch.Tensor | None,
-        attn_bias: torch.Tensor | None,
-        rot: tuple[torch.Tensor, torch.Tensor],
-    ) -> torch.Tensor:
-        """The same block as `_block` in about a third of the kernels: modulated layer norms as one
-        `layer_norm` each (the step's modulation is shared by every row), one QKV GEMM, rotary on q and k
-        together with precomputed tables, gated residuals as `addcmul`."""
-        b, n, dim = x.shape
-        shift_msa, wscale_msa, gate_msa, shift_mlp, wscale_mlp, gate_mlp = mod.view(6, dim).unbind(0)
-        eps = blk.attn_norm.norm.eps
-        norm = F.layer_norm(x, (dim,), wscale_msa, shift_msa, eps)
-        attn = blk.attn
-        qkv = F.linear(norm, self._w_qkv[j], self._b_qkv[j]).view(b, n, 3, attn.heads, -1)
-        cos, sin = rot
-        qk = qkv[:, :, :2]
-        qk = torch.addcmul(qk * cos, qk.unflatten(-1, (-1, 2)).flip(-1).flatten(-2), sin)
-        o = F.scaled_dot_product_attention(
-            qk[:, :, 0].transpose(1, 2), qk[:, :, 1].transpose(1, 2), qkv[:, :, 2].transpose(1, 2), attn_mask=attn_bias
-        )
-        o = attn.to_out[0](o.transpose(1, 2).reshape(b, n, -1))
-        if mask is not None:
-            o = o.masked_fill(~mask.unsqueeze(-1), 0.0)
-        x = torch.addcmul(x, gate_msa, o)
-        norm = F.layer_norm(x, (dim,), wscale_mlp, shift_mlp, blk.ff_norm.eps)
-        return torch.addcmul(x, gate_mlp, blk.ff(norm))
 
     def _graph_for(self, batch: int, length: int, use_cfg: bool, padded: bool) -> _StepGraph:
         key = (batch, length, use_cfg, padded)
