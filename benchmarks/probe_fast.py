@@ -42,6 +42,7 @@ def main() -> None:
     p.add_argument("--variants", nargs="+", default=["eager", "cudnn", "compile", "compile_cudnn"])
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--skip-vocoder", action="store_true")
+    p.add_argument("--conv-check", action="store_true")
     p.add_argument("--out", type=Path)
     args = p.parse_args()
     t_start = time.perf_counter()
@@ -72,7 +73,7 @@ def main() -> None:
     for variant in args.variants:
         torch._dynamo.reset()  # compiled code is cached per function: start each variant afresh
         sampler = F5Sampler(eng.cfm, cuda_graphs=True, compile_model="compile" in variant,
-                            attention="cudnn" if "cudnn" in variant else "flash")
+                            attention="cudnn" if "cudnn" in variant else "flash", triton_conv="tconv" in variant)
 
         def run(its, s=sampler):
             return s.sample(its, nfe=args.nfe, cfg_strength=2.0, sway_coef=-1.0)
@@ -129,6 +130,37 @@ def main() -> None:
         results["variants"][variant] = row
         del sampler
         torch.cuda.empty_cache()
+
+    if args.conv_check:  # the Triton position convolution against the unfold + bmm path, random inputs
+        from ishowtts_studio.engines.f5_kernels import arrange_weight, gconv_mish
+        from ishowtts_studio.engines.f5_sampler import _grouped_conv
+
+        conv = eng.cfm.transformer.input_embed.conv_pos_embed.conv1d[0]
+        groups = conv.groups
+        wt = arrange_weight(conv.weight.detach(), groups)
+        checks = {}
+        with torch.inference_mode():
+            for b, n in ((2, 863), (2, 2082), (32, 863)):
+                x = torch.randn(b, n, conv.weight.shape[0], device="cuda", dtype=eng.dtype)
+                keep = torch.arange(n, device="cuda")[None] < torch.randint(n // 2, n + 1, (b, 1), device="cuda")
+                ref = torch.nn.functional.mish(_grouped_conv(x, conv.weight, conv.bias, groups).masked_fill(
+                    ~keep.unsqueeze(-1), 0.0)).float()
+                row = {}
+                for block_n in (32, 64, 128):
+                    out = gconv_mish(x, wt, conv.bias, keep.to(torch.uint8), block_n).float()
+                    err = float((out - ref).norm() / ref.norm())
+                    for _ in range(3):
+                        gconv_mish(x, wt, conv.bias, None, block_n)
+                    t = np.median([sync_time(gconv_mish, x, wt, conv.bias, None, block_n)[0] * 1e3 for _ in range(20)])
+                    row[f"block{block_n}"] = {"rel_err": err, "ms": float(t)}
+                def torch_conv(x=x):
+                    return torch.nn.functional.mish(_grouped_conv(x, conv.weight, conv.bias, groups))
+
+                torch_t = np.median([sync_time(torch_conv)[0] * 1e3 for _ in range(20)])
+                row["torch_unfold_bmm_ms"] = float(torch_t)
+                checks[f"b{b}_n{n}"] = row
+                print("conv", b, n, row, flush=True)
+        results["conv_check"] = checks
 
     if not args.skip_vocoder:
         mel = refs["long"][items["long"].cond_mel.shape[0]:]

@@ -139,6 +139,7 @@ class F5Engine:
         cuda_graphs: bool = True,
         compile_model: bool = False,
         attention: str = "flash",
+        triton_conv: bool = False,
         bucket_frames: int = 1,
         ref_cache_items: int = 64,
     ) -> None:
@@ -148,7 +149,7 @@ class F5Engine:
         self.cache_dir = Path(cache_dir).expanduser()
         self.random_weights = random_weights
         self.cuda_graphs, self.compile_model, self.bucket_frames = cuda_graphs, compile_model, bucket_frames
-        self.attention = attention
+        self.attention, self.triton_conv = attention, triton_conv
         self.ref_cache_items = ref_cache_items
         self.cfm: Any = None
         self.vocoder: Any = None
@@ -202,6 +203,7 @@ class F5Engine:
             cuda_graphs=self.cuda_graphs,
             compile_model=self.compile_model,
             attention=self.attention,
+            triton_conv=self.triton_conv,
         )
         say(0.7, "model ready")
         return self.info()
@@ -218,6 +220,7 @@ class F5Engine:
                 "cuda_graphs": bool(self.sampler and self.sampler.use_graphs),
                 "compile": bool(self.sampler and self.sampler.compiled),
                 "attention": self.attention,
+                "triton_conv": bool(self.sampler and self.sampler.triton_conv),
                 "bucket_frames": self.sampler.bucket_frames if self.sampler else self.bucket_frames,
                 "graphs_captured": self.sampler.graph_count if self.sampler else 0,
             },

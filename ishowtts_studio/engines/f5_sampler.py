@@ -79,13 +79,21 @@ def fused_head(
     keep: torch.Tensor | None,
     groups: int,
     use_cfg: bool,
+    triton_conv: bool = False,
 ) -> torch.Tensor:
     """The DiT's input embedding at one step: the step-dependent part of the input projection plus the
     precomputed static part, then the convolutional position embedding (conv, Mish, conv, Mish; padded
-    frames zeroed) added back. `keep` is the (packed batch, length, 1) frame mask or None (no padding)."""
+    frames zeroed) added back. `keep` is the (packed batch, length, 1) frame mask or None (no padding).
+    With `triton_conv` each conv + mask + Mish is one Triton kernel (weights from
+    `f5_kernels.arrange_weight`)."""
     xx = torch.cat((x, x), dim=0) if use_cfg else x
     h = F.linear(xx, w_x) + static
     c = h if keep is None else h.masked_fill(~keep, 0.0)
+    if triton_conv:
+        keep8 = keep.squeeze(-1).to(torch.uint8) if keep is not None else None
+        for w, b in ((conv_w1, conv_b1), (conv_w2, conv_b2)):
+            c = torch.ops.ishowtts.gconv_mish(c, w, b, keep8)
+        return c + h
     for w, b in ((conv_w1, conv_b1), (conv_w2, conv_b2)):
         c = _grouped_conv(c, w, b, groups)
         if keep is not None:
@@ -187,6 +195,7 @@ class F5Sampler:
         cuda_graphs: bool = False,
         compile_model: bool = False,
         attention: str = "flash",
+        triton_conv: bool = False,
         max_graphs: int = 32,
     ) -> None:
         self.cfm = cfm
@@ -222,6 +231,13 @@ class F5Sampler:
             conv = dit.input_embed.conv_pos_embed.conv1d
             self._conv = tuple(t.detach() for t in (conv[0].weight, conv[0].bias, conv[2].weight, conv[2].bias))
             self._conv_groups = conv[0].groups
+        # the position convolutions as hand-written Triton kernels (CUDA only)
+        self.triton_conv = bool(triton_conv and self.fused and self.device.type == "cuda")
+        if self.triton_conv:
+            from ishowtts_studio.engines.f5_kernels import arrange_weight
+
+            w1, b1, w2, b2 = self._conv
+            self._conv = (arrange_weight(w1, self._conv_groups), b1, arrange_weight(w2, self._conv_groups), b2)
         self._forward = self._velocity_packed
         self._head, self._blockfn, self._tail = fused_head, fused_block, fused_tail
         # torch.compile of the fused path: head, one block (shared by all blocks) and tail compiled
@@ -384,7 +400,7 @@ class F5Sampler:
             if self.compiled:
                 _mark_dynamic(x, static, keep, cos, sin)
                 _mark_dynamic(attn_bias, dims=(0, 3))
-            h = self._head(x, static, self._w_x, *self._conv, keep, self._conv_groups, use_cfg)
+            h = self._head(x, static, self._w_x, *self._conv, keep, self._conv_groups, use_cfg, self.triton_conv)
             for blk, m, w in zip(dit.transformer_blocks, block_mods, self._block_weights):
                 if self.compiled:
                     _mark_dynamic(h)
