@@ -68,12 +68,17 @@ def main() -> None:
     batch_items = [SampleItem(cond_mel=prepared.mel, text_ids=items["short"].text_ids, duration=items["short"].duration,
                               seed=100 + i) for i in range(args.batch)]
     mixed = [items["short"], items["medium"]]  # a padded batch of two lengths
+    pair = [items["short"], SampleItem(cond_mel=prepared.mel, text_ids=items["short"].text_ids,
+                                       duration=items["short"].duration, seed=2)]  # two of one length
+    near = [items["short"], SampleItem(cond_mel=prepared.mel, text_ids=items["short"].text_ids,
+                                       duration=items["short"].duration - 8, seed=2)]  # 8 frames apart
     results: dict = {"device": torch.cuda.get_device_name(), "torch": torch.__version__, "nfe": args.nfe,
                      "variants": {}}
     for variant in args.variants:
         torch._dynamo.reset()  # compiled code is cached per function: start each variant afresh
         sampler = F5Sampler(eng.cfm, cuda_graphs=True, compile_model="compile" in variant,
-                            attention="cudnn" if "cudnn" in variant else "flash", triton_conv="tconv" in variant)
+                            attention="cudnn" if "cudnn" in variant else "flash", triton_conv="tconv" in variant,
+                            gelu_epilogue="gelu" in variant)
 
         def run(its, s=sampler):
             return s.sample(its, nfe=args.nfe, cfg_strength=2.0, sway_coef=-1.0)
@@ -81,7 +86,8 @@ def main() -> None:
         row: dict = {"first_call_s": {}, "median_ms": {}, "p95_ms": {}, "mel_rel_err": {}}
         try:
             for name, its in (("short", [items["short"]]), ("long", [items["long"]]), ("medium", [items["medium"]]),
-                              (f"batch{args.batch}", batch_items), ("mixed", mixed)):
+                              (f"batch{args.batch}", batch_items), ("mixed", mixed), ("pair", pair),
+                              ("near", near)):
                 first, out = sync_time(run, its)
                 row["first_call_s"][name] = first
                 times = []

@@ -118,6 +118,21 @@ def test_fused_head_matches_the_modules(masked: bool) -> None:
     with torch.no_grad():
         h = torch.nn.functional.linear(x, w_x) + static
         expected = module(h, mask=mask) + h
-        ours = fused_head(x, static, w_x, conv[0].weight, conv[0].bias, conv[2].weight, conv[2].bias,
-                          mask.unsqueeze(-1) if masked else None, conv[0].groups, False)
+        ln_w, ln_b = torch.randn(64), torch.randn(64)
+        ours, norm = fused_head(x, static, w_x, conv[0].weight, conv[0].bias, conv[2].weight, conv[2].bias,
+                                mask.unsqueeze(-1) if masked else None, ln_w, ln_b, 1e-6, conv[0].groups, False)
     assert _rel_err(ours, expected) < 1e-5
+    # the first block's modulated norm comes with it
+    expected_norm = torch.nn.functional.layer_norm(expected, (64,), eps=1e-6) * ln_w + ln_b
+    assert _rel_err(norm, expected_norm) < 1e-5
+
+
+def test_kept_schedules_and_uncond_text_do_not_leak_between_requests(cfm: CFM) -> None:
+    """One sampler serves requests of equal length but different text lengths and NFEs in turn: the kept
+    (NFE, sway) modulations and unconditional text embeddings must not carry one request into another."""
+    gen = torch.Generator().manual_seed(31)
+    s = F5Sampler(cfm)
+    for n_text, nfe in ((15, 8), (25, 8), (25, 6), (15, 6)):
+        it = _item(ref_frames=20, n_text=n_text, duration=60, seed=n_text + nfe, gen=gen)
+        ours = s.sample([it], nfe=nfe, cfg_strength=2.0, sway_coef=-1.0)[0]
+        assert _rel_err(ours, _stock(cfm, it, nfe, 2.0, -1.0)) < 1e-3

@@ -139,7 +139,7 @@ class F5Engine:
         cuda_graphs: bool = True,
         compile_model: bool = False,
         attention: str = "flash",
-        triton_conv: bool = False,
+        fused_kernels: bool = False,
         bucket_frames: int = 1,
         ref_cache_items: int = 64,
     ) -> None:
@@ -149,7 +149,7 @@ class F5Engine:
         self.cache_dir = Path(cache_dir).expanduser()
         self.random_weights = random_weights
         self.cuda_graphs, self.compile_model, self.bucket_frames = cuda_graphs, compile_model, bucket_frames
-        self.attention, self.triton_conv = attention, triton_conv
+        self.attention, self.fused_kernels = attention, fused_kernels
         self.ref_cache_items = ref_cache_items
         self.cfm: Any = None
         self.vocoder: Any = None
@@ -203,7 +203,8 @@ class F5Engine:
             cuda_graphs=self.cuda_graphs,
             compile_model=self.compile_model,
             attention=self.attention,
-            triton_conv=self.triton_conv,
+            triton_conv=self.fused_kernels,
+            gelu_epilogue=self.fused_kernels,
         )
         say(0.7, "model ready")
         return self.info()
@@ -221,6 +222,7 @@ class F5Engine:
                 "compile": bool(self.sampler and self.sampler.compiled),
                 "attention": self.attention,
                 "triton_conv": bool(self.sampler and self.sampler.triton_conv),
+                "gelu_epilogue": bool(self.sampler and self.sampler.gelu_epilogue),
                 "bucket_frames": self.sampler.bucket_frames if self.sampler else self.bucket_frames,
                 "graphs_captured": self.sampler.graph_count if self.sampler else 0,
             },
@@ -343,12 +345,18 @@ class F5Engine:
         from ishowtts_studio.engines.base import GenerationParams
 
         texts = ["Hello there.", "This is a warm-up sentence of ordinary length for the studio engine."]
-        plan = [(v, t) for v in voices[:2] for t in texts]
-        for i, (voice, text) in enumerate(plan):
+        params = GenerationParams(nfe=nfe, cfg_strength=2.0, sway_coef=-1.0, speed=1.0)
+        plan = [[ChunkJob(voice=v, text=t, params=params, seed=0)] for v in voices[:2] for t in texts]
+        if self.sampler is not None and self.sampler.compiled and voices:
+            # compiled code is specialised for a single request and for padded batches: compile the batched
+            # and the padded variants now (two requests of one length, then of two lengths), not on a user's
+            # first batch; later batch sizes and lengths reuse these (dynamic shapes)
+            plan.append([ChunkJob(voice=voices[0], text=texts[1], params=params, seed=s) for s in (0, 1)])
+            plan.append([ChunkJob(voice=voices[0], text=t, params=params, seed=0) for t in texts])
+        for i, jobs in enumerate(plan):
             if progress:
                 progress(0.7 + 0.3 * i / max(1, len(plan)), f"warm-up {i + 1}/{len(plan)}")
-            params = GenerationParams(nfe=nfe, cfg_strength=2.0, sway_coef=-1.0, speed=1.0)
-            self.synthesize([ChunkJob(voice=voice, text=text, params=params, seed=0)])
+            self.synthesize(jobs)
 
     def memory_stats(self) -> dict[str, float]:
         if self.device.type != "cuda":

@@ -1,10 +1,12 @@
-"""Hand-written Triton kernels for the F5 fast path (CUDA only; imported only when they are switched on).
+"""Hand-written kernels for the F5 fast path (CUDA only; imported only when they are switched on).
 
 `gconv_mish`: f5-tts's grouped 'same' Conv1d of the convolutional position embedding, with its bias, the
 zeroing of padded frames and the Mish that follows, in one kernel on channels-last (batch, length,
 channels) input. Each program computes a tile of frames for one group as K small matrix products over
 shifted rows of the input (read from L2), so the unfolded windows (31x the activation, 110-260 MB per call
 at batch 1) are never written to memory. Registered as a custom op so `torch.compile` can trace around it.
+
+`linear_gelu`: the feed-forward's first GEMM with bias and tanh-GELU in cuBLASLt's epilogue.
 """
 
 from __future__ import annotations
@@ -68,3 +70,15 @@ def gconv_mish(x: torch.Tensor, wt: torch.Tensor, bias: torch.Tensor, keep: torc
 def _(x: torch.Tensor, wt: torch.Tensor, bias: torch.Tensor, keep: torch.Tensor | None,
       block_n: int = 64) -> torch.Tensor:
     return torch.empty_like(x, memory_format=torch.contiguous_format)
+
+
+@torch.library.custom_op("ishowtts::linear_gelu", mutates_args=())
+def linear_gelu(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """gelu_tanh(x @ weight.T + bias) on 2-D x, the GELU in cuBLASLt's GEMM epilogue (kept opaque to
+    torch.compile, which would otherwise split it back into a GEMM and a separate GELU kernel)."""
+    return torch._addmm_activation(bias, x, weight.t(), use_gelu=True)
+
+
+@linear_gelu.register_fake
+def _(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    return x.new_empty(x.shape[0], weight.shape[0])

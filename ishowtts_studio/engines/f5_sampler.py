@@ -77,15 +77,19 @@ def fused_head(
     conv_w2: torch.Tensor,
     conv_b2: torch.Tensor,
     keep: torch.Tensor | None,
+    ln_w: torch.Tensor,
+    ln_b: torch.Tensor,
+    eps: float,
     groups: int,
     use_cfg: bool,
     triton_conv: bool = False,
-) -> torch.Tensor:
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The DiT's input embedding at one step: the step-dependent part of the input projection plus the
     precomputed static part, then the convolutional position embedding (conv, Mish, conv, Mish; padded
     frames zeroed) added back. `keep` is the (packed batch, length, 1) frame mask or None (no padding).
     With `triton_conv` each conv + mask + Mish is one Triton kernel (weights from
-    `f5_kernels.arrange_weight`)."""
+    `f5_kernels.arrange_weight`). Returns the hidden state and the first block's modulated layer norm of
+    it (weight `ln_w` = 1 + scale, bias `ln_b` = shift)."""
     xx = torch.cat((x, x), dim=0) if use_cfg else x
     h = F.linear(xx, w_x) + static
     c = h if keep is None else h.masked_fill(~keep, 0.0)
@@ -93,18 +97,22 @@ def fused_head(
         keep8 = keep.squeeze(-1).to(torch.uint8) if keep is not None else None
         for w, b in ((conv_w1, conv_b1), (conv_w2, conv_b2)):
             c = torch.ops.ishowtts.gconv_mish(c, w, b, keep8)
-        return c + h
-    for w, b in ((conv_w1, conv_b1), (conv_w2, conv_b2)):
-        c = _grouped_conv(c, w, b, groups)
-        if keep is not None:
-            c = c.masked_fill(~keep, 0.0)
-        c = F.mish(c)
-    return c + h
+    else:
+        for w, b in ((conv_w1, conv_b1), (conv_w2, conv_b2)):
+            c = _grouped_conv(c, w, b, groups)
+            if keep is not None:
+                c = c.masked_fill(~keep, 0.0)
+            c = F.mish(c)
+    h = c + h
+    return h, F.layer_norm(h, (h.shape[-1],), ln_w, ln_b, eps)
 
 
 def fused_block(
     x: torch.Tensor,
+    norm: torch.Tensor,
     mod: torch.Tensor,
+    next_w: torch.Tensor,
+    next_b: torch.Tensor,
     w_qkv: torch.Tensor,
     b_qkv: torch.Tensor,
     w_o: torch.Tensor,
@@ -118,16 +126,20 @@ def fused_block(
     keep: torch.Tensor | None,
     attn_bias: torch.Tensor | None,
     heads: int,
-    eps_attn: float,
     eps_ff: float,
-) -> torch.Tensor:
+    eps_next: float,
+    gelu_epilogue: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """One DiT block (published layout) as a pure function of its weights, so one compiled graph serves
-    all blocks: modulated layer norms as one `layer_norm` each (the step's modulation is shared by every
-    row; `mod` already holds 1 + scale), one QKV GEMM, rotary on q and k together from precomputed
-    cos / signed-sin tables, gated residuals as `addcmul`, the tanh-GELU feed-forward."""
+    all blocks. `norm` is this block's modulated attention norm of `x` (computed by the previous block or
+    the head); the block returns the new hidden state and the NEXT layer's modulated norm of it (weight
+    `next_w` = 1 + scale, bias `next_b` = shift: the next block's attention norm, or the final norm), so
+    the gated residual and the next norm share one pass. Modulated norms are `layer_norm` calls (the step's
+    modulation is shared by every row; `mod` holds 1 + scale), q/k/v one GEMM, rotary on q and k together
+    from cos / signed-sin tables, gated residuals `addcmul`, the tanh-GELU feed-forward (with
+    `gelu_epilogue`, GELU runs in the GEMM's epilogue: cuBLASLt's GELU is the same tanh form)."""
     b, n, dim = x.shape
-    shift_msa, wscale_msa, gate_msa, shift_mlp, wscale_mlp, gate_mlp = mod.view(6, dim).unbind(0)
-    norm = F.layer_norm(x, (dim,), wscale_msa, shift_msa, eps_attn)
+    _, _, gate_msa, shift_mlp, wscale_mlp, gate_mlp = mod.view(6, dim).unbind(0)
     qkv = F.linear(norm, w_qkv, b_qkv).view(b, n, 3, heads, -1)
     qk = qkv[:, :, :2]
     qk = torch.addcmul(qk * cos, qk.unflatten(-1, (-1, 2)).flip(-1).flatten(-2), sin)
@@ -139,23 +151,23 @@ def fused_block(
         o = o.masked_fill(~keep, 0.0)
     x = torch.addcmul(x, gate_msa, o)
     norm = F.layer_norm(x, (dim,), wscale_mlp, shift_mlp, eps_ff)
-    ff = F.linear(F.gelu(F.linear(norm, w_ff1, b_ff1), approximate="tanh"), w_ff2, b_ff2)
-    return torch.addcmul(x, gate_mlp, ff)
+    if gelu_epilogue:
+        hidden = torch.ops.ishowtts.linear_gelu(norm.view(b * n, dim), w_ff1, b_ff1).view(b, n, -1)
+    else:
+        hidden = F.gelu(F.linear(norm, w_ff1, b_ff1), approximate="tanh")
+    x = torch.addcmul(x, gate_mlp, F.linear(hidden, w_ff2, b_ff2))
+    return x, F.layer_norm(x, (dim,), next_w, next_b, eps_next)
 
 
 def fused_tail(
-    h: torch.Tensor,
-    final_mod: torch.Tensor,
-    eps: float,
+    norm: torch.Tensor,
     w_out: torch.Tensor,
     b_out: torch.Tensor,
     cfg: torch.Tensor,
     use_cfg: bool,
 ) -> torch.Tensor:
-    """Final modulated norm (`final_mod` holds 1 + scale, shift), output projection, CFG combination."""
-    wscale, shift = torch.chunk(final_mod, 2, dim=1)
-    h = F.layer_norm(h, (h.shape[-1],), wscale[0], shift[0], eps)
-    pred = F.linear(h, w_out, b_out)
+    """Output projection of the final modulated norm (computed by the last block), CFG combination."""
+    pred = F.linear(norm, w_out, b_out)
     if not use_cfg:
         return pred
     p_c, p_u = torch.chunk(pred, 2, dim=0)
@@ -196,6 +208,7 @@ class F5Sampler:
         compile_model: bool = False,
         attention: str = "flash",
         triton_conv: bool = False,
+        gelu_epilogue: bool = False,
         max_graphs: int = 32,
     ) -> None:
         self.cfm = cfm
@@ -208,6 +221,8 @@ class F5Sampler:
         self.n_mels = cfm.num_channels
         self.use_graphs = cuda_graphs and self.device.type == "cuda"
         self._graphs: dict[tuple[int, int, bool, bool], _StepGraph] = {}
+        self._schedules: dict[tuple[int, float | None], tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+        self._uncond: dict[tuple[int, int], torch.Tensor] = {}
         self._lock = threading.Lock()
         dit = self.dit
         # split the input projection: [x | cond | text] -> dim; only the x part changes per step
@@ -231,6 +246,10 @@ class F5Sampler:
             conv = dit.input_embed.conv_pos_embed.conv1d
             self._conv = tuple(t.detach() for t in (conv[0].weight, conv[0].bias, conv[2].weight, conv[2].bias))
             self._conv_groups = conv[0].groups
+        # the feed-forward's GELU in the GEMM epilogue (cuBLASLt; CUDA only)
+        self.gelu_epilogue = bool(gelu_epilogue and self.fused and self.device.type == "cuda")
+        if self.gelu_epilogue:
+            import ishowtts_studio.engines.f5_kernels  # noqa: F401  (registers the custom ops)
         # the position convolutions as hand-written Triton kernels (CUDA only)
         self.triton_conv = bool(triton_conv and self.fused and self.device.type == "cuda")
         if self.triton_conv:
@@ -243,7 +262,8 @@ class F5Sampler:
         # torch.compile of the fused path: head, one block (shared by all blocks) and tail compiled
         # separately, with batch and length dynamic, so a handful of small graphs compile once
         # for every shape; the compiled code runs inside our own per-shape CUDA graphs
-        self.compiled = bool(compile_model and self.fused)
+        # (GPU only: on the CPU, inductor's C++ compilation would cost minutes for little)
+        self.compiled = bool(compile_model and self.fused and self.device.type == "cuda")
         if self.compiled:
             self._head = torch.compile(fused_head, dynamic=None, fullgraph=True)
             self._blockfn = torch.compile(fused_block, dynamic=None, fullgraph=True)
@@ -280,7 +300,7 @@ class F5Sampler:
             ids = it.text_ids.view(1, -1)
             text_c[i, :dur] = self.dit.text_embed(ids, seq_len=dur, drop_text=False)[0]
             if text_u is not None:
-                text_u[i, :dur] = self.dit.text_embed(ids, seq_len=dur, drop_text=True)[0]
+                text_u[i, :dur] = self._uncond_text(ids, dur)
             # noise exactly as CFM.sample draws it: reseeded per request, at its own length
             gen = torch.Generator(device=dev).manual_seed(int(it.seed))
             x[i, :dur] = torch.randn(dur, self.n_mels, generator=gen, device=dev, dtype=dt)
@@ -304,12 +324,8 @@ class F5Sampler:
         if padded:
             attn_bias = torch.zeros(mask.shape[0], 1, 1, length, device=dev, dtype=dt)
             attn_bias.masked_fill_(~mask.view(mask.shape[0], 1, 1, length), float("-inf"))
-        rope = self.rope_tables(length)
-
-        # the schedule is computed in fp32: in bf16 neighbouring EPSS/sway times round to the same value
-        # (f5-tts's own sampler then refuses NFE 16 in bf16); in fp32 this is exactly CFM.sample's grid
-        t = schedule(nfe, sway_coef, dev, torch.float32)
-        block_mods, final_mods = self._modulations(t[:-1])
+        rope = None if self.use_graphs else self.rope_tables(length)  # a graph holds its own tables
+        t, block_mods, final_mods = self._schedule(nfe, sway_coef)
         cfg = torch.tensor(cfg_strength, device=dev, dtype=dt)
         with self._attention_backend():
             x = self._integrate(x, static, cfg, conv_mask, attn_bias, rope, t, block_mods, final_mods, nfe,
@@ -325,7 +341,7 @@ class F5Sampler:
         dt = self.dtype
         if self.use_graphs:
             graph = self._graph_for(batch, length, use_cfg, padded)
-            graph.load(x, static, cfg, conv_mask, attn_bias, block_mods, final_mods, (t[1:] - t[:-1]).to(dt))
+            graph.load(x, static, cfg, conv_mask, attn_bias, block_mods, final_mods, t[1:] - t[:-1])
             for _ in range(nfe):
                 graph.graph.replay()
             x = graph.x.clone()
@@ -345,6 +361,37 @@ class F5Sampler:
         order = [SDPBackend.CUDNN_ATTENTION, SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION,
                  SDPBackend.MATH]
         return sdpa_kernel(order, set_priority=True)
+
+    def _schedule(self, nfe: int, sway_coef: float | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Time grid and every step's AdaLN modulations; they depend only on (NFE, sway), so they are kept.
+
+        The grid is computed in fp32: in bf16 neighbouring EPSS/sway times round to the same value (f5-tts's
+        own sampler then refuses NFE 16 in bf16); in fp32 this is exactly CFM.sample's grid."""
+        key = (nfe, sway_coef)
+        with self._lock:
+            hit = self._schedules.pop(key, None)
+            if hit is None:
+                t = schedule(nfe, sway_coef, self.device, torch.float32)
+                hit = (t, *self._modulations(t[:-1]))
+                while len(self._schedules) >= 8:
+                    self._schedules.pop(next(iter(self._schedules)))
+            self._schedules[key] = hit
+        return hit
+
+    def _uncond_text(self, ids: torch.Tensor, dur: int) -> torch.Tensor:
+        """The text embedding of the unconditional pass: f5-tts zeroes the tokens but keeps the text's own
+        padding mask, so it depends only on the number of tokens and the length (ids are >= 0 for a single
+        text; -1 appears only as batch padding, which SampleItem never carries). Kept LRU."""
+        key = (min(int(ids.shape[-1]), dur), dur)
+        with self._lock:
+            hit = self._uncond.pop(key, None)
+        if hit is None:
+            hit = self.dit.text_embed(ids, seq_len=dur, drop_text=True)[0]
+        with self._lock:
+            self._uncond[key] = hit
+            while len(self._uncond) > 32:
+                self._uncond.pop(next(iter(self._uncond)))
+        return hit
 
     def _text_dim(self) -> int:
         return self.dit.text_embed.text_embed.embedding_dim
@@ -400,16 +447,22 @@ class F5Sampler:
             if self.compiled:
                 _mark_dynamic(x, static, keep, cos, sin)
                 _mark_dynamic(attn_bias, dims=(0, 3))
-            h = self._head(x, static, self._w_x, *self._conv, keep, self._conv_groups, use_cfg, self.triton_conv)
-            for blk, m, w in zip(dit.transformer_blocks, block_mods, self._block_weights):
+            blocks = dit.transformer_blocks
+            dim = dit.dim
+            # modulated-norm parameters (1 + scale, shift) of each block's attention norm, then the final norm
+            lns = [(m.view(6, dim)[1], m.view(6, dim)[0], blk.attn_norm.norm.eps) for m, blk in zip(block_mods, blocks)]
+            lns.append((final_mod.view(2, dim)[0], final_mod.view(2, dim)[1], dit.norm_out.norm.eps))
+            h, norm = self._head(x, static, self._w_x, *self._conv, keep, *lns[0], self._conv_groups, use_cfg,
+                                 self.triton_conv)
+            for j, (blk, m, w) in enumerate(zip(blocks, block_mods, self._block_weights)):
                 if self.compiled:
-                    _mark_dynamic(h)
-                h = self._blockfn(h, m, *w, cos, sin, keep, attn_bias, blk.attn.heads, blk.attn_norm.norm.eps,
-                                  blk.ff_norm.eps)
+                    _mark_dynamic(h, norm)
+                nw, nb, neps = lns[j + 1]
+                h, norm = self._blockfn(h, norm, m, nw, nb, *w, cos, sin, keep, attn_bias, blk.attn.heads,
+                                        blk.ff_norm.eps, neps, self.gelu_epilogue)
             if self.compiled:
-                _mark_dynamic(h)
-            return self._tail(h, final_mod, dit.norm_out.norm.eps, dit.proj_out.weight.detach(),
-                              dit.proj_out.bias.detach(), cfg, use_cfg)
+                _mark_dynamic(norm)
+            return self._tail(norm, dit.proj_out.weight.detach(), dit.proj_out.bias.detach(), cfg, use_cfg)
         xx = torch.cat((x, x), dim=0) if use_cfg else x
         h = F.linear(xx, self._w_x) + static
         h = dit.input_embed.conv_pos_embed(h, mask=conv_mask) + h
