@@ -7,13 +7,17 @@ and the same per-request noise (seeded exactly like `CFM.sample`).
 What is different is only how the work is laid out, to cut launch overhead and Python time:
 - text embeddings (conditional and unconditional) are computed once per request at the request's
   own length, so padding never changes them (the text ConvNeXt's GRN norms over the sequence);
-- the time embedding and every block's AdaLN modulation are precomputed for the whole schedule;
+- the time embedding and every block's AdaLN modulation are precomputed for the whole schedule and
+  kept per (NFE, sway); the unconditional text embedding is kept per (text length, length);
 - the constant part of the input projection (reference mel + text) is computed once;
-- requests of different lengths share one padded batch; padded keys are masked in attention and
+- requests of different lengths can share one padded batch; padded keys are masked in attention and
   padded frames are masked in the convolutional position embedding, so a request's result does
   not depend on what it is batched with or which length bucket it lands in;
-- optionally the per-step forward is captured in a CUDA graph per (batch, length bucket) and/or
-  compiled with `torch.compile`.
+- for the published layout the step is head / block / tail pure functions of their weights: each
+  block ends with the next layer's modulated norm; optionally compiled with `torch.compile` (one
+  graph per function, dynamic batch and length), with cuDNN attention, with the position
+  convolutions as a Triton kernel and the feed-forward GELU in the GEMM epilogue (`f5_kernels`);
+- optionally the per-step forward is captured in a CUDA graph per (batch, length bucket).
 
 The model's own sub-modules (and their weights) are called; nothing of f5-tts is copied.
 """
@@ -21,6 +25,7 @@ The model's own sub-modules (and their weights) are called; nothing of f5-tts is
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import threading
 from dataclasses import dataclass
@@ -30,6 +35,8 @@ import torch
 import torch.nn.functional as F
 from f5_tts.model.utils import get_epss_timesteps
 from x_transformers.x_transformers import apply_rotary_pos_emb
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -246,12 +253,17 @@ class F5Sampler:
             conv = dit.input_embed.conv_pos_embed.conv1d
             self._conv = tuple(t.detach() for t in (conv[0].weight, conv[0].bias, conv[2].weight, conv[2].bias))
             self._conv_groups = conv[0].groups
-        # the feed-forward's GELU in the GEMM epilogue (cuBLASLt; CUDA only)
-        self.gelu_epilogue = bool(gelu_epilogue and self.fused and self.device.type == "cuda")
-        if self.gelu_epilogue:
-            import ishowtts_studio.engines.f5_kernels  # noqa: F401  (registers the custom ops)
-        # the position convolutions as hand-written Triton kernels (CUDA only)
-        self.triton_conv = bool(triton_conv and self.fused and self.device.type == "cuda")
+        # the feed-forward's GELU in the GEMM epilogue (cuBLASLt) and the position convolutions as hand-written
+        # Triton kernels (CUDA only; without Triton, e.g. some Jetson builds of PyTorch, both stay off)
+        on_gpu = self.fused and self.device.type == "cuda"
+        self.gelu_epilogue = bool(gelu_epilogue and on_gpu)
+        self.triton_conv = bool(triton_conv and on_gpu)
+        if self.gelu_epilogue or self.triton_conv:
+            try:
+                import ishowtts_studio.engines.f5_kernels  # noqa: F401  (registers the custom ops)
+            except ImportError as exc:
+                log.warning("fused kernels off: %s", exc)
+                self.gelu_epilogue = self.triton_conv = False
         if self.triton_conv:
             from ishowtts_studio.engines.f5_kernels import arrange_weight
 
