@@ -391,6 +391,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--precision", choices=["auto", "bf16", "fp16", "fp32"])
     p.add_argument("--no-graphs", action="store_true", help="disable CUDA graphs")
     p.add_argument("--compile", action="store_true", help="torch.compile the per-step forward")
+    p.add_argument("--attention", choices=["cudnn", "flash"], help="override engine.attention")
+    p.add_argument("--no-fused-kernels", action="store_true", help="disable the hand-written kernels")
     p.add_argument("--peak-tflops", type=float, default=790.0, help="dense matrix rate for the compute floor")
     p.add_argument("--json", type=Path, help="write the result here")
     p.add_argument("--plots", type=Path, help="write PNG plots into this folder")
@@ -407,6 +409,10 @@ def main(argv: list[str] | None = None) -> int:
         overrides["engine.precision"] = args.precision
     if args.max_batch:
         overrides["engine.max_batch"] = args.max_batch
+    if args.attention:
+        overrides["engine.attention"] = args.attention
+    if args.no_fused_kernels:
+        overrides["engine.fused_kernels"] = False
     try:
         settings = load_settings(args.config, overrides=overrides, smoke=args.smoke)
     except ConfigError as exc:
@@ -427,7 +433,8 @@ def main(argv: list[str] | None = None) -> int:
         checkpoint=f5.checkpoint, vocab=f5.vocab, vocoder=f5.vocoder, model_name=f5.model, device=eng_s.device,
         precision=eng_s.precision, cache_dir=settings.paths.cache, random_weights=kind,
         cuda_graphs=eng_s.cuda_graphs and not args.no_graphs, compile_model=args.compile or eng_s.compile,
-        bucket_frames=eng_s.bucket_frames, ref_cache_items=eng_s.ref_cache_items,
+        bucket_frames=eng_s.bucket_frames, ref_cache_items=eng_s.ref_cache_items, attention=eng_s.attention,
+        fused_kernels=eng_s.fused_kernels,
     )
     runtime = EngineRuntime(engine, queue_size=max(eng_s.queue_size, args.concurrency + 1),
                             max_batch=max(eng_s.max_batch, args.concurrency), batch_wait_s=eng_s.batch_wait_ms / 1000)

@@ -319,6 +319,17 @@ class EngineSettings(_Section):
         hi=512,
     )
     compile: bool = _opt(False, "Run torch.compile on the model (slow first start, faster afterwards).")
+    attention: str = _opt(
+        "cudnn",
+        "Attention kernel on the GPU: cudnn (cuDNN's fused attention, PyTorch's own choice where cuDNN cannot run "
+        "it) or flash (PyTorch's own choice).",
+        choices=("cudnn", "flash"),
+    )
+    fused_kernels: bool = _opt(
+        True,
+        "Hand-written GPU kernels in the sampler: the position convolutions in Triton and the feed-forward's GELU "
+        "in the GEMM epilogue (GPU only).",
+    )
     warmup: bool = _opt(True, "Run a short synthesis at start-up so the first real request is fast.")
     ref_cache_items: int = _opt(64, "Reference voices whose prepared audio is kept in memory.", lo=1, hi=10000)
     max_loaded_engines: int = _opt(

@@ -93,7 +93,7 @@ class Studio:
             checkpoint=f5.checkpoint, vocab=f5.vocab, vocoder=f5.vocoder, model_name=f5.model,
             device=eng.device, precision=eng.precision, cache_dir=paths.cache, random_weights=kind,
             cuda_graphs=eng.cuda_graphs, compile_model=eng.compile, ref_cache_items=eng.ref_cache_items,
-            bucket_frames=eng.bucket_frames,
+            bucket_frames=eng.bucket_frames, attention=eng.attention, fused_kernels=eng.fused_kernels,
         )
         idx = settings.indextts
         self.indextts = IndexTTSEngine(

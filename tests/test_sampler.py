@@ -103,17 +103,58 @@ def test_different_seeds_give_different_results(cfm: CFM) -> None:
 
 
 @pytest.mark.parametrize("masked", [False, True])
-def test_grouped_conv_position_matches_the_module(masked: bool) -> None:
-    """The fused path's unfold + bmm convolution equals f5-tts's ConvPositionEmbedding, masks included."""
+def test_fused_head_matches_the_modules(masked: bool) -> None:
+    """The fused path's input embedding (step part of the projection + static part, then the position
+    convolutions as unfold + bmm) equals f5-tts's ConvPositionEmbedding added to its input, masks included."""
     from f5_tts.model.modules import ConvPositionEmbedding
 
-    from ishowtts_studio.engines.f5_sampler import conv_position
+    from ishowtts_studio.engines.f5_sampler import fused_head
 
     torch.manual_seed(3)
     module = ConvPositionEmbedding(dim=64, kernel_size=31, groups=16).eval()
-    x = torch.randn(3, 57, 64)
+    x, static, w_x = torch.randn(3, 57, 10), torch.randn(3, 57, 64), torch.randn(64, 10)
     mask = torch.arange(57)[None] < torch.tensor([57, 40, 12])[:, None] if masked else None
+    conv = module.conv1d
     with torch.no_grad():
-        expected = module(x, mask=mask)
-        ours = conv_position(module, x, mask)
+        h = torch.nn.functional.linear(x, w_x) + static
+        expected = module(h, mask=mask) + h
+        ln_w, ln_b = torch.randn(64), torch.randn(64)
+        ours, norm = fused_head(x, static, w_x, conv[0].weight, conv[0].bias, conv[2].weight, conv[2].bias,
+                                mask.unsqueeze(-1) if masked else None, ln_w, ln_b, 1e-6, conv[0].groups, False)
     assert _rel_err(ours, expected) < 1e-5
+    # the first block's modulated norm comes with it
+    expected_norm = torch.nn.functional.layer_norm(expected, (64,), eps=1e-6) * ln_w + ln_b
+    assert _rel_err(norm, expected_norm) < 1e-5
+
+
+def test_kept_schedules_and_uncond_text_do_not_leak_between_requests(cfm: CFM) -> None:
+    """One sampler serves requests of equal length but different text lengths and NFEs in turn: the kept
+    (NFE, sway) modulations and unconditional text embeddings must not carry one request into another."""
+    gen = torch.Generator().manual_seed(31)
+    s = F5Sampler(cfm)
+    for n_text, nfe in ((15, 8), (25, 8), (25, 6), (15, 6)):
+        it = _item(ref_frames=20, n_text=n_text, duration=60, seed=n_text + nfe, gen=gen)
+        ours = s.sample([it], nfe=nfe, cfg_strength=2.0, sway_coef=-1.0)[0]
+        assert _rel_err(ours, _stock(cfm, it, nfe, 2.0, -1.0)) < 1e-3
+
+
+def test_engine_samples_mixed_lengths_in_unpadded_groups(cfm: CFM, tmp_path) -> None:
+    """The engine splits a batch by length (padded batches measured slower than separate ones on the GPU);
+    each result, in the batch's order, equals the request sampled alone."""
+    from types import SimpleNamespace
+
+    from ishowtts_studio.engines.f5 import F5Engine
+
+    eng = F5Engine(checkpoint="", vocab="", vocoder="", cache_dir=tmp_path)
+    eng.sampler = F5Sampler(cfm)
+    calls: list[int] = []
+    sample = eng.sampler.sample
+    eng.sampler.sample = lambda its, **kw: calls.append(len(its)) or sample(its, **kw)  # type: ignore[method-assign]
+    gen = torch.Generator().manual_seed(41)
+    items = [_item(20, 15, 50, 1, gen), _item(20, 15, 64, 2, gen), _item(20, 15, 50, 3, gen)]
+    params = SimpleNamespace(nfe=6, cfg_strength=2.0, sway_coef=-1.0)
+    out = eng._sample_by_length(items, params)
+    assert sorted(calls) == [1, 2]  # lengths 50 (two requests) and 64
+    for it, mel in zip(items, out):
+        alone = sample([it], nfe=6, cfg_strength=2.0, sway_coef=-1.0)[0]
+        assert mel.shape == alone.shape and _rel_err(mel, alone) < 1e-4

@@ -7,19 +7,25 @@ and the same per-request noise (seeded exactly like `CFM.sample`).
 What is different is only how the work is laid out, to cut launch overhead and Python time:
 - text embeddings (conditional and unconditional) are computed once per request at the request's
   own length, so padding never changes them (the text ConvNeXt's GRN norms over the sequence);
-- the time embedding and every block's AdaLN modulation are precomputed for the whole schedule;
+- the time embedding and every block's AdaLN modulation are precomputed for the whole schedule and
+  kept per (NFE, sway); the unconditional text embedding is kept per (text length, length);
 - the constant part of the input projection (reference mel + text) is computed once;
-- requests of different lengths share one padded batch; padded keys are masked in attention and
+- requests of different lengths can share one padded batch; padded keys are masked in attention and
   padded frames are masked in the convolutional position embedding, so a request's result does
   not depend on what it is batched with or which length bucket it lands in;
-- optionally the per-step forward is captured in a CUDA graph per (batch, length bucket) and/or
-  compiled with `torch.compile`.
+- for the published layout the step is head / block / tail pure functions of their weights: each
+  block ends with the next layer's modulated norm; optionally compiled with `torch.compile` (one
+  graph per function, dynamic batch and length), with cuDNN attention, with the position
+  convolutions as a Triton kernel and the feed-forward GELU in the GEMM epilogue (`f5_kernels`);
+- optionally the per-step forward is captured in a CUDA graph per (batch, length bucket).
 
 The model's own sub-modules (and their weights) are called; nothing of f5-tts is copied.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import math
 import threading
 from dataclasses import dataclass
@@ -29,6 +35,8 @@ import torch
 import torch.nn.functional as F
 from f5_tts.model.utils import get_epss_timesteps
 from x_transformers.x_transformers import apply_rotary_pos_emb
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -56,43 +64,143 @@ def round_up(n: int, multiple: int) -> int:
     return n if multiple <= 1 else int(math.ceil(n / multiple) * multiple)
 
 
-def _grouped_conv_channels_last(x: torch.Tensor, conv: Any) -> torch.Tensor:
-    """`conv(x.transpose(1, 2)).transpose(1, 2)` for a grouped 'same' Conv1d, on (batch, length, channels)."""
+def _grouped_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, groups: int) -> torch.Tensor:
+    """A grouped 'same' Conv1d on (batch, length, channels) as one bmm over unfolded windows."""
     b, n, c = x.shape
-    k, groups, pad = conv.kernel_size[0], conv.groups, conv.padding[0]
-    cg = c // groups
+    out_c, cg, k = weight.shape
+    pad = k // 2
     windows = F.pad(x, (0, 0, pad, pad)).unfold(1, k, 1)  # (b, n, c, k), a view
     windows = windows.reshape(b * n, groups, cg * k).transpose(0, 1)  # (groups, b*n, cg*k)
-    weight = conv.weight.view(groups, -1, cg * k).transpose(1, 2)  # (groups, cg*k, out per group)
-    out = torch.bmm(windows, weight)  # (groups, b*n, out per group)
-    return out.transpose(0, 1).reshape(b, n, -1) + conv.bias
+    w = weight.view(groups, -1, cg * k).transpose(1, 2)  # (groups, cg*k, out per group)
+    return torch.bmm(windows, w).transpose(0, 1).reshape(b, n, out_c) + bias
 
 
-def conv_position(module: Any, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-    """f5-tts's ConvPositionEmbedding (conv, Mish, conv, Mish; padded frames zeroed) on (batch, length,
-    channels), each grouped convolution as one batched matrix product over unfolded windows: cuDNN's
-    grouped-conv kernels took ~0.65 ms per call on an H100 for ~7 GFLOP of work."""
-    layers = module.conv1d
-    keep = mask.unsqueeze(-1) if mask is not None else None
+def fused_head(
+    x: torch.Tensor,
+    static: torch.Tensor,
+    w_x: torch.Tensor,
+    conv_w1: torch.Tensor,
+    conv_b1: torch.Tensor,
+    conv_w2: torch.Tensor,
+    conv_b2: torch.Tensor,
+    keep: torch.Tensor | None,
+    ln_w: torch.Tensor,
+    ln_b: torch.Tensor,
+    eps: float,
+    groups: int,
+    use_cfg: bool,
+    triton_conv: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The DiT's input embedding at one step: the step-dependent part of the input projection plus the
+    precomputed static part, then the convolutional position embedding (conv, Mish, conv, Mish; padded
+    frames zeroed) added back. `keep` is the (packed batch, length, 1) frame mask or None (no padding).
+    With `triton_conv` each conv + mask + Mish is one Triton kernel (weights from
+    `f5_kernels.arrange_weight`). Returns the hidden state and the first block's modulated layer norm of
+    it (weight `ln_w` = 1 + scale, bias `ln_b` = shift)."""
+    xx = torch.cat((x, x), dim=0) if use_cfg else x
+    h = F.linear(xx, w_x) + static
+    c = h if keep is None else h.masked_fill(~keep, 0.0)
+    if triton_conv:
+        keep8 = keep.squeeze(-1).to(torch.uint8) if keep is not None else None
+        for w, b in ((conv_w1, conv_b1), (conv_w2, conv_b2)):
+            c = torch.ops.ishowtts.gconv_mish(c, w, b, keep8)
+    else:
+        for w, b in ((conv_w1, conv_b1), (conv_w2, conv_b2)):
+            c = _grouped_conv(c, w, b, groups)
+            if keep is not None:
+                c = c.masked_fill(~keep, 0.0)
+            c = F.mish(c)
+    h = c + h
+    return h, F.layer_norm(h, (h.shape[-1],), ln_w, ln_b, eps)
+
+
+def fused_block(
+    x: torch.Tensor,
+    norm: torch.Tensor,
+    mod: torch.Tensor,
+    next_w: torch.Tensor,
+    next_b: torch.Tensor,
+    w_qkv: torch.Tensor,
+    b_qkv: torch.Tensor,
+    w_o: torch.Tensor,
+    b_o: torch.Tensor,
+    w_ff1: torch.Tensor,
+    b_ff1: torch.Tensor,
+    w_ff2: torch.Tensor,
+    b_ff2: torch.Tensor,
+    cos: torch.Tensor,
+    sin: torch.Tensor,
+    keep: torch.Tensor | None,
+    attn_bias: torch.Tensor | None,
+    heads: int,
+    eps_ff: float,
+    eps_next: float,
+    gelu_epilogue: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One DiT block (published layout) as a pure function of its weights, so one compiled graph serves
+    all blocks. `norm` is this block's modulated attention norm of `x` (computed by the previous block or
+    the head); the block returns the new hidden state and the NEXT layer's modulated norm of it (weight
+    `next_w` = 1 + scale, bias `next_b` = shift: the next block's attention norm, or the final norm), so
+    the gated residual and the next norm share one pass. Modulated norms are `layer_norm` calls (the step's
+    modulation is shared by every row; `mod` holds 1 + scale), q/k/v one GEMM, rotary on q and k together
+    from cos / signed-sin tables, gated residuals `addcmul`, the tanh-GELU feed-forward (with
+    `gelu_epilogue`, GELU runs in the GEMM's epilogue: cuBLASLt's GELU is the same tanh form)."""
+    b, n, dim = x.shape
+    _, _, gate_msa, shift_mlp, wscale_mlp, gate_mlp = mod.view(6, dim).unbind(0)
+    qkv = F.linear(norm, w_qkv, b_qkv).view(b, n, 3, heads, -1)
+    qk = qkv[:, :, :2]
+    qk = torch.addcmul(qk * cos, qk.unflatten(-1, (-1, 2)).flip(-1).flatten(-2), sin)
+    o = F.scaled_dot_product_attention(
+        qk[:, :, 0].transpose(1, 2), qk[:, :, 1].transpose(1, 2), qkv[:, :, 2].transpose(1, 2), attn_mask=attn_bias
+    )
+    o = F.linear(o.transpose(1, 2).reshape(b, n, -1), w_o, b_o)
     if keep is not None:
-        x = x.masked_fill(~keep, 0.0)
-    for conv, act in ((layers[0], layers[1]), (layers[2], layers[3])):
-        x = _grouped_conv_channels_last(x, conv)
-        if keep is not None:
-            x = x.masked_fill(~keep, 0.0)
-        x = act(x)
-    return x
+        o = o.masked_fill(~keep, 0.0)
+    x = torch.addcmul(x, gate_msa, o)
+    norm = F.layer_norm(x, (dim,), wscale_mlp, shift_mlp, eps_ff)
+    if gelu_epilogue:
+        hidden = torch.ops.ishowtts.linear_gelu(norm.view(b * n, dim), w_ff1, b_ff1).view(b, n, -1)
+    else:
+        hidden = F.gelu(F.linear(norm, w_ff1, b_ff1), approximate="tanh")
+    x = torch.addcmul(x, gate_mlp, F.linear(hidden, w_ff2, b_ff2))
+    return x, F.layer_norm(x, (dim,), next_w, next_b, eps_next)
+
+
+def fused_tail(
+    norm: torch.Tensor,
+    w_out: torch.Tensor,
+    b_out: torch.Tensor,
+    cfg: torch.Tensor,
+    use_cfg: bool,
+) -> torch.Tensor:
+    """Output projection of the final modulated norm (computed by the last block), CFG combination."""
+    pred = F.linear(norm, w_out, b_out)
+    if not use_cfg:
+        return pred
+    p_c, p_u = torch.chunk(pred, 2, dim=0)
+    return p_c + (p_c - p_u) * cfg
 
 
 def _fusable(dit: Any) -> bool:
-    """The fused block covers the published F5 configs: rotary on every head, no qk-norm, no xpos."""
+    """The fused path covers the published F5 configs: rotary on every head, no qk-norm, no xpos, no long
+    skip connection, tanh-GELU feed-forward."""
     blocks = dit.transformer_blocks
     return (
         getattr(dit.rotary_embed, "scale", None) is None  # xpos scaling off
+        and dit.long_skip_connection is None
         and all(b.attn.processor.pe_attn_head is None for b in blocks)
         and all(b.attn.q_norm is None and b.attn.k_norm is None for b in blocks)
         and all(b.attn.to_q.bias is not None for b in blocks)
+        and all(getattr(b.ff.ff[0][1], "approximate", None) == "tanh" for b in blocks)
     )
+
+
+def _mark_dynamic(*tensors: torch.Tensor | None, dims: tuple[int, ...] = (0, 1)) -> None:
+    """Tell torch.compile that batch and length vary, so one compiled graph serves every shape."""
+    for t in tensors:
+        if t is not None:
+            for d in dims:
+                torch._dynamo.maybe_mark_dynamic(t, d)
 
 
 class F5Sampler:
@@ -105,9 +213,13 @@ class F5Sampler:
         bucket_frames: int = 1,
         cuda_graphs: bool = False,
         compile_model: bool = False,
+        attention: str = "flash",
+        triton_conv: bool = False,
+        gelu_epilogue: bool = False,
         max_graphs: int = 32,
     ) -> None:
         self.cfm = cfm
+        self.attention = attention
         self.max_graphs = max_graphs
         self.dit = cfm.transformer
         self.bucket_frames = max(1, bucket_frames)
@@ -116,6 +228,8 @@ class F5Sampler:
         self.n_mels = cfm.num_channels
         self.use_graphs = cuda_graphs and self.device.type == "cuda"
         self._graphs: dict[tuple[int, int, bool, bool], _StepGraph] = {}
+        self._schedules: dict[tuple[int, float | None], tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+        self._uncond: dict[tuple[int, int], torch.Tensor] = {}
         self._lock = threading.Lock()
         dit = self.dit
         # split the input projection: [x | cond | text] -> dim; only the x part changes per step
@@ -125,14 +239,47 @@ class F5Sampler:
         self._b_in = dit.input_embed.proj.bias
         self.fused = _fusable(dit)
         if self.fused:
-            # one GEMM for q, k and v instead of three
-            self._w_qkv = [torch.cat((b.attn.to_q.weight, b.attn.to_k.weight, b.attn.to_v.weight)) for b in
-                           dit.transformer_blocks]
-            self._b_qkv = [torch.cat((b.attn.to_q.bias, b.attn.to_k.bias, b.attn.to_v.bias)) for b in
-                           dit.transformer_blocks]
+            # each block's weights as plain tensors (q, k and v as one GEMM), so the block is a pure
+            # function of them and one compiled graph serves all blocks
+            self._block_weights = [
+                tuple(t.detach() for t in (
+                    torch.cat((b.attn.to_q.weight, b.attn.to_k.weight, b.attn.to_v.weight)),
+                    torch.cat((b.attn.to_q.bias, b.attn.to_k.bias, b.attn.to_v.bias)),
+                    b.attn.to_out[0].weight, b.attn.to_out[0].bias,
+                    b.ff.ff[0][0].weight, b.ff.ff[0][0].bias, b.ff.ff[2].weight, b.ff.ff[2].bias,
+                ))
+                for b in dit.transformer_blocks
+            ]
+            conv = dit.input_embed.conv_pos_embed.conv1d
+            self._conv = tuple(t.detach() for t in (conv[0].weight, conv[0].bias, conv[2].weight, conv[2].bias))
+            self._conv_groups = conv[0].groups
+        # the feed-forward's GELU in the GEMM epilogue (cuBLASLt) and the position convolutions as hand-written
+        # Triton kernels (CUDA only; without Triton, e.g. some Jetson builds of PyTorch, both stay off)
+        on_gpu = self.fused and self.device.type == "cuda"
+        self.gelu_epilogue = bool(gelu_epilogue and on_gpu)
+        self.triton_conv = bool(triton_conv and on_gpu)
+        if self.gelu_epilogue or self.triton_conv:
+            try:
+                import ishowtts_studio.engines.f5_kernels  # noqa: F401  (registers the custom ops)
+            except ImportError as exc:
+                log.warning("fused kernels off: %s", exc)
+                self.gelu_epilogue = self.triton_conv = False
+        if self.triton_conv:
+            from ishowtts_studio.engines.f5_kernels import arrange_weight
+
+            w1, b1, w2, b2 = self._conv
+            self._conv = (arrange_weight(w1, self._conv_groups), b1, arrange_weight(w2, self._conv_groups), b2)
         self._forward = self._velocity_packed
-        if compile_model:
-            self._forward = torch.compile(self._velocity_packed, dynamic=False, fullgraph=False)
+        self._head, self._blockfn, self._tail = fused_head, fused_block, fused_tail
+        # torch.compile of the fused path: head, one block (shared by all blocks) and tail compiled
+        # separately, with batch and length dynamic, so a handful of small graphs compile once
+        # for every shape; the compiled code runs inside our own per-shape CUDA graphs
+        # (GPU only: on the CPU, inductor's C++ compilation would cost minutes for little)
+        self.compiled = bool(compile_model and self.fused and self.device.type == "cuda")
+        if self.compiled:
+            self._head = torch.compile(fused_head, dynamic=None, fullgraph=True)
+            self._blockfn = torch.compile(fused_block, dynamic=None, fullgraph=True)
+            self._tail = torch.compile(fused_tail, dynamic=None, fullgraph=True)
 
     # ---- public -------------------------------------------------------------------------
     @torch.inference_mode()
@@ -165,7 +312,7 @@ class F5Sampler:
             ids = it.text_ids.view(1, -1)
             text_c[i, :dur] = self.dit.text_embed(ids, seq_len=dur, drop_text=False)[0]
             if text_u is not None:
-                text_u[i, :dur] = self.dit.text_embed(ids, seq_len=dur, drop_text=True)[0]
+                text_u[i, :dur] = self._uncond_text(ids, dur)
             # noise exactly as CFM.sample draws it: reseeded per request, at its own length
             gen = torch.Generator(device=dev).manual_seed(int(it.seed))
             x[i, :dur] = torch.randn(dur, self.n_mels, generator=gen, device=dev, dtype=dt)
@@ -189,16 +336,24 @@ class F5Sampler:
         if padded:
             attn_bias = torch.zeros(mask.shape[0], 1, 1, length, device=dev, dtype=dt)
             attn_bias.masked_fill_(~mask.view(mask.shape[0], 1, 1, length), float("-inf"))
-        rope = self.rope_tables(length)
-
-        # the schedule is computed in fp32: in bf16 neighbouring EPSS/sway times round to the same value
-        # (f5-tts's own sampler then refuses NFE 16 in bf16); in fp32 this is exactly CFM.sample's grid
-        t = schedule(nfe, sway_coef, dev, torch.float32)
-        block_mods, final_mods = self._modulations(t[:-1])
+        rope = None if self.use_graphs else self.rope_tables(length)  # a graph holds its own tables
+        t, block_mods, final_mods = self._schedule(nfe, sway_coef)
         cfg = torch.tensor(cfg_strength, device=dev, dtype=dt)
+        with self._attention_backend():
+            x = self._integrate(x, static, cfg, conv_mask, attn_bias, rope, t, block_mods, final_mods, nfe,
+                                batch, length, use_cfg, padded)
+        out = torch.where(cond_mask, cond, x)
+        return [out[i, :dur] for i, dur in enumerate(durations)]
+
+    def _integrate(self, x: torch.Tensor, static: torch.Tensor, cfg: torch.Tensor, conv_mask: torch.Tensor | None,
+                   attn_bias: torch.Tensor | None, rope: tuple[torch.Tensor, Any], t: torch.Tensor,
+                   block_mods: torch.Tensor, final_mods: torch.Tensor, nfe: int, batch: int, length: int,
+                   use_cfg: bool, padded: bool) -> torch.Tensor:
+        """The Euler steps: replays of the shape's CUDA graph, or the forward called step by step."""
+        dt = self.dtype
         if self.use_graphs:
             graph = self._graph_for(batch, length, use_cfg, padded)
-            graph.load(x, static, cfg, conv_mask, attn_bias, block_mods, final_mods, (t[1:] - t[:-1]).to(dt))
+            graph.load(x, static, cfg, conv_mask, attn_bias, block_mods, final_mods, t[1:] - t[:-1])
             for _ in range(nfe):
                 graph.graph.replay()
             x = graph.x.clone()
@@ -206,10 +361,50 @@ class F5Sampler:
             for k in range(nfe):
                 v = self._forward(x, static, block_mods[k], final_mods[k], cfg, conv_mask, attn_bias, rope, use_cfg)
                 x = x + (t[k + 1] - t[k]).to(dt) * v
-        out = torch.where(cond_mask, cond, x)
-        return [out[i, :dur] for i, dur in enumerate(durations)]
+        return x
 
     # ---- internals --------------------------------------------------------------------------
+    def _attention_backend(self) -> contextlib.AbstractContextManager:
+        """cuDNN's attention (Hopper-tuned kernels) first when asked for, else PyTorch's own choice."""
+        if self.attention != "cudnn" or self.device.type != "cuda":
+            return contextlib.nullcontext()
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+
+        order = [SDPBackend.CUDNN_ATTENTION, SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION,
+                 SDPBackend.MATH]
+        return sdpa_kernel(order, set_priority=True)
+
+    def _schedule(self, nfe: int, sway_coef: float | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Time grid and every step's AdaLN modulations; they depend only on (NFE, sway), so they are kept.
+
+        The grid is computed in fp32: in bf16 neighbouring EPSS/sway times round to the same value (f5-tts's
+        own sampler then refuses NFE 16 in bf16); in fp32 this is exactly CFM.sample's grid."""
+        key = (nfe, sway_coef)
+        with self._lock:
+            hit = self._schedules.pop(key, None)
+            if hit is None:
+                t = schedule(nfe, sway_coef, self.device, torch.float32)
+                hit = (t, *self._modulations(t[:-1]))
+                while len(self._schedules) >= 8:
+                    self._schedules.pop(next(iter(self._schedules)))
+            self._schedules[key] = hit
+        return hit
+
+    def _uncond_text(self, ids: torch.Tensor, dur: int) -> torch.Tensor:
+        """The text embedding of the unconditional pass: f5-tts zeroes the tokens but keeps the text's own
+        padding mask, so it depends only on the number of tokens and the length (ids are >= 0 for a single
+        text; -1 appears only as batch padding, which SampleItem never carries). Kept LRU."""
+        key = (min(int(ids.shape[-1]), dur), dur)
+        with self._lock:
+            hit = self._uncond.pop(key, None)
+        if hit is None:
+            hit = self.dit.text_embed(ids, seq_len=dur, drop_text=True)[0]
+        with self._lock:
+            self._uncond[key] = hit
+            while len(self._uncond) > 32:
+                self._uncond.pop(next(iter(self._uncond)))
+        return hit
+
     def _text_dim(self) -> int:
         return self.dit.text_embed.text_embed.embedding_dim
 
@@ -258,26 +453,38 @@ class F5Sampler:
     ) -> torch.Tensor:
         """Guided velocity at one step: DiT forward over [cond; uncond] packed in one batch."""
         dit = self.dit
+        if self.fused:
+            keep = conv_mask.unsqueeze(-1) if conv_mask is not None else None
+            cos, sin = rope
+            if self.compiled:
+                _mark_dynamic(x, static, keep, cos, sin)
+                _mark_dynamic(attn_bias, dims=(0, 3))
+            blocks = dit.transformer_blocks
+            dim = dit.dim
+            # modulated-norm parameters (1 + scale, shift) of each block's attention norm, then the final norm
+            lns = [(m.view(6, dim)[1], m.view(6, dim)[0], blk.attn_norm.norm.eps) for m, blk in zip(block_mods, blocks)]
+            lns.append((final_mod.view(2, dim)[0], final_mod.view(2, dim)[1], dit.norm_out.norm.eps))
+            h, norm = self._head(x, static, self._w_x, *self._conv, keep, *lns[0], self._conv_groups, use_cfg,
+                                 self.triton_conv)
+            for j, (blk, m, w) in enumerate(zip(blocks, block_mods, self._block_weights)):
+                if self.compiled:
+                    _mark_dynamic(h, norm)
+                nw, nb, neps = lns[j + 1]
+                h, norm = self._blockfn(h, norm, m, nw, nb, *w, cos, sin, keep, attn_bias, blk.attn.heads,
+                                        blk.ff_norm.eps, neps, self.gelu_epilogue)
+            if self.compiled:
+                _mark_dynamic(norm)
+            return self._tail(norm, dit.proj_out.weight.detach(), dit.proj_out.bias.detach(), cfg, use_cfg)
         xx = torch.cat((x, x), dim=0) if use_cfg else x
         h = F.linear(xx, self._w_x) + static
-        if self.fused:
-            h = conv_position(dit.input_embed.conv_pos_embed, h, conv_mask) + h
-        else:
-            h = dit.input_embed.conv_pos_embed(h, mask=conv_mask) + h
+        h = dit.input_embed.conv_pos_embed(h, mask=conv_mask) + h
         residual = h
-        if self.fused:
-            for j, (blk, m) in enumerate(zip(dit.transformer_blocks, block_mods)):
-                h = self._block_fused(j, blk, h, m, conv_mask, attn_bias, rope)
-        else:
-            for blk, m in zip(dit.transformer_blocks, block_mods):
-                h = self._block(blk, h, m, conv_mask, attn_bias, rope)
+        for blk, m in zip(dit.transformer_blocks, block_mods):
+            h = self._block(blk, h, m, conv_mask, attn_bias, rope)
         if dit.long_skip_connection is not None:
             h = dit.long_skip_connection(torch.cat((h, residual), dim=-1))
         scale, shift = torch.chunk(final_mod, 2, dim=1)
-        if self.fused:  # scale already holds 1 + scale
-            h = F.layer_norm(h, (h.shape[-1],), scale[0], shift[0], dit.norm_out.norm.eps)
-        else:
-            h = dit.norm_out.norm(h) * (1 + scale)[:, None, :] + shift[:, None, :]
+        h = dit.norm_out.norm(h) * (1 + scale)[:, None, :] + shift[:, None, :]
         pred = dit.proj_out(h)
         if not use_cfg:
             return pred
@@ -321,38 +528,6 @@ class F5Sampler:
         x = x + gate_msa.unsqueeze(1) * o
         norm = blk.ff_norm(x) * (1 + scale_mlp[:, None]) + shift_mlp[:, None]
         return x + gate_mlp.unsqueeze(1) * blk.ff(norm)
-
-    def _block_fused(
-        self,
-        j: int,
-        blk: Any,
-        x: torch.Tensor,
-        mod: torch.Tensor,
-        mask: torch.Tensor | None,
-        attn_bias: torch.Tensor | None,
-        rot: tuple[torch.Tensor, torch.Tensor],
-    ) -> torch.Tensor:
-        """The same block as `_block` in about a third of the kernels: modulated layer norms as one
-        `layer_norm` each (the step's modulation is shared by every row), one QKV GEMM, rotary on q and k
-        together with precomputed tables, gated residuals as `addcmul`."""
-        b, n, dim = x.shape
-        shift_msa, wscale_msa, gate_msa, shift_mlp, wscale_mlp, gate_mlp = mod.view(6, dim).unbind(0)
-        eps = blk.attn_norm.norm.eps
-        norm = F.layer_norm(x, (dim,), wscale_msa, shift_msa, eps)
-        attn = blk.attn
-        qkv = F.linear(norm, self._w_qkv[j], self._b_qkv[j]).view(b, n, 3, attn.heads, -1)
-        cos, sin = rot
-        qk = qkv[:, :, :2]
-        qk = torch.addcmul(qk * cos, qk.unflatten(-1, (-1, 2)).flip(-1).flatten(-2), sin)
-        o = F.scaled_dot_product_attention(
-            qk[:, :, 0].transpose(1, 2), qk[:, :, 1].transpose(1, 2), qkv[:, :, 2].transpose(1, 2), attn_mask=attn_bias
-        )
-        o = attn.to_out[0](o.transpose(1, 2).reshape(b, n, -1))
-        if mask is not None:
-            o = o.masked_fill(~mask.unsqueeze(-1), 0.0)
-        x = torch.addcmul(x, gate_msa, o)
-        norm = F.layer_norm(x, (dim,), wscale_mlp, shift_mlp, blk.ff_norm.eps)
-        return torch.addcmul(x, gate_mlp, blk.ff(norm))
 
     def _graph_for(self, batch: int, length: int, use_cfg: bool, padded: bool) -> _StepGraph:
         key = (batch, length, use_cfg, padded)
