@@ -76,7 +76,7 @@ def test_default_values_match_the_brief() -> None:
         60,
         135,
         True,
-        False,
+        True,
         True,
         64,
     )
