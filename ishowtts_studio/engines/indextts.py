@@ -374,6 +374,7 @@ class IndexTTSEngine:
             hit = self._prompts.get(key)
             if hit is not None:
                 self._prompts.move_to_end(key)
+        wav = None
         if hit is None:
             wav, _ = read_audio(voice.audio_path, target_sr=SAMPLE_RATE)
             hit = _Prompt(key=key, ref_samples=len(wav), ref_text_bytes=max(1, len(voice.transcript.encode("utf-8"))))
@@ -383,7 +384,8 @@ class IndexTTSEngine:
                     self._prompts.popitem(last=False)
         cached = hit.sent or self.version == "2"
         if not cached and self.worker is not None:
-            wav, _ = read_audio(voice.audio_path, target_sr=SAMPLE_RATE)
+            if wav is None:
+                wav, _ = read_audio(voice.audio_path, target_sr=SAMPLE_RATE)
             self._request({"op": "voice", "key": key}, wav.astype(np.float32).tobytes())
             hit.sent = True
         with self._lock:
