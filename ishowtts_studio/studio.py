@@ -857,8 +857,16 @@ class Studio:
         return out
 
     def nfe_export(self) -> dict[str, Any]:
-        """Votes and render scores for CSV/JSON export."""
-        return {"renders": self.store.list_nfe_renders(), "votes": self.store.list_ab_votes()}
+        """Votes (with the voice, text and seed they were about) and render scores, for CSV/JSON export."""
+        keep = ("id", "created_at", "voice_slug", "text", "seed", "nfe", "reference_nfe", "pesq_wb", "stoi", "estoi",
+                "rtf", "error", "audio_seconds", "latency_s", "smoke", "group_key")
+        renders = {r["id"]: r for r in self.store.list_nfe_renders()}
+        votes = []
+        for v in self.store.list_ab_votes():
+            trial = self.store.get_ab_trial(v["trial_id"]) or {}
+            r = renders.get(trial.get("render_a_id"), {})
+            votes.append(dict(v, voice_slug=r.get("voice_slug"), text=r.get("text"), seed=r.get("seed")))
+        return {"votes": votes, "renders": [{k: r[k] for k in keep} for r in renders.values()]}
 
 
 def _read_wav(path: Path) -> np.ndarray:
