@@ -202,8 +202,15 @@ def verdict(
         more = max(votes_needed(ref_wins, ties, n, th.margin), th.min_votes - n)
         out["verdict"] = f"not enough votes yet — about {more} more needed"
         out["more_votes_needed"] = more
-        out["reason"] = ("no votes yet" if n == 0 else
-                         f"{n} votes; the reference preference interval {lo:.0%}–{hi:.0%} still spans the margin")
+        votes_said = f"{n} vote{'s' if n != 1 else ''}"
+        if n == 0:
+            out["reason"] = "no votes yet"
+        elif n < th.min_votes:
+            out["reason"] = (f"{votes_said} so far; a verdict needs at least {th.min_votes} "
+                             f"(the reference is preferred {lo:.0%}–{hi:.0%} of the time, 95% interval)")
+        else:
+            out["reason"] = (f"{votes_said}; the reference is preferred {lo:.0%}–{hi:.0%} of the time (95% "
+                             f"interval), which still reaches above the margin of {th.margin:.0%} and below one half")
     return out
 
 

@@ -283,9 +283,10 @@ def build_nfe_tab(studio: Studio, *, gpu_limit: int = 1) -> None:
     table = gr.Dataframe(headers=SCORE_HEADERS, value=[], label="Per NFE: mean [95% interval] across sentences",
                          interactive=False, wrap=True, elem_id="nfe-table")
     with gr.Row():
-        plot_scores = gr.Plot(label="Scores vs NFE", elem_id="nfe-plot", show_label=False)
-        plot_rtf = gr.Plot(label="RTF vs NFE", elem_id="nfe-plot-rtf", show_label=False)
-        plot_front = gr.Plot(label="Quality / speed frontier", elem_id="nfe-plot-frontier", show_label=False)
+        plot_scores = gr.Plot(nfe_scores_figure([]), label="Scores vs NFE", elem_id="nfe-plot", show_label=False)
+        plot_rtf = gr.Plot(nfe_rtf_figure([]), label="RTF vs NFE", elem_id="nfe-plot-rtf", show_label=False)
+        plot_front = gr.Plot(nfe_frontier_figure([]), label="Quality / speed frontier", elem_id="nfe-plot-frontier",
+                             show_label=False)
     with gr.Accordion("Per-render details", open=False):
         details = gr.Dataframe(headers=RENDER_HEADERS, value=[], interactive=False, wrap=True,
                                elem_id="nfe-details")
@@ -310,7 +311,7 @@ def build_nfe_tab(studio: Studio, *, gpu_limit: int = 1) -> None:
                 nfe_rtf_figure(summary), nfe_frontier_figure(summary), render_table(rows))
 
     render.click(user_errors(do_render), inputs=[voices, builtin, custom, nfes, ref, seeds],
-                 outputs=[run_md, table, plot_scores, plot_rtf, plot_front, details],
+                 outputs=[run_md, table, plot_scores, plot_rtf, plot_front, details], show_progress_on=[run_md],
                  concurrency_id=GPU, concurrency_limit=gpu_limit, api_visibility="private")
 
     gr.Markdown("### 2 · Blind A/B\nEnter your name and ask for a trial: two clips of the same text, voice and "
@@ -379,7 +380,7 @@ def build_nfe_tab(studio: Studio, *, gpu_limit: int = 1) -> None:
         export = gr.Button("Export votes and scores (CSV + JSON)", elem_id="nfe-export")
     adopt_msg = gr.Markdown("", elem_id="nfe-adopt-msg")
     results_md = gr.Markdown("Press *Refresh results* to compute the statistics.", elem_id="nfe-results")
-    files = gr.File(label="Export", file_count="multiple", elem_id="nfe-export-files")
+    files = gr.File(label="Export", file_count="multiple", visible=False, elem_id="nfe-export-files")
 
     def show_results(ref_v: Any) -> str:
         return results_markdown(studio.ab_results(ref_v))
@@ -394,4 +395,5 @@ def build_nfe_tab(studio: Studio, *, gpu_limit: int = 1) -> None:
         return f"Default NFE is now **{rec}**; Live synthesis uses it (it persists across restarts)."
 
     adopt.click(user_errors(do_adopt), inputs=[ref], outputs=[adopt_msg], api_visibility="private")
-    export.click(user_errors(lambda: export_files(studio)), outputs=[files], api_visibility="private")
+    export.click(user_errors(lambda: gr.File(value=export_files(studio), visible=True)), outputs=[files],
+                 api_visibility="private")
