@@ -460,9 +460,10 @@ class Studio:
         return path
 
     # ---- NFE compare ------------------------------------------------------------------------------
-    # Renders of one text at several NFEs, aligned with a reference render (same seed, same frames per
-    # chunk), scored with quality.score, stored under samples/nfe/ and reused; blind A/B trials whose
-    # side mapping lives only in the database until the vote is in. Statistics: listening.analyse.
+    # Renders of texts x voices x seeds at several NFEs, each aligned with its reference render (same seed,
+    # same frames per chunk), sent through the runtime one NFE at a time, scored with quality.score, stored
+    # under samples/nfe/ and reused; blind A/B trials whose side mapping lives only in the database until the
+    # vote is in. Statistics: listening.analyse.
 
     def nfe_thresholds(self) -> Any:
         from ishowtts_studio.listening import Thresholds

@@ -2,7 +2,10 @@
 
 The A/B mapping never reaches the page: the trial id sits in a gr.State and the clips carry neutral
 names (`<trial>-A.wav`); the labels come back only in the answer to the vote. The vote buttons unlock
-after both clips were played to the end (the audio players' `stop` event fires on `ended`).
+after both clips were played to the end (a listener on the player HTML triggers the `end` event once
+both <audio> elements fired `ended`). One render run covers several voices, texts and seeds; the table
+and plots show the mean and 95% interval across sentences of that run, the results panel covers every
+render with the chosen reference NFE.
 """
 
 # No `from __future__ import annotations` here: gr.api reads the real type hints for its API schema.
