@@ -96,3 +96,27 @@ def test_summarise_per_nfe_by_hand():
     assert eight["pesq_wb_ci"] == pytest.approx([3.5 - 6.35310, 3.5 + 6.35310], abs=1e-4)  # sd 0.7071 / sqrt 2
     # rtf 0.1, 0.2, 0.3: sd 0.1, t(0.975, 2) = 4.302653 -> half 0.24841
     assert eight["rtf_ci"] == pytest.approx([0.2 - 0.24841, 0.2 + 0.24841], abs=1e-4)
+
+
+def test_nfe_plots_frontier_and_error_bars():
+    from ishowtts_studio.ui import plots
+
+    # (rtf, pesq, nfe): 8 is beaten by 6 (faster and better), so it is off the frontier
+    pts = [(0.1, 3.0, 4), (0.2, 3.8, 6), (0.3, 3.5, 8), (0.4, 4.2, 12)]
+    assert [n for _, _, n in plots.pareto_frontier(pts)] == [4, 6, 12]
+    rows = [{"nfe": n, "pesq_wb": 3.0 + n / 10, "stoi": 0.9, "estoi": 0.8, "rtf": n / 100, "error": None}
+            for n in (4, 8) for _ in range(3)]
+    rows[0]["pesq_wb"] = 3.3
+    rows += [{"nfe": 32, "pesq_wb": None, "stoi": None, "estoi": None, "rtf": 0.5, "error": None}] * 2
+    summary = quality.summarise(rows, 32)
+    fig = plots.nfe_scores_figure(summary, 32, {"pesq_wb": 3.5})
+    ax = fig.axes[0]
+    assert "reference NFE 32" in ax.get_title()
+    assert [round(x) for x in ax.lines[0].get_xdata()] == [4, 8]  # candidates only, the reference is not scored
+    assert len(ax.containers) == 1 and len(fig.axes[1].containers) == 2  # PESQ left; STOI, ESTOI right
+    rtf = plots.nfe_rtf_figure(summary).axes[0]
+    assert list(rtf.lines[0].get_xdata()) == [4, 8, 32]
+    front = plots.nfe_frontier_figure(summary).axes[0]
+    assert {t.get_text() for t in front.texts} == {"4", "8", "32"}
+    empty = plots.nfe_scores_figure([]).axes[0]
+    assert plots.NO_NFE_MESSAGE in [t.get_text() for t in empty.texts]
