@@ -6,6 +6,10 @@ and the exact binomial test on the decisive votes (ties reported separately). Pe
 strength (`choix.ilsr_pairwise`) with bootstrap 95% intervals. A position-bias test (was A chosen more
 than half the time?) and votes per reviewer.
 
+Intervals are scipy's (`binomtest(k, n).proportion_ci(method="wilson")`), which take whole counts; a
+tie counts half a vote for each side, and an odd tie is resolved against the claim being made (see
+`wilson_with_ties`).
+
 Verdict of a candidate against the reference: equivalence needs evidence, not just p > 0.05. The
 reference preference rate counts a tie as half a vote for each side; the candidate is
 "indistinguishable" only when the Wilson upper bound of that rate is below the margin (default 0.60)
@@ -16,7 +20,6 @@ Otherwise more votes are needed, and the number is estimated from the rate obser
 
 from __future__ import annotations
 
-import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -25,7 +28,6 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-Z95 = 1.959963984540054
 CHOICES = ("A", "B", "tie")
 INDISTINGUISHABLE = "indistinguishable from the reference"
 WORSE = "worse than the reference"
@@ -52,15 +54,30 @@ class Thresholds:
     min_votes: int = 10
 
 
-def wilson(successes: float, n: float, z: float = Z95) -> tuple[float, float]:
-    """Wilson score interval; `successes` may be fractional (ties counted as halves)."""
+def wilson(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of `successes` out of `n` (scipy's `binomtest(...).proportion_ci`)."""
     if n <= 0:
         return 0.0, 1.0
-    p = successes / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
+    if int(successes) != successes or int(n) != n:
+        raise ValueError("the Wilson interval takes whole counts; split ties with wilson_with_ties")
+    ci = stats.binomtest(int(successes), int(n), 0.5).proportion_ci(confidence, method="wilson")
+    return float(ci.low), float(ci.high)
+
+
+def wilson_with_ties(wins: int, ties: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson interval of a preference rate where a tie counts half a vote for each side.
+
+    The library takes whole counts only, so the ties are split explicitly: with an even number of ties
+    each side gets half of them and the interval is exactly Wilson's; with an odd number, the odd tie is
+    given to this side for the upper bound and to the other side for the lower bound. The interval is
+    then the union of the two whole-count intervals, a little wider (never narrower) than a fractional
+    count would give, so neither "indistinguishable" (upper bound) nor "worse" (lower bound) is claimed
+    on the strength of half a vote.
+    """
+    if n <= 0:
+        return 0.0, 1.0
+    low_count, high_count = wins + ties // 2, wins + (ties + 1) // 2
+    return wilson(low_count, n, confidence)[0], wilson(high_count, n, confidence)[1]
 
 
 def binom_p(k: int, n: int) -> float | None:
@@ -86,7 +103,7 @@ def pair_table(votes: Iterable[Vote]) -> list[dict[str, Any]]:
         decisive = hi_wins + lo_wins
         ci = wilson(hi_wins, decisive) if decisive else (None, None)
         with_ties = hi_wins + 0.5 * ties
-        ci_t = wilson(with_ties, len(vs))
+        ci_t = wilson_with_ties(hi_wins, ties, len(vs))
         rows.append({
             "pair": f"{lo} vs {hi}", "lower_nfe": lo, "higher_nfe": hi, "votes": len(vs),
             "higher_wins": hi_wins, "lower_wins": lo_wins, "ties": ties,
@@ -136,11 +153,13 @@ def position_bias(votes: list[Vote]) -> dict[str, Any]:
     }
 
 
-def votes_needed(rate: float, n: int, margin: float, cap: int = 5000) -> int:
-    """About how many more votes, at the rate seen so far, until the interval clears margin or one half."""
-    rate = 0.5 if n == 0 else rate
+def votes_needed(wins: int, ties: int, n: int, margin: float, cap: int = 5000) -> int:
+    """About how many more votes, if they keep coming at the rates seen so far (wins, ties and losses of
+    the reference), until the interval of preferring the reference clears the margin or one half.
+    Without votes yet, a reference preferred half the time is assumed."""
+    p_win, p_tie = (wins / n, ties / n) if n else (0.5, 0.0)
     for total in range(max(n, 1), cap + 1):
-        lo, hi = wilson(rate * total, total)
+        lo, hi = wilson_with_ties(round(p_win * total), round(p_tie * total), total)
         if hi < margin or lo > 0.5:
             return max(total - n, 1)
     return cap
@@ -155,7 +174,7 @@ def verdict(
     ref_wins = sum(v.winner == reference for v in pair)
     ties = sum(v.winner is None for v in pair)
     rate = (ref_wins + 0.5 * ties) / n if n else None
-    lo, hi = wilson(ref_wins + 0.5 * ties, n) if n else (None, None)
+    lo, hi = wilson_with_ties(ref_wins, ties, n) if n else (None, None)
     objective_ok, shortfalls = True, []
     scores = scores or {}
     for key, floor in (("pesq_wb", th.pesq_min), ("stoi", th.stoi_min), ("estoi", th.estoi_min)):
@@ -180,11 +199,18 @@ def verdict(
             out["verdict"] = WORSE
             out["reason"] = "listeners hear no difference, but objective scores fall short: " + "; ".join(shortfalls)
     else:
-        more = max(votes_needed(rate or 0.5, n, th.margin), th.min_votes - n)
+        more = max(votes_needed(ref_wins, ties, n, th.margin), th.min_votes - n)
         out["verdict"] = f"not enough votes yet — about {more} more needed"
         out["more_votes_needed"] = more
-        out["reason"] = ("no votes yet" if n == 0 else
-                         f"{n} votes; the reference preference interval {lo:.0%}–{hi:.0%} still spans the margin")
+        votes_said = f"{n} vote{'s' if n != 1 else ''}"
+        if n == 0:
+            out["reason"] = "no votes yet"
+        elif n < th.min_votes:
+            out["reason"] = (f"{votes_said} so far; a verdict needs at least {th.min_votes} "
+                             f"(the reference is preferred {lo:.0%}–{hi:.0%} of the time, 95% interval)")
+        else:
+            out["reason"] = (f"{votes_said}; the reference is preferred {lo:.0%}–{hi:.0%} of the time (95% "
+                             f"interval), which still reaches above the margin of {th.margin:.0%} and below one half")
     return out
 
 

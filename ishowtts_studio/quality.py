@@ -117,3 +117,26 @@ def mean_ci(values: list[float | None], confidence: float = 0.95) -> tuple[float
 
     half = float(stats.t.ppf(0.5 + confidence / 2, xs.size - 1) * xs.std(ddof=1) / math.sqrt(xs.size))
     return m, m - half, m + half
+
+
+SCORE_KEYS = ("pesq_wb", "stoi", "estoi", "rtf")
+
+
+def summarise(rows: list[dict[str, Any]], reference_nfe: int, confidence: float = 0.95) -> list[dict[str, Any]]:
+    """Per NFE: mean and Student-t interval of PESQ-WB, STOI, ESTOI and RTF across the renders in `rows`
+    (one render per sentence, voice and seed), with the count of renders and of rows that could not be
+    scored. The reference NFE has no scores of its own (it is what the others are scored against), only RTF."""
+    by_nfe: dict[int, list[dict[str, Any]]] = {}
+    for r in rows:
+        by_nfe.setdefault(int(r["nfe"]), []).append(r)
+    out = []
+    for nfe in sorted(by_nfe):
+        group = by_nfe[nfe]
+        entry: dict[str, Any] = {"nfe": nfe, "is_reference": nfe == reference_nfe, "renders": len(group),
+                                 "errors": sum(bool(r.get("error")) for r in group)}
+        for key in SCORE_KEYS:
+            m, lo, hi = mean_ci([r.get(key) for r in group], confidence)
+            entry[key], entry[f"{key}_ci"] = m, [lo, hi]
+            entry[f"{key}_n"] = sum(r.get(key) is not None and math.isfinite(r[key]) for r in group)
+        out.append(entry)
+    return out

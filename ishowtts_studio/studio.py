@@ -40,6 +40,10 @@ SPEED_MIN, SPEED_MAX = 0.3, 3.0
 CFG_MIN, CFG_MAX = 0.0, 10.0
 SEED_MAX = 2**31 - 1
 DEFAULT_NFE_PREF = "default_nfe"
+# NFE compare: most seeds per run, most renders per run (voices x texts x seeds x NFEs)
+NFE_MAX_SEEDS = 16
+NFE_MAX_RENDERS = 2000
+REVIEWER_MAX = 100
 
 class InputError(ValueError):
     """Bad input from the user; the message says what to change."""
@@ -508,9 +512,10 @@ class Studio:
         return path
 
     # ---- NFE compare ------------------------------------------------------------------------------
-    # Renders of one text at several NFEs, aligned with a reference render (same seed, same frames per
-    # chunk), scored with quality.score, stored under samples/nfe/ and reused; blind A/B trials whose
-    # side mapping lives only in the database until the vote is in. Statistics: listening.analyse.
+    # Renders of texts x voices x seeds at several NFEs, each aligned with its reference render (same seed,
+    # same frames per chunk), sent through the runtime one NFE at a time, scored with quality.score, stored
+    # under samples/nfe/ and reused; blind A/B trials whose side mapping lives only in the database until the
+    # vote is in. Statistics: listening.analyse.
 
     def nfe_thresholds(self) -> Any:
         from ishowtts_studio.listening import Thresholds
@@ -530,7 +535,8 @@ class Studio:
         return cfg.candidate_list if cfg is not None else [5, 6, 7, 8, 10, 12, 16]
 
     def _parse_nfes(self, nfes: Any) -> list[int]:
-        if nfes is None or (isinstance(nfes, str) and not nfes.strip()):
+        if nfes is None or (isinstance(nfes, str) and not nfes.strip()) or (isinstance(nfes, (list, tuple))
+                                                                          and not nfes):
             return self.nfe_candidates_default()
         if isinstance(nfes, str):
             parts = [p for p in nfes.replace(";", ",").replace(" ", ",").split(",") if p.strip()]
@@ -538,91 +544,248 @@ class Studio:
             parts = [nfes]
         else:
             parts = list(nfes)
+        if len(parts) > NFE_MAX:
+            raise InputError(f"Too many candidate NFEs ({len(parts)}); pick at most {NFE_MAX}.")
         values = []
         for p in parts:
             try:
                 p = float(p) if isinstance(p, str) else p
             except ValueError:
-                raise InputError(f"Candidate NFEs must be whole numbers, not {p!r}.") from None
+                raise InputError(f"Candidate NFEs must be whole numbers from {NFE_MIN} to {NFE_MAX}, "
+                                 f"not {p!r}.") from None
             values.append(self._check_nfe(p))
-        if not values:
-            raise InputError("Pick at least one candidate NFE.")
         return sorted(set(values))
 
-    def nfe_scores(
-        self, text: Any, voice: Any, nfes: Any = None, reference_nfe: Any = None, seed: Any = 0,
+    @staticmethod
+    def _parse_seeds(seeds: Any) -> list[int]:
+        if seeds is None or (isinstance(seeds, str) and not seeds.strip()):
+            return [0]
+        if isinstance(seeds, str):
+            parts: list[Any] = [p for p in seeds.replace(";", ",").replace(" ", ",").split(",") if p.strip()]
+        elif isinstance(seeds, (int, float)):
+            parts = [seeds]
+        else:
+            parts = list(seeds)
+        if not parts:
+            return [0]
+        if len(parts) > NFE_MAX_SEEDS:
+            raise InputError(f"Too many seeds ({len(parts)}); use at most {NFE_MAX_SEEDS}.")
+        out = []
+        for p in parts:
+            try:
+                v = float(p) if isinstance(p, str) else p
+                whole = isinstance(v, int) or (isinstance(v, float) and v.is_integer())
+            except (TypeError, ValueError):
+                whole = False
+            if not whole or isinstance(v, bool):
+                raise InputError(f"Seeds must be whole numbers from 0 to {SEED_MAX}, not {p!r}.")
+            if v < 0:
+                raise InputError("NFE comparisons need fixed seeds (0 or more), so every render is aligned; "
+                                 "random seeds (-1) cannot be used here.")
+            if v > SEED_MAX:
+                raise InputError(f"Seeds must be at most {SEED_MAX}.")
+            out.append(int(v))
+        return sorted(set(out))
+
+    def _nfe_texts(self, texts: Any) -> list[str]:
+        if isinstance(texts, str):
+            texts = [texts]
+        items = [t for t in (texts or []) if t is not None and str(t).strip()]
+        if not items:
+            raise InputError("Pick at least one sentence (a built-in one, or type your own).")
+        out = []
+        for i, t in enumerate(items):
+            try:
+                clean = self.clean_text(str(t))
+            except InputError as exc:
+                raise InputError(f"Text {i + 1} ({str(t)[:40]!r}): {exc}") from None
+            if clean not in out:
+                out.append(clean)
+        return out
+
+    def _nfe_voices(self, voices: Any) -> list[Voice]:
+        if isinstance(voices, str):
+            voices = [voices]
+        names = [v for v in (voices or []) if v is not None and str(v).strip()]
+        if not names:
+            raise InputError("Pick at least one voice.")
+        out: list[Voice] = []
+        for n in names:
+            v = self.get_voice(n)
+            if v.slug not in {x.slug for x in out}:
+                out.append(v)
+        return out
+
+    def nfe_render(
+        self, texts: Any, voices: Any, nfes: Any = None, reference_nfe: Any = None, seeds: Any = 0,
         progress: Any = None,
     ) -> list[dict[str, Any]]:
-        """Render `text` at each candidate NFE and at the reference NFE (same seed, same duration) and
-        score each candidate against the reference. Rows: nfe, pesq_wb, stoi, estoi, rtf, error, ..."""
+        """Render every (voice, text, seed) at the reference NFE and at each candidate NFE, with the same
+        seed and the same frames per chunk as the reference, and score each candidate against it.
+
+        Stored renders are reused (keyed by everything that shapes the audio). The rest go through the
+        shared runtime one NFE at a time, up to `max_batch` requests in flight, so renders of one NFE share
+        GPU batches and RTF is measured per NFE without requests of other NFEs waiting in between.
+        Rows (one per render): voice, text, seed, nfe, is_reference, pesq_wb, stoi, estoi, rtf, error, ..."""
         import hashlib
         import json
 
         from ishowtts_studio import quality
 
         eng = self.settings.engine
-        clean = self.clean_text(text)
-        chosen = self.get_voice(voice)
+        text_list = self._nfe_texts(texts)
+        voice_list = self._nfe_voices(voices)
         candidates = self._parse_nfes(nfes)
         ref_nfe = self._check_nfe(self.nfe_reference_default() if reference_nfe in (None, "") else reference_nfe)
         candidates = [c for c in candidates if c != ref_nfe]
         if not candidates:
             raise InputError("Pick at least one candidate NFE different from the reference NFE.")
-        if seed is None or (isinstance(seed, (int, float)) and seed < 0):
-            raise InputError("NFE comparisons need a fixed seed (0 or more), so every render is aligned.")
-        params, seed = self._check_params(ref_nfe, None, None, seed)
-        vref = self.voice_ref(chosen)
-        chunks = self.chunk_text(clean)
-        frames = [int(self.runtime.call(lambda e, c=c: e.estimate_frames(vref, c, params.speed))[0]) for c in chunks]
-        ident = json.dumps([vref.content_hash, clean, seed, params.cfg_strength, params.sway_coef, params.speed,
-                            frames, self.engine.name, self.is_smoke, eng.crossfade_ms], ensure_ascii=False)
-        group = hashlib.sha256(f"{ident}|{ref_nfe}".encode()).hexdigest()[:24]
+        seed_list = self._parse_seeds(seeds)
+        n_groups = len(text_list) * len(voice_list) * len(seed_list)
+        total = n_groups * (len(candidates) + 1)
+        if total > NFE_MAX_RENDERS:
+            raise InputError(
+                f"That is {total} renders ({len(voice_list)} voices × {len(text_list)} texts × {len(seed_list)} "
+                f"seeds × {len(candidates) + 1} NFEs); one run renders at most {NFE_MAX_RENDERS}. "
+                "Pick fewer texts, voices, seeds or NFEs.")
+        params, _ = self._check_params(ref_nfe, None, None, 0)
         sr = self.engine.sample_rate
+        samples = self.settings.paths.samples
 
-        def key(nfe: int) -> str:
-            return hashlib.sha256(f"{ident}|{ref_nfe}|{nfe}".encode()).hexdigest()[:32]
-
-        def report(done: int, total: int, what: str) -> None:
+        def report(done: int, what: str) -> None:
             if progress is not None:
                 progress(done / max(total, 1), desc=what)
 
-        all_nfes = [ref_nfe] + candidates
-        todo = [n for n in all_nfes if self.store.get_nfe_render(key(n)) is None]
-        report(0, len(todo), f"{len(all_nfes) - len(todo)} of {len(all_nfes)} renders reused")
-        handles = {}
-        for n in todo:
-            req = SynthesisRequest(voice=vref, chunks=chunks, params=GenerationParams(
-                nfe=n, cfg_strength=params.cfg_strength, sway_coef=params.sway_coef, speed=params.speed),
-                seed=seed, text_chars=len(clean), crossfade_s=eng.crossfade_ms / 1000, duration_frames=frames)
-            handles[n] = self.runtime.submit(req)
-        ref_audio = None
-        if ref_nfe not in handles:
-            ref_row = self.store.get_nfe_render(key(ref_nfe))
-            ref_audio = _read_wav(self.settings.paths.samples / ref_row["audio_path"])
-        order = ([ref_nfe] if ref_nfe in handles else []) + [n for n in candidates if n in handles]
-        for i, n in enumerate(order):
-            audio, stats = handles[n].result(600)
-            if n == ref_nfe:
-                ref_audio = audio
-            s = quality.score(ref_audio, audio, sr) if n != ref_nfe else quality.QualityScores()
-            rel = Path("nfe") / group / f"{n}.wav"
-            clip_rel = Path("nfe") / group / f"{n}-clip.wav"
-            write_wav_atomic(self.settings.paths.samples / rel, audio, sr)
-            write_wav_atomic(self.settings.paths.samples / clip_rel, loudness_match(audio, sr), sr)
-            self.store.add_nfe_render(
-                key=key(n), group_key=group, voice_slug=chosen.slug, voice_hash=vref.content_hash, text=clean,
-                seed=seed, nfe=n, reference_nfe=ref_nfe, speed=params.speed, cfg_strength=params.cfg_strength,
-                sway_coef=params.sway_coef, duration_frames=json.dumps(frames), audio_path=str(rel),
-                clip_path=str(clip_rel), sample_rate=sr, audio_seconds=len(audio) / sr, latency_s=stats.latency_s,
-                rtf=stats.rtf, pesq_wb=s.pesq_wb, stoi=s.stoi, estoi=s.estoi, error=s.error, smoke=self.is_smoke)
-            report(i + 1, len(order), f"rendered NFE {n} ({i + 1} of {len(order)})")
+        report(0, "planning the renders")
+        plans = []
+        for voice in voice_list:
+            vref = self.voice_ref(voice)
+            for text in text_list:
+                plans.append({"voice": voice, "vref": vref, "text": text, "chunks": self.chunk_text(text)})
+
+        def estimate(engine: Any) -> list[list[int]]:
+            return [[int(engine.estimate_frames(p["vref"], c, params.speed)[0]) for c in p["chunks"]] for p in plans]
+
+        for p, frames in zip(plans, self.runtime.call(estimate)):
+            p["frames"] = frames
+        groups = []
+        for p in plans:
+            for seed in seed_list:
+                ident = json.dumps([p["vref"].content_hash, p["text"], seed, params.cfg_strength, params.sway_coef,
+                                    params.speed, p["frames"], self.engine.name, self.is_smoke, eng.crossfade_ms],
+                                   ensure_ascii=False)
+                groups.append(dict(p, seed=seed, ident=ident,
+                                   group=hashlib.sha256(f"{ident}|{ref_nfe}".encode()).hexdigest()[:24]))
+
+        def key(g: dict[str, Any], nfe: int) -> str:
+            return hashlib.sha256(f"{g['ident']}|{ref_nfe}|{nfe}".encode()).hexdigest()[:32]
+
+        # what is stored already (and still on disk) is reused
+        stored: dict[tuple[int, int], dict[str, Any]] = {}
+        for gi, g in enumerate(groups):
+            for n in [ref_nfe, *candidates]:
+                row = self.store.get_nfe_render(key(g, n))
+                if row is not None and (samples / row["audio_path"]).exists() and (samples / row["clip_path"]).exists():
+                    stored[(gi, n)] = row
+        done = len(stored)
+        report(done, f"{done} of {total} renders reused from earlier runs" if done else "rendering")
+        failed: dict[tuple[int, int], str] = {}
+        refs: dict[int, np.ndarray] = {}
+
+        def ref_audio(gi: int) -> np.ndarray | None:
+            if gi not in refs and (gi, ref_nfe) in stored:
+                refs[gi] = _read_wav(samples / stored[(gi, ref_nfe)]["audio_path"])
+            return refs.get(gi)
+
+        reused_ids = {row["id"] for row in stored.values()}
+        window = max(1, min(eng.max_batch, eng.queue_size // 2))
+        for n in [ref_nfe, *candidates]:
+            todo = [gi for gi in range(len(groups)) if (gi, n) not in stored]
+            if n != ref_nfe:  # a candidate whose reference failed cannot be aligned or scored
+                for gi in [gi for gi in todo if (gi, ref_nfe) in failed]:
+                    failed[(gi, n)] = "not rendered: its reference render failed"
+                    todo.remove(gi)
+                    done += 1
+            waiting, in_flight = list(todo), []
+            while waiting or in_flight:
+                if waiting and len(in_flight) < window:
+                    g = groups[waiting[0]]
+                    req = SynthesisRequest(
+                        voice=g["vref"], chunks=g["chunks"], seed=g["seed"], text_chars=len(g["text"]),
+                        params=GenerationParams(nfe=n, cfg_strength=params.cfg_strength, sway_coef=params.sway_coef,
+                                                speed=params.speed),
+                        crossfade_s=eng.crossfade_ms / 1000, duration_frames=g["frames"])
+                    try:
+                        in_flight.append((waiting[0], self.runtime.submit(req)))
+                        waiting.pop(0)
+                        continue
+                    except BusyError:
+                        if not in_flight:  # the queue is full of other people's requests: wait a moment
+                            time.sleep(0.2)
+                            continue
+                gi, handle = in_flight.pop(0)
+                try:
+                    audio, stats = handle.result(600)
+                except USER_ERRORS as exc:
+                    failed[(gi, n)] = f"render failed: {exc}"
+                else:
+                    if n == ref_nfe:
+                        refs[gi] = audio
+                    stored[(gi, n)] = self._store_nfe_render(
+                        groups[gi], n, ref_nfe, key(groups[gi], n), params, audio, stats,
+                        None if n == ref_nfe else quality.score(ref_audio(gi), audio, sr))
+                done += 1
+                report(done, f"NFE {n}: {len(todo) - len(waiting) - len(in_flight)} of {len(todo)} rendered "
+                             f"· {done} of {total} renders done")
+        report(total, f"{total} renders done")
         rows = []
-        for n in all_nfes:
-            r = self.store.get_nfe_render(key(n))
-            rows.append({"nfe": n, "pesq_wb": r["pesq_wb"], "stoi": r["stoi"], "estoi": r["estoi"], "rtf": r["rtf"],
-                         "error": r["error"], "is_reference": n == ref_nfe, "audio_s": r["audio_seconds"],
-                         "render_id": r["id"], "reused": n not in handles})
+        for gi, g in enumerate(groups):
+            for n in [ref_nfe, *candidates]:
+                r = stored.get((gi, n))
+                base = {"voice": g["voice"].name, "text": g["text"], "seed": g["seed"], "nfe": n,
+                        "reference_nfe": ref_nfe, "is_reference": n == ref_nfe}
+                if r is None:
+                    rows.append(dict(base, pesq_wb=None, stoi=None, estoi=None, rtf=None, audio_s=None,
+                                     render_id=None, reused=False, error=failed.get((gi, n), "not rendered")))
+                else:
+                    rows.append(dict(base, pesq_wb=r["pesq_wb"], stoi=r["stoi"], estoi=r["estoi"], rtf=r["rtf"],
+                                     error=r["error"], audio_s=r["audio_seconds"], render_id=r["id"],
+                                     reused=r["id"] in reused_ids))
         return rows
+
+    def _store_nfe_render(self, g: dict[str, Any], nfe: int, ref_nfe: int, key: str, params: GenerationParams,
+                          audio: np.ndarray, stats: Any, s: Any) -> dict[str, Any]:
+        """Write a render and its loudness-matched listening clip (atomically), then its row."""
+        import json
+
+        sr = self.engine.sample_rate
+        samples = self.settings.paths.samples
+        rel = Path("nfe") / g["group"] / f"{nfe}.wav"
+        clip_rel = Path("nfe") / g["group"] / f"{nfe}-clip.wav"
+        write_wav_atomic(samples / rel, audio, sr)
+        write_wav_atomic(samples / clip_rel, loudness_match(audio, sr), sr)
+        self.store.add_nfe_render(
+            key=key, group_key=g["group"], voice_slug=g["voice"].slug, voice_hash=g["vref"].content_hash,
+            text=g["text"], seed=g["seed"], nfe=nfe, reference_nfe=ref_nfe, speed=params.speed,
+            cfg_strength=params.cfg_strength, sway_coef=params.sway_coef, duration_frames=json.dumps(g["frames"]),
+            audio_path=str(rel), clip_path=str(clip_rel), sample_rate=sr, audio_seconds=len(audio) / sr,
+            latency_s=stats.latency_s, rtf=stats.rtf, pesq_wb=s.pesq_wb if s else None, stoi=s.stoi if s else None,
+            estoi=s.estoi if s else None, error=s.error if s else None, smoke=self.is_smoke)
+        return self.store.get_nfe_render(key)
+
+    def nfe_scores(
+        self, text: Any, voice: Any, nfes: Any = None, reference_nfe: Any = None, seed: Any = 0,
+        progress: Any = None,
+    ) -> list[dict[str, Any]]:
+        """One text, one voice, one seed (the `/nfe_scores` endpoint): rows of nfe, pesq_wb, stoi, estoi, rtf,
+        error, reference first."""
+        if text is None or not str(text).strip():
+            raise InputError("Type some text to speak.")
+        if seed is None or (isinstance(seed, (int, float)) and not isinstance(seed, bool) and seed < 0):
+            raise InputError("NFE comparisons need a fixed seed (0 or more), so every render is aligned.")
+        if isinstance(seed, (list, tuple)) or (isinstance(seed, str) and "," in seed):
+            raise InputError("/nfe_scores takes one seed; use the NFE compare tab for several.")
+        return self.nfe_render([text], [voice] if voice else [], nfes, reference_nfe, seed, progress)
 
     def _ab_pairs(self) -> list[tuple[int, int]]:
         """Render-id pairs a trial can use: each candidate against its reference and its neighbouring NFE."""
@@ -642,12 +805,26 @@ class Studio:
 
     @staticmethod
     def _check_reviewer(reviewer: Any) -> str:
-        name = str(reviewer or "").strip()
+        """A reviewer name as it is stored: NFC, trimmed, printable; refused with a message otherwise."""
+        import unicodedata
+
+        if reviewer is not None and not isinstance(reviewer, str):
+            raise InputError("The reviewer name must be text.")
+        name = unicodedata.normalize("NFC", reviewer or "").strip()
         if not name:
             raise InputError("Enter your name first, so your votes can be told apart.")
-        if len(name) > 100:
-            raise InputError("The reviewer name is too long (100 characters at most).")
-        return name
+        if len(name) > REVIEWER_MAX:
+            raise InputError(f"The reviewer name is too long ({len(name)} characters; {REVIEWER_MAX} at most).")
+        # control, format (zero-width, bidi overrides), private-use and unassigned characters are refused:
+        # they would make two names look alike, or garble the results and exports
+        bad = [ch for ch in name if unicodedata.category(ch) in ("Cc", "Cf", "Co", "Cn", "Cs", "Zl", "Zp")]
+        if bad:
+            raise InputError(f"The reviewer name contains invisible or control characters "
+                             f"({', '.join(f'U+{ord(ch):04X}' for ch in bad[:3])}); type it with letters, digits "
+                             "and ordinary punctuation.")
+        if not any(ch.isalnum() for ch in name):
+            raise InputError("The reviewer name needs at least one letter or digit.")
+        return " ".join(name.split())
 
     def ab_next_trial(self, reviewer: Any) -> tuple[str, Path, Path]:
         """The reviewer's next blind trial: (trial id, clip A, clip B). Nothing else leaves the server."""
@@ -723,24 +900,26 @@ class Studio:
         renders = [r for r in every if r["reference_nfe"] == ref]
         votes = [v for v in self.store.list_ab_votes() if v["reference_nfe"] == ref]
         candidates = sorted({r["nfe"] for r in renders if r["nfe"] != ref})
-        per_nfe: dict[int, dict[str, Any]] = {}
-        for n in candidates + [ref]:
-            rows = [r for r in renders if r["nfe"] == n]
-            entry: dict[str, Any] = {"nfe": n, "renders": len(rows), "errors": sum(bool(r["error"]) for r in rows)}
-            for k in ("pesq_wb", "stoi", "estoi", "rtf"):
-                m, lo, hi = quality.mean_ci([r[k] for r in rows])
-                entry[k], entry[f"{k}_ci"] = m, [lo, hi]
-            per_nfe[n] = entry
+        summary = quality.summarise(renders, ref)
+        per_nfe = {e["nfe"]: e for e in summary}
         scores = {n: {k: per_nfe[n][k] for k in ("pesq_wb", "stoi", "estoi")} for n in candidates}
         out = listening.analyse(votes, reference_nfe=ref, candidates=candidates, scores=scores,
                                 thresholds=self.nfe_thresholds(), boot=boot)
-        out["scores"] = [per_nfe[n] for n in sorted(per_nfe)]
+        out["scores"] = summary
         out["smoke"] = self.is_smoke
         return out
 
     def nfe_export(self) -> dict[str, Any]:
-        """Votes and render scores for CSV/JSON export."""
-        return {"renders": self.store.list_nfe_renders(), "votes": self.store.list_ab_votes()}
+        """Votes (with the voice, text and seed they were about) and render scores, for CSV/JSON export."""
+        keep = ("id", "created_at", "voice_slug", "text", "seed", "nfe", "reference_nfe", "pesq_wb", "stoi", "estoi",
+                "rtf", "error", "audio_seconds", "latency_s", "smoke", "group_key")
+        renders = {r["id"]: r for r in self.store.list_nfe_renders()}
+        votes = []
+        for v in self.store.list_ab_votes():
+            trial = self.store.get_ab_trial(v["trial_id"]) or {}
+            r = renders.get(trial.get("render_a_id"), {})
+            votes.append(dict(v, voice_slug=r.get("voice_slug"), text=r.get("text"), seed=r.get("seed")))
+        return {"votes": votes, "renders": [{k: r[k] for k in keep} for r in renders.values()]}
 
 
 def _read_wav(path: Path) -> np.ndarray:

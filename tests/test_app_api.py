@@ -222,7 +222,7 @@ def test_ui_wiring(tmp_path):
     assert voice_api <= public
     assert fns["add_voice"].concurrency_id == fns["import_voice"].concurrency_id == "gpu"
     public -= voice_api
-    nfe_api = {"nfe_scores", "ab_next_trial", "ab_vote", "ab_results"}
+    nfe_api = {"nfe_scores", "ab_next_trial", "ab_vote", "ab_results", "nfe_export"}
     assert nfe_api <= public
     assert fns["nfe_scores"].concurrency_id == "gpu"
     public -= nfe_api

@@ -26,9 +26,28 @@ def test_wilson_by_hand():
     lo, hi = L.wilson(8, 10)
     assert lo == pytest.approx(0.4902, abs=1e-4)
     assert hi == pytest.approx(0.9433, abs=1e-4)
-    ci = stats.binomtest(8, 10).proportion_ci(0.95, method="wilson")
-    assert (lo, hi) == pytest.approx((ci.low, ci.high), abs=1e-9)
     assert L.wilson(0, 0) == (0.0, 1.0)
+    # 0 of 5: centre = (1.96^2/10)/(1+1.96^2/5) = 0.38415/1.76830 = 0.21724 = half, so [0, 0.4345]
+    lo, hi = L.wilson(0, 5)
+    assert lo == pytest.approx(0.0, abs=1e-9) and hi == pytest.approx(0.4345, abs=1e-4)
+    with pytest.raises(ValueError, match="whole counts"):
+        L.wilson(7.5, 10)
+
+
+def test_wilson_with_ties_by_hand():
+    # 3 wins + 4 ties of 10 = 5 of 10 exactly: p=0.5, centre 0.5, half=1.96*sqrt(0.025+0.0096037)/1.38415=0.26341
+    lo, hi = L.wilson_with_ties(3, 4, 10)
+    assert (lo, hi) == pytest.approx((0.23659, 0.76341), abs=1e-4)
+    # an odd tie goes against the claim: the lower bound from 4 of 10, the upper bound from 5 of 10
+    lo, hi = L.wilson_with_ties(3, 3, 10)
+    assert lo == pytest.approx(0.16818, abs=1e-4)  # Wilson(4, 10) lower bound
+    assert hi == pytest.approx(0.76341, abs=1e-4)  # Wilson(5, 10) upper bound
+    # never narrower than the fractional count (4.5 of 10) would give
+    p, n, z = 0.45, 10, 1.959964
+    centre, half = (p + z * z / (2 * n)) / (1 + z * z / n), z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (
+        1 + z * z / n)
+    assert lo <= centre - half and hi >= centre + half
+    assert L.wilson_with_ties(0, 0, 0) == (0.0, 1.0)
 
 
 def test_binomial_p_by_hand():
@@ -46,6 +65,9 @@ def test_pair_table_reports_ties_separately():
     assert row["prefer_higher"] == pytest.approx(0.8)
     assert row["p_value"] == pytest.approx(112 / 1024)
     assert row["prefer_higher_ties_half"] == pytest.approx(9.5 / 13)
+    # 3 ties: the odd one goes against each bound, so [Wilson(9, 13) low, Wilson(10, 13) high]
+    assert row["prefer_higher_ties_half_ci"] == pytest.approx([0.42369, 0.91820], abs=1e-4)
+    assert row["prefer_higher_ci"] == pytest.approx([0.49016, 0.94332], abs=1e-4)  # 8 of 10 decisive
 
 
 def test_bradley_terry_order():
@@ -108,12 +130,16 @@ def test_objective_scores_gate_equivalence():
 
 
 def test_votes_needed_shrinks_interval():
-    more = L.votes_needed(0.5, 10, 0.60)
-    lo, hi = L.wilson(0.5 * (10 + more), 10 + more)
+    # 2 reference wins, 2 candidate wins, 6 ties in 10 votes: the rate stays at one half
+    more = L.votes_needed(2, 6, 10, 0.60)
+    total = 10 + more
+    lo, hi = L.wilson_with_ties(round(0.2 * total), round(0.6 * total), total)
     assert hi < 0.60
-    lo, hi = L.wilson(0.5 * (10 + more - 1), 10 + more - 1)
+    lo, hi = L.wilson_with_ties(round(0.2 * (total - 1)), round(0.6 * (total - 1)), total - 1)
     assert hi >= 0.60
-    assert math.isfinite(more)
+    # at one half, the Wilson upper bound 0.5 + 1.96*0.5/sqrt(n) (about) falls under 0.60 near n = 93
+    assert 85 <= total <= 100
+    assert L.votes_needed(0, 0, 0, 0.60) == pytest.approx(more + 10, abs=3)
 
 
 def test_dict_votes_and_bad_choice():

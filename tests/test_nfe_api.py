@@ -54,11 +54,36 @@ def test_nfe_scores_reused(client, rendered, studio_server):
     assert len([w for w in wavs if "ab" not in w.parts]) == 2 * (len(NFES) + 1)
 
 
-def test_nfe_scores_bad_input(client):
-    with pytest.raises(AppError, match="NFE"):
-        client.predict(TEXT, EN, [0], REF, 1, api_name="/nfe_scores")
-    with pytest.raises(AppError, match="fixed seed"):
-        client.predict(TEXT, EN, NFES, REF, -1, api_name="/nfe_scores")
+@pytest.mark.parametrize("args, message", [
+    ((TEXT, EN, [0], REF, 1), "out of range"),
+    ((TEXT, EN, [4, 99], REF, 1), "out of range"),
+    ((TEXT, EN, [REF], REF, 1), "different from the reference"),
+    ((TEXT, EN, NFES, 0, 1), "out of range"),
+    ((TEXT, EN, NFES, REF, -1), "fixed seed"),
+    (("", EN, NFES, REF, 1), "Type some text"),
+    (("   ", EN, NFES, REF, 1), "Type some text"),
+    (("word " * 1000, EN, NFES, REF, 1), "limit is"),
+    ((TEXT, "", NFES, REF, 1), "Pick at least one voice"),
+    ((TEXT, "No such voice", NFES, REF, 1), "No such voice"),
+])
+def test_nfe_scores_bad_input(client, args, message):
+    with pytest.raises(AppError, match=message):
+        client.predict(*args, api_name="/nfe_scores")
+
+
+@pytest.mark.parametrize("name, message", [
+    ("", "Enter your name"),
+    ("   ", "Enter your name"),
+    ("x" * 101, "too long"),
+    ("bob\x00", "control characters"),
+    ("eve\u202egnp.exe", "invisible or control"),
+    ("zero\u200bwidth", "invisible or control"),
+    ("tab\there", "control characters"),
+    ("!!!", "at least one letter or digit"),
+])
+def test_hostile_reviewer_names_are_refused_with_a_reason(client, rendered, name, message):
+    with pytest.raises(AppError, match=message):
+        client.predict(name, api_name="/ab_next_trial")
 
 
 def _config(url: str) -> str:
@@ -79,6 +104,8 @@ def test_no_label_leak_before_vote(client, rendered, studio_url):
     config = _config(studio_url)
     for secret in ("nfe_a", "nfe_b", "render_a_id", trial_id):
         assert secret not in config
+    # the statistics answer does not know about open trials, so it cannot name this trial's NFEs either
+    assert trial_id not in json.dumps(client.predict(api_name="/ab_results"), default=str)
     # the same reviewer asking again before voting gets the same trial (no fishing for other mappings)
     again = client.predict("leak-check", api_name="/ab_next_trial")
     assert again[0] == trial_id
@@ -181,5 +208,40 @@ def test_fewest_voted_pairs_first_counterbalanced_and_loudness_matched(tmp_path)
         for pair in set(pairs):
             sides = [p for p in seen if tuple(sorted(p)) == pair]
             assert sides[0] != sides[1], "the second trial of a pair swaps the sides"
+    finally:
+        _stop(server.process)
+
+
+def test_export_csv_and_json_with_a_hostile_name(tmp_path):
+    import csv
+
+    from gradio_client import Client
+
+    server = start_server(tmp_path / "export")
+    try:
+        c = Client(server.url, verbose=False, analytics_enabled=False, download_files=str(tmp_path / "dl"))
+        c.predict(TEXT, EN, [4], 6, 2, api_name="/nfe_scores")
+        hostile = '=HYPERLINK("http://evil.example","x") <img src=x onerror=alert(1)>'
+        tid, _, _ = c.predict(hostile, api_name="/ab_next_trial")
+        revealed = c.predict(tid, hostile, "B", api_name="/ab_vote")
+        res = c.predict(api_name="/ab_results", reference_nfe=6)
+        assert res["votes_per_reviewer"] == {hostile: 1}  # stored as typed (JSON data, escaped where shown)
+        files = [Path(_path(f)) for f in c.predict(api_name="/nfe_export")]
+        names = sorted(f.name for f in files)
+        assert [n.split("-")[1] for n in names] == ["export", "renders", "votes"]
+        votes_csv = next(f for f in files if f.name.startswith("nfe-votes-"))
+        with open(votes_csv, newline="", encoding="utf-8") as fh:
+            (vote,) = list(csv.DictReader(fh))
+        assert vote["reviewer"] == "'" + hostile, "a cell starting with = is quoted for spreadsheets"
+        assert (int(vote["nfe_a"]), int(vote["nfe_b"])) == (revealed["a_nfe"], revealed["b_nfe"])
+        assert vote["choice"] == "B" and vote["text"] == TEXT and vote["seed"] == "2"
+        assert vote["voice_slug"] and float(vote["seconds"] or 0) >= 0
+        renders_csv = next(f for f in files if f.name.startswith("nfe-renders-"))
+        with open(renders_csv, newline="", encoding="utf-8") as fh:
+            renders = list(csv.DictReader(fh))
+        assert sorted(int(r["nfe"]) for r in renders) == [4, 6]
+        assert {"pesq_wb", "stoi", "estoi", "rtf", "error"} <= set(renders[0])
+        data = json.loads(next(f for f in files if f.suffix == ".json").read_text(encoding="utf-8"))
+        assert data["votes"][0]["reviewer"] == hostile and len(data["renders"]) == 2
     finally:
         _stop(server.process)

@@ -50,25 +50,72 @@ def test_one_trial_from_play_to_reveal(browser, studio_url, client):
     assert res["votes_per_reviewer"].get("browser-reviewer") == 1
 
 
-def test_render_table_plots_results_export_in_smoke_mode(browser, studio_url):
+def test_render_two_voices_two_texts_table_plots_reuse_results_export(browser, studio_url, client):
+    zh = next(v["name"] for v in client.predict(api_name="/list_voices") if v["name"] != EN)
     context = browser.new_context(viewport={"width": 1400, "height": 1400})
     page = context.new_page()
     page.set_default_timeout(30_000)
     try:
         page.goto(studio_url)
         page.get_by_role("tab", name="NFE compare").click()
+        # the empty state explains itself before anything is rendered
+        expect(page.locator("#nfe-plot")).to_be_visible()
+        page.locator("#nfe-voices input").click()
+        page.get_by_role("option", name=zh).click()
+        page.keyboard.press("Escape")
+        page.locator("#nfe-text textarea").fill("今天天气很好。")
+        page.locator("#nfe-seeds textarea, #nfe-seeds input").first.fill("3")
+        page.locator("#nfe-ref input").fill("8")
+        for nfe in ("10", "12", "16"):
+            page.locator("#nfe-candidates").get_by_label(nfe, exact=True).uncheck()
         page.locator("#nfe-render").click()
+        summary = page.locator("#nfe-run-summary")
+        # 2 voices x 2 texts x 1 seed x (NFE 5, 6, 7 and the reference 8)
+        expect(summary).to_contain_text("rendered now", timeout=300_000)  # the progress text says "renders done"
+        expect(summary).to_contain_text("16 renders")
+        expect(summary).to_contain_text("16 rendered now")
         table = page.locator("#nfe-table")
-        expect(table).to_contain_text("32", timeout=180_000)  # the reference row
-        for nfe in ("5", "16"):
-            expect(table).to_contain_text(nfe)
-        expect(page.locator("#nfe-plot img").first).to_be_visible(timeout=30_000)
+        for label in ("8 (reference)", "5", "6", "7"):
+            expect(table).to_contain_text(label)
+        expect(table).to_contain_text("[")  # mean [95% interval]
+        for plot in ("#nfe-plot", "#nfe-plot-rtf", "#nfe-plot-frontier"):
+            expect(page.locator(f"{plot} img").first).to_be_visible(timeout=30_000)
+        page.get_by_text("Per-render details").click()
+        details = page.locator("#nfe-details")
+        expect(details).to_contain_text(zh)
+        expect(details).to_contain_text(EN)
+        # the same run again is served from the stored renders
+        page.locator("#nfe-render").click()
+        expect(summary).to_contain_text("0 rendered now, 16 reused", timeout=120_000)
         page.locator("#nfe-refresh").click()
-        expect(page.locator("#nfe-results")).to_contain_text("Recommended NFE")
-        expect(page.locator("#nfe-results")).to_contain_text("not enough votes yet")
+        results = page.locator("#nfe-results")
+        expect(results).to_contain_text("Recommended NFE")
+        expect(results).to_contain_text("not enough votes yet")
+        expect(results).to_contain_text("reference NFE 8")
         page.locator("#nfe-export").click()
-        expect(page.locator("#nfe-export-files")).to_contain_text("nfe-export-", timeout=30_000)
+        expect(page.locator("#nfe-export-files")).to_contain_text("nfe-votes-", timeout=30_000)
         page.locator("#nfe-adopt").click()
         expect(page.get_by_text("nothing to adopt").first).to_be_visible(timeout=30_000)
+    finally:
+        context.close()
+
+
+def test_bad_input_gives_a_clear_message(browser, studio_url):
+    context = browser.new_context(viewport={"width": 1400, "height": 1200})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    try:
+        page.goto(studio_url)
+        page.get_by_role("tab", name="NFE compare").click()
+        page.locator("#nfe-none").click()
+        page.locator("#nfe-render").click()
+        expect(page.get_by_text("Pick at least one sentence").first).to_be_visible()
+        page.locator("#nfe-text textarea").fill("Hello.")
+        page.locator("#nfe-seeds textarea, #nfe-seeds input").first.fill("-1")
+        page.locator("#nfe-render").click()
+        expect(page.get_by_text("fixed seeds").first).to_be_visible()
+        page.locator("#ab-reviewer textarea, #ab-reviewer input").first.fill("   ")
+        page.locator("#ab-next").click()
+        expect(page.get_by_text("Enter your name").first).to_be_visible()
     finally:
         context.close()

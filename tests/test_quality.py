@@ -76,3 +76,47 @@ def test_mean_ci():
     assert hi - m == pytest.approx(4.302653 / np.sqrt(3), rel=1e-5)
     assert quality.mean_ci([None]) == (None, None, None)
     assert quality.mean_ci([5.0]) == (5.0, None, None)
+
+
+def test_summarise_per_nfe_by_hand():
+    rows = [
+        {"nfe": 32, "pesq_wb": None, "stoi": None, "estoi": None, "rtf": 0.5, "error": None},
+        {"nfe": 32, "pesq_wb": None, "stoi": None, "estoi": None, "rtf": 0.7, "error": None},
+        {"nfe": 8, "pesq_wb": 3.0, "stoi": 0.90, "estoi": 0.80, "rtf": 0.1, "error": None},
+        {"nfe": 8, "pesq_wb": 4.0, "stoi": 0.94, "estoi": 0.84, "rtf": 0.2, "error": None},
+        {"nfe": 8, "pesq_wb": None, "stoi": None, "estoi": None, "rtf": 0.3, "error": "The candidate render is silent"},
+    ]
+    ref, eight = sorted(quality.summarise(rows, 32), key=lambda e: -e["nfe"])
+    assert ref["is_reference"] and ref["renders"] == 2 and ref["pesq_wb"] is None
+    assert ref["rtf"] == pytest.approx(0.6)
+    # two values 0.5 and 0.7: sd = 0.141421, t(0.975, 1) = 12.7062 -> half width 12.7062 * 0.1 = 1.27062
+    assert ref["rtf_ci"] == pytest.approx([0.6 - 1.27062, 0.6 + 1.27062], abs=1e-4)
+    assert (eight["renders"], eight["errors"], eight["pesq_wb_n"], eight["rtf_n"]) == (3, 1, 2, 3)
+    assert eight["pesq_wb"] == pytest.approx(3.5) and eight["stoi"] == pytest.approx(0.92)
+    assert eight["pesq_wb_ci"] == pytest.approx([3.5 - 6.35310, 3.5 + 6.35310], abs=1e-4)  # sd 0.7071 / sqrt 2
+    # rtf 0.1, 0.2, 0.3: sd 0.1, t(0.975, 2) = 4.302653 -> half 0.24841
+    assert eight["rtf_ci"] == pytest.approx([0.2 - 0.24841, 0.2 + 0.24841], abs=1e-4)
+
+
+def test_nfe_plots_frontier_and_error_bars():
+    from ishowtts_studio.ui import plots
+
+    # (rtf, pesq, nfe): 8 is beaten by 6 (faster and better), so it is off the frontier
+    pts = [(0.1, 3.0, 4), (0.2, 3.8, 6), (0.3, 3.5, 8), (0.4, 4.2, 12)]
+    assert [n for _, _, n in plots.pareto_frontier(pts)] == [4, 6, 12]
+    rows = [{"nfe": n, "pesq_wb": 3.0 + n / 10, "stoi": 0.9, "estoi": 0.8, "rtf": n / 100, "error": None}
+            for n in (4, 8) for _ in range(3)]
+    rows[0]["pesq_wb"] = 3.3
+    rows += [{"nfe": 32, "pesq_wb": None, "stoi": None, "estoi": None, "rtf": 0.5, "error": None}] * 2
+    summary = quality.summarise(rows, 32)
+    fig = plots.nfe_scores_figure(summary, 32, {"pesq_wb": 3.5})
+    ax = fig.axes[0]
+    assert "reference NFE 32" in ax.get_title()
+    assert [round(x) for x in ax.lines[0].get_xdata()] == [4, 8]  # candidates only, the reference is not scored
+    assert len(ax.containers) == 1 and len(fig.axes[1].containers) == 2  # PESQ left; STOI, ESTOI right
+    rtf = plots.nfe_rtf_figure(summary).axes[0]
+    assert list(rtf.lines[0].get_xdata()) == [4, 8, 32]
+    front = plots.nfe_frontier_figure(summary).axes[0]
+    assert {t.get_text() for t in front.texts} == {"4", "8", "32"}
+    empty = plots.nfe_scores_figure([]).axes[0]
+    assert plots.NO_NFE_MESSAGE in [t.get_text() for t in empty.texts]

@@ -2,7 +2,10 @@
 
 The A/B mapping never reaches the page: the trial id sits in a gr.State and the clips carry neutral
 names (`<trial>-A.wav`); the labels come back only in the answer to the vote. The vote buttons unlock
-after both clips were played to the end (the audio players' `stop` event fires on `ended`).
+after both clips were played to the end (a listener on the player HTML triggers the `end` event once
+both <audio> elements fired `ended`). One render run covers several voices, texts and seeds; the table
+and plots show the mean and 95% interval across sentences of that run, the results panel covers every
+render with the chosen reference NFE.
 """
 
 # No `from __future__ import annotations` here: gr.api reads the real type hints for its API schema.
@@ -16,25 +19,31 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
-import matplotlib
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from ishowtts_studio.nfe_texts import NFE_TEXTS  # noqa: E402
-from ishowtts_studio.studio import Studio  # noqa: E402
-from ishowtts_studio.ui.common import GPU, to_gr_error, user_errors  # noqa: E402
+from ishowtts_studio.nfe_texts import NFE_TEXTS
+from ishowtts_studio.studio import NFE_MAX_RENDERS, Studio
+from ishowtts_studio.ui.common import GPU, to_gr_error, user_errors
+from ishowtts_studio.ui.plots import nfe_frontier_figure, nfe_rtf_figure, nfe_scores_figure
 
 SMOKE_SCORES_NOTICE = (
     "Smoke mode: the engine runs on random weights, so these renders are noise and the scores and votes "
     "are meaningless; use them only to try the workflow."
 )
-SCORE_HEADERS = ["NFE", "PESQ-WB", "PESQ 95% CI", "STOI", "ESTOI", "RTF", "renders", "problems"]
+SCORE_HEADERS = ["NFE", "renders", "PESQ-WB [95% CI]", "STOI [95% CI]", "ESTOI [95% CI]", "RTF [95% CI]",
+                 "problems"]
+RENDER_HEADERS = ["voice", "text", "seed", "NFE", "PESQ-WB", "STOI", "ESTOI", "RTF", "render", "problem"]
+EXPORT_FIELDS = {
+    "votes": ["id", "created_at", "trial_id", "reviewer", "nfe_a", "nfe_b", "reference_nfe", "choice", "seconds",
+              "voice_slug", "text", "seed"],
+    "renders": ["id", "created_at", "voice_slug", "text", "seed", "nfe", "reference_nfe", "pesq_wb", "stoi",
+                "estoi", "rtf", "error", "audio_seconds", "smoke"],
+}
+NFE_CHOICES = [2, 3, 4, 5, 6, 7, 8, 10, 12, 16, 20, 24, 32]
 
 
 # ---- API ---------------------------------------------------------------------------------------------
 def register_nfe_api(studio: Studio, *, gpu_limit: int = 1) -> None:
-    """/nfe_scores, /ab_next_trial, /ab_vote, /ab_results."""
+    """/nfe_scores, /ab_next_trial, /ab_vote, /ab_results, /nfe_export."""
 
     def nfe_scores(text: str, voice: str, nfes: list[int] | None = None, reference_nfe: int | None = None,
                    seed: int = 0) -> list[dict[str, Any]]:
@@ -83,81 +92,95 @@ def register_nfe_api(studio: Studio, *, gpu_limit: int = 1) -> None:
                   api_description="reviewer -> (trial id, clip A file, clip B file); nothing else",
                   show_progress="hidden")
 
+    with gr.Column(visible=False):
+        export_out = gr.File(label="export", file_count="multiple")
+        export_trigger = gr.Button("nfe_export")
+    export_trigger.click(user_errors(lambda: export_files(studio)), outputs=[export_out], api_name="nfe_export",
+                         api_description="-> files: votes CSV, renders CSV, and both as one JSON",
+                         show_progress="hidden")
 
-# ---- figures and tables ---------------------------------------------------------------------------
+
+# ---- tables, text and files -------------------------------------------------------------------------
 def _fmt(v: Any, digits: int = 3) -> str:
     return "—" if v is None else f"{v:.{digits}f}"
 
 
-def score_table(results: dict[str, Any]) -> list[list[Any]]:
+def _with_ci(entry: dict[str, Any], key: str, digits: int) -> str:
+    m = entry.get(key)
+    if m is None:
+        return "—"
+    lo, hi = entry.get(f"{key}_ci") or [None, None]
+    return f"{m:.{digits}f}" if lo is None else f"{m:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
+
+
+def score_table(summary: list[dict[str, Any]]) -> list[list[Any]]:
+    """Rows of SCORE_HEADERS: per NFE, mean [95% interval] across sentences of each score and of RTF."""
     rows = []
-    for s in results.get("scores", []):
-        lo, hi = s.get("pesq_wb_ci") or [None, None]
-        ci = "—" if lo is None else f"{lo:.2f}–{hi:.2f}"
-        rows.append([s["nfe"], _fmt(s["pesq_wb"], 2), ci, _fmt(s["stoi"]), _fmt(s["estoi"]), _fmt(s["rtf"]),
-                     s["renders"], s["errors"]])
+    for e in summary:
+        label = f"{e['nfe']} (reference)" if e.get("is_reference") else str(e["nfe"])
+        rows.append([label, e["renders"],
+                     "reference" if e.get("is_reference") else _with_ci(e, "pesq_wb", 2),
+                     "reference" if e.get("is_reference") else _with_ci(e, "stoi", 3),
+                     "reference" if e.get("is_reference") else _with_ci(e, "estoi", 3),
+                     _with_ci(e, "rtf", 3), e["errors"] or ""])
     return rows
 
 
-def score_figure(results: dict[str, Any]) -> Any:
-    scores = [s for s in results.get("scores", []) if s["renders"]]
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
-    nfes = [s["nfe"] for s in scores]
-    ref = results.get("reference_nfe")
-    cand = [s for s in scores if s["nfe"] != ref]
-    ax = axes[0]
-    for key, label in (("pesq_wb", "PESQ-WB (÷4.64)"), ("stoi", "STOI"), ("estoi", "ESTOI")):
-        pts = [(s["nfe"], s[key] / (4.64 if key == "pesq_wb" else 1)) for s in cand if s[key] is not None]
-        if pts:
-            ax.plot(*zip(*pts), marker="o", label=label)
-    ax.set_xlabel("NFE")
-    ax.set_title(f"Scores vs NFE (reference NFE {ref})")
-    ax.legend(fontsize=8)
-    ax = axes[1]
-    pts = [(s["nfe"], s["rtf"]) for s in scores if s["rtf"] is not None]
-    if pts:
-        ax.plot(*zip(*pts), marker="o", color="tab:red")
-    ax.set_xlabel("NFE")
-    ax.set_ylabel("RTF (lower is faster)")
-    ax.set_title("RTF vs NFE")
-    ax = axes[2]
-    pts = [(s["rtf"], s["pesq_wb"], s["nfe"]) for s in cand if s["rtf"] is not None and s["pesq_wb"] is not None]
-    for x, y, n in pts:
-        ax.scatter([x], [y], color="tab:blue")
-        ax.annotate(str(n), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
-    frontier, best = [], -1.0
-    for x, y, _ in sorted(pts):
-        if y > best:
-            frontier.append((x, y))
-            best = y
-    if len(frontier) > 1:
-        ax.plot(*zip(*frontier), color="tab:green", label="frontier")
-        ax.legend(fontsize=8)
-    ax.set_xlabel("RTF")
-    ax.set_ylabel("PESQ-WB")
-    ax.set_title("Quality / speed frontier")
-    if not nfes:
-        for a in axes:
-            a.text(0.5, 0.5, "no renders yet", ha="center", va="center", transform=a.transAxes)
-    fig.tight_layout()
-    plt.close(fig)
-    return fig
+def render_table(rows: list[dict[str, Any]]) -> list[list[Any]]:
+    """Rows of RENDER_HEADERS: one per render, with the reason where a row could not be scored."""
+    out = []
+    for r in rows:
+        text = r["text"] if len(r["text"]) <= 60 else r["text"][:57] + "…"
+        out.append([r["voice"], text, r["seed"], f"{r['nfe']} (ref)" if r["is_reference"] else r["nfe"],
+                    _fmt(r["pesq_wb"], 2), _fmt(r["stoi"]), _fmt(r["estoi"]), _fmt(r["rtf"]),
+                    "reused" if r["reused"] else "new", r["error"] or ""])
+    return out
+
+
+def run_summary(rows: list[dict[str, Any]]) -> str:
+    new = sum(1 for r in rows if not r["reused"] and r["render_id"] is not None)
+    reused = sum(1 for r in rows if r["reused"])
+    problems = sum(1 for r in rows if r["error"])
+    groups = len({(r["voice"], r["text"], r["seed"]) for r in rows})
+    line = (f"**{len(rows)} renders** ({groups} sentence × voice × seed combinations): {new} rendered now, "
+            f"{reused} reused from earlier runs.")
+    if problems:
+        line += f" ⚠️ {problems} could not be scored or rendered — the reason is in *Per-render details*."
+    return line
+
+
+def md_escape(text: Any) -> str:
+    """Text shown by Markdown as typed: every ASCII punctuation mark backslash-escaped (CommonMark allows
+    that for all of them), so a name cannot start a link, an image, emphasis or an HTML tag."""
+    import re
+
+    return re.sub(r"([!-/:-@\[-`{-~])", r"\\\1", " ".join(str(text).split()))
 
 
 def results_markdown(results: dict[str, Any]) -> str:
     lines = [f"**Votes:** {results['total_votes']} · **reference NFE:** {results['reference_nfe']} · "
-             f"**margin:** {results['margin']:.0%}"]
+             f"**margin:** {results['margin']:.0%} · thresholds PESQ-WB ≥ {results['thresholds']['pesq_wb']:g}, "
+             f"STOI ≥ {results['thresholds']['stoi']:g}, ESTOI ≥ {results['thresholds']['estoi']:g}, "
+             f"at least {results['thresholds']['min_votes']} votes per pair"]
     rec = results.get("recommended_nfe")
-    lines.append(f"**Recommended NFE:** {rec}" if rec is not None else
-                 "**Recommended NFE:** none yet (no candidate judged indistinguishable)")
-    for v in results.get("verdicts", []):
-        lines.append(f"- NFE {v['nfe']}: **{v['verdict']}** — {v['reason']}")
-    pb = results.get("position_bias", {})
-    if pb.get("decisive_votes"):
-        lines.append(f"\nPosition bias: A chosen {pb['a_chosen']} of {pb['decisive_votes']} decisive votes "
-                     f"(p = {pb['p_value']:.3f}){' — **biased**' if pb['biased'] else ''}")
+    lines.append(f"\n### Recommended NFE: {rec}" if rec is not None else
+                 "\n### Recommended NFE: none yet\nNo candidate has been judged indistinguishable from the reference.")
+    if results.get("verdicts"):
+        lines.append("\n**Verdicts** (candidate against the reference)")
+        for v in results["verdicts"]:
+            lines.append(f"- NFE {v['nfe']}: **{v['verdict']}** — {v['reason']}")
+    else:
+        lines.append("\nNo candidate renders yet for this reference NFE.")
+    if results.get("scores"):
+        lines.append("\n**Objective scores** (all renders against reference NFE "
+                     f"{results['reference_nfe']}; mean [95% interval] across sentences)\n")
+        lines.append("| " + " | ".join(SCORE_HEADERS) + " |")
+        lines.append("|" + "---|" * len(SCORE_HEADERS))
+        for row in score_table(results["scores"]):
+            lines.append("| " + " | ".join(str(c) for c in row) + " |")
     if results.get("pairs"):
-        lines.append("\n| pair | votes | higher NFE preferred | Wilson 95% | p (exact) | ties |")
+        lines.append("\n**Pairs** (preference for the higher NFE; ties reported separately)\n")
+        lines.append("| pair | votes | higher NFE preferred | Wilson 95% | p (exact binomial) | ties |")
         lines.append("|---|---|---|---|---|---|")
         for p in results["pairs"]:
             lo, hi = p["prefer_higher_ci"]
@@ -165,29 +188,43 @@ def results_markdown(results: dict[str, Any]) -> str:
             pv = "—" if p["p_value"] is None else f"{p['p_value']:.3f}"
             rate = "—" if p["prefer_higher"] is None else f"{p['prefer_higher']:.0%}"
             lines.append(f"| {p['pair']} | {p['votes']} | {rate} | {ci} | {pv} | {p['ties']} |")
-    if results.get("bradley_terry"):
-        lines.append("\nBradley–Terry log-strength (95% bootstrap): " + ", ".join(
-            f"NFE {b['nfe']}: {_fmt(b['strength'], 2)}"
-            + ("" if b["ci"][0] is None else f" [{b['ci'][0]:.2f}, {b['ci'][1]:.2f}]")
-            for b in results["bradley_terry"]))
+    bt = [b for b in results.get("bradley_terry", []) if b["strength"] is not None]
+    if bt:
+        lines.append("\n**Bradley–Terry log-strength** (95% bootstrap interval): " + ", ".join(
+            f"NFE {b['nfe']}: {b['strength']:.2f} [{b['ci'][0]:.2f}, {b['ci'][1]:.2f}]" for b in bt))
+    pb = results.get("position_bias", {})
+    if pb.get("decisive_votes"):
+        lo, hi = pb["a_rate_ci"]
+        lines.append(f"\n**Position bias:** A chosen in {pb['a_chosen']} of {pb['decisive_votes']} decisive votes "
+                     f"({pb['a_rate']:.0%}, 95% {lo:.0%}–{hi:.0%}, p = {pb['p_value']:.3f}) — "
+                     + ("**reviewers favour one side**" if pb["biased"] else "no sign of a side preference"))
     if results.get("votes_per_reviewer"):
         per = results["votes_per_reviewer"]
-        lines.append("\nVotes per reviewer: " + ", ".join(f"{k}: {v}" for k, v in per.items()))
+        lines.append("\n**Votes per reviewer:** " + ", ".join(f"{md_escape(k)}: {v}" for k, v in per.items()))
     return "\n".join(lines)
 
 
+def _csv_cell(value: Any) -> Any:
+    # a cell starting with = + - @ (or a tab / carriage return) is a formula to a spreadsheet: quote it
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
 def export_files(studio: Studio) -> list[str]:
+    """Votes and renders as CSV (spreadsheet-safe) and everything as one JSON file."""
     data = studio.nfe_export()
     folder = Path(tempfile.mkdtemp(prefix="nfe-export-"))
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = []
-    for name, rows in data.items():
+    for name in ("votes", "renders"):
+        rows = data[name]
         path = folder / f"nfe-{name}-{stamp}.csv"
         buf = io.StringIO()
-        if rows:
-            w = csv.DictWriter(buf, fieldnames=list(rows[0]))
-            w.writeheader()
-            w.writerows(rows)
+        fields = list(rows[0]) if rows else EXPORT_FIELDS[name]
+        w = csv.DictWriter(buf, fieldnames=fields)
+        w.writeheader()
+        w.writerows({k: _csv_cell(v) for k, v in r.items()} for r in rows)
         path.write_text(buf.getvalue(), encoding="utf-8")
         out.append(str(path))
     path = folder / f"nfe-export-{stamp}.json"
@@ -218,44 +255,74 @@ def player_html(a: Any, b: Any) -> str:
 def build_nfe_tab(studio: Studio, *, gpu_limit: int = 1) -> None:
     if studio.is_smoke:
         gr.Markdown(f"⚠️ **{SMOKE_SCORES_NOTICE}**", elem_id="nfe-smoke-notice")
-    gr.Markdown("### 1 · Render and score\nEach candidate is rendered with the same seed and duration as the "
-                "reference, then scored against it (PESQ-WB at 16 kHz, STOI, ESTOI). Renders are reused.")
+    voices_now = studio.voice_names()
+    candidates_default = studio.nfe_candidates_default()
+    gr.Markdown(
+        "### 1 · Render and score\n"
+        "Every text is rendered at the reference NFE and at each candidate NFE, with the same seed and the same "
+        "duration, so the signals line up; each candidate is scored against its reference (PESQ wide-band at "
+        "16 kHz, STOI, ESTOI) and timed (RTF). Renders made before are reused. The table gives the mean and the "
+        f"95% interval across sentences (at most {NFE_MAX_RENDERS} renders per run).")
     with gr.Row():
-        voice = gr.Dropdown(choices=studio.voice_names(), value=(studio.voice_names() or [None])[0],
-                            label="Voice", elem_id="nfe-voice")
-        builtin = gr.Dropdown(choices=list(NFE_TEXTS), value=NFE_TEXTS[1], label="Built-in sentence",
-                              elem_id="nfe-builtin")
-    text = gr.Textbox(label="Text (custom text overrides the built-in sentence)", lines=2, elem_id="nfe-text")
-    with gr.Row():
-        nfes = gr.CheckboxGroup(choices=[4, 5, 6, 7, 8, 10, 12, 16, 20, 24], value=studio.nfe_candidates_default(),
-                                label="Candidate NFEs", elem_id="nfe-candidates")
-        ref = gr.Number(value=studio.nfe_reference_default(), label="Reference NFE", precision=0, elem_id="nfe-ref")
-        seed = gr.Number(value=0, label="Seed", precision=0, elem_id="nfe-seed")
-        all_texts = gr.Checkbox(value=False, label="All built-in sentences", elem_id="nfe-all")
+        voices = gr.Dropdown(choices=voices_now, value=voices_now[:1], multiselect=True, label="Voices",
+                             info="one or more", elem_id="nfe-voices")
+        seeds = gr.Textbox(value="0", label="Seeds", info="comma-separated whole numbers, e.g. 0, 1, 2",
+                           elem_id="nfe-seeds")
+        ref = gr.Number(value=studio.nfe_reference_default(), label="Reference NFE", precision=0, minimum=1,
+                        maximum=64, elem_id="nfe-ref")
+    nfes = gr.CheckboxGroup(choices=sorted(set(NFE_CHOICES) | set(candidates_default)), value=candidates_default,
+                            label="Candidate NFEs", elem_id="nfe-candidates")
+    with gr.Row(equal_height=True):
+        builtin = gr.Dropdown(choices=list(NFE_TEXTS), value=[NFE_TEXTS[1]], multiselect=True,
+                              label=f"Built-in sentences ({len(NFE_TEXTS)}: English and Chinese, short to long)",
+                              elem_id="nfe-builtin", scale=4)
+        with gr.Column(scale=1, min_width=160):
+            all_btn = gr.Button("All built-in", size="sm", elem_id="nfe-all")
+            none_btn = gr.Button("None", size="sm", elem_id="nfe-none")
+    custom = gr.Textbox(label="Your own texts (one per line; added to the sentences picked above)", lines=2,
+                        elem_id="nfe-text")
     render = gr.Button("Render and score", variant="primary", elem_id="nfe-render")
-    table = gr.Dataframe(headers=SCORE_HEADERS, value=[], label="Per NFE: mean across sentences",
-                         interactive=False, elem_id="nfe-table")
-    plot = gr.Plot(label="Scores, RTF and frontier", elem_id="nfe-plot")
-
-    def do_render(voice_v: Any, builtin_v: Any, text_v: Any, nfes_v: Any, ref_v: Any, seed_v: Any, all_v: bool,
-                  progress: gr.Progress = gr.Progress()) -> tuple[Any, Any]:  # noqa: B008
-        texts = list(NFE_TEXTS) if all_v else [text_v.strip() if text_v and text_v.strip() else builtin_v]
-        for i, t in enumerate(texts):
-            def prog(frac: float, desc: str = "", i: int = i) -> None:
-                progress((i + frac) / len(texts), desc=f"sentence {i + 1}/{len(texts)}: {desc}")
-            prog(0.0, "starting")
-            studio.nfe_scores(t, voice_v, nfes_v, ref_v, seed_v, progress=prog)
-        res = studio.ab_results(ref_v, boot=50)
-        return score_table(res), score_figure(res)
-
-    render.click(user_errors(do_render), inputs=[voice, builtin, text, nfes, ref, seed, all_texts],
-                 outputs=[table, plot], concurrency_id=GPU, concurrency_limit=gpu_limit, api_visibility="private")
-
-    gr.Markdown("### 2 · Blind A/B\nListen to both clips to the end, then vote. Which NFE is which is revealed "
-                "after the vote.")
+    run_md = gr.Markdown("", elem_id="nfe-run-summary")
+    table = gr.Dataframe(headers=SCORE_HEADERS, value=[], label="Per NFE: mean [95% interval] across sentences",
+                         interactive=False, wrap=True, elem_id="nfe-table")
     with gr.Row():
-        reviewer = gr.Textbox(label="Your name", elem_id="ab-reviewer")
-        next_btn = gr.Button("Next trial", elem_id="ab-next")
+        plot_scores = gr.Plot(nfe_scores_figure([]), label="Scores vs NFE", elem_id="nfe-plot", show_label=False)
+        plot_rtf = gr.Plot(nfe_rtf_figure([]), label="RTF vs NFE", elem_id="nfe-plot-rtf", show_label=False)
+        plot_front = gr.Plot(nfe_frontier_figure([]), label="Quality / speed frontier", elem_id="nfe-plot-frontier",
+                             show_label=False)
+    with gr.Accordion("Per-render details", open=False):
+        details = gr.Dataframe(headers=RENDER_HEADERS, value=[], interactive=False, wrap=True,
+                               elem_id="nfe-details")
+
+    all_btn.click(lambda: gr.Dropdown(value=list(NFE_TEXTS)), outputs=[builtin], api_visibility="private",
+                  queue=False)
+    none_btn.click(lambda: gr.Dropdown(value=[]), outputs=[builtin], api_visibility="private", queue=False)
+
+    def do_render(voices_v: Any, builtin_v: Any, custom_v: Any, nfes_v: Any, ref_v: Any, seeds_v: Any,
+                  progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
+        texts = list(builtin_v or []) + [line for line in str(custom_v or "").splitlines() if line.strip()]
+        if not nfes_v:
+            raise gr.Error("Tick at least one candidate NFE.")
+        rows = studio.nfe_render(texts, voices_v, nfes_v, ref_v, seeds_v, progress=progress)
+        ref_nfe = rows[0]["reference_nfe"]
+        from ishowtts_studio.quality import summarise
+
+        summary = summarise([r for r in rows if r["render_id"] is not None], ref_nfe)
+        th = studio.nfe_thresholds()
+        limits = {"pesq_wb": th.pesq_min, "stoi": th.stoi_min, "estoi": th.estoi_min}
+        return (run_summary(rows), score_table(summary), nfe_scores_figure(summary, ref_nfe, limits),
+                nfe_rtf_figure(summary), nfe_frontier_figure(summary), render_table(rows))
+
+    render.click(user_errors(do_render), inputs=[voices, builtin, custom, nfes, ref, seeds],
+                 outputs=[run_md, table, plot_scores, plot_rtf, plot_front, details], show_progress_on=[run_md],
+                 concurrency_id=GPU, concurrency_limit=gpu_limit, api_visibility="private")
+
+    gr.Markdown("### 2 · Blind A/B\nEnter your name and ask for a trial: two clips of the same text, voice and "
+                "seed at two NFEs (a candidate against the reference, or two neighbouring candidates), "
+                "loudness-matched. Play both to the end, then vote. Which NFE was which is shown after the vote.")
+    with gr.Row(equal_height=True):
+        reviewer = gr.Textbox(label="Your name", max_length=100, elem_id="ab-reviewer", scale=3)
+        next_btn = gr.Button("Next trial", variant="primary", elem_id="ab-next", scale=1)
     trial = gr.State(None)
     played = gr.State({"A": False, "B": False, "t0": 0.0})
     # plain <audio> elements for the studio's own WAV files (served as they are, never re-normalised); the
@@ -297,8 +364,9 @@ def build_nfe_tab(studio: Studio, *, gpu_limit: int = 1) -> None:
                 raise gr.Error("Play both clips to the end before voting.")
             secs = time.time() - float(state.get("t0") or time.time())
             r = studio.ab_vote(trial_id, name, choice, secs)
-            msg = (f"You chose **{'no difference' if r['choice'] == 'tie' else r['choice']}**. "
-                   f"A was **NFE {r['a_nfe']}**, B was **NFE {r['b_nfe']}** (reference NFE {r['reference_nfe']}).")
+            said = "no difference" if r["choice"] == "tie" else r["choice"]
+            msg = (f"You chose **{said}**. A was **NFE {r['a_nfe']}**, B was **NFE {r['b_nfe']}** "
+                   f"(reference NFE {r['reference_nfe']}). Press *Next trial* for another.")
             return None, msg, locked(), locked(), locked()
         return fn
 
@@ -306,27 +374,29 @@ def build_nfe_tab(studio: Studio, *, gpu_limit: int = 1) -> None:
         btn.click(user_errors(vote(ch)), inputs=[trial, reviewer, played],
                   outputs=[trial, reveal, vote_a, vote_tie, vote_b], api_visibility="private")
 
-    gr.Markdown("### 3 · Results and decision")
+    gr.Markdown("### 3 · Results and decision\nA candidate is *indistinguishable* only when listeners prefer the "
+                "reference at most up to the margin (upper 95% bound) **and** its objective scores meet the "
+                "thresholds; the recommended NFE is the lowest such candidate.")
     with gr.Row():
         refresh = gr.Button("Refresh results", elem_id="nfe-refresh")
         adopt = gr.Button("Adopt recommended NFE as default", elem_id="nfe-adopt")
         export = gr.Button("Export votes and scores (CSV + JSON)", elem_id="nfe-export")
-    results_md = gr.Markdown("", elem_id="nfe-results")
-    files = gr.File(label="Export", file_count="multiple", elem_id="nfe-export-files")
     adopt_msg = gr.Markdown("", elem_id="nfe-adopt-msg")
+    results_md = gr.Markdown("Press *Refresh results* to compute the statistics.", elem_id="nfe-results")
+    files = gr.File(label="Export", file_count="multiple", visible=False, elem_id="nfe-export-files")
 
-    def show_results() -> tuple[Any, ...]:
-        res = studio.ab_results()
-        return results_markdown(res), score_table(res), score_figure(res)
+    def show_results(ref_v: Any) -> str:
+        return results_markdown(studio.ab_results(ref_v))
 
-    refresh.click(user_errors(show_results), outputs=[results_md, table, plot], api_visibility="private")
+    refresh.click(user_errors(show_results), inputs=[ref], outputs=[results_md], api_visibility="private")
 
-    def do_adopt() -> str:
-        rec = studio.ab_results(boot=20).get("recommended_nfe")
+    def do_adopt(ref_v: Any) -> str:
+        rec = studio.ab_results(ref_v, boot=20).get("recommended_nfe")
         if rec is None:
             raise gr.Error("No candidate has been judged indistinguishable yet, so there is nothing to adopt.")
         studio.set_default_nfe(rec)
         return f"Default NFE is now **{rec}**; Live synthesis uses it (it persists across restarts)."
 
-    adopt.click(user_errors(do_adopt), outputs=[adopt_msg], api_visibility="private")
-    export.click(user_errors(lambda: export_files(studio)), outputs=[files], api_visibility="private")
+    adopt.click(user_errors(do_adopt), inputs=[ref], outputs=[adopt_msg], api_visibility="private")
+    export.click(user_errors(lambda: gr.File(value=export_files(studio), visible=True)), outputs=[files],
+                 api_visibility="private")

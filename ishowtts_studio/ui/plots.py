@@ -1,4 +1,5 @@
-"""Matplotlib figures for the Performance tab: live request figures and benchmark results.
+"""Matplotlib figures for the Performance tab (live request figures, benchmark results) and the NFE
+compare tab (scores, RTF and the quality/speed frontier per NFE).
 
 Plain data in, `Figure` out (no gradio), so the figures can be tested and saved anywhere. The live
 figures take the request dicts of `MetricsService.recent_requests()` (keys: finished_at, latency_s,
@@ -26,6 +27,10 @@ __all__ = [
     "gpu_memory_figure",
     "latency_figure",
     "latency_histogram_figure",
+    "nfe_frontier_figure",
+    "nfe_rtf_figure",
+    "nfe_scores_figure",
+    "pareto_frontier",
     "rtf_figure",
     "rtf_over_time_figure",
     "rtf_vs_audio_figure",
@@ -203,4 +208,127 @@ def benchmark_rtf_figure(result: dict[str, Any] | None) -> Figure:
         return rtf_figure(result)  # type: ignore[arg-type]
     fig, ax = _figure("Benchmark real-time factor")
     _empty(ax, NO_BENCHMARK_MESSAGE)
+    return fig
+
+
+# ---- NFE compare ---------------------------------------------------------------------------------------
+# These take the per-NFE summary of `quality.summarise` (keys nfe, is_reference, pesq_wb, pesq_wb_ci, stoi,
+# stoi_ci, estoi, estoi_ci, rtf, rtf_ci, renders): means with 95% intervals across sentences as error bars.
+NO_NFE_MESSAGE = "No renders yet — pick texts and NFEs, then press Render and score"
+PESQ_MAX = 4.64
+
+
+def _yerr(entries: Sequence[dict[str, Any]], key: str) -> np.ndarray:
+    """Asymmetric error bars from the `<key>_ci` intervals (zero where an interval is missing)."""
+    lows, highs = [], []
+    for e in entries:
+        lo, hi = e.get(f"{key}_ci") or [None, None]
+        m = e[key]
+        lows.append(m - lo if lo is not None else 0.0)
+        highs.append(hi - m if hi is not None else 0.0)
+    return np.array([lows, highs])
+
+
+def _scored(summary: Sequence[dict[str, Any]], key: str) -> list[dict[str, Any]]:
+    return [e for e in summary if _finite(e.get(key))]
+
+
+def nfe_scores_figure(summary: Sequence[dict[str, Any]], reference_nfe: int | None = None,
+                      thresholds: dict[str, float] | None = None) -> Figure:
+    """PESQ-WB (left axis) and STOI / ESTOI (right axis) of each candidate NFE against the reference render,
+    mean and 95% interval across sentences; dashed lines are the thresholds a verdict needs."""
+    title = "Scores vs NFE" + (f" (against reference NFE {reference_nfe})" if reference_nfe else "")
+    fig, ax = _figure(title)
+    cand = [e for e in summary if not e.get("is_reference")]
+    pesq = _scored(cand, "pesq_wb")
+    stoi, estoi = _scored(cand, "stoi"), _scored(cand, "estoi")
+    if not (pesq or stoi or estoi):
+        _empty(ax, NO_NFE_MESSAGE if not cand else "No candidate could be scored — see the per-render problems")
+        return fig
+    th = thresholds or {}
+    if pesq:
+        ax.errorbar([e["nfe"] for e in pesq], [e["pesq_wb"] for e in pesq], yerr=_yerr(pesq, "pesq_wb"),
+                    marker="o", capsize=3, color=COLORS[0], label="PESQ-WB (left)")
+    if th.get("pesq_wb"):
+        ax.axhline(th["pesq_wb"], color=COLORS[0], ls="--", lw=1, alpha=0.6)
+    ax.set_ylim(1.0, PESQ_MAX + 0.1)
+    ax.set_ylabel("PESQ-WB (1 – 4.64)")
+    ax.set_xlabel("NFE (ODE steps)")
+    right = ax.twinx()
+    for entries, key, color, label in ((stoi, "stoi", COLORS[1], "STOI (right)"),
+                                       (estoi, "estoi", COLORS[2], "ESTOI (right)")):
+        if entries:
+            right.errorbar([e["nfe"] for e in entries], [e[key] for e in entries], yerr=_yerr(entries, key),
+                           marker="s", ms=4, capsize=3, color=color, label=label)
+        if th.get(key):
+            right.axhline(th[key], color=color, ls="--", lw=1, alpha=0.6)
+    right.set_ylim(0.0, 1.05)
+    right.set_ylabel("STOI / ESTOI (0 – 1)")
+    ax.set_xticks(sorted({e["nfe"] for e in cand}))
+    ax.grid(alpha=0.3)
+    handles = ax.get_legend_handles_labels()
+    more = right.get_legend_handles_labels()
+    ax.legend(handles[0] + more[0], handles[1] + more[1], fontsize=8, loc="lower right")
+    return fig
+
+
+def nfe_rtf_figure(summary: Sequence[dict[str, Any]]) -> Figure:
+    """Real-time factor of each NFE (the reference included), mean and 95% interval across sentences."""
+    fig, ax = _figure("RTF vs NFE (lower is faster)")
+    pts = _scored(summary, "rtf")
+    if not pts:
+        _empty(ax, NO_NFE_MESSAGE)
+        return fig
+    ax.errorbar([e["nfe"] for e in pts], [e["rtf"] for e in pts], yerr=_yerr(pts, "rtf"), marker="o", capsize=3,
+                color=COLORS[4], label="render RTF")
+    for e in pts:
+        if e.get("is_reference"):
+            ax.annotate("reference", (e["nfe"], e["rtf"]), textcoords="offset points", xytext=(-10, 8), fontsize=8)
+    top = max(e["rtf"] + _yerr([e], "rtf")[1][0] for e in pts)
+    if top >= 0.5:
+        ax.axhline(1.0, color="#64748b", lw=1, ls=":", label="real time")
+    ax.set_ylim(0, _top(top))
+    ax.set_xticks([e["nfe"] for e in pts])
+    ax.set_xlabel("NFE (ODE steps)")
+    ax.set_ylabel("RTF (compute s per audio s)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left")
+    return fig
+
+
+def pareto_frontier(points: Sequence[tuple[float, float, int]]) -> list[tuple[float, float, int]]:
+    """The (rtf, quality, nfe) points no other point beats on both speed (lower RTF) and quality."""
+    front, best = [], -np.inf
+    for x, y, n in sorted(points, key=lambda p: (p[0], -p[1])):
+        if y > best:
+            front.append((x, y, n))
+            best = y
+    return front
+
+
+def nfe_frontier_figure(summary: Sequence[dict[str, Any]]) -> Figure:
+    """Quality (PESQ-WB) against speed (RTF) per NFE; the line joins the NFEs no other NFE beats on both.
+    The reference is at 4.64 by definition (it is what the others are compared with)."""
+    fig, ax = _figure("Quality / speed frontier")
+    pts = [(e["rtf"], e["pesq_wb"], e["nfe"]) for e in summary
+           if not e.get("is_reference") and _finite(e.get("rtf")) and _finite(e.get("pesq_wb"))]
+    ref = [(e["rtf"], PESQ_MAX, e["nfe"]) for e in summary if e.get("is_reference") and _finite(e.get("rtf"))]
+    if not pts:
+        _empty(ax, NO_NFE_MESSAGE if not summary else "No candidate could be scored — see the per-render problems")
+        return fig
+    front = pareto_frontier(pts + ref)
+    ax.plot([p[0] for p in front], [p[1] for p in front], "-", color=COLORS[2], lw=1.5, alpha=0.8,
+            label="frontier")
+    ax.scatter([p[0] for p in pts], [p[1] for p in pts], color=COLORS[0], zorder=3, label="candidate NFE")
+    if ref:
+        ax.scatter([ref[0][0]], [ref[0][1]], marker="*", s=120, color=COLORS[1], zorder=3,
+                   label=f"reference NFE {ref[0][2]}")
+    for x, y, n in pts + ref:
+        ax.annotate(str(n), (x, y), textcoords="offset points", xytext=(5, 4), fontsize=8)
+    ax.set_xlim(0, _top(max(p[0] for p in pts + ref)))
+    ax.set_ylim(max(1.0, min(p[1] for p in pts) - 0.3), PESQ_MAX + 0.15)
+    ax.set_xlabel("RTF (lower is faster)")
+    ax.set_ylabel("PESQ-WB against the reference")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
     return fig
