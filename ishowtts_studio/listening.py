@@ -214,6 +214,35 @@ def verdict(
     return out
 
 
+def engine_comparison(
+    votes: Iterable[Vote | Mapping[str, Any]], *, reference_nfe: int, other_nfe: int
+) -> dict[str, Any]:
+    """The cross-engine A/B: the other engine's render against the F5-TTS reference of the same voice, text and
+    seed. Preference for the other engine with a Wilson 95% interval (ties half, as above), the exact binomial
+    test on the decisive votes, and one sentence that says what the votes show."""
+    vs = [v for v in (_as_vote(x) for x in votes) if {v.nfe_a, v.nfe_b} == {reference_nfe, other_nfe}]
+    wins = sum(v.winner == other_nfe for v in vs)
+    losses = sum(v.winner == reference_nfe for v in vs)
+    ties = len(vs) - wins - losses
+    out: dict[str, Any] = {"votes": len(vs), "other_wins": wins, "reference_wins": losses, "ties": ties,
+                           "reference_nfe": reference_nfe, "p_value": binom_p(wins, wins + losses)}
+    if not vs:
+        out.update(prefer_other=None, prefer_other_ci=[None, None], summary="No cross-engine votes yet.")
+        return out
+    lo, hi = wilson_with_ties(wins, ties, len(vs))
+    rate = (wins + 0.5 * ties) / len(vs)
+    if lo > 0.5:
+        said = "listeners prefer IndexTTS"
+    elif hi < 0.5:
+        said = f"listeners prefer F5-TTS (NFE {reference_nfe})"
+    else:
+        said = "no clear preference yet"
+    out.update(prefer_other=rate, prefer_other_ci=[lo, hi],
+               summary=f"{said}: IndexTTS preferred {rate:.0%} of the time ({lo:.0%}–{hi:.0%}, 95% interval, "
+                       f"ties count half) over {len(vs)} votes.")
+    return out
+
+
 def analyse(
     votes: Iterable[Vote | Mapping[str, Any]],
     *,

@@ -40,6 +40,9 @@ SPEED_MIN, SPEED_MAX = 0.3, 3.0
 CFG_MIN, CFG_MAX = 0.0, 10.0
 SEED_MAX = 2**31 - 1
 DEFAULT_NFE_PREF = "default_nfe"
+# NFE value that marks an IndexTTS render in an NFE comparison group: the cross-engine A/B pairs it with the F5-TTS
+# reference render of the same voice, text and seed (IndexTTS has no ODE steps; never a candidate NFE)
+INDEXTTS_NFE = 0
 # NFE compare: most seeds per run, most renders per run (voices x texts x seeds x NFEs)
 NFE_MAX_SEEDS = 16
 NFE_MAX_RENDERS = 2000
@@ -618,7 +621,7 @@ class Studio:
 
     def nfe_render(
         self, texts: Any, voices: Any, nfes: Any = None, reference_nfe: Any = None, seeds: Any = 0,
-        progress: Any = None,
+        progress: Any = None, cross_engine: bool = False,
     ) -> list[dict[str, Any]]:
         """Render every (voice, text, seed) at the reference NFE and at each candidate NFE, with the same
         seed and the same frames per chunk as the reference, and score each candidate against it.
@@ -626,7 +629,11 @@ class Studio:
         Stored renders are reused (keyed by everything that shapes the audio). The rest go through the
         shared runtime one NFE at a time, up to `max_batch` requests in flight, so renders of one NFE share
         GPU batches and RTF is measured per NFE without requests of other NFEs waiting in between.
-        Rows (one per render): voice, text, seed, nfe, is_reference, pesq_wb, stoi, estoi, rtf, error, ..."""
+        Rows (one per render): voice, text, seed, nfe, is_reference, pesq_wb, stoi, estoi, rtf, error, ...
+
+        With `cross_engine`, each (voice, text, seed) is also rendered by IndexTTS (row `nfe` = INDEXTTS_NFE,
+        `engine` "indextts") for the cross-engine blind A/B against the F5-TTS reference; IndexTTS chooses its own
+        length, so those renders are not aligned and get no PESQ/STOI/ESTOI."""
         import hashlib
         import json
 
@@ -641,8 +648,10 @@ class Studio:
         if not candidates:
             raise InputError("Pick at least one candidate NFE different from the reference NFE.")
         seed_list = self._parse_seeds(seeds)
+        if cross_engine:
+            self.runtime._engine_for(self.indextts.name)  # unavailable: say so (and how to fix it) before rendering
         n_groups = len(text_list) * len(voice_list) * len(seed_list)
-        total = n_groups * (len(candidates) + 1)
+        total = n_groups * (len(candidates) + 1 + int(cross_engine))
         if total > NFE_MAX_RENDERS:
             raise InputError(
                 f"That is {total} renders ({len(voice_list)} voices × {len(text_list)} texts × {len(seed_list)} "
@@ -682,8 +691,9 @@ class Studio:
 
         # what is stored already (and still on disk) is reused
         stored: dict[tuple[int, int], dict[str, Any]] = {}
+        waves = [ref_nfe, *candidates] + ([INDEXTTS_NFE] if cross_engine else [])
         for gi, g in enumerate(groups):
-            for n in [ref_nfe, *candidates]:
+            for n in waves:
                 row = self.store.get_nfe_render(key(g, n))
                 if row is not None and (samples / row["audio_path"]).exists() and (samples / row["clip_path"]).exists():
                     stored[(gi, n)] = row
@@ -699,7 +709,7 @@ class Studio:
 
         reused_ids = {row["id"] for row in stored.values()}
         window = max(1, min(eng.max_batch, eng.queue_size // 2))
-        for n in [ref_nfe, *candidates]:
+        for n in waves:
             todo = [gi for gi in range(len(groups)) if (gi, n) not in stored]
             if n != ref_nfe:  # a candidate whose reference failed cannot be aligned or scored
                 for gi in [gi for gi in todo if (gi, ref_nfe) in failed]:
@@ -710,11 +720,14 @@ class Studio:
             while waiting or in_flight:
                 if waiting and len(in_flight) < window:
                     g = groups[waiting[0]]
+                    index = n == INDEXTTS_NFE
                     req = SynthesisRequest(
                         voice=g["vref"], chunks=g["chunks"], seed=g["seed"], text_chars=len(g["text"]),
                         params=GenerationParams(nfe=n, cfg_strength=params.cfg_strength, sway_coef=params.sway_coef,
                                                 speed=params.speed),
-                        crossfade_s=eng.crossfade_ms / 1000, duration_frames=g["frames"])
+                        crossfade_s=eng.crossfade_ms / 1000, duration_frames=None if index else g["frames"],
+                        engine=self.indextts.name if index else "",
+                        extra={"indextts": IndexTTSOptions()} if index else {})
                     try:
                         in_flight.append((waiting[0], self.runtime.submit(req)))
                         waiting.pop(0)
@@ -731,19 +744,21 @@ class Studio:
                 else:
                     if n == ref_nfe:
                         refs[gi] = audio
+                    scored = None if n in (ref_nfe, INDEXTTS_NFE) else quality.score(ref_audio(gi), audio, sr)
                     stored[(gi, n)] = self._store_nfe_render(
-                        groups[gi], n, ref_nfe, key(groups[gi], n), params, audio, stats,
-                        None if n == ref_nfe else quality.score(ref_audio(gi), audio, sr))
+                        groups[gi], n, ref_nfe, key(groups[gi], n), params, audio, stats, scored)
                 done += 1
-                report(done, f"NFE {n}: {len(todo) - len(waiting) - len(in_flight)} of {len(todo)} rendered "
+                what = "IndexTTS" if n == INDEXTTS_NFE else f"NFE {n}"
+                report(done, f"{what}: {len(todo) - len(waiting) - len(in_flight)} of {len(todo)} rendered "
                              f"· {done} of {total} renders done")
         report(total, f"{total} renders done")
         rows = []
         for gi, g in enumerate(groups):
-            for n in [ref_nfe, *candidates]:
+            for n in waves:
                 r = stored.get((gi, n))
                 base = {"voice": g["voice"].name, "text": g["text"], "seed": g["seed"], "nfe": n,
-                        "reference_nfe": ref_nfe, "is_reference": n == ref_nfe}
+                        "reference_nfe": ref_nfe, "is_reference": n == ref_nfe,
+                        "engine": self.indextts.name if n == INDEXTTS_NFE else self.engine.name}
                 if r is None:
                     rows.append(dict(base, pesq_wb=None, stoi=None, estoi=None, rtf=None, audio_s=None,
                                      render_id=None, reused=False, error=failed.get((gi, n), "not rendered")))
@@ -795,8 +810,10 @@ class Studio:
         pairs = set()
         for rows in groups.values():
             ref = [r for r in rows if r["nfe"] == r["reference_nfe"]]
-            cands = sorted((r for r in rows if r["nfe"] != r["reference_nfe"]), key=lambda r: r["nfe"])
-            for r in cands:
+            # an IndexTTS render (cross-engine A/B) meets the reference only, never a neighbouring NFE
+            cands = sorted((r for r in rows if r["nfe"] not in (r["reference_nfe"], INDEXTTS_NFE)),
+                           key=lambda r: r["nfe"])
+            for r in cands + [r for r in rows if r["nfe"] == INDEXTTS_NFE]:
                 if ref:
                     pairs.add((r["id"], ref[0]["id"]))
             for a, b in zip(cands, cands[1:]):
@@ -884,7 +901,8 @@ class Studio:
         except ValueError as exc:
             raise InputError(str(exc)) from exc
         return {"trial_id": trial["id"], "choice": picked, "a_nfe": trial["nfe_a"], "b_nfe": trial["nfe_b"],
-                "reference_nfe": ra["reference_nfe"] if ra else None}
+                "reference_nfe": ra["reference_nfe"] if ra else None,
+                "a_label": render_label(trial["nfe_a"]), "b_label": render_label(trial["nfe_b"])}
 
     def ab_results(self, reference_nfe: Any = None, boot: int = 200) -> dict[str, Any]:
         """Pair statistics, Bradley–Terry, position bias, votes per reviewer, verdicts, recommended NFE."""
@@ -897,8 +915,11 @@ class Studio:
             default = self.nfe_reference_default()
             reference_nfe = default if default in refs or not every else every[-1]["reference_nfe"]
         ref = self._check_nfe(reference_nfe)
-        renders = [r for r in every if r["reference_nfe"] == ref]
-        votes = [v for v in self.store.list_ab_votes() if v["reference_nfe"] == ref]
+        renders = [r for r in every if r["reference_nfe"] == ref and r["nfe"] != INDEXTTS_NFE]
+        all_votes = [v for v in self.store.list_ab_votes() if v["reference_nfe"] == ref]
+        # votes of the cross-engine A/B are their own question, kept out of the NFE statistics
+        cross = [v for v in all_votes if INDEXTTS_NFE in (v["nfe_a"], v["nfe_b"])]
+        votes = [v for v in all_votes if INDEXTTS_NFE not in (v["nfe_a"], v["nfe_b"])]
         candidates = sorted({r["nfe"] for r in renders if r["nfe"] != ref})
         summary = quality.summarise(renders, ref)
         per_nfe = {e["nfe"]: e for e in summary}
@@ -907,6 +928,7 @@ class Studio:
                                 thresholds=self.nfe_thresholds(), boot=boot)
         out["scores"] = summary
         out["smoke"] = self.is_smoke
+        out["cross_engine"] = listening.engine_comparison(cross, reference_nfe=ref, other_nfe=INDEXTTS_NFE)
         return out
 
     def nfe_export(self) -> dict[str, Any]:
@@ -920,6 +942,11 @@ class Studio:
             r = renders.get(trial.get("render_a_id"), {})
             votes.append(dict(v, voice_slug=r.get("voice_slug"), text=r.get("text"), seed=r.get("seed")))
         return {"votes": votes, "renders": [{k: r[k] for k in keep} for r in renders.values()]}
+
+
+def render_label(nfe: int) -> str:
+    """How a render is named once revealed: 'IndexTTS' for the cross-engine render, else 'NFE n'."""
+    return "IndexTTS" if nfe == INDEXTTS_NFE else f"NFE {nfe}"
 
 
 def _read_wav(path: Path) -> np.ndarray:

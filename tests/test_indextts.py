@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from importlib.resources import files
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -89,6 +90,9 @@ def test_same_seed_same_audio_other_seed_other_audio(engine: IndexTTSEngine) -> 
 def test_generation_options_reach_the_model(engine: IndexTTSEngine) -> None:
     short = engine.synthesize([_job("Options are passed through.", seed=3, max_mel_tokens=20)])[0].audio
     assert len(short) == 20 * SAMPLES_PER_TOKEN
+    # more than the model's position table holds is held to its limit (tiny model: 80 - 1), not an index error
+    capped = engine.synthesize([_job("Too long a request.", seed=3, max_mel_tokens=1000)])[0].audio
+    assert len(capped) == 79 * SAMPLES_PER_TOKEN
 
 
 def test_chinese_text_goes_through_the_normaliser(engine: IndexTTSEngine) -> None:
@@ -370,3 +374,106 @@ def test_live_tab_explains_an_unavailable_indextts(browser, studio_url: str) -> 
         expect(page.locator("#engine-note")).to_contain_text("indextts.model_dir")
     finally:
         context.close()
+
+
+# ---- NFE compare: the cross-engine blind A/B ---------------------------------------------------------
+@pytest.fixture(scope="module")
+def index_studio(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    from ishowtts_studio.settings import load_settings
+    from ishowtts_studio.studio import Studio
+
+    tmp = tmp_path_factory.mktemp("cross-engine")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    s = Studio(load_settings(None, smoke=True, overrides={
+        "paths.voices": str(tmp / "v"), "paths.samples": str(tmp / "s"), "paths.database": str(tmp / "s" / "db.sqlite"),
+        "paths.cache": str(tmp / "cache"), "engine.warmup": False, "indextts.model_dir": str(tiny_model),
+        "indextts.device": "cpu",
+    }))
+    s.start()
+    assert s.runtime.wait_ready(180), s.runtime.message
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+def test_cross_engine_ab_pairs_indextts_with_the_reference_only(index_studio: Any) -> None:
+    from ishowtts_studio.studio import INDEXTTS_NFE
+
+    s = index_studio
+    voice = s.voice_names()[0]
+    rows = s.nfe_render(["Hello there, this is a test."], [voice], [3, 4], 6, 0, cross_engine=True)
+    index_rows = [r for r in rows if r["nfe"] == INDEXTTS_NFE]
+    assert len(index_rows) == 1 and index_rows[0]["engine"] == "indextts" and index_rows[0]["render_id"]
+    assert index_rows[0]["pesq_wb"] is None and not index_rows[0]["is_reference"]
+    assert all(r["pesq_wb"] is not None or r["error"] for r in rows if r["nfe"] in (3, 4))
+    # again: everything is reused, the IndexTTS render too
+    assert all(r["reused"] for r in s.nfe_render(["Hello there, this is a test."], [voice], [3, 4], 6, 0,
+                                                  cross_engine=True))
+
+    seen, revealed = set(), []
+    for _ in range(3):  # three pairs: 3 vs 6, 4 vs 6, IndexTTS vs 6 (and the neighbours 3 vs 4)
+        trial_id, a, b = s.ab_next_trial("Rita")
+        assert "indextts" not in f"{trial_id}{a.name}{b.name}".lower()  # nothing reveals the engine before the vote
+        r = s.ab_vote(trial_id, "Rita", "A" if len(revealed) % 2 else "B")
+        revealed.append(r)
+        seen.add(frozenset((r["a_nfe"], r["b_nfe"])))
+    for _ in range(3):
+        trial_id, _, _ = s.ab_next_trial("Rita")
+        r = s.ab_vote(trial_id, "Rita", "tie")
+        revealed.append(r)
+        seen.add(frozenset((r["a_nfe"], r["b_nfe"])))
+    assert frozenset((INDEXTTS_NFE, 6)) in seen
+    assert not any(INDEXTTS_NFE in p and p != frozenset((INDEXTTS_NFE, 6)) for p in seen), \
+        "IndexTTS is only ever compared with the reference"
+    labels = {r["a_label"] for r in revealed} | {r["b_label"] for r in revealed}
+    assert "IndexTTS" in labels and "NFE 6" in labels
+
+    res = s.ab_results(6)
+    cross = res["cross_engine"]
+    cross_votes = sum(1 for r in revealed if INDEXTTS_NFE in (r["a_nfe"], r["b_nfe"]))
+    assert cross["votes"] == cross_votes >= 1
+    assert cross["other_wins"] + cross["reference_wins"] + cross["ties"] == cross_votes
+    assert "IndexTTS preferred" in cross["summary"]
+    # the NFE statistics never see the IndexTTS render
+    assert [v["nfe"] for v in res["verdicts"]] == [3, 4]
+    assert INDEXTTS_NFE not in {b["nfe"] for b in res["bradley_terry"]}
+    assert res["total_votes"] == len(revealed) - cross_votes
+    assert res["recommended_nfe"] != INDEXTTS_NFE
+
+
+def test_engine_comparison_statistics() -> None:
+    from ishowtts_studio.listening import Vote, engine_comparison
+
+    # IndexTTS (nfe 0) against the reference (32): 14 wins, 2 losses, 2 ties; one unrelated NFE vote
+    votes = [Vote(0, 32, "A")] * 8 + [Vote(32, 0, "B")] * 6 + [Vote(32, 0, "A")] * 2 + [Vote(0, 32, "tie")] * 2
+    votes.append(Vote(5, 32, "A"))
+    out = engine_comparison(votes, reference_nfe=32, other_nfe=0)
+    assert (out["votes"], out["other_wins"], out["reference_wins"], out["ties"]) == (18, 14, 2, 2)
+    assert out["prefer_other"] == pytest.approx(15 / 18)  # ties count half
+    # Wilson 95% of 15 of 18 (hand-checked with scipy): 0.6078-0.9416
+    assert out["prefer_other_ci"] == pytest.approx([0.6077796, 0.9416342], abs=1e-6)
+    assert out["p_value"] == pytest.approx(0.0041809, abs=1e-6)  # exact binomial, 14 of 16 decisive votes
+    assert out["summary"].startswith("listeners prefer IndexTTS")
+    even = engine_comparison([Vote(0, 32, "A"), Vote(0, 32, "B")], reference_nfe=32, other_nfe=0)
+    assert even["summary"].startswith("no clear preference yet")
+    assert engine_comparison([], reference_nfe=32, other_nfe=0)["summary"] == "No cross-engine votes yet."
+
+
+def test_cross_engine_needs_indextts(tmp_path: Path) -> None:
+    """Without an IndexTTS model, asking for the cross-engine renders says why before anything renders."""
+    from ishowtts_studio.settings import load_settings
+    from ishowtts_studio.studio import Studio
+
+    s = Studio(load_settings(None, smoke=True, overrides={
+        "paths.voices": str(tmp_path / "v"), "paths.samples": str(tmp_path / "s"),
+        "paths.database": str(tmp_path / "s" / "db.sqlite"), "paths.cache": str(tmp_path / "cache"),
+        "engine.warmup": False}))
+    s.start()
+    try:
+        assert s.runtime.wait_ready(180), s.runtime.message
+        with pytest.raises(EngineUnavailable, match="indextts.model_dir"):
+            s.nfe_render(["Hello there."], [s.voice_names()[0]], [3], 6, 0, cross_engine=True)
+        assert s.store.list_nfe_renders() == []
+    finally:
+        s.close()

@@ -126,6 +126,12 @@ class Worker:
             raise RuntimeError("the IndexTTS model is not loaded")
         torch.manual_seed(int(req["seed"]))  # sampling is seeded per chunk, like F5-TTS's noise
         kwargs = dict(req.get("kwargs") or {})
+        # the GPT's position table holds max_mel_tokens (+ start/stop) positions: ask for more and it fails with
+        # an index error, so longer requests are held to what this model can generate
+        limit = int(self.tts.cfg.gpt.max_mel_tokens) - 1
+        if int(kwargs.get("max_mel_tokens") or 0) > limit:
+            print(f"max_mel_tokens {kwargs['max_mel_tokens']} held to this model's {limit}", file=sys.stderr)
+            kwargs["max_mel_tokens"] = limit
         if self.version == "2":
             sr, wav = self.tts.infer(req["path"], req["text"], None, **kwargs)
         else:

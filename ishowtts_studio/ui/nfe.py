@@ -21,7 +21,7 @@ from typing import Any
 import gradio as gr
 
 from ishowtts_studio.nfe_texts import NFE_TEXTS
-from ishowtts_studio.studio import NFE_MAX_RENDERS, Studio
+from ishowtts_studio.studio import INDEXTTS_NFE, NFE_MAX_RENDERS, Studio
 from ishowtts_studio.ui.common import GPU, to_gr_error, user_errors
 from ishowtts_studio.ui.plots import nfe_frontier_figure, nfe_rtf_figure, nfe_scores_figure
 
@@ -131,7 +131,8 @@ def render_table(rows: list[dict[str, Any]]) -> list[list[Any]]:
     out = []
     for r in rows:
         text = r["text"] if len(r["text"]) <= 60 else r["text"][:57] + "…"
-        out.append([r["voice"], text, r["seed"], f"{r['nfe']} (ref)" if r["is_reference"] else r["nfe"],
+        nfe = "IndexTTS" if r["nfe"] == INDEXTTS_NFE else f"{r['nfe']} (ref)" if r["is_reference"] else r["nfe"]
+        out.append([r["voice"], text, r["seed"], nfe,
                     _fmt(r["pesq_wb"], 2), _fmt(r["stoi"]), _fmt(r["estoi"]), _fmt(r["rtf"]),
                     "reused" if r["reused"] else "new", r["error"] or ""])
     return out
@@ -188,6 +189,12 @@ def results_markdown(results: dict[str, Any]) -> str:
             pv = "—" if p["p_value"] is None else f"{p['p_value']:.3f}"
             rate = "—" if p["prefer_higher"] is None else f"{p['prefer_higher']:.0%}"
             lines.append(f"| {p['pair']} | {p['votes']} | {rate} | {ci} | {pv} | {p['ties']} |")
+    cross = results.get("cross_engine") or {}
+    if cross.get("votes"):
+        pv = "—" if cross["p_value"] is None else f"{cross['p_value']:.3f}"
+        lines.append(f"\n**Cross-engine A/B** (IndexTTS against F5-TTS at NFE {cross['reference_nfe']}): "
+                     f"{cross['summary']} IndexTTS won {cross['other_wins']}, F5-TTS {cross['reference_wins']}, "
+                     f"ties {cross['ties']}; p (exact binomial, decisive votes) = {pv}.")
     bt = [b for b in results.get("bradley_terry", []) if b["strength"] is not None]
     if bt:
         lines.append("\n**Bradley–Terry log-strength** (95% bootstrap interval): " + ", ".join(
@@ -281,7 +288,11 @@ def build_nfe_tab(studio: Studio, *, gpu_limit: int = 1) -> None:
             none_btn = gr.Button("None", size="sm", elem_id="nfe-none")
     custom = gr.Textbox(label="Your own texts (one per line; added to the sentences picked above)", lines=2,
                         elem_id="nfe-text")
-    render = gr.Button("Render and score", variant="primary", elem_id="nfe-render")
+    with gr.Row(equal_height=True):
+        cross = gr.Checkbox(value=False, label="Also render with IndexTTS (cross-engine blind A/B against the "
+                            "reference)", info="needs the IndexTTS extra; its renders are not aligned, so they are "
+                            "only listened to, not scored", elem_id="nfe-cross-engine", scale=3)
+        render = gr.Button("Render and score", variant="primary", elem_id="nfe-render", scale=1)
     run_md = gr.Markdown("", elem_id="nfe-run-summary")
     table = gr.Dataframe(headers=SCORE_HEADERS, value=[], label="Per NFE: mean [95% interval] across sentences",
                          interactive=False, wrap=True, elem_id="nfe-table")
@@ -299,21 +310,23 @@ def build_nfe_tab(studio: Studio, *, gpu_limit: int = 1) -> None:
     none_btn.click(lambda: gr.Dropdown(value=[]), outputs=[builtin], api_visibility="private", queue=False)
 
     def do_render(voices_v: Any, builtin_v: Any, custom_v: Any, nfes_v: Any, ref_v: Any, seeds_v: Any,
-                  progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
+                  cross_v: bool, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
         texts = list(builtin_v or []) + [line for line in str(custom_v or "").splitlines() if line.strip()]
         if not nfes_v:
             raise gr.Error("Tick at least one candidate NFE.")
-        rows = studio.nfe_render(texts, voices_v, nfes_v, ref_v, seeds_v, progress=progress)
+        rows = studio.nfe_render(texts, voices_v, nfes_v, ref_v, seeds_v, progress=progress,
+                                 cross_engine=bool(cross_v))
         ref_nfe = rows[0]["reference_nfe"]
         from ishowtts_studio.quality import summarise
 
-        summary = summarise([r for r in rows if r["render_id"] is not None], ref_nfe)
+        # the IndexTTS renders are for the cross-engine A/B only: not aligned, so not in the per-NFE scores
+        summary = summarise([r for r in rows if r["render_id"] is not None and r["nfe"] != INDEXTTS_NFE], ref_nfe)
         th = studio.nfe_thresholds()
         limits = {"pesq_wb": th.pesq_min, "stoi": th.stoi_min, "estoi": th.estoi_min}
         return (run_summary(rows), score_table(summary), nfe_scores_figure(summary, ref_nfe, limits),
                 nfe_rtf_figure(summary), nfe_frontier_figure(summary), render_table(rows))
 
-    render.click(user_errors(do_render), inputs=[voices, builtin, custom, nfes, ref, seeds],
+    render.click(user_errors(do_render), inputs=[voices, builtin, custom, nfes, ref, seeds, cross],
                  outputs=[run_md, table, plot_scores, plot_rtf, plot_front, details], show_progress_on=[run_md],
                  concurrency_id=GPU, concurrency_limit=gpu_limit, api_visibility="private")
 
@@ -365,7 +378,7 @@ def build_nfe_tab(studio: Studio, *, gpu_limit: int = 1) -> None:
             secs = time.time() - float(state.get("t0") or time.time())
             r = studio.ab_vote(trial_id, name, choice, secs)
             said = "no difference" if r["choice"] == "tie" else r["choice"]
-            msg = (f"You chose **{said}**. A was **NFE {r['a_nfe']}**, B was **NFE {r['b_nfe']}** "
+            msg = (f"You chose **{said}**. A was **{r['a_label']}**, B was **{r['b_label']}** "
                    f"(reference NFE {r['reference_nfe']}). Press *Next trial* for another.")
             return None, msg, locked(), locked(), locked()
         return fn
