@@ -54,7 +54,8 @@ def build_ui(studio: Studio) -> gr.Blocks:
     health = studio.health()
     with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:
         gr.Markdown(
-            f"# {TITLE}\nOn-device zero-shot voice cloning with F5-TTS (and IndexTTS, optional) — one shared GPU worker on this machine.",
+            f"# {TITLE}\nOn-device zero-shot voice cloning with F5-TTS (and IndexTTS, optional) — one shared GPU "
+            "worker on this machine.",
             elem_id="studio-title",
         )
         banner = gr.Markdown(status_markdown(health), elem_id="status-banner", elem_classes=banner_classes(health))
