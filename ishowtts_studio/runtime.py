@@ -259,12 +259,16 @@ class EngineRuntime:
         return future.result(timeout)
 
     def _engine_for(self, name: str) -> Any:
-        """The registered engine called `name` ("" = default), or EngineUnavailable saying why not."""
-        self._check_available()
+        """The registered engine called `name` ("" = default), or EngineUnavailable saying why not. Another
+        engine stays usable when the default one could not load (say, F5-TTS weights are missing)."""
+        if self._stop.is_set():
+            raise EngineUnavailable("The studio is shutting down.")
         engine = self.engines.get(name or self.engine.name)
         if engine is None:
             raise EngineUnavailable(f"Unknown engine {name!r}. Choose one of: {', '.join(self.engines)}.")
-        if engine is not self.engine and engine.name not in self._loaded:
+        if engine is self.engine:
+            self._check_available()
+        elif engine.name not in self._loaded:
             engine.check()  # cheap: says at once what is missing, before the request waits in the queue
         return engine
 

@@ -252,6 +252,24 @@ def test_worker_dying_mid_request_is_a_clear_error(tiny_model: Path) -> None:
         eng.unload()
 
 
+def test_indextts_works_when_f5_weights_are_missing(tiny_model: Path, tmp_path: Path) -> None:
+    f5 = F5Engine(checkpoint=str(tmp_path / "missing.safetensors"), vocab=str(tmp_path / "vocab.txt"),
+                  vocoder=str(tmp_path / "vocos"), device="cpu", cache_dir=tmp_path)
+    index = IndexTTSEngine(model_dir=str(tiny_model), device="cpu")
+    rt = EngineRuntime(f5, extra_engines={"indextts": index})
+    rt.start()
+    try:
+        assert not rt.wait_ready(60) and rt.status == "unavailable" and "f5.checkpoint" in rt.message
+        f5_params = GenerationParams(nfe=4, cfg_strength=2.0, sway_coef=-1.0, speed=1.0)
+        with pytest.raises(EngineUnavailable, match="f5.checkpoint"):
+            rt.submit(SynthesisRequest(voice=VOICE, chunks=["Hello."], params=f5_params, seed=1))
+        audio, stats = rt.submit(_index_request("The second engine still speaks.")).result(180)
+        assert stats.engine == "indextts" and len(audio) == FAST["max_mel_tokens"] * SAMPLES_PER_TOKEN
+    finally:
+        rt.stop()
+        index.unload()
+
+
 def test_unknown_engine_is_refused_at_once(two_engine_runtime: EngineRuntime) -> None:
     req = _index_request("Who speaks?")
     req.engine = "tacotron"
