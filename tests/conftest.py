@@ -6,6 +6,7 @@ pytest temp folder, never in the repository's own voices/ or samples/.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -15,6 +16,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -58,6 +60,28 @@ cache = "cache"
     path = folder / "config.toml"
     path.write_text(text, encoding="utf-8")
     return path
+
+
+@contextlib.contextmanager
+def running_studio(folder: Path, **overrides: object) -> Iterator[Any]:
+    """An in-process smoke-mode Studio whose files all live in `folder`, started and ready; closed afterwards.
+    `overrides` are dotted config keys, passed as `**{"engine.max_batch": 4}`."""
+    from ishowtts_studio.settings import load_settings
+    from ishowtts_studio.studio import Studio
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    settings = load_settings(None, smoke=True, overrides={
+        "paths.voices": str(folder / "v"), "paths.samples": str(folder / "s"),
+        "paths.database": str(folder / "s" / "db.sqlite"), "paths.cache": str(folder / "cache"),
+        "engine.warmup": False, **overrides,
+    })
+    studio = Studio(settings)
+    studio.start()
+    try:
+        assert studio.runtime.wait_ready(180), studio.runtime.message
+        yield studio
+    finally:
+        studio.close()
 
 
 @dataclass

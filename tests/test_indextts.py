@@ -25,7 +25,7 @@ from ishowtts_studio.engines.base import ChunkJob, EngineUnavailable, Generation
 from ishowtts_studio.engines.f5 import F5Engine
 from ishowtts_studio.engines.indextts import IndexTTSEngine, IndexTTSOptions, WorkerStopped
 from ishowtts_studio.runtime import EngineRuntime, SynthesisRequest
-from tests.conftest import REPO, Server, _stop, start_server
+from tests.conftest import REPO, Server, _stop, running_studio, start_server
 
 INDEX_PY = REPO / ".venv-indextts" / "bin" / "python"
 EN_WAV = Path(str(files("f5_tts").joinpath("infer/examples/basic/basic_ref_en.wav")))
@@ -397,22 +397,9 @@ def test_live_tab_explains_an_unavailable_indextts(browser, studio_url: str) -> 
 # ---- NFE compare: the cross-engine blind A/B ---------------------------------------------------------
 @pytest.fixture(scope="module")
 def index_studio(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    from ishowtts_studio.settings import load_settings
-    from ishowtts_studio.studio import Studio
-
-    tmp = tmp_path_factory.mktemp("cross-engine")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    s = Studio(load_settings(None, smoke=True, overrides={
-        "paths.voices": str(tmp / "v"), "paths.samples": str(tmp / "s"), "paths.database": str(tmp / "s" / "db.sqlite"),
-        "paths.cache": str(tmp / "cache"), "engine.warmup": False, "indextts.model_dir": str(tiny_model),
-        "indextts.device": "cpu",
-    }))
-    s.start()
-    assert s.runtime.wait_ready(180), s.runtime.message
-    try:
+    overrides = {"indextts.model_dir": str(tiny_model), "indextts.device": "cpu"}
+    with running_studio(tmp_path_factory.mktemp("cross-engine"), **overrides) as s:
         yield s
-    finally:
-        s.close()
 
 
 def test_cross_engine_ab_pairs_indextts_with_the_reference_only(index_studio: Any) -> None:
@@ -480,18 +467,7 @@ def test_engine_comparison_statistics() -> None:
 
 def test_cross_engine_needs_indextts(tmp_path: Path) -> None:
     """Without an IndexTTS model, asking for the cross-engine renders says why before anything renders."""
-    from ishowtts_studio.settings import load_settings
-    from ishowtts_studio.studio import Studio
-
-    s = Studio(load_settings(None, smoke=True, overrides={
-        "paths.voices": str(tmp_path / "v"), "paths.samples": str(tmp_path / "s"),
-        "paths.database": str(tmp_path / "s" / "db.sqlite"), "paths.cache": str(tmp_path / "cache"),
-        "engine.warmup": False}))
-    s.start()
-    try:
-        assert s.runtime.wait_ready(180), s.runtime.message
+    with running_studio(tmp_path) as s:
         with pytest.raises(EngineUnavailable, match="indextts.model_dir"):
             s.nfe_render(["Hello there."], [s.voice_names()[0]], [3], 6, 0, cross_engine=True)
         assert s.store.list_nfe_renders() == []
-    finally:
-        s.close()

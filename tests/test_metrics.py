@@ -29,6 +29,7 @@ from ishowtts_studio.metrics import (
     describe,
     percentiles,
 )
+from tests.conftest import running_studio
 
 TEXT = "Hello there, this is a test."
 
@@ -99,21 +100,8 @@ def _sample(families: dict[str, Any], family: str, sample: str, **labels: str) -
 
 @pytest.fixture(scope="module")
 def studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    from ishowtts_studio.settings import load_settings
-    from ishowtts_studio.studio import Studio
-
-    tmp = tmp_path_factory.mktemp("metrics-studio")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    s = Studio(load_settings(None, smoke=True, overrides={
-        "paths.voices": str(tmp / "v"), "paths.samples": str(tmp / "s"), "paths.database": str(tmp / "s" / "db.sqlite"),
-        "paths.cache": str(tmp / "cache"), "engine.warmup": False,
-    }))
-    s.start()
-    assert s.runtime.wait_ready(180), s.runtime.message
-    try:
+    with running_studio(tmp_path_factory.mktemp("metrics-studio")) as s:
         yield s
-    finally:
-        s.close()
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@ aligned renders, batching through the shared runtime, reuse, progress and input 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,6 +11,7 @@ import soundfile as sf
 
 from ishowtts_studio import quality
 from ishowtts_studio.studio import InputError
+from tests.conftest import running_studio
 
 TEXTS = ["Hello there.", "今天天气很好，我们去公园散步吧。"]
 CANDIDATES = [3, 5]
@@ -20,21 +20,8 @@ REF = 6
 
 @pytest.fixture(scope="module")
 def studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    from ishowtts_studio.settings import load_settings
-    from ishowtts_studio.studio import Studio
-
-    tmp = tmp_path_factory.mktemp("nfe-studio")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    s = Studio(load_settings(None, smoke=True, overrides={
-        "paths.voices": str(tmp / "v"), "paths.samples": str(tmp / "s"), "paths.database": str(tmp / "s" / "db.sqlite"),
-        "paths.cache": str(tmp / "cache"), "engine.warmup": False, "engine.max_batch": 4,
-    }))
-    s.start()
-    assert s.runtime.wait_ready(180), s.runtime.message
-    try:
+    with running_studio(tmp_path_factory.mktemp("nfe-studio"), **{"engine.max_batch": 4}) as s:
         yield s
-    finally:
-        s.close()
 
 
 @pytest.fixture(scope="module")
