@@ -541,12 +541,7 @@ class Studio:
         if nfes is None or (isinstance(nfes, str) and not nfes.strip()) or (isinstance(nfes, (list, tuple))
                                                                           and not nfes):
             return self.nfe_candidates_default()
-        if isinstance(nfes, str):
-            parts = [p for p in nfes.replace(";", ",").replace(" ", ",").split(",") if p.strip()]
-        elif isinstance(nfes, (int, float)):
-            parts = [nfes]
-        else:
-            parts = list(nfes)
+        parts = _list_items(nfes)
         if len(parts) > NFE_MAX:
             raise InputError(f"Too many candidate NFEs ({len(parts)}); pick at most {NFE_MAX}.")
         values = []
@@ -563,12 +558,7 @@ class Studio:
     def _parse_seeds(seeds: Any) -> list[int]:
         if seeds is None or (isinstance(seeds, str) and not seeds.strip()):
             return [0]
-        if isinstance(seeds, str):
-            parts: list[Any] = [p for p in seeds.replace(";", ",").replace(" ", ",").split(",") if p.strip()]
-        elif isinstance(seeds, (int, float)):
-            parts = [seeds]
-        else:
-            parts = list(seeds)
+        parts = _list_items(seeds)
         if not parts:
             return [0]
         if len(parts) > NFE_MAX_SEEDS:
@@ -942,6 +932,15 @@ class Studio:
             r = renders.get(trial.get("render_a_id"), {})
             votes.append(dict(v, voice_slug=r.get("voice_slug"), text=r.get("text"), seed=r.get("seed")))
         return {"votes": votes, "renders": [{k: r[k] for k in keep} for r in renders.values()]}
+
+
+def _list_items(value: Any) -> list[Any]:
+    """A list typed as text ("5, 6;7 8"), one number, or an actual list, as its items."""
+    if isinstance(value, str):
+        return [p for p in value.replace(";", ",").replace(" ", ",").split(",") if p.strip()]
+    if isinstance(value, (int, float)):
+        return [value]
+    return list(value)
 
 
 def render_label(nfe: int) -> str:
