@@ -226,6 +226,13 @@ def test_runtime_keeps_at_most_max_loaded_engines(two_engine_runtime: EngineRunt
     assert status["indextts"]["status"] == "available" and status["f5"]["status"] == "ready"
 
 
+def test_indextts_requests_are_not_batched(two_engine_runtime: EngineRuntime) -> None:
+    rt = two_engine_runtime
+    handles = [rt.submit(_index_request(f"Request number {i}.", seed=i)) for i in range(3)]
+    stats = [h.result(300)[1] for h in handles]
+    assert [s.batch_size for s in stats] == [1, 1, 1]
+
+
 def test_crashed_worker_is_restarted_for_the_next_request(two_engine_runtime: EngineRuntime) -> None:
     rt = two_engine_runtime
     rt.submit(_index_request("Warm up the worker.")).result(180)

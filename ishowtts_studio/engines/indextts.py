@@ -241,6 +241,7 @@ class IndexTTSEngine:
     name = "indextts"
     label = "IndexTTS"
     sample_rate = SAMPLE_RATE
+    max_batch = 1  # it generates one utterance at a time: a bigger batch would only delay the first one's audio
 
     def __init__(
         self,
