@@ -389,8 +389,9 @@ class F5Engine:
         }
 
     def cache_stats(self) -> dict[str, int]:
+        shapes = dict(self.sampler.shape_stats) if self.sampler is not None else {}
         with self._refs_lock:
-            return dict(self._stats, ref_cache_items=len(self._refs))
+            return dict(self._stats, ref_cache_items=len(self._refs), **shapes)
 
     def unload(self) -> None:
         """Drop the model, vocoder and captured graphs so another engine can have the GPU memory; `load`

@@ -231,6 +231,10 @@ class F5Sampler:
         self._schedules: dict[tuple[int, float | None], tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
         self._uncond: dict[tuple[int, int], torch.Tensor] = {}
         self._lock = threading.Lock()
+        # shapes (batch, length, cfg, padded) met so far, and how often a sample call met a new one or had to
+        # capture a graph first: the cost live traffic pays when it is not prepared ahead
+        self._shapes_seen: set[tuple[int, int, bool, bool]] = set()
+        self.shape_stats = {"new_shapes": 0, "graph_captures": 0}
         dit = self.dit
         # split the input projection: [x | cond | text] -> dim; only the x part changes per step
         w = dit.input_embed.proj.weight
@@ -336,6 +340,10 @@ class F5Sampler:
         if padded:
             attn_bias = torch.zeros(mask.shape[0], 1, 1, length, device=dev, dtype=dt)
             attn_bias.masked_fill_(~mask.view(mask.shape[0], 1, 1, length), float("-inf"))
+        shape = (batch, length, use_cfg, padded)
+        if shape not in self._shapes_seen:
+            self._shapes_seen.add(shape)
+            self.shape_stats["new_shapes"] += 1
         rope = None if self.use_graphs else self.rope_tables(length)  # a graph holds its own tables
         t, block_mods, final_mods = self._schedule(nfe, sway_coef)
         cfg = torch.tensor(cfg_strength, device=dev, dtype=dt)
@@ -537,6 +545,7 @@ class F5Sampler:
                 while len(self._graphs) >= self.max_graphs:  # least recently used first
                     self._graphs.pop(next(iter(self._graphs)))
                 graph = _StepGraph(self, batch, length, use_cfg, padded)
+                self.shape_stats["graph_captures"] += 1
             self._graphs[key] = graph  # (re)insert as most recently used
             return graph
 
