@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The device runs of issue 17 (H200), from the repo root: `bash benchmarks/h200-2026-11-30/run.sh STEP...`.
+# Needs .whl/ (python3 ../shared/tools/device-wheels.py soxr pyloudnorm sqlalchemy) carried along. Writes to $OUT.
+set -u
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+  && export PYTHONPATH=/tmp/site:${PYTHONPATH:-} || exit 1
+export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
+B="python3 -m ishowtts_studio.bench --random-weights full"
+conf() { printf '[engine]\n%s\n' "$*" > "/tmp/$1.toml"; }
+printf '[engine]\nbucket_frames = 1\nprepare_max_frames = 0\n' > /tmp/old.toml   # today's behaviour before this issue
+printf '[engine]\ncompile = false\n' > /tmp/nocompile.toml                       # the Jetson path
+for step in "$@"; do
+  echo "=== $step $(date +%T)"
+  case $step in
+    rows) $B --nfe 8 32 --runs 6 --warmup 2 --concurrency 16 --json $OUT/rows.json --plots $OUT ;;
+    live) $B --nfe 8 --no-rows --workload paced burst --json $OUT/live.json --plots $OUT ;;
+    live_old) $B --config /tmp/old.toml --nfe 8 --no-rows --workload paced burst --json $OUT/live_old.json ;;
+    nocompile) $B --config /tmp/nocompile.toml --nfe 8 --texts short long --runs 4 --workload paced burst \
+                  --json $OUT/nocompile.json ;;
+    probe) python3 benchmarks/probe_live.py --out $OUT/probe_live.json ;;
+  esac 2>&1 | grep -v "__recompiles\|Warning\|warn(" | tail -40
+done
