@@ -6,7 +6,6 @@ python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upg
   && export PYTHONPATH=/tmp/site:${PYTHONPATH:-} || exit 1
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
 B="python3 -m ishowtts_studio.bench --random-weights full"
-conf() { printf '[engine]\n%s\n' "$*" > "/tmp/$1.toml"; }
 printf '[engine]\nbucket_frames = 1\nprepare_max_frames = 0\n' > /tmp/old.toml   # today's behaviour before this issue
 printf '[engine]\ncompile = false\n' > /tmp/nocompile.toml                       # the Jetson path
 for step in "$@"; do
@@ -18,5 +17,5 @@ for step in "$@"; do
     nocompile) $B --config /tmp/nocompile.toml --nfe 8 --texts short long --runs 4 --workload paced burst \
                   --json $OUT/nocompile.json ;;
     probe) python3 benchmarks/probe_live.py --out $OUT/probe_live.json ;;
-  esac 2>&1 | grep -v "__recompiles\|Warning\|warn(" | tail -40
+  esac 2>&1 | tee -a $OUT/log.txt | grep -v "__recompiles\|Warning\|warn(" | grep -v " INFO " | tail -25
 done
