@@ -580,6 +580,7 @@ class F5Sampler:
     def pending(self) -> int:
         return len(self._pending)
 
+    @torch.inference_mode()  # as in `sample`: a capture outside it would record autograd history (and memory)
     def prepare_pending(self) -> bool:
         """Prepare one queued exact-length shape (capture its graph); True while more are queued. Call it
         between requests (the runtime's idle hook does), never on a request's path."""
@@ -595,6 +596,7 @@ class F5Sampler:
                 self._exact_ready.pop()
             return bool(self._pending)
 
+    @torch.inference_mode()
     def prepare_buckets(self, lengths: list[int], use_cfg: bool = True,
                         progress: Any = None) -> int:
         """Capture the padded batch-1 graph of each bucket length now (longest first, so the shared input
