@@ -241,7 +241,7 @@ def _row(engine: Any, runtime: EngineRuntime, cfg: BenchConfig, lang: str, size:
                 _stock_once(eng, voice, text, params)
         # a known length: met before, and the preparation a live server does between requests (the runtime's
         # idle hook: exact graphs for lengths met again) has run, as it would once this worker waits
-        while getattr(eng, "idle_work", lambda: False)():
+        while eng.idle_work(min_idle_s=0):
             pass
         ours, stock, audio_s, stock_audio_s = [], [], 0.0, 0.0
         stock_error = None
@@ -558,7 +558,7 @@ def main(argv: list[str] | None = None) -> int:
         bucket_frames=eng_s.bucket_frames, ref_cache_items=eng_s.ref_cache_items, attention=eng_s.attention,
         fused_kernels=eng_s.fused_kernels, prepare_min_frames=eng_s.prepare_min_frames,
         prepare_max_frames=eng_s.prepare_max_frames, exact_graphs=eng_s.exact_graphs,
-        share_graph_memory=eng_s.share_graph_memory,
+        share_graph_memory=eng_s.share_graph_memory, cudnn_benchmark=eng_s.cudnn_benchmark,
     )
     queue_room = max(args.concurrency, (args.messages or max(WORKLOAD_MESSAGES.values())) if args.workload else 0)
     runtime = EngineRuntime(engine, queue_size=max(eng_s.queue_size, queue_room + 1),

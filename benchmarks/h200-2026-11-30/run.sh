@@ -16,6 +16,7 @@ for step in "$@"; do
     live_old) $B --config /tmp/old.toml --nfe 8 --no-rows --workload paced burst --json $OUT/live_old.json ;;
     nocompile) $B --config /tmp/nocompile.toml --nfe 8 --texts short long --runs 4 --workload paced burst \
                   --json $OUT/nocompile.json ;;
+    fp16_stock) $B --precision fp16 --compare-stock --nfe 8 32 --runs 2 --warmup 1 --json $OUT/fp16_stock.json ;;
     probe) python3 benchmarks/probe_live.py --out $OUT/probe_live.json ;;
   esac 2>&1 | tee -a $OUT/log.txt | grep -v "__recompiles\|Warning\|warn(" | grep -v " INFO " | tail -25
 done

@@ -11,6 +11,7 @@ import hashlib
 import logging
 import os
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -146,6 +147,8 @@ class F5Engine:
         prepare_max_frames: int = 0,
         exact_graphs: bool = True,
         share_graph_memory: bool = True,
+        cudnn_benchmark: bool = False,
+        idle_before_prepare_s: float = 0.5,
     ) -> None:
         self.checkpoint, self.vocab, self.vocoder_spec = checkpoint, vocab, vocoder
         self.model_name = model_name
@@ -159,6 +162,11 @@ class F5Engine:
         # graphs for lengths met again prepared between requests, all graphs sharing one memory pool
         self.prepare_min_frames, self.prepare_max_frames = prepare_min_frames, prepare_max_frames
         self.exact_graphs, self.share_graph_memory = exact_graphs, share_graph_memory
+        self.cudnn_benchmark = cudnn_benchmark
+        # idle preparation waits for a quiet moment this long: a capture (~0.1 s) started in a short gap would
+        # delay the next live request by up to that much
+        self.idle_before_prepare_s = idle_before_prepare_s
+        self._last_busy = 0.0
         self.cfm: Any = None
         self.vocoder: Any = None
         self.sampler: F5Sampler | None = None
@@ -179,8 +187,11 @@ class F5Engine:
         self.device = resolve_device(self.device_spec)
         self.dtype = resolve_precision(self.device, self.precision_spec)
         if self.device.type == "cuda":
-            # the grouped position convolutions are slow under cuDNN's default algorithm choice
-            torch.backends.cudnn.benchmark = True
+            # cuDNN autotuning times its algorithms for every new input shape: the text embedding's and the
+            # vocoder's convolutions meet a new length with nearly every live request, and the tuning then sits on
+            # that request's path (measured ~20 ms each, benchmarks/h200-2026-11-30/run3). Off by default; the
+            # sampler's position convolutions are Triton kernels or a bmm and do not use cuDNN.
+            torch.backends.cudnn.benchmark = self.cudnn_benchmark
             # cuDNN's attention kernel has faulted on broadcast (stride-0) masks; flash and
             # memory-efficient attention cover every case we need
             torch.backends.cuda.enable_cudnn_sdp(False)
@@ -327,6 +338,7 @@ class F5Engine:
             metas.append((prepared, ref_frames))
         mels = self._sample_by_length(items, params)
         waves = self._vocode([mel[ref_frames:] for mel, (_, ref_frames) in zip(mels, metas)])
+        self._last_busy = time.monotonic()
         out = []
         for wave, mel, (prepared, ref_frames) in zip(waves, mels, metas):
             if 0 < prepared.rms < TARGET_RMS:
@@ -370,10 +382,14 @@ class F5Engine:
                 mels[i] = mel
         return mels  # type: ignore[return-value]
 
-    def idle_work(self) -> bool:
-        """Prepare one shape queued for an exact graph; True while more are queued. The runtime calls this when
-        its queue is empty, so the capture never sits on a request's path."""
-        return bool(self.sampler is not None and self.sampler.prepare_pending())
+    def idle_work(self, min_idle_s: float | None = None) -> bool:
+        """Prepare one shape queued for an exact graph once the engine has had no work for `min_idle_s` (default
+        `idle_before_prepare_s`); True while more are queued and it may go on. The runtime calls this when its
+        queue is empty, so the capture never sits on a request's path."""
+        wait = self.idle_before_prepare_s if min_idle_s is None else min_idle_s
+        if self.sampler is None or time.monotonic() - self._last_busy < wait:
+            return False
+        return self.sampler.prepare_pending()
 
     @torch.inference_mode()
     def _vocode(self, mels: list[torch.Tensor]) -> list[np.ndarray]:
@@ -414,7 +430,7 @@ class F5Engine:
             if progress:
                 progress(0.7 + 0.2 * i / max(1, len(plan)), f"warm-up {i + 1}/{len(plan)}")
             self.synthesize(jobs)
-        while self.idle_work():
+        while self.idle_work(min_idle_s=0):
             pass
         self.prepare_live_shapes(progress)
 

@@ -240,6 +240,7 @@ class F5Sampler:
         self._exact_ready: set[tuple[int, int, bool]] = set()
         self._sightings: dict[tuple[int, int, bool], int] = {}
         self._pending: list[tuple[int, int, bool]] = []
+        self._captured_kinds: set[tuple[bool, bool]] = set()
         self._schedules: dict[tuple[int, float | None], tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
         self._uncond: dict[tuple[int, int], torch.Tensor] = {}
         self._lock = threading.Lock()
@@ -694,8 +695,13 @@ class _StepGraph:
         # warm up on a side stream (as CUDA graph capture requires), then capture
         stream = torch.cuda.Stream()
         stream.wait_stream(torch.cuda.current_stream())
+        # two warm-up steps for the first graph of a kind (lazy library set-up), one after that: it is time a
+        # capture costs, on whatever path it runs
+        kind = (batch == 1, padded)
+        warm = 1 if kind in sampler._captured_kinds else 2
+        sampler._captured_kinds.add(kind)
         with torch.cuda.stream(stream):
-            for _ in range(2):
+            for _ in range(warm):
                 step()
         torch.cuda.current_stream().wait_stream(stream)
         self.graph = torch.cuda.CUDAGraph()
