@@ -8,6 +8,8 @@ export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
 B="python3 -m ishowtts_studio.bench --random-weights full"
 printf '[engine]\nbucket_frames = 1\nprepare_max_frames = 0\n' > /tmp/old.toml   # today's behaviour before this issue
 printf '[engine]\ncompile = false\n' > /tmp/nocompile.toml                       # the Jetson path
+printf '[engine]\nfirst_chunk_chars = 135\n' > /tmp/nosplit.toml                 # chat lines in one chunk
+printf '[engine]\nexact_graphs = false\n' > /tmp/noexact.toml                      # no idle captures
 for step in "$@"; do
   echo "=== $step $(date +%T)"
   case $step in
@@ -17,6 +19,8 @@ for step in "$@"; do
     nocompile) $B --config /tmp/nocompile.toml --nfe 8 --texts short long --runs 4 --workload paced burst \
                   --json $OUT/nocompile.json ;;
     fp16_stock) $B --precision fp16 --compare-stock --nfe 8 32 --runs 2 --warmup 1 --json $OUT/fp16_stock.json ;;
+    live_nosplit) $B --config /tmp/nosplit.toml --nfe 8 --no-rows --workload paced burst --json $OUT/live_nosplit.json ;;
+    live_noexact) $B --config /tmp/noexact.toml --nfe 8 --no-rows --workload paced burst --json $OUT/live_noexact.json ;;
     probe) python3 benchmarks/probe_live.py --out $OUT/probe_live.json ;;
   esac 2>&1 | tee -a $OUT/log.txt | grep -v "__recompiles\|Warning\|warn(" | grep -v " INFO " | tail -25
 done
