@@ -337,6 +337,12 @@ class EngineSettings(_Section):
     share_graph_memory: bool = _opt(
         True, "All CUDA graphs share one memory pool and one set of input buffers (they never run at once).",
     )
+    idle_prepare_after_s: float = _opt(
+        2.0,
+        "Seconds without requests before the engine prepares exact graphs for repeated lengths (a capture takes "
+        "about 0.1 s, and a request arriving meanwhile waits for it).",
+        lo=0.0, hi=3600.0,
+    )
     cudnn_benchmark: bool = _opt(
         False,
         "Let cuDNN time its algorithms for every new input shape (GPU only). Live requests nearly all have new "
