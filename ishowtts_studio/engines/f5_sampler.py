@@ -563,7 +563,10 @@ class F5Sampler:
         return effective_duration(int(item.text_ids.numel()), int(item.cond_mel.shape[0]), item.duration)
 
     def exact_ready(self, length: int, use_cfg: bool) -> bool:
-        """Whether a single request of this length is served unpadded (its exact graph is prepared)."""
+        """Whether a single request of this length is served unpadded: its exact graph is held (the LRU may have
+        dropped it since; then the padded bucket serves again, and no request waits for a capture)."""
+        if self.use_graphs:
+            return (1, length, use_cfg, False) in self._graphs
         return (1, length, use_cfg) in self._exact_ready
 
     def note_length(self, length: int, use_cfg: bool) -> None:
@@ -592,9 +595,10 @@ class F5Sampler:
         if self.use_graphs:
             self._graph_for(batch, length, use_cfg, False)
         with self._lock:
-            self._exact_ready.add((batch, length, use_cfg))
-            while len(self._exact_ready) > self.max_graphs:  # as many as the graph LRU keeps
-                self._exact_ready.pop()
+            if not self.use_graphs:  # nothing to capture: remember the length, as many as the graph LRU keeps
+                self._exact_ready.add((batch, length, use_cfg))
+                while len(self._exact_ready) > self.max_graphs:
+                    self._exact_ready.pop()
             return bool(self._pending)
 
     @torch.inference_mode()
