@@ -29,19 +29,22 @@ from ishowtts_studio.ui.common import GPU, user_errors
 
 
 class StudioAPI:
-    """The named endpoints that are plain functions of the studio's services (wrapped by `user_errors`)."""
+    """The named endpoints over the studio's services; `user_errors` maps what they raise to gr.Error."""
 
     def __init__(self, studio: Studio) -> None:
         self.studio = studio
 
+    @user_errors
     def health(self) -> dict[str, Any]:
         """Engine status: status (loading/ready/unavailable), message, progress, engine, device, smoke, ..."""
         return self.studio.health()
 
+    @user_errors
     def list_voices(self) -> list[dict[str, Any]]:
         """The saved voices: name, slug, transcript, language, duration, times used, ..."""
         return self.studio.voices.list_voices()
 
+    @user_errors
     def history(self, limit: float | None = 20) -> list[dict[str, Any]]:
         """Recent syntheses, newest first: id, created_at, text, voice_name, nfe, seed, audio_seconds, rtf, ..."""
         count = 20 if limit is None else int(limit)
@@ -50,6 +53,7 @@ class StudioAPI:
         # the server's absolute file paths are none of the client's business
         return [{k: v for k, v in row.items() if k != "audio_file"} for row in self.studio.synthesis.history(count)]
 
+    @user_errors
     def synthesize(
         self,
         text: str | None,
@@ -71,14 +75,17 @@ class StudioAPI:
                                                    indextts=options or None)
         return str(outcome.wav_path), outcome.stats
 
+    @user_errors
     def engines(self) -> list[dict[str, Any]]:
         """Every engine (f5, indextts) with its status (ready/available/loading/unavailable) and message."""
         return self.studio.engines()
 
+    @user_errors
     def metrics_snapshot(self) -> dict[str, Any]:
         """Live figures: counts, queue depth, latency/TTFA/RTF percentiles, GPU memory, cache hit rate."""
         return self.studio.bench.snapshot()
 
+    @user_errors
     def run_benchmark(self, nfes: list[int], runs: int = 3, texts: list[str] | None = None) -> dict[str, Any]:
         """Run the standard benchmark (texts: short/medium/long) at the given NFEs through the engine."""
         return self.studio.bench.run(nfes, runs, texts or ["short"])
@@ -88,13 +95,10 @@ def register_api(studio: Studio, *, gpu_limit: int = 1) -> StudioAPI:
     """Add the API endpoints to the Blocks being built (call inside `with gr.Blocks()`)."""
     api = StudioAPI(studio)
 
-    # plain functions with the methods' real signatures (gr.api reads them for the API schema), errors mapped
-    health = user_errors(_unbound(api.health))
-    list_voices = user_errors(_unbound(api.list_voices))
-    history = user_errors(_unbound(api.history))
-    engines = user_errors(_unbound(api.engines))
-    metrics_snapshot = user_errors(_unbound(api.metrics_snapshot))
-    run_benchmark = user_errors(_unbound(api.run_benchmark))
+    # plain functions with the methods' real signatures: gr.api reads them for the API schema
+    health, list_voices, history = _unbound(api.health), _unbound(api.list_voices), _unbound(api.history)
+    engines, metrics_snapshot = _unbound(api.engines), _unbound(api.metrics_snapshot)
+    run_benchmark = _unbound(api.run_benchmark)
 
     gr.api(health, api_name="health", queue=False, api_description=StudioAPI.health.__doc__)
     gr.api(list_voices, api_name="list_voices", queue=False, api_description=StudioAPI.list_voices.__doc__)
@@ -120,7 +124,7 @@ def register_api(studio: Studio, *, gpu_limit: int = 1) -> StudioAPI:
         stats = gr.JSON(label="stats")
         trigger = gr.Button("synthesize")
     trigger.click(
-        user_errors(api.synthesize),
+        api.synthesize,
         inputs=[text, voice, nfe, seed, speed, engine, options],
         outputs=[wav, stats],
         api_name="synthesize",
