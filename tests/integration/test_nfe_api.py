@@ -12,7 +12,7 @@ import pytest
 import soundfile as sf
 from gradio_client.exceptions import AppError
 
-from tests.conftest import _stop, start_server
+from tests.helpers import start_server, stop
 
 EN = "Nature (English)"
 TEXT = "The quick brown fox jumps over the lazy dog."
@@ -172,7 +172,7 @@ def test_votes_survive_restart(tmp_path):
         tid, _, _ = c.predict("keeper", api_name="/ab_next_trial")
         c.predict(tid, "keeper", "tie", api_name="/ab_vote")
     finally:
-        _stop(server.process)
+        stop(server.process)
     server = start_server(tmp_path / "restart")
     try:
         c = Client(server.url, verbose=False, analytics_enabled=False, download_files=False)
@@ -181,7 +181,7 @@ def test_votes_survive_restart(tmp_path):
         with pytest.raises(AppError, match="already been voted"):
             c.predict(tid, "keeper", "A", api_name="/ab_vote")
     finally:
-        _stop(server.process)
+        stop(server.process)
 
 
 def test_fewest_voted_pairs_first_counterbalanced_and_loudness_matched(tmp_path):
@@ -209,7 +209,7 @@ def test_fewest_voted_pairs_first_counterbalanced_and_loudness_matched(tmp_path)
             sides = [p for p in seen if tuple(sorted(p)) == pair]
             assert sides[0] != sides[1], "the second trial of a pair swaps the sides"
     finally:
-        _stop(server.process)
+        stop(server.process)
 
 
 def test_export_csv_and_json_with_a_hostile_name(tmp_path):
@@ -244,4 +244,4 @@ def test_export_csv_and_json_with_a_hostile_name(tmp_path):
         data = json.loads(next(f for f in files if f.suffix == ".json").read_text(encoding="utf-8"))
         assert data["votes"][0]["reviewer"] == hostile and len(data["renders"]) == 2
     finally:
-        _stop(server.process)
+        stop(server.process)

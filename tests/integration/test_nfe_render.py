@@ -11,7 +11,7 @@ import soundfile as sf
 
 from ishowtts_studio import quality
 from ishowtts_studio.services.errors import InputError
-from tests.conftest import running_studio
+from tests.helpers import running_studio
 
 TEXTS = ["Hello there.", "今天天气很好，我们去公园散步吧。"]
 CANDIDATES = [3, 5]

@@ -29,7 +29,7 @@ from ishowtts_studio.metrics import (
     describe,
     percentiles,
 )
-from tests.conftest import running_studio
+from tests.helpers import running_studio
 
 TEXT = "Hello there, this is a test."
 

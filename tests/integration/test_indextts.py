@@ -25,7 +25,7 @@ from ishowtts_studio.engines.base import ChunkJob, EngineUnavailable, Generation
 from ishowtts_studio.engines.f5 import F5Engine
 from ishowtts_studio.engines.indextts import IndexTTSEngine, IndexTTSOptions, WorkerStopped
 from ishowtts_studio.runtime import EngineRuntime, SynthesisRequest
-from tests.conftest import REPO, Server, _stop, running_studio, start_server
+from tests.helpers import REPO, Server, running_studio, start_server, stop
 
 INDEX_PY = REPO / ".venv-indextts" / "bin" / "python"
 EN_WAV = Path(str(files("f5_tts").joinpath("infer/examples/basic/basic_ref_en.wav")))
@@ -292,7 +292,7 @@ def index_server(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     try:
         yield server
     finally:
-        _stop(server.process)
+        stop(server.process)
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import pytest
 import soundfile as sf
 from gradio_client.exceptions import AppError
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 APP = REPO / "app.py"
 
 EN = "Nature (English)"
