@@ -2,11 +2,18 @@
 
     python -m ishowtts_studio.bench --random-weights full --compare-stock --nfe 8 16 32 --json out.json
     python -m ishowtts_studio.bench --smoke --runs 2 --json /tmp/smoke.json
+    python -m ishowtts_studio.bench --random-weights full --no-rows --workload paced burst --rate 4 --nfe 8
 
 Every measured row is text + voice in, full waveform in host memory out, batch 1, warm, timed with a
 device synchronisation (the engine copies the waveform to the host). The stock side calls
 `f5_tts.infer.utils_infer.infer_batch_process` on the same CFM and Vocos objects with the same NFE,
 CFG and sway. All engine work runs on the runtime's worker thread (`EngineRuntime.call`).
+
+The workloads are live traffic instead of a timed loop: seeded chat lines of distinct lengths
+(`workloads.chat_lines`), English lines in the English voice and Chinese lines in the Chinese one, submitted
+through the runtime either at Poisson arrival times (`paced`) or all at once (`burst`). Each reports request ->
+complete audio and time to first audio (p50 / p95 / max), audio seconds per second of wall time, the batch sizes
+the runtime formed and how many sampler shapes the requests met for the first time.
 
 No gradio here: the Performance tab calls `run_benchmark` through the Studio.
 """
@@ -16,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -93,6 +101,11 @@ class BenchConfig:
     concurrency: int = 0  # >0: also time that many concurrent short requests through the queue
     streaming: bool = True  # also time the first audio chunk through the runtime
     peak_tflops: float = 790.0  # dense bf16/fp16 rate measured on the device machine's H100/H200
+    rows: bool = True  # the known-text rows above; off to run only workloads
+    workloads: list[str] = field(default_factory=list)  # "paced" and/or "burst"
+    messages: int = 0  # lines per workload; 0 = 80 paced, 48 burst
+    rate: float = 4.0  # paced arrivals per second
+    workload_seed: int = 17
 
 
 def _sync() -> None:
@@ -199,8 +212,9 @@ def _profile_parts(engine: Any, job: ChunkJob, reps: int = 5) -> dict[str, float
         ids = engine._text_ids(prepared.ref_text + job.text)
         _sync()
         t1 = time.perf_counter()
-        mel = engine.sampler.sample([SampleItem(cond_mel=prepared.mel, text_ids=ids, duration=total, seed=job.seed)],
-                                    nfe=p.nfe, cfg_strength=p.cfg_strength, sway_coef=p.sway_coef)[0]
+        # the engine's own serving path (exact or bucketed graph), as a request would take it
+        mel = engine._sample_by_length([SampleItem(cond_mel=prepared.mel, text_ids=ids, duration=total,
+                                                   seed=job.seed)], p)[0]
         _sync()
         t2 = time.perf_counter()
         with torch.inference_mode():
@@ -225,6 +239,10 @@ def _row(engine: Any, runtime: EngineRuntime, cfg: BenchConfig, lang: str, size:
             _ours_once(eng, job)
             if cfg.compare_stock:
                 _stock_once(eng, voice, text, params)
+        # a known length: met before, and the preparation a live server does between requests (the runtime's
+        # idle hook: exact graphs for lengths met again) has run, as it would once this worker waits
+        while eng.idle_work(min_idle_s=0):
+            pass
         ours, stock, audio_s, stock_audio_s = [], [], 0.0, 0.0
         stock_error = None
         for _ in range(cfg.runs):  # alternate so drift hits both sides alike
@@ -293,6 +311,59 @@ def _concurrent(runtime: EngineRuntime, cfg: BenchConfig, nfe: int) -> dict[str,
             "max_batch_seen": max(batches)}
 
 
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+WORKLOAD_MESSAGES = {"paced": 80, "burst": 48}
+WORKLOAD_WORDS = {"paced": (1, 14), "burst": (1, 15)}
+
+
+def run_workload(runtime: EngineRuntime, cfg: BenchConfig, kind: str, nfe: int,
+                 chunker: Callable[[str], list[str]] | None = None) -> dict[str, Any]:
+    """Seeded chat lines of distinct lengths through the runtime, paced (Poisson at `cfg.rate`) or as one burst."""
+    from ishowtts_studio.workloads import chat_lines, poisson_arrivals
+
+    count = cfg.messages or WORKLOAD_MESSAGES[kind]
+    low, high = WORKLOAD_WORDS[kind]
+    seed = cfg.workload_seed + (0 if kind == "paced" else 1000)  # the two workloads share no seed
+    lines = chat_lines(count, seed=seed, min_words=low, max_words=high)
+    arrivals = poisson_arrivals(count, cfg.rate, seed=seed) if kind == "paced" else [0.0] * count
+    voices = {lang: builtin_voice(lang) for lang in VOICES}
+    params = GenerationParams(nfe=nfe, cfg_strength=cfg.cfg_strength, sway_coef=cfg.sway_coef, speed=1.0)
+    runtime.call(lambda eng: [eng.prepare_voice(v) for v in voices.values()])  # references are not the subject
+    before = runtime.call(lambda eng: dict(eng.cache_stats()))
+    handles = []
+    t0 = time.perf_counter()
+    for i, (text, at) in enumerate(zip(lines, arrivals)):
+        delay = t0 + at - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        voice = voices["zh" if _CJK.search(text) else "en"]
+        chunks = chunker(text) if chunker else [text]
+        handles.append(runtime.submit(SynthesisRequest(voice=voice, chunks=chunks, params=params,
+                                                       seed=cfg.seed + i, text_chars=len(text))))
+    stats = [h.result(timeout=600)[1] for h in handles]
+    wall = max(h.submitted + st.latency_s for h, st in zip(handles, stats)) - t0
+    after = runtime.call(lambda eng: dict(eng.cache_stats()))
+    audio = sum(st.audio_s for st in stats)
+    batches = [st.batch_size for st in stats]
+
+    def tail(values: list[float]) -> dict[str, float]:
+        arr = np.asarray(values, dtype=np.float64)
+        return {"p50": float(np.median(arr)), "p95": float(np.percentile(arr, 95)), "max": float(arr.max()),
+                "mean": float(arr.mean()), "n": int(arr.size)}
+
+    return {
+        "workload": kind, "nfe": nfe, "messages": count, "rate": cfg.rate if kind == "paced" else None,
+        "seed": seed, "latency": tail([st.latency_s for st in stats]), "ttfa": tail([st.ttfa_s for st in stats]),
+        "audio_s": audio, "wall_s": wall, "audio_s_per_s": audio / wall if wall > 0 else 0.0,
+        "batch_sizes": {str(b): batches.count(b) for b in sorted(set(batches))},
+        "chunks": sum(len(h.request.chunks) for h in handles),
+        "new_shapes": {key: after.get(key, 0) - before.get(key, 0) for key in ("new_shapes", "graph_captures")},
+        "per_request": [{"chars": st.text_chars, "chunks": st.chunks, "latency_s": st.latency_s, "ttfa_s": st.ttfa_s,
+                         "batch": st.batch_size, "audio_s": st.audio_s, "at_s": at}
+                        for st, at in zip(stats, arrivals)],
+    }
+
+
 def run_benchmark(runtime: EngineRuntime, cfg: BenchConfig,
                   progress: Callable[[float, str], None] | None = None,
                   chunker: Callable[[str], list[str]] | None = None) -> dict[str, Any]:
@@ -300,7 +371,7 @@ def run_benchmark(runtime: EngineRuntime, cfg: BenchConfig,
     info = runtime.info
     rows = []
     plan = [(lang, size, nfe) for lang in cfg.langs for size in cfg.texts for nfe in cfg.nfes]
-    for i, (lang, size, nfe) in enumerate(plan):
+    for i, (lang, size, nfe) in enumerate(plan if cfg.rows else []):
         if progress:
             progress(i / max(1, len(plan)), f"{lang} {size} NFE {nfe}")
         rows.append(_row(runtime.engine, runtime, cfg, lang, size, nfe, chunker))
@@ -318,12 +389,19 @@ def run_benchmark(runtime: EngineRuntime, cfg: BenchConfig,
         if progress:
             progress(0.95, f"{cfg.concurrency} concurrent requests")
         result["concurrent"] = [_concurrent(runtime, cfg, nfe) for nfe in cfg.nfes[:1]]
+    for kind in cfg.workloads:
+        if progress:
+            progress(0.97, f"workload {kind}")
+        result.setdefault("workloads", []).append(run_workload(runtime, cfg, kind, cfg.nfes[0], chunker))
     result["memory"] = runtime.call(lambda eng: eng.memory_stats())
+    result["shapes"] = runtime.call(lambda eng: dict(eng.cache_stats()))
     return result
 
 
-def compare(result: dict[str, Any], baseline: dict[str, Any], tolerance: float = 0.05) -> list[dict[str, Any]]:
-    """Rows whose median latency is more than `tolerance` slower than the baseline's same row."""
+def compare(result: dict[str, Any], baseline: dict[str, Any], tolerance: float = 0.05,
+            workload_tolerance: float = 0.2) -> list[dict[str, Any]]:
+    """Rows whose median latency is more than `tolerance` slower than the baseline's same row, then the
+    workloads' regressions (`compare_workloads`)."""
     base = {(r["lang"], r["text"], r["nfe"]): r for r in baseline.get("rows", [])}
     slower = []
     for r in result["rows"]:
@@ -334,6 +412,32 @@ def compare(result: dict[str, Any], baseline: dict[str, Any], tolerance: float =
         if then > 0 and now > then * (1 + tolerance):
             slower.append({"lang": r["lang"], "text": r["text"], "nfe": r["nfe"], "baseline_s": then, "now_s": now,
                            "slower_by": now / then - 1})
+    return slower + compare_workloads(result, baseline, workload_tolerance)
+
+
+WORKLOAD_CHECKS = (("latency", "p50"), ("latency", "p95"), ("ttfa", "p95"))
+
+
+def compare_workloads(result: dict[str, Any], baseline: dict[str, Any], tolerance: float = 0.2) -> list[dict[str, Any]]:
+    """Workloads (same kind, messages and NFE) whose latency p50 / p95 or TTFA p95 grew by more than `tolerance`,
+    or whose audio seconds per second fell by more: live traffic is noisier than a timed loop, hence the wider
+    default tolerance."""
+    base = {(w["workload"], w["messages"], w["nfe"]): w for w in baseline.get("workloads", [])}
+    slower = []
+    for w in result.get("workloads", []):
+        b = base.get((w["workload"], w["messages"], w["nfe"]))
+        if not b:
+            continue
+        label = {"lang": "workload", "text": w["workload"], "nfe": w["nfe"]}
+        for part, stat in WORKLOAD_CHECKS:
+            now, then = w[part][stat], b[part][stat]
+            if then > 0 and now > then * (1 + tolerance):
+                slower.append({**label, "metric": f"{part} {stat}", "baseline_s": then, "now_s": now,
+                               "slower_by": now / then - 1})
+        now, then = w["audio_s_per_s"], b["audio_s_per_s"]
+        if now > 0 and then > now * (1 + tolerance):
+            slower.append({**label, "metric": "audio s per s", "baseline_s": 1 / then, "now_s": 1 / now,
+                           "slower_by": then / now - 1})
     return slower
 
 
@@ -362,6 +466,15 @@ def format_table(result: dict[str, Any]) -> str:
     for c in result.get("concurrent", []):
         lines.append(f"{c['requests']} concurrent short requests, NFE {c['nfe']}: "
                      f"{c['audio_s_per_s']['median']:.1f} s of audio per second (largest batch {c['max_batch_seen']})")
+    for w in result.get("workloads", []):
+        lat, ttfa = w["latency"], w["ttfa"]
+        lines.append(
+            f"workload {w['workload']} ({w['messages']} lines" + (f" at {w['rate']}/s" if w.get("rate") else "")
+            + f", NFE {w['nfe']}): request->complete p50/p95/max {lat['p50'] * 1e3:.0f}/{lat['p95'] * 1e3:.0f}/"
+            f"{lat['max'] * 1e3:.0f} ms, TTFA p50/p95/max {ttfa['p50'] * 1e3:.0f}/{ttfa['p95'] * 1e3:.0f}/"
+            f"{ttfa['max'] * 1e3:.0f} ms, all done in {w['wall_s']:.2f} s, {w['audio_s_per_s']:.1f} s of audio/s, "
+            f"batches {w['batch_sizes']}, new shapes {w['new_shapes']['new_shapes']} "
+            f"(graph captures {w['new_shapes']['graph_captures']})")
     if "startup" in result:
         up = result["startup"]
         lines.append(f"start-up: load {up.get('load_s', 0):.1f} s, warm-up {up.get('warmup_s', 0):.1f} s")
@@ -386,6 +499,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--compare-stock", action="store_true", help="also time f5-tts's own pipeline, alternating")
     p.add_argument("--concurrency", type=int, default=0, help="also time N concurrent short requests (micro-batching)")
+    p.add_argument("--workload", nargs="+", default=[], choices=["paced", "burst"],
+                   help="also run live traffic: new chat lines at --rate per second (paced) or all at once (burst)")
+    p.add_argument("--messages", type=int, default=0, help="lines per workload (default 80 paced, 48 burst)")
+    p.add_argument("--rate", type=float, default=4.0, help="paced workload: arrivals per second (Poisson)")
+    p.add_argument("--no-rows", action="store_true", help="skip the known-text rows (run only --workload)")
     p.add_argument("--max-batch", type=int, help="override engine.max_batch")
     p.add_argument("--device", choices=["auto", "cuda", "cpu"])
     p.add_argument("--precision", choices=["auto", "bf16", "fp16", "fp32"])
@@ -400,6 +518,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--against", metavar="NAME", help="compare with a saved baseline; exit 3 on a >5%% slowdown")
     p.add_argument("--baseline-dir", type=Path, help="folder for baseline JSON (default: <samples>/baselines)")
     args = p.parse_args(argv)
+    if args.no_rows and not args.workload:
+        p.error("--no-rows leaves nothing to run: add --workload paced and/or burst")
+    if args.messages < 0 or args.rate <= 0:
+        p.error("--messages must be 0 or more and --rate above 0")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 
     overrides: dict[str, object] = {}
@@ -434,19 +556,27 @@ def main(argv: list[str] | None = None) -> int:
         precision=eng_s.precision, cache_dir=settings.paths.cache, random_weights=kind,
         cuda_graphs=eng_s.cuda_graphs and not args.no_graphs, compile_model=args.compile or eng_s.compile,
         bucket_frames=eng_s.bucket_frames, ref_cache_items=eng_s.ref_cache_items, attention=eng_s.attention,
-        fused_kernels=eng_s.fused_kernels,
+        fused_kernels=eng_s.fused_kernels, prepare_min_frames=eng_s.prepare_min_frames,
+        prepare_max_frames=eng_s.prepare_max_frames, exact_graphs=eng_s.exact_graphs,
+        share_graph_memory=eng_s.share_graph_memory, cudnn_benchmark=eng_s.cudnn_benchmark,
+        idle_before_prepare_s=eng_s.idle_prepare_after_s,
     )
-    runtime = EngineRuntime(engine, queue_size=max(eng_s.queue_size, args.concurrency + 1),
+    queue_room = max(args.concurrency, (args.messages or max(WORKLOAD_MESSAGES.values())) if args.workload else 0)
+    runtime = EngineRuntime(engine, queue_size=max(eng_s.queue_size, queue_room + 1),
                             max_batch=max(eng_s.max_batch, args.concurrency), batch_wait_s=eng_s.batch_wait_ms / 1000)
     cfg = BenchConfig(nfes=args.nfe, texts=args.texts, langs=args.langs, runs=args.runs, warmup=args.warmup,
-                      compare_stock=args.compare_stock, concurrency=args.concurrency, peak_tflops=args.peak_tflops)
+                      compare_stock=args.compare_stock, concurrency=args.concurrency, peak_tflops=args.peak_tflops,
+                      rows=not args.no_rows, workloads=args.workload, messages=args.messages, rate=args.rate)
     timings: dict[str, float] = {}
 
     def warm(eng: Any, progress: Callable[[float, str], None]) -> None:
         timings["load_s"] = time.perf_counter() - t_start
         t_warm = time.perf_counter()
-        eng.warmup([builtin_voice(lang) for lang in args.langs], args.nfe[0], progress)
+        langs = list(dict.fromkeys(args.langs + (sorted(VOICES) if args.workload else [])))
+        eng.warmup([builtin_voice(lang) for lang in langs], args.nfe[0], progress)
         timings["warmup_s"] = time.perf_counter() - t_warm
+        timings.update({f"after_warmup_{k}": v for k, v in eng.memory_stats().items()})
+        timings["graphs_after_warmup"] = eng.info().fast_path.get("graphs_captured", 0)
 
     t_start = time.perf_counter()
     runtime.start(warm)
@@ -464,7 +594,8 @@ def main(argv: list[str] | None = None) -> int:
         slower = compare(result, baseline)
         result["regressions"] = slower
         for row in slower:
-            print(f"REGRESSION {row['lang']} {row['text']} NFE {row['nfe']}: {row['baseline_s'] * 1e3:.1f} ms -> "
+            what = f" {row['metric']}" if "metric" in row else ""
+            print(f"REGRESSION {row['lang']} {row['text']} NFE {row['nfe']}{what}: {row['baseline_s'] * 1e3:.1f} ms -> "
                   f"{row['now_s'] * 1e3:.1f} ms (+{row['slower_by'] * 100:.1f}%)")
         if slower:
             status = 3

@@ -51,10 +51,33 @@ def rtf_figure(result: dict[str, Any]) -> Figure:
     return fig
 
 
+def workload_figure(result: dict[str, Any]) -> Figure:
+    """Each workload request's latency (request -> complete) and time to first audio against its arrival."""
+    loads = result.get("workloads", [])
+    fig, axes = plt.subplots(1, max(1, len(loads)), figsize=(6 * max(1, len(loads)), 4), layout="constrained",
+                             squeeze=False)
+    for ax, w in zip(axes[0], loads):
+        reqs = w["per_request"]
+        order = range(len(reqs))
+        ax.plot(order, [r["latency_s"] * 1e3 for r in reqs], "o", ms=3, label="request -> complete")
+        ax.plot(order, [r["ttfa_s"] * 1e3 for r in reqs], "x", ms=3, label="first audio")
+        ax.set_yscale("log")
+        ax.set_xlabel("request (in arrival order)")
+        ax.set_ylabel("ms (log)")
+        rate = f" at {w['rate']}/s" if w.get("rate") else ""
+        ax.set_title(f"{w['workload']}: {w['messages']} new lines{rate}, NFE {w['nfe']}")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    return fig
+
+
 def save_plots(result: dict[str, Any], folder: Path) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
-    for name, make in (("latency.png", latency_figure), ("rtf.png", rtf_figure)):
+    makers = [("latency.png", latency_figure), ("rtf.png", rtf_figure)] if result.get("rows") else []
+    if result.get("workloads"):
+        makers.append(("workloads.png", workload_figure))
+    for name, make in makers:
         fig = make(result)
         path = folder / name
         fig.savefig(path, dpi=110)

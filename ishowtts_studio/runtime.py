@@ -335,12 +335,27 @@ class EngineRuntime:
                     remaining = deadline - time.perf_counter()
                     item = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
             except queue.Empty:
+                if block:  # nothing arrived for a while: let the engines prepare ahead
+                    self._idle_work()
                 return
             if item is None:
                 return
             accepted = self._accept(item)
             if accepted is not None:
                 active.append(accepted)
+
+    def _idle_work(self) -> None:
+        """While no request or call waits, run the loaded engines' optional `idle_work()` (one unit at a time,
+        each returning whether more is left): preparation kept off requests' paths, e.g. F5's exact graphs."""
+        for name in list(self._loaded):
+            work = getattr(self.engines[name], "idle_work", None)
+            while work is not None and self._queue.empty() and self._calls.empty() and not self._stop.is_set():
+                try:
+                    if not work():
+                        break
+                except Exception:  # preparation is an optimisation: log it, never take the worker down
+                    log.exception("idle work of engine %s failed", name)
+                    break
 
     def _run_calls(self) -> None:
         """Run the engine calls waiting now, between batches (the worker owns the engine)."""

@@ -312,11 +312,41 @@ class EngineSettings(_Section):
     )
     cuda_graphs: bool = _opt(True, "Capture the sampler in CUDA graphs (GPU only) to cut launch overhead.")
     bucket_frames: int = _opt(
-        1,
-        "Round each GPU batch's length up to a multiple of this many mel frames (1 = exact lengths). Larger "
-        "buckets mean fewer CUDA graphs but padded, masked work.",
+        32,
+        "Length buckets in mel frames for requests of a length not met before: such a request runs padded "
+        "(masked) to a multiple of this, in a CUDA graph prepared ahead, so it waits for no capture "
+        "(1 = every length gets its own graph, captured on first use).",
         lo=1,
         hi=512,
+    )
+    prepare_min_frames: int = _opt(
+        256, "Shortest total length (reference + new speech, in mel frames) whose bucket is prepared at start-up.",
+        lo=1, hi=65536,
+    )
+    prepare_max_frames: int = _opt(
+        2048,
+        "Longest total length (mel frames; 2048 is about 22 s with the reference) whose bucket graph is prepared "
+        "at start-up, about 0.1 s per bucket on an H200; longer requests prepare theirs on first use. 0 = none.",
+        lo=0, hi=65536,
+    )
+    exact_graphs: bool = _opt(
+        True,
+        "A length met a second time gets its own unpadded CUDA graph, prepared while the GPU is idle, and runs "
+        "unpadded after that.",
+    )
+    share_graph_memory: bool = _opt(
+        True, "All CUDA graphs share one memory pool and one set of input buffers (they never run at once).",
+    )
+    idle_prepare_after_s: float = _opt(
+        2.0,
+        "Seconds without requests before the engine prepares exact graphs for repeated lengths (a capture takes "
+        "about 0.1 s, and a request arriving meanwhile waits for it).",
+        lo=0.0, hi=3600.0,
+    )
+    cudnn_benchmark: bool = _opt(
+        False,
+        "Let cuDNN time its algorithms for every new input shape (GPU only). Live requests nearly all have new "
+        "lengths, and the timing then sits on their path (about 20 ms each on an H200).",
     )
     compile: bool = _opt(
         True, "Run torch.compile on the model's step pieces (GPU only; ~20 s on the first start, cached after; "

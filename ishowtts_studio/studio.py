@@ -51,6 +51,9 @@ class Studio:
             device=eng.device, precision=eng.precision, cache_dir=paths.cache, random_weights=kind,
             cuda_graphs=eng.cuda_graphs, compile_model=eng.compile, ref_cache_items=eng.ref_cache_items,
             bucket_frames=eng.bucket_frames, attention=eng.attention, fused_kernels=eng.fused_kernels,
+            prepare_min_frames=eng.prepare_min_frames, prepare_max_frames=eng.prepare_max_frames,
+            exact_graphs=eng.exact_graphs, share_graph_memory=eng.share_graph_memory,
+            cudnn_benchmark=eng.cudnn_benchmark, idle_before_prepare_s=eng.idle_prepare_after_s,
         )
         idx = settings.indextts
         self.indextts = IndexTTSEngine(

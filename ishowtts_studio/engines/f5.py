@@ -11,6 +11,7 @@ import hashlib
 import logging
 import os
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ import torch
 
 from ishowtts_studio.audio import read_audio
 from ishowtts_studio.engines.base import ChunkAudio, ChunkJob, EngineInfo, EngineUnavailable, VoiceRef
-from ishowtts_studio.engines.f5_sampler import F5Sampler, SampleItem, effective_duration, round_up
+from ishowtts_studio.engines.f5_sampler import F5Sampler, SampleItem, round_up
 from ishowtts_studio.engines.smoke import ensure_random_weights, full_arch
 
 log = logging.getLogger(__name__)
@@ -142,6 +143,12 @@ class F5Engine:
         fused_kernels: bool = False,
         bucket_frames: int = 1,
         ref_cache_items: int = 64,
+        prepare_min_frames: int = 256,
+        prepare_max_frames: int = 0,
+        exact_graphs: bool = True,
+        share_graph_memory: bool = True,
+        cudnn_benchmark: bool = False,
+        idle_before_prepare_s: float = 2.0,
     ) -> None:
         self.checkpoint, self.vocab, self.vocoder_spec = checkpoint, vocab, vocoder
         self.model_name = model_name
@@ -151,6 +158,16 @@ class F5Engine:
         self.cuda_graphs, self.compile_model, self.bucket_frames = cuda_graphs, compile_model, bucket_frames
         self.attention, self.fused_kernels = attention, fused_kernels
         self.ref_cache_items = ref_cache_items
+        # live traffic: padded bucket graphs prepared at warm-up for this range of total frames (0 = none), exact
+        # graphs for lengths met again prepared between requests, all graphs sharing one memory pool
+        self.prepare_min_frames, self.prepare_max_frames = prepare_min_frames, prepare_max_frames
+        self.exact_graphs, self.share_graph_memory = exact_graphs, share_graph_memory
+        self.cudnn_benchmark = cudnn_benchmark
+        # idle preparation waits for a quiet moment this long: a capture (~0.1 s) started in a short gap would
+        # delay the next live request by up to that much (at 4 requests a second, 2 s of quiet is rare: live
+        # traffic is left alone and a pause gets the work; run 5 measured the cost of a shorter wait)
+        self.idle_before_prepare_s = idle_before_prepare_s
+        self._last_busy = 0.0
         self.cfm: Any = None
         self.vocoder: Any = None
         self.sampler: F5Sampler | None = None
@@ -171,8 +188,11 @@ class F5Engine:
         self.device = resolve_device(self.device_spec)
         self.dtype = resolve_precision(self.device, self.precision_spec)
         if self.device.type == "cuda":
-            # the grouped position convolutions are slow under cuDNN's default algorithm choice
-            torch.backends.cudnn.benchmark = True
+            # cuDNN autotuning times its algorithms for every new input shape: the text embedding's and the
+            # vocoder's convolutions meet a new length with nearly every live request, and the tuning then sits on
+            # that request's path (measured ~20 ms each, benchmarks/h200-2026-11-30/run3). Off by default; the
+            # sampler's position convolutions are Triton kernels or a bmm and do not use cuDNN.
+            torch.backends.cudnn.benchmark = self.cudnn_benchmark
             # cuDNN's attention kernel has faulted on broadcast (stride-0) masks; flash and
             # memory-efficient attention cover every case we need
             torch.backends.cuda.enable_cudnn_sdp(False)
@@ -205,6 +225,7 @@ class F5Engine:
             attention=self.attention,
             triton_conv=self.fused_kernels,
             gelu_epilogue=self.fused_kernels,
+            share_graph_memory=self.share_graph_memory,
         )
         say(0.7, "model ready")
         return self.info()
@@ -225,6 +246,9 @@ class F5Engine:
                 "gelu_epilogue": bool(self.sampler and self.sampler.gelu_epilogue),
                 "bucket_frames": self.sampler.bucket_frames if self.sampler else self.bucket_frames,
                 "graphs_captured": self.sampler.graph_count if self.sampler else 0,
+                "prepare_frames": [self.prepare_min_frames, self.prepare_max_frames],
+                "exact_graphs": self.exact_graphs,
+                "share_graph_memory": self.share_graph_memory,
             },
         )
 
@@ -315,6 +339,7 @@ class F5Engine:
             metas.append((prepared, ref_frames))
         mels = self._sample_by_length(items, params)
         waves = self._vocode([mel[ref_frames:] for mel, (_, ref_frames) in zip(mels, metas)])
+        self._last_busy = time.monotonic()
         out = []
         for wave, mel, (prepared, ref_frames) in zip(waves, mels, metas):
             if 0 < prepared.rms < TARGET_RMS:
@@ -323,24 +348,49 @@ class F5Engine:
         return out
 
     def _sample_by_length(self, items: list[SampleItem], params: Any) -> list[torch.Tensor]:
-        """Sample the items in groups of one (bucketed) length: each group runs unpadded, in its own batch.
+        """Sample the items in groups of one exact length, each group in its own batch.
 
-        Measured on an H100 (benchmarks/h100-2026-11-23/probe3.json, NFE 8): a padded batch of a short and a
-        medium request took 90 ms against 22 + 32 ms for the two alone, and even two requests 8 frames apart
-        took 52 ms padded against 38 ms for two of one length (the masked attention and masking cost more
-        than a second batch). Results do not depend on the grouping (padding is masked; tested)."""
+        Why not one padded batch: measured on an H100 (benchmarks/h100-2026-11-23/probe3.json) and again on the
+        H200 (benchmarks/h200-2026-11-30/baseline/probe_live.json: 8 chat lines padded to one batch 183 ms,
+        one by one 146 ms), padding a batch to its longest item costs more than the batch saves.
+
+        How a group is served (`bucket_frames` > 1): a single request whose length has an exact graph runs
+        unpadded; any other single request runs in its length bucket's padded graph (prepared at warm-up, so
+        a new length waits for no capture), and a length met a second time is queued for an exact graph
+        prepared between requests (`idle_work`). Several requests of one length run unpadded as one batch.
+        With `bucket_frames` = 1 every group runs at its exact length. Results do not depend on the path
+        (padding is masked; tested)."""
         assert self.sampler is not None
+        sampler = self.sampler
+        use_cfg = params.cfg_strength >= 1e-5
         groups: dict[int, list[int]] = {}
         for i, it in enumerate(items):
-            frames = effective_duration(int(it.text_ids.numel()), int(it.cond_mel.shape[0]), it.duration)
-            groups.setdefault(round_up(frames, self.sampler.bucket_frames), []).append(i)
+            groups.setdefault(sampler.duration_of(it), []).append(i)
         mels: list[torch.Tensor | None] = [None] * len(items)
-        for idx in groups.values():
-            out = self.sampler.sample([items[i] for i in idx], nfe=params.nfe, cfg_strength=params.cfg_strength,
-                                      sway_coef=params.sway_coef)
+        kw = {"nfe": params.nfe, "cfg_strength": params.cfg_strength, "sway_coef": params.sway_coef}
+        for frames, idx in groups.items():
+            group = [items[i] for i in idx]
+            bucketed = sampler.bucket_frames > 1 and len(idx) == 1
+            if bucketed and self.exact_graphs and sampler.exact_ready(frames, use_cfg):
+                bucketed = False
+            if bucketed:
+                out = sampler.sample(group, length=round_up(frames, sampler.bucket_frames), force_padded=True, **kw)
+                if self.exact_graphs:
+                    sampler.note_length(frames, use_cfg)
+            else:
+                out = sampler.sample(group, length=frames, **kw)
             for i, mel in zip(idx, out):
                 mels[i] = mel
         return mels  # type: ignore[return-value]
+
+    def idle_work(self, min_idle_s: float | None = None) -> bool:
+        """Prepare one shape queued for an exact graph once the engine has had no work for `min_idle_s` (default
+        `idle_before_prepare_s`); True while more are queued and it may go on. The runtime calls this when its
+        queue is empty, so the capture never sits on a request's path."""
+        wait = self.idle_before_prepare_s if min_idle_s is None else min_idle_s
+        if self.sampler is None or time.monotonic() - self._last_busy < wait:
+            return False
+        return self.sampler.prepare_pending()
 
     @torch.inference_mode()
     def _vocode(self, mels: list[torch.Tensor]) -> list[np.ndarray]:
@@ -373,10 +423,32 @@ class F5Engine:
             # shapes). Batches are never padded with exact-length buckets (`_sample_by_length`); with larger
             # buckets these warm-ups are padded and compile that variant too.
             plan.append([ChunkJob(voice=voices[0], text=texts[1], params=params, seed=s) for s in (0, 1)])
+        if self.sampler is not None and self.sampler.bucket_frames > 1 and self.exact_graphs and voices:
+            # a length met twice gets its exact graph between requests: meet one twice now, so the unpadded
+            # single-request variant is compiled here, not in the first idle moment of a live server
+            plan.append([ChunkJob(voice=voices[0], text=texts[0], params=params, seed=1)])
         for i, jobs in enumerate(plan):
             if progress:
-                progress(0.7 + 0.3 * i / max(1, len(plan)), f"warm-up {i + 1}/{len(plan)}")
+                progress(0.7 + 0.2 * i / max(1, len(plan)), f"warm-up {i + 1}/{len(plan)}")
             self.synthesize(jobs)
+        while self.idle_work(min_idle_s=0):
+            pass
+        self.prepare_live_shapes(progress)
+
+    def prepare_live_shapes(self, progress: Progress | None = None) -> int:
+        """Capture the padded single-request graph of every length bucket from `prepare_min_frames` to
+        `prepare_max_frames` (CUDA graphs with buckets only), so a new length never waits for a capture."""
+        sampler = self.sampler
+        if sampler is None or not sampler.use_graphs or sampler.bucket_frames <= 1 or self.prepare_max_frames <= 0:
+            return 0
+        step = sampler.bucket_frames
+        lengths = list(range(round_up(max(1, self.prepare_min_frames), step), self.prepare_max_frames + 1, step))
+
+        def say(fraction: float, message: str) -> None:
+            if progress:
+                progress(0.9 + 0.1 * fraction, message)
+
+        return sampler.prepare_buckets(lengths, progress=say)
 
     def memory_stats(self) -> dict[str, float]:
         if self.device.type != "cuda":
@@ -389,8 +461,9 @@ class F5Engine:
         }
 
     def cache_stats(self) -> dict[str, int]:
+        shapes = dict(self.sampler.shape_stats) if self.sampler is not None else {}
         with self._refs_lock:
-            return dict(self._stats, ref_cache_items=len(self._refs))
+            return dict(self._stats, ref_cache_items=len(self._refs), **shapes)
 
     def unload(self) -> None:
         """Drop the model, vocoder and captured graphs so another engine can have the GPU memory; `load`

@@ -217,6 +217,7 @@ class F5Sampler:
         triton_conv: bool = False,
         gelu_epilogue: bool = False,
         max_graphs: int = 32,
+        share_graph_memory: bool = True,
     ) -> None:
         self.cfm = cfm
         self.attention = attention
@@ -227,10 +228,26 @@ class F5Sampler:
         self.dtype = next(cfm.parameters()).dtype
         self.n_mels = cfm.num_channels
         self.use_graphs = cuda_graphs and self.device.type == "cuda"
-        self._graphs: dict[tuple[int, int, bool, bool], _StepGraph] = {}
+        self._graphs: dict[tuple[int, int, bool, bool], _StepGraph] = {}  # LRU, at most max_graphs
+        self._pinned: dict[tuple[int, int, bool, bool], _StepGraph] = {}  # prepared ahead; never evicted
+        # All graphs run one at a time on one stream, so they can share one memory pool for their intermediates
+        # and one set of input buffers (`_buffer`): memory is that of the largest graph, not the sum of all.
+        self.share_graph_memory = share_graph_memory
+        self._pool: Any = None
+        self._arena: dict[str, torch.Tensor] = {}
+        # lengths served unpadded (exact) at batch 1: a length met a second time is queued for an exact graph,
+        # prepared off the request's path (`prepare_pending`); until then it is served from its padded bucket
+        self._exact_ready: set[tuple[int, int, bool]] = set()
+        self._sightings: dict[tuple[int, int, bool], int] = {}
+        self._pending: list[tuple[int, int, bool]] = []
+        self._captured_kinds: set[tuple[bool, bool]] = set()
         self._schedules: dict[tuple[int, float | None], tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
         self._uncond: dict[tuple[int, int], torch.Tensor] = {}
         self._lock = threading.Lock()
+        # shapes (batch, length, cfg, padded) met so far, and how often a sample call met a new one or had to
+        # capture a graph first: the cost live traffic pays when it is not prepared ahead
+        self._shapes_seen: set[tuple[int, int, bool, bool]] = set()
+        self.shape_stats = {"new_shapes": 0, "graph_captures": 0}
         dit = self.dit
         # split the input projection: [x | cond | text] -> dim; only the x part changes per step
         w = dit.input_embed.proj.weight
@@ -284,9 +301,14 @@ class F5Sampler:
     # ---- public -------------------------------------------------------------------------
     @torch.inference_mode()
     def sample(
-        self, items: list[SampleItem], *, nfe: int, cfg_strength: float, sway_coef: float | None
+        self, items: list[SampleItem], *, nfe: int, cfg_strength: float, sway_coef: float | None,
+        length: int | None = None, force_padded: bool = False,
     ) -> list[torch.Tensor]:
-        """Return each item's mel, (duration, n_mels), with the reference frames restored."""
+        """Return each item's mel, (duration, n_mels), with the reference frames restored.
+
+        The batch runs at `length` frames (default: the longest item rounded up to `bucket_frames`); with
+        `force_padded` it takes the masked (padded) path even when every item fills it, so one padded graph
+        per bucket serves every length in it."""
         if not items:
             return []
         dev, dt = self.device, self.dtype
@@ -294,9 +316,12 @@ class F5Sampler:
             effective_duration(int(it.text_ids.numel()), int(it.cond_mel.shape[0]), it.duration) for it in items
         ]
         batch = len(items)
-        length = round_up(max(durations), self.bucket_frames)
+        if length is None:
+            length = round_up(max(durations), self.bucket_frames)
+        if length < max(durations):
+            raise ValueError(f"batch length {length} is shorter than its longest item ({max(durations)} frames)")
         use_cfg = cfg_strength >= 1e-5
-        padded = any(d != length for d in durations)
+        padded = force_padded or any(d != length for d in durations)
 
         # per-request pieces at their own length, then zero-padded to the bucket
         cond = torch.zeros(batch, length, self.n_mels, device=dev, dtype=dt)
@@ -336,6 +361,10 @@ class F5Sampler:
         if padded:
             attn_bias = torch.zeros(mask.shape[0], 1, 1, length, device=dev, dtype=dt)
             attn_bias.masked_fill_(~mask.view(mask.shape[0], 1, 1, length), float("-inf"))
+        shape = (batch, length, use_cfg, padded)
+        if shape not in self._shapes_seen:
+            self._shapes_seen.add(shape)
+            self.shape_stats["new_shapes"] += 1
         rope = None if self.use_graphs else self.rope_tables(length)  # a graph holds its own tables
         t, block_mods, final_mods = self._schedule(nfe, sway_coef)
         cfg = torch.tensor(cfg_strength, device=dev, dtype=dt)
@@ -529,20 +558,108 @@ class F5Sampler:
         norm = blk.ff_norm(x) * (1 + scale_mlp[:, None]) + shift_mlp[:, None]
         return x + gate_mlp.unsqueeze(1) * blk.ff(norm)
 
+    # ---- shapes prepared ahead / off the request's path ----------------------------------------------
+    def duration_of(self, item: SampleItem) -> int:
+        return effective_duration(int(item.text_ids.numel()), int(item.cond_mel.shape[0]), item.duration)
+
+    def exact_ready(self, length: int, use_cfg: bool) -> bool:
+        """Whether a single request of this length is served unpadded: its exact graph is held (the LRU may have
+        dropped it since; then the padded bucket serves again, and no request waits for a capture)."""
+        if self.use_graphs:
+            return (1, length, use_cfg, False) in self._graphs
+        return (1, length, use_cfg) in self._exact_ready
+
+    def note_length(self, length: int, use_cfg: bool) -> None:
+        """A single request of this length was served padded; the second time, queue its exact graph."""
+        key = (1, length, use_cfg)
+        with self._lock:
+            seen = self._sightings.pop(key, 0) + 1
+            self._sightings[key] = seen
+            while len(self._sightings) > 4096:  # a bounded memory of lengths met once
+                self._sightings.pop(next(iter(self._sightings)))
+            if seen >= 2 and key not in self._exact_ready and key not in self._pending:
+                self._pending.append(key)
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    @torch.inference_mode()  # as in `sample`: a capture outside it would record autograd history (and memory)
+    def prepare_pending(self) -> bool:
+        """Prepare one queued exact-length shape (capture its graph); True while more are queued. Call it
+        between requests (the runtime's idle hook does), never on a request's path."""
+        with self._lock:
+            if not self._pending:
+                return False
+            batch, length, use_cfg = self._pending.pop(0)
+        if self.use_graphs:
+            self._graph_for(batch, length, use_cfg, False)
+        with self._lock:
+            if not self.use_graphs:  # nothing to capture: remember the length, as many as the graph LRU keeps
+                self._exact_ready.add((batch, length, use_cfg))
+                while len(self._exact_ready) > self.max_graphs:
+                    self._exact_ready.pop()
+            return bool(self._pending)
+
+    @torch.inference_mode()
+    def prepare_buckets(self, lengths: list[int], use_cfg: bool = True,
+                        progress: Any = None) -> int:
+        """Capture the padded batch-1 graph of each bucket length now (longest first, so the shared input
+        buffers are allocated once), pinned so the LRU never evicts them. Returns how many were captured."""
+        if not self.use_graphs:
+            return 0
+        done = 0
+        todo = sorted({round_up(n, self.bucket_frames) for n in lengths}, reverse=True)
+        for i, length in enumerate(todo):
+            key = (1, length, use_cfg, True)
+            with self._lock:
+                if key in self._pinned:
+                    continue
+                self._pinned[key] = self._graphs.pop(key, None) or _StepGraph(self, 1, length, use_cfg, True)
+            self._shapes_seen.add(key)
+            done += 1
+            if progress and i % 8 == 0:
+                progress(i / len(todo), f"prepared {i}/{len(todo)} length buckets")
+        return done
+
+    def _buffer(self, name: str, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+        """A graph input buffer: with shared graph memory, a tensor over the front of one arena per name (grown
+        when a larger graph needs it; older graphs keep the old arena alive); else a fresh tensor."""
+        numel = math.prod(shape)
+        if not self.share_graph_memory:
+            return torch.empty(shape, device=self.device, dtype=dtype)
+        arena = self._arena.get(name)
+        if arena is None or arena.numel() < numel or arena.dtype != dtype:
+            arena = torch.empty(numel, device=self.device, dtype=dtype)
+            self._arena[name] = arena
+        # a plain tensor over the arena's storage, not a view: torch.compile treats it like any other input
+        out = torch.empty(0, device=self.device, dtype=dtype)
+        out.set_(arena.untyped_storage(), 0, shape)
+        return out
+
+    def graph_pool(self) -> Any:
+        if self.share_graph_memory and self._pool is None:
+            self._pool = torch.cuda.graph_pool_handle()
+        return self._pool
+
     def _graph_for(self, batch: int, length: int, use_cfg: bool, padded: bool) -> _StepGraph:
         key = (batch, length, use_cfg, padded)
+        pinned = self._pinned.get(key)
+        if pinned is not None:
+            return pinned
         with self._lock:
             graph = self._graphs.pop(key, None)
             if graph is None:
                 while len(self._graphs) >= self.max_graphs:  # least recently used first
                     self._graphs.pop(next(iter(self._graphs)))
                 graph = _StepGraph(self, batch, length, use_cfg, padded)
+                self.shape_stats["graph_captures"] += 1
             self._graphs[key] = graph  # (re)insert as most recently used
             return graph
 
     @property
     def graph_count(self) -> int:
-        return len(self._graphs)
+        return len(self._graphs) + len(self._pinned)
 
 
 class _StepGraph:
@@ -555,19 +672,20 @@ class _StepGraph:
     MAX_STEPS = 64
 
     def __init__(self, sampler: F5Sampler, batch: int, length: int, use_cfg: bool, padded: bool) -> None:
-        dev, dt = sampler.device, sampler.dtype
+        dt = sampler.dtype
         dit = sampler.dit
         packed = 2 * batch if use_cfg else batch
         dim, depth = dit.dim, len(dit.transformer_blocks)
-        self.x = torch.randn(batch, length, sampler.n_mels, device=dev, dtype=dt)
-        self.static = torch.randn(packed, length, dim, device=dev, dtype=dt)
-        self.blocks = torch.zeros(self.MAX_STEPS, depth, 1, 6 * dim, device=dev, dtype=dt)
-        self.final = torch.zeros(self.MAX_STEPS, 1, 2 * dim, device=dev, dtype=dt)
-        self.dts = torch.zeros(self.MAX_STEPS, device=dev, dtype=dt)
-        self.index = torch.zeros(1, device=dev, dtype=torch.long)
-        self.cfg = torch.zeros((), device=dev, dtype=dt)
-        self.mask = torch.ones(packed, length, device=dev, dtype=torch.bool) if padded else None
-        self.bias = torch.zeros(packed, 1, 1, length, device=dev, dtype=dt) if padded else None
+        buf = sampler._buffer  # graphs replay one at a time and `load` fills every input first: shareable
+        self.x = buf("x", (batch, length, sampler.n_mels), dt).normal_()
+        self.static = buf("static", (packed, length, dim), dt).normal_()
+        self.blocks = buf("blocks", (self.MAX_STEPS, depth, 1, 6 * dim), dt).zero_()
+        self.final = buf("final", (self.MAX_STEPS, 1, 2 * dim), dt).zero_()
+        self.dts = buf("dts", (self.MAX_STEPS,), dt).zero_()
+        self.index = buf("index", (1,), torch.long).zero_()
+        self.cfg = buf("cfg", (), dt).zero_()
+        self.mask = buf("mask", (packed, length), torch.bool).fill_(True) if padded else None
+        self.bias = buf("bias", (packed, 1, 1, length), dt).zero_() if padded else None
         # every tensor the graph reads must outlive it: a freed input is silently reused memory
         self.rope = rope = sampler.rope_tables(length)
 
@@ -581,12 +699,18 @@ class _StepGraph:
         # warm up on a side stream (as CUDA graph capture requires), then capture
         stream = torch.cuda.Stream()
         stream.wait_stream(torch.cuda.current_stream())
+        # two warm-up steps for the first graph of a kind (lazy library set-up), one after that: it is time a
+        # capture costs, on whatever path it runs
+        kind = (batch == 1, padded)
+        warm = 1 if kind in sampler._captured_kinds else 2
+        sampler._captured_kinds.add(kind)
         with torch.cuda.stream(stream):
-            for _ in range(2):
+            for _ in range(warm):
                 step()
         torch.cuda.current_stream().wait_stream(stream)
         self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph):
+        # a shared pool is safe: every tensor the step allocates is freed by its end (results go in place)
+        with torch.cuda.graph(self.graph, pool=sampler.graph_pool()):
             step()
 
     def load(

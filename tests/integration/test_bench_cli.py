@@ -139,3 +139,61 @@ def test_forced_regression_exits_3(folder: Path, first_run: tuple[Any, dict[str,
     assert proc.returncode == 3, proc.stdout + proc.stderr
     lines = [line for line in proc.stdout.splitlines() if line.startswith("REGRESSION")]
     assert len(lines) == 1 and "en short NFE 4" in lines[0]
+
+
+LIVE = ["--smoke", "--nfe", "4", "--no-rows", "--workload", "paced", "burst", "--messages", "4", "--rate", "20"]
+
+
+def test_workloads_report_and_regression_check(folder: Path) -> None:
+    """--workload paced burst: new chat lines through the runtime, figures that hang together; a baseline doctored
+    to be far faster makes the workloads regress (exit 3), a generous one passes."""
+    out = folder / "live.json"
+    proc = bench(folder, *LIVE, "--json", str(out), "--plots", str(folder / "live-plots"), "--save-baseline", "live")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    result = json.loads(out.read_text())
+    assert result["rows"] == [] and [w["workload"] for w in result["workloads"]] == ["paced", "burst"]
+    for w in result["workloads"]:
+        assert w["messages"] == 4 and len(w["per_request"]) == 4 and w["nfe"] == 4
+        for part in ("latency", "ttfa"):
+            stats = w[part]
+            assert 0 < stats["p50"] <= stats["p95"] <= stats["max"] and stats["n"] == 4
+        assert all(0 < r["ttfa_s"] <= r["latency_s"] for r in w["per_request"])
+        assert w["audio_s"] > 0 and w["audio_s_per_s"] == pytest.approx(w["audio_s"] / w["wall_s"])
+        assert sum(w["batch_sizes"].values()) == 4 and w["chunks"] >= 4
+        assert w["new_shapes"]["new_shapes"] >= 1  # distinct lengths: the (exact-length) CPU path meets new shapes
+    paced, burst = result["workloads"]
+    assert paced["rate"] == 20 and burst["rate"] is None
+    assert max(r["at_s"] for r in paced["per_request"]) > 0 and {r["at_s"] for r in burst["per_request"]} == {0.0}
+    assert (folder / "live-plots" / "workloads.png").stat().st_size > 0
+    assert "workload paced (4 lines at 20.0/s, NFE 4)" in proc.stdout
+    assert "workload burst (4 lines, NFE 4)" in proc.stdout
+
+    with store(folder) as s:
+        base = s.get_baseline("live")
+        assert base is not None and len(base["workloads"]) == 2
+        fast, slow = json.loads(json.dumps(base)), json.loads(json.dumps(base))
+        for w in fast["workloads"]:
+            for part in ("latency", "ttfa"):
+                w[part] = {k: v * 0.01 if k != "n" else v for k, v in w[part].items()}
+            w["audio_s_per_s"] *= 100
+        for w in slow["workloads"]:
+            for part in ("latency", "ttfa"):
+                w[part] = {k: v * 1000 if k != "n" else v for k, v in w[part].items()}
+            w["audio_s_per_s"] /= 1000
+        s.add_benchmark_run(fast, name="live-fast", baseline=True)
+        s.add_benchmark_run(slow, name="live-slow", baseline=True)
+    proc = bench(folder, *LIVE, "--against", "live-fast")
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("REGRESSION")]
+    assert any("workload paced NFE 4 latency p95" in line for line in lines)
+    assert any("workload burst NFE 4 audio s per s" in line for line in lines)
+    proc = bench(folder, *LIVE, "--against", "live-slow")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "REGRESSION" not in proc.stdout
+
+
+def test_workload_arguments_are_checked(folder: Path) -> None:
+    proc = bench(folder, "--smoke", "--no-rows")
+    assert proc.returncode == 2 and "--no-rows leaves nothing to run" in proc.stderr
+    proc = bench(folder, "--smoke", "--workload", "paced", "--rate", "0")
+    assert proc.returncode == 2 and "--rate above 0" in proc.stderr
