@@ -279,7 +279,7 @@ def test_every_message_ends_in_exactly_one_state() -> None:
     p, clock = make(max_queue=5, max_wait_s=8, cooldown_s=1, dedupe_window_s=3)
     offered: list[ChatMessage] = []
     popped: list[ChatMessage] = []
-    for i in range(400):
+    for _ in range(400):
         clock.advance(rng.random())
         r = rng.random()
         if r < 0.6:
