@@ -38,6 +38,7 @@ from ishowtts_studio.services.chat.model import (
 )
 from ishowtts_studio.services.chat.playout import Playout, Segment
 from ishowtts_studio.services.chat.policy import ChatPolicy, QueueRules, drop
+from ishowtts_studio.services.chat.sounddevice_out import SoundDeviceOutput
 from ishowtts_studio.services.chat.sources.base import ChatSource
 from ishowtts_studio.services.chat.store import ChatStore
 
@@ -133,6 +134,8 @@ class ChatService:
         self.playout = Playout(settings.crossfade_ms / 1000)
         self.metrics = _ChatMetrics(registry if registry is not None else CollectorRegistry())
         self.sources: list[ChatSource] = list(sources)
+        self.outputs: list[SoundDeviceOutput] = [SoundDeviceOutput(settings.output_device)] if settings.sounddevice \
+            else []
 
         self._lock = threading.RLock()
         self._wake = threading.Condition(self._lock)  # loop wake-ups and subscribe() long polls
@@ -180,9 +183,13 @@ class ChatService:
                 src.start(self._from_source)
             except Exception as exc:  # one source failing to start never stops the others or the queue
                 log.warning("chat source %s did not start: %s", src.name, exc)
+        for out in self.outputs:
+            out.start(self)  # a missing package or device is reported in status(), never raised
 
     def close(self) -> None:
         """Stop sources and the loop; unfinished messages keep their rows and resume on the next start."""
+        for out in self.outputs:
+            out.stop()
         for src in self.sources:
             try:
                 src.stop()
@@ -636,7 +643,8 @@ class ChatService:
                 "paused": self.paused, "hold": self.policy.hold, "volume": self.volume(),
                 "default_voice": self.default_voice(), "nfe": nfe or None, "effective_nfe": self._nfe(),
                 "current": current.to_dict() if current else None, "queue": queue,
-                "figures": self._figures(now), "sources": [s.state() for s in self.sources],
+                "figures": self._figures(now),
+                "sources": [s.state() for s in self.sources] + [o.state() for o in self.outputs],
             }
 
     def _figures(self, now: float) -> dict[str, Any]:
