@@ -117,6 +117,8 @@ class ChatService:
         registry: CollectorRegistry | None = None,
         clock: Callable[[], float] = time.time,
         sources: Iterable[ChatSource] = (),
+        user_errors: tuple[type[BaseException], ...] = (),
+        busy_errors: tuple[type[BaseException], ...] = (),
     ) -> None:
         self.settings = settings
         self.prefs = store  # the studio store: get_pref / set_pref
@@ -134,6 +136,10 @@ class ChatService:
         self.playout = Playout(settings.crossfade_ms / 1000)
         self.metrics = _ChatMetrics(registry if registry is not None else CollectorRegistry())
         self.sources: list[ChatSource] = list(sources)
+        # errors whose message is meant for people (shown in the history); anything else is logged in full and
+        # shown by its type only, so no internal detail (paths, ...) reaches a page
+        self.user_errors = (ChatInputError, *user_errors)
+        self.busy_errors = busy_errors  # the runtime's queue is full: the message waits for the next tick
         self.outputs: list[SoundDeviceOutput] = [SoundDeviceOutput(settings.output_device)] if settings.sounddevice \
             else []
 
@@ -144,7 +150,9 @@ class ChatService:
         self._tokens: dict[str, tuple[Path, float]] = {}  # token -> (wav, expires at)
         self._current: dict[str, ChatMessage] = {}  # token -> message on the timeline
         self._events: deque[dict[str, Any]] = deque(maxlen=EVENTS_KEPT)
-        self._seq = 0
+        # event numbers keep increasing across restarts (they start from the clock in ms), so a player that
+        # reconnects after a restart with its old `after` still gets the new events
+        self._seq = int(self.clock() * 1000)
         self._last_spoken_author: str | None = None  # for "name only on the first consecutive message"
         self._last_accepted_author: str | None = None
         self._arrivals: deque[float] = deque()  # arrival times in the last minute (messages per minute)
@@ -174,6 +182,7 @@ class ChatService:
             if self._thread is not None:
                 return
             self._resume_from_db()
+            self._remove_old_audio()
             self._stop.clear()
             self._pool = ThreadPoolExecutor(max_workers=self.settings.prefetch, thread_name_prefix="chat-synth")
             self._thread = threading.Thread(target=self._loop, name="chat-loop", daemon=True)
@@ -204,6 +213,13 @@ class ChatService:
             thread.join(10)
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+
+    def _remove_old_audio(self) -> None:
+        """Segment WAVs of an earlier run: their tokens died with it, so nothing can fetch them any more."""
+        if self.audio_dir.is_dir():
+            for wav in self.audio_dir.glob("*.wav"):
+                if wav.stem not in self._tokens:
+                    wav.unlink(missing_ok=True)
 
     def _resume_from_db(self) -> None:
         """Put back what was waiting or in flight when the studio stopped. A message that was being synthesised
@@ -361,9 +377,8 @@ class ChatService:
             msg, stale = self.policy.pop()
             for m in stale:
                 self._final(m)
-            if msg is None:
+            if msg is None or not self._begin_synthesis(msg):
                 return
-            self._begin_synthesis(msg)
 
     def _voice_for(self, msg: ChatMessage) -> str:
         names = list(self.voice_names())
@@ -373,27 +388,34 @@ class ChatService:
         default = self.default_voice()
         if default:
             return default
-        raise RuntimeError("no voice to speak with: add a voice in the Voices tab")
+        raise ChatInputError("There is no voice to speak with: add a voice in the Voices tab.")
 
     def _nfe(self) -> int:
         nfe = int(self._pref("nfe", self.settings.nfe) or 0)
         return nfe if nfe > 0 else int(self.default_nfe())
 
-    def _begin_synthesis(self, msg: ChatMessage) -> None:
+    def _begin_synthesis(self, msg: ChatMessage) -> bool:
+        """Hand one message to the synthesizer; False when the runtime is busy (the message goes back first in
+        line and the next tick tries again)."""
+        previous = self._last_spoken_author
         # the name is said once per run of messages by the same author, in the order they are spoken
-        msg.spoken_text = self._spoken_text(msg, self._last_spoken_author)
-        self._last_spoken_author = msg.author.casefold()
-        msg.state = MessageState.SYNTHESIZING
+        msg.spoken_text = self._spoken_text(msg, previous)
         try:
             msg.voice = self._voice_for(msg)
             stream = self.synthesize(msg.spoken_text, msg.voice, self._nfe())
+        except self.busy_errors:
+            self.policy.requeue_front(msg)
+            return False
         except Exception as exc:
             self._fail(msg, exc)
-            return
+            return True
+        self._last_spoken_author = msg.author.casefold()
+        msg.state = MessageState.SYNTHESIZING
         self.db.save(msg)
         self._pipeline.append(msg)
         assert self._pool is not None
         self._pool.submit(self._consume, msg, stream)
+        return True
 
     def _consume(self, msg: ChatMessage, stream: SpeechStream) -> None:
         """Runs in a pool thread: collect the audio, write the segment's WAV, mark the message ready."""
@@ -432,8 +454,13 @@ class ChatService:
 
     def _fail(self, msg: ChatMessage, exc: BaseException) -> None:
         """Mark a message failed with a message fit for the history table; the queue goes on."""
-        log.warning("chat message %s failed: %s", msg.id, exc)
-        msg.state, msg.detail, msg.finished_at = MessageState.FAILED, str(exc) or type(exc).__name__, self.clock()
+        if isinstance(exc, self.user_errors):
+            log.warning("chat message %s failed: %s", msg.id, exc)
+            detail = str(exc) or type(exc).__name__
+        else:
+            log.error("chat message %s failed", msg.id, exc_info=exc)
+            detail = f"synthesis failed ({type(exc).__name__}); the studio log has the details"
+        msg.state, msg.detail, msg.finished_at = MessageState.FAILED, detail, self.clock()
         if msg in self._pipeline:
             self._pipeline.remove(msg)
         self._final(msg)
@@ -696,7 +723,8 @@ class ChatService:
 
         {"seq", "type": "segment", "id", "author", "text", "kind", "token", "start_at", "duration_s",
         "sample_rate"} | {"seq", "type": "skip", "id"} | {"seq", "type": "state", "paused": bool, "paused_s"?}.
-        start_at is server epoch s. A client that is more than EVENTS_KEPT events behind gets the newest kept."""
+        start_at is server epoch s; seq keeps increasing across restarts. A client more than EVENTS_KEPT events
+        behind gets the newest kept."""
         try:
             after = int(after)
             timeout = min(max(float(timeout), 0.0), 60.0)
