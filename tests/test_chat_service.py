@@ -277,3 +277,19 @@ def test_restart_resumes_the_queue(tmp_path: Path) -> None:
     assert {m["state"] for m in final.values()} == {"spoken"}
     again = [i for i, st in before.items() if st in ("synthesizing", "ready")]
     assert again and all("after a restart" in final[i]["detail"] for i in again)
+
+
+def test_busy_runtime_delays_chat_instead_of_failing_it(tmp_path: Path) -> None:
+    """With room for one waiting request, a prefetch of three meets BusyError: those wait their turn (first in
+    line), none fails."""
+    busy = {**CHAT, "engine.queue_size": 1, "engine.max_batch": 1, "engine.batch_wait_ms": 0.0}
+    with running_studio(tmp_path, **busy) as studio:
+        chat = studio.chat
+        chat.control("hold_on")
+        ids = [chat.post(f"u{i}", f"busy line {i}")["id"] for i in range(4)]
+        seq0 = chat.last_seq
+        chat.control("hold_off")  # all four reach the queue at once; the loop tries to start three
+        final = wait_final(chat, ids)
+        assert studio.runtime.rejected_busy >= 1  # the busy path was taken
+        assert {m["state"] for m in final.values()} == {"spoken"}
+        assert [s["id"] for s in segments(chat, seq0)] == ids  # and the order held
