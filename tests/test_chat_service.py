@@ -263,7 +263,10 @@ def test_restart_resumes_the_queue(tmp_path: Path) -> None:
             assert time.monotonic() < deadline
             time.sleep(0.2)
         before = {q["id"]: q["state"] for q in s1.chat.status()["queue"]}
+        seq_before = s1.chat.last_seq
     assert set(before) == set(ids) and "queued" in before.values()
+    old_wavs = list((folder / "s" / "chat").glob("*.wav"))
+    assert old_wavs  # the ready ones had their audio written
     # the second start also asks for the sound-device output, which this machine lacks: said, not fatal
     with running_studio(folder, **CHAT, **{"chat.sounddevice": True, "chat.output_device": "no-such-device"}) as s2:
         st = s2.chat.status()
@@ -272,7 +275,9 @@ def test_restart_resumes_the_queue(tmp_path: Path) -> None:
         assert out["state"] == "error"
         assert ("pip install sounddevice" in out["detail"]) or ("no-such-device" in out["detail"])
         assert sorted(q["id"] for q in st["queue"]) == ids
+        assert not any(w.exists() for w in old_wavs)  # unreachable after a restart (tokens are per run): removed
         s2.chat.control("resume")
+        assert s2.chat.last_seq > seq_before  # a player's old `after` still sees the new events
         final = wait_final(s2.chat, ids)
     assert {m["state"] for m in final.values()} == {"spoken"}
     again = [i for i, st in before.items() if st in ("synthesizing", "ready")]
