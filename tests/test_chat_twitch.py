@@ -202,18 +202,27 @@ RECORDED = [
 
 
 class ReplayServer:
-    """Accepts one IRC client, checks its login, welcomes it and plays recorded Twitch lines after its JOIN."""
+    """Accepts IRC clients one after another, welcomes each and plays recorded Twitch lines after its JOIN."""
 
     def __init__(self, lines: list[str]) -> None:
         self.lines = lines
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
         self.received: list[str] = []
+        self.connections = 0
         self.thread = threading.Thread(target=self._serve, daemon=True)
         self.thread.start()
 
     def _serve(self) -> None:
-        conn, _ = self.sock.accept()
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:  # closed
+                return
+            self.connections += 1
+            self._one(conn)
+
+    def _one(self, conn: socket.socket) -> None:
         with conn, conn.makefile("rb") as f:
             nick = "x"
             for raw in f:
@@ -254,6 +263,19 @@ def test_recorded_twitch_lines_through_the_library() -> None:
     assert (sub["kind"], sub["text"], sub["extra"]["months"]) == ("member", "Love this channel", 3)
     assert (waver["kind"], waver["text"]) == ("chat", "waves")
     assert all(m["platform"] == "twitch" for m in got)
+
+
+def test_twitch_reconnect_command_reconnects() -> None:
+    server = ReplayServer([RECORDED[2], ":tmi.twitch.tv RECONNECT"])
+    sink = Collector()
+    src = TwitchSource("stream", host="127.0.0.1", port=server.port, tls=False, reconnect_max_s=1)
+    src.start(sink)
+    try:
+        wait_for(lambda: len(sink.got) >= 2, timeout=30, what="the message again after the reconnect")
+    finally:
+        src.stop()
+        server.close()
+    assert server.connections >= 2 and sink.texts()[:2] == ["你好主播", "你好主播"]
 
 
 def test_parse_message_rules() -> None:

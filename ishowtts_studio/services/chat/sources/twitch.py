@@ -122,6 +122,10 @@ class _Bot(irc.bot.SingleServerIRCBot):
             self.source._set("reconnecting", f"{why}; trying again with back-off (at most "
                                              f"{self.source.reconnect_max_s:g} s)")
 
+    def on_reconnect(self, connection: Any, event: Any) -> None:
+        # Twitch's RECONNECT: the server is going away; drop the connection and let the back-off bring it back
+        connection.disconnect("the server asked to reconnect")
+
     def on_nicknameinuse(self, connection: Any, event: Any) -> None:
         connection.nick(f"justinfan{random.randint(10000, 99999)}")
 
