@@ -231,7 +231,7 @@ class ChatService:
                 msg.first_audio_at = msg.started_at = None
                 self.db.save(msg)
             self.policy.restore(msg)
-        self.metrics.depth.set(self.policy.depth)
+        self.metrics.depth.set(self.policy.depth + len(self._pipeline))
 
     # ---- messages in ---------------------------------------------------------------------------
     def post(self, author: str, text: str, kind: str = "chat", amount: float = 0.0,
@@ -274,7 +274,7 @@ class ChatService:
                 self._count_final(m)
             if msg.state is not MessageState.DROPPED:
                 self._last_accepted_author = msg.author.casefold()
-            self.metrics.depth.set(self.policy.depth)
+            self.metrics.depth.set(self.policy.depth + len(self._pipeline))
             self._wake.notify_all()
             return self._answer(msg)
 
@@ -370,7 +370,7 @@ class ChatService:
         self._fill_pipeline()
         self._advance_timeline(now)
         self._expire_audio(now)
-        self.metrics.depth.set(self.policy.depth)
+        self.metrics.depth.set(self.policy.depth + len(self._pipeline))
 
     def _fill_pipeline(self) -> None:
         while len(self._pipeline) < self.settings.prefetch:
@@ -579,7 +579,7 @@ class ChatService:
                 out["id"] = mid
             elif act == "replay":
                 out.update(self._replay(mid))
-            self.metrics.depth.set(self.policy.depth)
+            self.metrics.depth.set(self.policy.depth + len(self._pipeline))
             self._wake.notify_all()
             return out
 
