@@ -498,7 +498,9 @@ class ChatService:
 
     @staticmethod
     def _segment_event(msg: ChatMessage, seg: Segment) -> dict[str, Any]:
-        return {"type": "segment", "id": msg.id, "author": msg.author, "text": msg.spoken_text, "kind": str(msg.kind),
+        # "text" is what is said (template applied); "message" is the viewer's words alone, for an overlay
+        return {"type": "segment", "id": msg.id, "author": msg.author, "text": msg.spoken_text,
+                "message": msg.clean_text, "kind": str(msg.kind), "amount": msg.amount,
                 "token": seg.token, "start_at": round(seg.start_at, 3), "duration_s": round(seg.duration_s, 3),
                 "sample_rate": seg.sample_rate}
 
@@ -721,8 +723,9 @@ class ChatService:
     def subscribe(self, after: int = 0, timeout: float = 15.0) -> list[dict[str, Any]]:
         """Player events with seq > after, waiting up to `timeout` s for one (long poll; [] on timeout).
 
-        {"seq", "type": "segment", "id", "author", "text", "kind", "token", "start_at", "duration_s",
-        "sample_rate"} | {"seq", "type": "skip", "id"} | {"seq", "type": "state", "paused": bool, "paused_s"?}.
+        {"seq", "type": "segment", "id", "author", "text" (as spoken), "message" (the viewer's words), "kind",
+        "amount", "token", "start_at", "duration_s", "sample_rate"} | {"seq", "type": "skip", "id"}
+        | {"seq", "type": "state", "paused": bool, "paused_s"?}.
         start_at is server epoch s; seq keeps increasing across restarts. A client more than EVENTS_KEPT events
         behind gets the newest kept."""
         try:
