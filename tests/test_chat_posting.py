@@ -132,3 +132,27 @@ def test_voice_settings_and_history_limits(make: Any) -> None:
         with pytest.raises(ChatInputError, match="limit"):
             svc.history(bad)
     assert make(default_voice="Gone").status()["default_voice"] == VOICES[0]  # a missing voice falls back
+
+
+def test_a_dead_source_does_not_stop_the_queue(make: Any, tmp_path: Path) -> None:
+    """A Twitch source whose server is down keeps retrying on its own; posts still go through."""
+    import time
+
+    from ishowtts_studio.services.chat.sources.twitch import TwitchSource
+    from tests.conftest import free_port
+
+    svc = make()
+    dead = TwitchSource("stream", host="127.0.0.1", port=free_port(), tls=False, reconnect_max_s=1)
+    svc.sources.append(dead)
+    svc.control("hold_on")  # keep the posts waiting (nothing is synthesised here)
+    svc.start()
+    try:
+        deadline = time.monotonic() + 20
+        while svc.status()["sources"][0]["state"] != "reconnecting":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert svc.post("ann", "still here")["state"] == "held"
+        assert svc.status()["sources"][0]["name"] == "twitch:#stream"
+    finally:
+        svc.close()
+    assert svc.status()["sources"][0]["state"] == "stopped"
