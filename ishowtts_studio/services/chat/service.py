@@ -41,6 +41,7 @@ from ishowtts_studio.services.chat.policy import ChatPolicy, QueueRules, drop
 from ishowtts_studio.services.chat.sounddevice_out import SoundDeviceOutput
 from ishowtts_studio.services.chat.sources.base import ChatSource
 from ishowtts_studio.services.chat.store import ChatStore
+from ishowtts_studio.services.errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +58,8 @@ DEFAULT_SPEECH_S = 3.0  # expected length of one message before any has been spo
 PREF = "chat."  # preference keys: chat.default_voice, chat.volume, chat.nfe, chat.paused, chat.hold
 
 
-class ChatInputError(ValueError):
-    """Bad input to the chat service; the message says what to change (the Studio maps it to InputError)."""
+class ChatInputError(InputError):
+    """Bad input to the chat service; the message says what to change (a user error like every InputError)."""
 
 
 class SpeechStream(Protocol):
