@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import soundfile as sf
 
@@ -298,3 +299,49 @@ def test_busy_runtime_delays_chat_instead_of_failing_it(tmp_path: Path) -> None:
         assert studio.runtime.rejected_busy >= 1  # the busy path was taken
         assert {m["state"] for m in final.values()} == {"spoken"}
         assert [s["id"] for s in segments(chat, seq0)] == ids  # and the order held
+
+
+class FakeSoundDevice:
+    """Stands in for the `sounddevice` package (no sound card here): records what would be played, and when."""
+
+    PortAudioError = RuntimeError
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, float, Any]] = []
+
+    def query_devices(self, device: Any = None, kind: str | None = None) -> Any:
+        if device is None:
+            return [{"name": "Desk speakers", "max_output_channels": 2}]
+        if device != "Desk speakers":
+            raise ValueError(f"no device {device!r}")
+        return {"name": device}
+
+    def play(self, audio: Any, samplerate: int, device: Any = None) -> None:
+        self.calls.append(("play", time.time(), (audio.copy(), samplerate, device)))
+
+    def stop(self) -> None:
+        self.calls.append(("stop", time.time(), None))
+
+
+def test_sounddevice_output_follows_the_timeline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    fake = FakeSoundDevice()
+    monkeypatch.setitem(sys.modules, "sounddevice", fake)
+    with running_studio(tmp_path, **CHAT, **{"chat.sounddevice": True, "chat.output_device": "Desk speakers"}) as s:
+        chat = s.chat
+        [out] = [x for x in chat.status()["sources"] if x["name"] == "sounddevice"]
+        assert out["state"] == "playing" and "Desk speakers" in out["detail"]
+        chat.set_volume(0.5)
+        seq0 = chat.last_seq
+        ids = [chat.post("ann", "first for the speakers")["id"], chat.post("bob", "second for the speakers")["id"]]
+        wait_final(chat, ids)
+        segs = segments(chat, seq0)
+        wavs = [sf.read(str(chat.audio_path(g["token"])), dtype="float32")[0] for g in segs]
+        time.sleep(0.5)
+    plays = [c for c in fake.calls if c[0] == "play"]
+    assert len(plays) == 2
+    for (_, at, (audio, sr, device)), seg, wav in zip(plays, segs, wavs):
+        assert device == "Desk speakers" and sr == seg["sample_rate"]
+        assert at >= seg["start_at"] - 0.02  # not before its place on the timeline
+        assert audio.shape == wav.shape and np.allclose(audio, wav * 0.5)  # the segment, at the chosen volume
