@@ -6,9 +6,9 @@ and offers start / close / health / engines. Everything a tab does goes through 
     studio.nfe        NfeService        (NFE compare renders and scores; /nfe_scores)
     studio.ab         AbService         (blind A/B trials, votes, results, export)
     studio.bench      BenchService      (Performance tab: benchmark runs, baselines, live figures)
+    studio.chat       ChatService       (Live chat tab; /chat_post, /chat_status, ...; services/chat/)
 
-The live chat service (`services/chat/`) and the OpenAI-compatible API (`ishowtts_studio/api/`) are built
-here too when they land.
+The OpenAI-compatible API (`ishowtts_studio/api/`) is built here too when it lands.
 """
 
 from __future__ import annotations
@@ -19,9 +19,11 @@ from typing import Any
 from ishowtts_studio.engines.f5 import F5Engine
 from ishowtts_studio.engines.indextts import IndexTTSEngine
 from ishowtts_studio.metrics import MetricsService
-from ishowtts_studio.runtime import EngineRuntime
+from ishowtts_studio.runtime import BusyError, EngineRuntime
 from ishowtts_studio.services.ab import AbService
 from ishowtts_studio.services.bench import BenchService
+from ishowtts_studio.services.chat.service import ChatService
+from ishowtts_studio.services.chat.sources.factory import sources_from_settings
 from ishowtts_studio.services.errors import USER_ERRORS, InputError
 from ishowtts_studio.services.nfe import NfeService
 from ishowtts_studio.services.preferences import Preferences
@@ -75,6 +77,13 @@ class Studio:
                               smoke=self.is_smoke)
         self.ab = AbService(settings, self.store, self.nfe, smoke=self.is_smoke)
         self.bench = BenchService(self.runtime, self.store, self.metrics, self.synthesis, self.preferences)
+        # live chat: its lines go through the synthesis service, so they share the runtime's queue and batches
+        self.chat = ChatService(
+            settings.chat, self.store, lambda text, voice, nfe: self.synthesis.start(text, voice, nfe=nfe),
+            voices=self.voices.voice_names, default_nfe=self.default_nfe, audio_dir=paths.samples / "chat",
+            registry=self.metrics.registry, sources=sources_from_settings(settings.chat),
+            user_errors=USER_ERRORS, busy_errors=(BusyError,),
+        )
         self.started_at = time.time()
 
     # ---- lifecycle --------------------------------------------------------------------------------
@@ -89,8 +98,10 @@ class Studio:
                 engine.warmup(refs, nfe, progress)
 
         self.runtime.start(warm)
+        self.chat.start()
 
     def close(self) -> None:
+        self.chat.close()  # before the runtime: its loop feeds the runtime
         self.runtime.stop()
         self.indextts.close()  # its worker process exits with the studio
         self.metrics.close()  # after the worker, before the store it writes to
