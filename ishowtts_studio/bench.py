@@ -241,7 +241,7 @@ def _row(engine: Any, runtime: EngineRuntime, cfg: BenchConfig, lang: str, size:
                 _stock_once(eng, voice, text, params)
         # a known length: met before, and the preparation a live server does between requests (the runtime's
         # idle hook: exact graphs for lengths met again) has run, as it would once this worker waits
-        while eng.idle_work(min_idle_s=0):
+        while eng.prepare_next_shape(min_idle_s=0):
             pass
         ours, stock, audio_s, stock_audio_s = [], [], 0.0, 0.0
         stock_error = None

@@ -283,11 +283,11 @@ class EngineRuntime:
                 active.append(accepted)
 
     def _idle_work(self) -> None:
-        """While no request or call waits, run the loaded engines' optional `idle_work()` (one unit at a time,
+        """While no request or call waits, run the loaded engines' `idle_work()` (one unit at a time,
         each returning whether more is left): preparation kept off requests' paths, e.g. F5's exact graphs."""
-        for name in list(self._loaded):
-            work = getattr(self.engines[name], "idle_work", None)
-            while work is not None and self._queue.empty() and self._calls.empty() and not self._stop.is_set():
+        for name in self.pool.loaded_names():
+            work = self.engines[name].idle_work
+            while self._queue.empty() and self._calls.empty() and not self._stop.is_set():
                 try:
                     if not work():
                         break

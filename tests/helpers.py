@@ -177,6 +177,7 @@ class FakeEngine:
         self.prepared: list[str] = []
         self.fail_load: BaseException | None = None
         self.fail_synth: BaseException | None = None
+        self.idle_calls = 0
         self._loaded = False
 
     @property
@@ -238,6 +239,10 @@ class FakeEngine:
 
     def memory_stats(self) -> dict[str, float]:
         return {}
+
+    def idle_work(self) -> bool:
+        self.idle_calls += 1
+        return False
 
     def cache_stats(self) -> dict[str, int]:
         return {"ref_cache_items": len(self.prepared)}

@@ -395,7 +395,11 @@ class F5Engine:
                 mels[i] = mel
         return mels  # type: ignore[return-value]
 
-    def idle_work(self, min_idle_s: float | None = None) -> bool:
+    def idle_work(self) -> bool:
+        """The runtime's idle hook (the `Engine` protocol): one queued shape, see `prepare_next_shape`."""
+        return self.prepare_next_shape()
+
+    def prepare_next_shape(self, min_idle_s: float | None = None) -> bool:
         """Prepare one shape queued for an exact graph once the engine has had no work for `min_idle_s` (default
         `idle_before_prepare_s`); True while more are queued and it may go on. The runtime calls this when its
         queue is empty, so the capture never sits on a request's path."""
@@ -443,7 +447,7 @@ class F5Engine:
             if progress:
                 progress(0.7 + 0.2 * i / max(1, len(plan)), f"warm-up {i + 1}/{len(plan)}")
             self.synthesize(jobs)
-        while self.idle_work(min_idle_s=0):
+        while self.prepare_next_shape(min_idle_s=0):
             pass
         self.prepare_live_shapes(progress)
 

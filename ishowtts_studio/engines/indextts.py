@@ -350,6 +350,9 @@ class IndexTTSEngine:
             return {}
         return {k: float(v) for k, v in self._request({"op": "memory"})[0].items()}
 
+    def idle_work(self) -> bool:
+        return False  # nothing to prepare ahead: each request is one generate call in the worker
+
     def cache_stats(self) -> dict[str, int]:
         with self._lock:
             return dict(self._stats, ref_cache_items=len(self._prompts))

@@ -67,7 +67,7 @@ def test_new_length_padded_equals_known_length_exact_and_cfm_sample(engine: F5En
     assert sampler.pending == 0  # met once: nothing queued yet
     second = engine._sample_by_length([it], PARAMS)[0]  # met again: still padded, now queued for an exact shape
     assert sampler.pending == 1
-    assert engine.idle_work(min_idle_s=0) is False  # prepared the one queued shape; nothing left
+    assert engine.prepare_next_shape(min_idle_s=0) is False  # prepared the one queued shape; nothing left
     assert sampler.exact_ready(frames, True) and sampler.pending == 0
     third = engine._sample_by_length([it], PARAMS)[0]  # a known length: exact, unpadded
     assert (1, frames, True, False) in sampler._shapes_seen
@@ -90,7 +90,7 @@ def test_mixed_batch_serves_each_length_its_own_way(engine: F5Engine) -> None:
     frames = sampler.duration_of(known)
     for _ in range(2):
         engine._sample_by_length([known], PARAMS)
-    while engine.idle_work(min_idle_s=0):
+    while engine.prepare_next_shape(min_idle_s=0):
         pass
     assert sampler.exact_ready(frames, True)
     new = _unpadded_length(engine, "And this one is completely new to the engine")

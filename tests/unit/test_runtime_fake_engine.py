@@ -147,3 +147,16 @@ def test_chunks_stream_in_order_joined_by_the_cross_fade(held) -> None:
                for f in (engine.estimate_frames(VOICE, c, 1.0)[0] for c in req.chunks)]
     fade = int(0.01 * engine.sample_rate)
     assert len(audio) == sum(lengths) - fade == sum(len(p) for p in pieces)
+
+
+def test_an_idle_worker_lets_only_the_loaded_engines_prepare_ahead(held) -> None:
+    main, other = FakeEngine("main"), FakeEngine("other")
+    rt = started(main, other, max_loaded=2)
+    held[1].append(rt)
+    deadline = threading.Event()
+    for _ in range(50):  # the worker looks for idle work after 0.1 s without a request
+        if main.idle_calls:
+            break
+        deadline.wait(0.05)
+    assert main.idle_calls > 0
+    assert other.idle_calls == 0  # never loaded: idle preparation must not load it
