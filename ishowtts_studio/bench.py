@@ -15,6 +15,10 @@ through the runtime either at Poisson arrival times (`paced`) or all at once (`b
 complete audio and time to first audio (p50 / p95 / max), audio seconds per second of wall time, the batch sizes
 the runtime formed and how many sampler shapes the requests met for the first time.
 
+The pieces live beside this entry point: `bench_config` (texts, voices, configuration, statistics), `bench_rows`
+(the timed rows), `bench_workloads` (live traffic), `bench_report` (regression check, table); `--workload chat`
+runs `services/chat/bench.py` (a whole studio) instead.
+
 No gradio here: the Performance tab calls `run_benchmark` through the Studio.
 """
 
@@ -23,345 +27,23 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import re
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from ishowtts_studio.bench_config import TEXTS, VOICES, BenchConfig, builtin_voice, summarise
+from ishowtts_studio.bench_report import compare, compare_workloads, format_table
+from ishowtts_studio.bench_rows import compute_floor_ms, measure_concurrent, measure_row
+from ishowtts_studio.bench_workloads import WORKLOAD_MESSAGES, run_workload
+from ishowtts_studio.runtime import EngineRuntime
 
-from ishowtts_studio.engines.base import ChunkJob, GenerationParams, VoiceRef
-from ishowtts_studio.runtime import EngineRuntime, SynthesisRequest
+# the names callers import from here (the Performance tab, the bench service, tests, benchmarks/ scripts)
+__all__ = ["TEXTS", "VOICES", "BenchConfig", "builtin_voice", "compare", "compare_workloads", "compute_floor_ms",
+           "format_table", "main", "run_benchmark", "run_workload", "summarise"]
 
 log = logging.getLogger(__name__)
-
-# English short/medium/long give 3.9 / 9.6 / 16.9 s of audio with the English reference clip under f5-tts's
-# duration rule: the rows of the stock measurements in ARCHITECTURE.md, so figures compare.
-TEXTS: dict[str, dict[str, str]] = {
-    "en": {
-        "short": "Really, I don't care what you call me.",
-        "medium": "I don't really care what you call me. I have been a silent spectator, watching species evolve.",
-        "long": "I don't really care what you call me. I've been a silent spectator, watching species evolve, "
-        "empires rise and fall. But always remember, I am mighty and so enduring.",
-    },
-    "zh": {
-        "short": "你好，欢迎来到直播间。",
-        "medium": "今天我们一起聊聊语音合成，看看它到底有多快，效果怎么样。",
-        "long": "我不在乎你怎么称呼我。我一直是一个沉默的旁观者，看着物种进化，帝国兴衰。但请永远记住，我强大而持久。",
-    },
-}
-VOICES = {
-    "en": ("basic_ref_en.wav", "Some call me nature, others call me mother nature."),
-    "zh": ("basic_ref_zh.wav", "对，这就是我，万人敬仰的太乙真人。"),
-}
-
-
-def builtin_voice(lang: str) -> VoiceRef:
-    import hashlib
-
-    name, transcript = VOICES[lang]
-    path = Path(str(files("f5_tts").joinpath(f"infer/examples/basic/{name}")))
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    return VoiceRef(slug=f"builtin-{lang}", audio_path=path, transcript=transcript, content_hash=digest)
-
-
-def summarise(values: list[float]) -> dict[str, float]:
-    """mean, median, p95, min, max and coefficient of variation (sample std / mean)."""
-    arr = np.asarray(values, dtype=np.float64)
-    if arr.size == 0:
-        return {}
-    mean = float(arr.mean())
-    std = float(arr.std(ddof=1)) if arr.size > 1 else 0.0
-    return {
-        "mean": mean,
-        "median": float(np.median(arr)),
-        "p95": float(np.percentile(arr, 95)),
-        "min": float(arr.min()),
-        "max": float(arr.max()),
-        "cv": std / mean if mean else 0.0,
-        "n": int(arr.size),
-    }
-
-
-@dataclass
-class BenchConfig:
-    nfes: list[int] = field(default_factory=lambda: [8, 16, 32])
-    texts: list[str] = field(default_factory=lambda: ["short", "medium", "long"])
-    langs: list[str] = field(default_factory=lambda: ["en"])
-    runs: int = 10
-    warmup: int = 2
-    compare_stock: bool = False
-    cfg_strength: float = 2.0
-    sway_coef: float = -1.0
-    seed: int = 1234
-    concurrency: int = 0  # >0: also time that many concurrent short requests through the queue
-    streaming: bool = True  # also time the first audio chunk through the runtime
-    peak_tflops: float = 790.0  # dense bf16/fp16 rate measured on the device machine's H100/H200
-    rows: bool = True  # the known-text rows above; off to run only workloads
-    workloads: list[str] = field(default_factory=list)  # "paced" and/or "burst"
-    messages: int = 0  # lines per workload; 0 = 80 paced, 48 burst
-    rate: float = 4.0  # paced arrivals per second
-    workload_seed: int = 17
-
-
-def _sync() -> None:
-    import torch
-
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-
-
-def _reset_peak() -> None:
-    import torch
-
-    if torch.cuda.is_available():
-        torch.cuda.reset_peak_memory_stats()
-
-
-def _peak_mib() -> float | None:
-    import torch
-
-    return torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None
-
-
-def _ours_once(engine: Any, job: ChunkJob) -> tuple[float, np.ndarray]:
-    _sync()
-    t0 = time.perf_counter()
-    out = engine.synthesize([job])[0]  # ends with a copy to the host: synchronised
-    return time.perf_counter() - t0, out.audio
-
-
-def _stock_once(engine: Any, voice: VoiceRef, text: str, params: GenerationParams) -> tuple[float, np.ndarray]:
-    import torch
-    from f5_tts.infer.utils_infer import infer_batch_process
-
-    from ishowtts_studio.audio import read_audio
-    from ishowtts_studio.engines.f5 import preprocess_ref_text
-
-    wav, sr = read_audio(voice.audio_path, target_sr=engine.sample_rate)
-    ref = (torch.from_numpy(wav)[None], sr)
-    _sync()
-    t0 = time.perf_counter()
-    gen = infer_batch_process(
-        ref, preprocess_ref_text(voice.transcript), [text], engine.cfm, engine.vocoder, nfe_step=params.nfe,
-        cfg_strength=params.cfg_strength, sway_sampling_coef=params.sway_coef, speed=params.speed,
-        device=str(engine.device), progress=None,
-    )
-    audio, _, _ = next(gen)
-    return time.perf_counter() - t0, np.asarray(audio, dtype=np.float32)
-
-
-def _mel_check(engine: Any, voice: VoiceRef, text: str, params: GenerationParams, seed: int) -> dict[str, Any]:
-    """Our sampler against `CFM.sample` on the same noise: relative error of the mel, same duration."""
-    import torch
-
-    from ishowtts_studio.engines.f5_sampler import SampleItem
-
-    prepared, _ = engine._prepared(voice)
-    total, _ = engine.estimate_frames(voice, text, params.speed)
-    ids = engine._text_ids(prepared.ref_text + text)
-    ours = engine.sampler.sample(
-        [SampleItem(cond_mel=prepared.mel, text_ids=ids, duration=total, seed=seed)],
-        nfe=params.nfe, cfg_strength=params.cfg_strength, sway_coef=params.sway_coef,
-    )[0].float()
-    with torch.inference_mode():
-        ref, _ = engine.cfm.sample(
-            cond=prepared.mel[None].to(engine.dtype), text=ids[None], duration=total, steps=params.nfe,
-            cfg_strength=params.cfg_strength, sway_sampling_coef=params.sway_coef, seed=seed,
-        )
-    ref = ref[0].float()
-    same = ours.shape == ref.shape
-    err = float((ours - ref).norm() / ref.norm()) if same else float("nan")
-    return {"mel_rel_err": err, "same_duration": same, "frames": int(ours.shape[0])}
-
-
-def compute_floor_ms(engine: Any, total_frames: int, nfe: int, peak_tflops: float, batch: int = 1) -> float:
-    """Milliseconds the sampler's matrix arithmetic needs at `peak_tflops`: every linear layer of the DiT on
-    every frame of the CFG-packed batch, attention's two products, the position convolutions, per step."""
-    from torch import nn
-
-    dit = engine.cfm.transformer
-    per_token = sum(m.weight.numel() for blk in dit.transformer_blocks for name, m in blk.named_modules()
-                    if isinstance(m, nn.Linear) and not name.startswith("attn_norm"))
-    per_token += dit.input_embed.proj.weight.numel() + dit.proj_out.weight.numel()
-    conv = dit.input_embed.conv_pos_embed.conv1d
-    per_token += sum(layer.weight.numel() for layer in (conv[0], conv[2]))
-    sequences = 2 * batch  # conditional and unconditional passes
-    linear = 2 * per_token * total_frames * sequences
-    attention = 4 * total_frames**2 * dit.dim * sequences * len(dit.transformer_blocks)
-    return (linear + attention) * nfe / (peak_tflops * 1e12) * 1e3
-
-
-def _profile_parts(engine: Any, job: ChunkJob, reps: int = 5) -> dict[str, float]:
-    """Median milliseconds of each stage of one synthesis, to see where the time goes."""
-    import torch
-
-    from ishowtts_studio.engines.f5_sampler import SampleItem
-
-    parts: dict[str, list[float]] = {"prep_ms": [], "sample_ms": [], "vocoder_ms": []}
-    p = job.params
-    for _ in range(reps):
-        _sync()
-        t0 = time.perf_counter()
-        prepared, _ = engine._prepared(job.voice)
-        total, ref_frames = engine.estimate_frames(job.voice, job.text, p.speed)
-        ids = engine._text_ids(prepared.ref_text + job.text)
-        _sync()
-        t1 = time.perf_counter()
-        # the engine's own serving path (exact or bucketed graph), as a request would take it
-        mel = engine._sample_by_length([SampleItem(cond_mel=prepared.mel, text_ids=ids, duration=total,
-                                                   seed=job.seed)], p)[0]
-        _sync()
-        t2 = time.perf_counter()
-        with torch.inference_mode():
-            engine.vocoder.decode(mel[ref_frames:].float().T.unsqueeze(0))
-        _sync()
-        t3 = time.perf_counter()
-        for key, value in zip(parts, (t1 - t0, t2 - t1, t3 - t2)):
-            parts[key].append(value * 1e3)
-    return {k: float(np.median(v)) for k, v in parts.items()}
-
-
-def _row(engine: Any, runtime: EngineRuntime, cfg: BenchConfig, lang: str, size: str, nfe: int,
-         chunker: Callable[[str], list[str]] | None) -> dict[str, Any]:
-    voice = builtin_voice(lang)
-    text = TEXTS[lang][size]
-    params = GenerationParams(nfe=nfe, cfg_strength=cfg.cfg_strength, sway_coef=cfg.sway_coef, speed=1.0)
-    job = ChunkJob(voice=voice, text=text, params=params, seed=cfg.seed)
-
-    def measure(eng: Any) -> dict[str, Any]:
-        _reset_peak()
-        for _ in range(cfg.warmup):
-            _ours_once(eng, job)
-            if cfg.compare_stock:
-                _stock_once(eng, voice, text, params)
-        # a known length: met before, and the preparation a live server does between requests (the runtime's
-        # idle hook: exact graphs for lengths met again) has run, as it would once this worker waits
-        while eng.prepare_next_shape(min_idle_s=0):
-            pass
-        ours, stock, audio_s, stock_audio_s = [], [], 0.0, 0.0
-        stock_error = None
-        for _ in range(cfg.runs):  # alternate so drift hits both sides alike
-            t, audio = _ours_once(eng, job)
-            ours.append(t)
-            audio_s = len(audio) / eng.sample_rate
-            if cfg.compare_stock and stock_error is None:
-                try:
-                    t, audio = _stock_once(eng, voice, text, params)
-                except Exception as exc:  # the stock pipeline has failure modes of its own; record, go on
-                    stock_error = f"{type(exc).__name__}: {exc}"
-                    continue
-                stock.append(t)
-                stock_audio_s = len(audio) / eng.sample_rate
-        row: dict[str, Any] = {"peak_mem_mib": _peak_mib(), "parts": _profile_parts(eng, job)}
-        total, _ = eng.estimate_frames(voice, text, params.speed)
-        row["total_frames"] = total
-        row["compute_floor_ms"] = compute_floor_ms(eng, total, nfe, cfg.peak_tflops)
-        if stock_error:
-            row["stock_error"] = stock_error
-        row["ours_latency"] = summarise(ours)
-        row["ours_rtf"] = summarise([t / audio_s for t in ours])
-        row["audio_s"] = audio_s
-        if cfg.compare_stock and stock:
-            row["stock_latency"] = summarise(stock)
-            row["stock_rtf"] = summarise([t / stock_audio_s for t in stock])
-            row["stock_audio_s"] = stock_audio_s
-            row["ratio_stock_over_ours"] = row["stock_latency"]["median"] / row["ours_latency"]["median"]
-            row["same_audio_length"] = abs(stock_audio_s - audio_s) < 1e-9
-            try:
-                row.update(_mel_check(eng, voice, text, params, cfg.seed))
-            except Exception as exc:
-                row["mel_check_error"] = f"{type(exc).__name__}: {exc}"
-        return row
-
-    row = {"lang": lang, "text": size, "nfe": nfe, "chars": len(text)}
-    row.update(runtime.call(measure))
-    if cfg.streaming and chunker is not None:
-        ttfa = []
-        for _ in range(max(3, cfg.runs // 2)):
-            handle = runtime.submit(SynthesisRequest(voice=voice, chunks=chunker(text), params=params, seed=cfg.seed))
-            handle.result()
-            ttfa.append(handle.stats.ttfa_s)
-        row["ours_ttfa"] = summarise(ttfa)
-    return row
-
-
-def _concurrent(runtime: EngineRuntime, cfg: BenchConfig, nfe: int) -> dict[str, Any]:
-    voice = builtin_voice("en")
-    text = TEXTS["en"]["short"]
-    params = GenerationParams(nfe=nfe, cfg_strength=cfg.cfg_strength, sway_coef=cfg.sway_coef, speed=1.0)
-    rates, walls, batches = [], [], []
-    for rep in range(cfg.warmup + max(3, cfg.runs // 2)):
-        t0 = time.perf_counter()
-        handles = [
-            runtime.submit(SynthesisRequest(voice=voice, chunks=[text], params=params, seed=cfg.seed + i))
-            for i in range(cfg.concurrency)
-        ]
-        total = sum(h.result()[0].size for h in handles) / runtime.engine.sample_rate
-        wall = time.perf_counter() - t0
-        if rep >= cfg.warmup:
-            rates.append(total / wall)
-            walls.append(wall)
-            batches.append(max(h.stats.batch_size for h in handles))
-    return {"requests": cfg.concurrency, "nfe": nfe, "audio_s_per_s": summarise(rates), "wall_s": summarise(walls),
-            "max_batch_seen": max(batches)}
-
-
-_CJK = re.compile(r"[\u4e00-\u9fff]")
-WORKLOAD_MESSAGES = {"paced": 80, "burst": 48}
-WORKLOAD_WORDS = {"paced": (1, 14), "burst": (1, 15)}
-
-
-def run_workload(runtime: EngineRuntime, cfg: BenchConfig, kind: str, nfe: int,
-                 chunker: Callable[[str], list[str]] | None = None) -> dict[str, Any]:
-    """Seeded chat lines of distinct lengths through the runtime, paced (Poisson at `cfg.rate`) or as one burst."""
-    from ishowtts_studio.workloads import chat_lines, poisson_arrivals
-
-    count = cfg.messages or WORKLOAD_MESSAGES[kind]
-    low, high = WORKLOAD_WORDS[kind]
-    seed = cfg.workload_seed + (0 if kind == "paced" else 1000)  # the two workloads share no seed
-    lines = chat_lines(count, seed=seed, min_words=low, max_words=high)
-    arrivals = poisson_arrivals(count, cfg.rate, seed=seed) if kind == "paced" else [0.0] * count
-    voices = {lang: builtin_voice(lang) for lang in VOICES}
-    params = GenerationParams(nfe=nfe, cfg_strength=cfg.cfg_strength, sway_coef=cfg.sway_coef, speed=1.0)
-    runtime.call(lambda eng: [eng.prepare_voice(v) for v in voices.values()])  # references are not the subject
-    before = runtime.call(lambda eng: dict(eng.cache_stats()))
-    handles = []
-    t0 = time.perf_counter()
-    for i, (text, at) in enumerate(zip(lines, arrivals)):
-        delay = t0 + at - time.perf_counter()
-        if delay > 0:
-            time.sleep(delay)
-        voice = voices["zh" if _CJK.search(text) else "en"]
-        chunks = chunker(text) if chunker else [text]
-        handles.append(runtime.submit(SynthesisRequest(voice=voice, chunks=chunks, params=params,
-                                                       seed=cfg.seed + i, text_chars=len(text))))
-    stats = [h.result(timeout=600)[1] for h in handles]
-    wall = max(h.submitted + st.latency_s for h, st in zip(handles, stats)) - t0
-    after = runtime.call(lambda eng: dict(eng.cache_stats()))
-    audio = sum(st.audio_s for st in stats)
-    batches = [st.batch_size for st in stats]
-
-    def tail(values: list[float]) -> dict[str, float]:
-        arr = np.asarray(values, dtype=np.float64)
-        return {"p50": float(np.median(arr)), "p95": float(np.percentile(arr, 95)), "max": float(arr.max()),
-                "mean": float(arr.mean()), "n": int(arr.size)}
-
-    return {
-        "workload": kind, "nfe": nfe, "messages": count, "rate": cfg.rate if kind == "paced" else None,
-        "seed": seed, "latency": tail([st.latency_s for st in stats]), "ttfa": tail([st.ttfa_s for st in stats]),
-        "audio_s": audio, "wall_s": wall, "audio_s_per_s": audio / wall if wall > 0 else 0.0,
-        "batch_sizes": {str(b): batches.count(b) for b in sorted(set(batches))},
-        "chunks": sum(len(h.request.chunks) for h in handles),
-        "new_shapes": {key: after.get(key, 0) - before.get(key, 0) for key in ("new_shapes", "graph_captures")},
-        "per_request": [{"chars": st.text_chars, "chunks": st.chunks, "latency_s": st.latency_s, "ttfa_s": st.ttfa_s,
-                         "batch": st.batch_size, "audio_s": st.audio_s, "at_s": at}
-                        for st, at in zip(stats, arrivals)],
-    }
 
 
 def run_benchmark(runtime: EngineRuntime, cfg: BenchConfig,
@@ -374,7 +56,7 @@ def run_benchmark(runtime: EngineRuntime, cfg: BenchConfig,
     for i, (lang, size, nfe) in enumerate(plan if cfg.rows else []):
         if progress:
             progress(i / max(1, len(plan)), f"{lang} {size} NFE {nfe}")
-        rows.append(_row(runtime.engine, runtime, cfg, lang, size, nfe, chunker))
+        rows.append(measure_row(runtime.engine, runtime, cfg, lang, size, nfe, chunker))
     result: dict[str, Any] = {
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "device": info.device if info else "?",
@@ -388,7 +70,7 @@ def run_benchmark(runtime: EngineRuntime, cfg: BenchConfig,
     if cfg.concurrency:
         if progress:
             progress(0.95, f"{cfg.concurrency} concurrent requests")
-        result["concurrent"] = [_concurrent(runtime, cfg, nfe) for nfe in cfg.nfes[:1]]
+        result["concurrent"] = [measure_concurrent(runtime, cfg, nfe) for nfe in cfg.nfes[:1]]
     for kind in cfg.workloads:
         if progress:
             progress(0.97, f"workload {kind}")
@@ -396,91 +78,6 @@ def run_benchmark(runtime: EngineRuntime, cfg: BenchConfig,
     result["memory"] = runtime.call(lambda eng: eng.memory_stats())
     result["shapes"] = runtime.call(lambda eng: dict(eng.cache_stats()))
     return result
-
-
-def compare(result: dict[str, Any], baseline: dict[str, Any], tolerance: float = 0.05,
-            workload_tolerance: float = 0.2) -> list[dict[str, Any]]:
-    """Rows whose median latency is more than `tolerance` slower than the baseline's same row, then the
-    workloads' regressions (`compare_workloads`)."""
-    base = {(r["lang"], r["text"], r["nfe"]): r for r in baseline.get("rows", [])}
-    slower = []
-    for r in result["rows"]:
-        b = base.get((r["lang"], r["text"], r["nfe"]))
-        if not b:
-            continue
-        now, then = r["ours_latency"]["median"], b["ours_latency"]["median"]
-        if then > 0 and now > then * (1 + tolerance):
-            slower.append({"lang": r["lang"], "text": r["text"], "nfe": r["nfe"], "baseline_s": then, "now_s": now,
-                           "slower_by": now / then - 1})
-    return slower + compare_workloads(result, baseline, workload_tolerance)
-
-
-WORKLOAD_CHECKS = (("latency", "p50"), ("latency", "p95"), ("ttfa", "p95"))
-
-
-def compare_workloads(result: dict[str, Any], baseline: dict[str, Any], tolerance: float = 0.2) -> list[dict[str, Any]]:
-    """Workloads (same kind, messages and NFE) whose latency p50 / p95 or TTFA p95 grew by more than `tolerance`,
-    or whose audio seconds per second fell by more: live traffic is noisier than a timed loop, hence the wider
-    default tolerance."""
-    base = {(w["workload"], w["messages"], w["nfe"]): w for w in baseline.get("workloads", [])}
-    slower = []
-    for w in result.get("workloads", []):
-        b = base.get((w["workload"], w["messages"], w["nfe"]))
-        if not b:
-            continue
-        label = {"lang": "workload", "text": w["workload"], "nfe": w["nfe"]}
-        for part, stat in WORKLOAD_CHECKS:
-            now, then = w[part][stat], b[part][stat]
-            if then > 0 and now > then * (1 + tolerance):
-                slower.append({**label, "metric": f"{part} {stat}", "baseline_s": then, "now_s": now,
-                               "slower_by": now / then - 1})
-        now, then = w["audio_s_per_s"], b["audio_s_per_s"]
-        if now > 0 and then > now * (1 + tolerance):
-            slower.append({**label, "metric": "audio s per s", "baseline_s": 1 / then, "now_s": 1 / now,
-                           "slower_by": then / now - 1})
-    return slower
-
-
-def format_table(result: dict[str, Any]) -> str:
-    label = result.get("weights_label", "real")
-    lines = [f"device: {result['device']}  precision: {result['precision']}  weights: {label}"
-             + ("  (random weights: speed only, the audio is noise)" if result.get("random_weights") else "")]
-    head = f"{'lang':4} {'text':6} {'nfe':>3} {'audio s':>7} {'ours ms':>8} {'p95 ms':>7} {'cv':>5} {'RTF':>7}"
-    head += f" {'TTFA ms':>8} {'stock ms':>9} {'stock/ours':>10} {'mel err':>8} {'peak MiB':>9} {'floor ms':>8}"
-    head += "  prep/sample/voc ms"
-    lines.append(head)
-    for r in result["rows"]:
-        ol = r["ours_latency"]
-        stock = r.get("stock_latency", {}).get("median")
-        ttfa = r.get("ours_ttfa", {}).get("median")
-        lines.append(
-            f"{r['lang']:4} {r['text']:6} {r['nfe']:>3} {r['audio_s']:>7.2f} {ol['median'] * 1e3:>8.1f} "
-            f"{ol['p95'] * 1e3:>7.1f} {ol['cv']:>5.2f} {r['ours_rtf']['median']:>7.4f} "
-            f"{(ttfa * 1e3 if ttfa is not None else float('nan')):>8.1f} "
-            f"{(stock * 1e3 if stock is not None else float('nan')):>9.1f} "
-            f"{r.get('ratio_stock_over_ours', float('nan')):>10.1f} {r.get('mel_rel_err', float('nan')):>8.1e} "
-            f"{(r['peak_mem_mib'] or float('nan')):>9.0f} {r.get('compute_floor_ms', float('nan')):>8.1f}  "
-            + "/".join(f"{v:.1f}" for v in r.get("parts", {}).values())
-            + (f"  stock failed: {r['stock_error'][:60]}" if r.get("stock_error") else "")
-        )
-    for c in result.get("concurrent", []):
-        lines.append(f"{c['requests']} concurrent short requests, NFE {c['nfe']}: "
-                     f"{c['audio_s_per_s']['median']:.1f} s of audio per second (largest batch {c['max_batch_seen']})")
-    for w in result.get("workloads", []):
-        lat, ttfa = w["latency"], w["ttfa"]
-        lines.append(
-            f"workload {w['workload']} ({w['messages']} lines" + (f" at {w['rate']}/s" if w.get("rate") else "")
-            + f", NFE {w['nfe']}): request->complete p50/p95/max {lat['p50'] * 1e3:.0f}/{lat['p95'] * 1e3:.0f}/"
-            f"{lat['max'] * 1e3:.0f} ms, TTFA p50/p95/max {ttfa['p50'] * 1e3:.0f}/{ttfa['p95'] * 1e3:.0f}/"
-            f"{ttfa['max'] * 1e3:.0f} ms, all done in {w['wall_s']:.2f} s, {w['audio_s_per_s']:.1f} s of audio/s, "
-            f"batches {w['batch_sizes']}, new shapes {w['new_shapes']['new_shapes']} "
-            f"(graph captures {w['new_shapes']['graph_captures']})")
-    if "startup" in result:
-        up = result["startup"]
-        lines.append(f"start-up: load {up.get('load_s', 0):.1f} s, warm-up {up.get('warmup_s', 0):.1f} s")
-    return "\n".join(lines)
-
-
 def main(argv: list[str] | None = None) -> int:
     from ishowtts_studio.services.chat import bench as chat_bench
 
@@ -504,8 +101,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--compare-stock", action="store_true", help="also time f5-tts's own pipeline, alternating")
     p.add_argument("--concurrency", type=int, default=0, help="also time N concurrent short requests (micro-batching)")
-    p.add_argument("--workload", nargs="+", default=[], choices=["paced", "burst"],
-                   help="also run live traffic: new chat lines at --rate per second (paced) or all at once (burst)")
+    p.add_argument("--workload", nargs="+", default=[], choices=["paced", "burst", "chat"],
+                   help="also run live traffic: new chat lines at --rate per second (paced) or all at once (burst); "
+                   "chat replays a live chat through the chat service and runs on its own (see "
+                   "--workload chat --help for its options)")
     p.add_argument("--messages", type=int, default=0, help="lines per workload (default 80 paced, 48 burst)")
     p.add_argument("--rate", type=float, default=4.0, help="paced workload: arrivals per second (Poisson)")
     p.add_argument("--no-rows", action="store_true", help="skip the known-text rows (run only --workload)")
@@ -523,6 +122,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--against", metavar="NAME", help="compare with a saved baseline; exit 3 on a >5%% slowdown")
     p.add_argument("--baseline-dir", type=Path, help="folder for baseline JSON (default: <samples>/baselines)")
     args = p.parse_args(argv)
+    if "chat" in args.workload:  # only reached when the chat bench's own check above missed it (e.g. "--work chat")
+        p.error("--workload chat runs on its own (it runs the whole studio): run it without paced/burst, "
+                "as python -m ishowtts_studio.bench --workload chat")
     if args.no_rows and not args.workload:
         p.error("--no-rows leaves nothing to run: add --workload paced and/or burst")
     if args.messages < 0 or args.rate <= 0:

@@ -197,3 +197,16 @@ def test_workload_arguments_are_checked(folder: Path) -> None:
     assert proc.returncode == 2 and "--no-rows leaves nothing to run" in proc.stderr
     proc = bench(folder, "--smoke", "--workload", "paced", "--rate", "0")
     assert proc.returncode == 2 and "--rate above 0" in proc.stderr
+
+
+def test_chat_is_a_listed_workload_that_runs_alone(folder: Path) -> None:
+    """`--help` lists chat among the workloads; chat mixed with the row workloads is refused with a clear message
+    (it runs a whole studio), whichever order or spelling the workloads come in, before anything is loaded."""
+    proc = bench(folder, "--help")
+    assert proc.returncode == 0
+    assert "{paced,burst,chat}" in proc.stdout and "runs on its own" in proc.stdout
+    for args in (["--workload", "chat", "paced"], ["--workload", "burst", "chat"], ["--work", "chat"]):
+        proc = bench(folder, "--smoke", *args)
+        assert proc.returncode == 2, (args, proc.stdout, proc.stderr)
+        assert "--workload chat runs on its own" in proc.stderr, args
+        assert "Traceback" not in proc.stderr

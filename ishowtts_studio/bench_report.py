@@ -1,0 +1,90 @@
+"""The benchmark's report: the regression check against a saved baseline (rows and workloads) and the text
+table printed at the end of a run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def compare(result: dict[str, Any], baseline: dict[str, Any], tolerance: float = 0.05,
+            workload_tolerance: float = 0.2) -> list[dict[str, Any]]:
+    """Rows whose median latency is more than `tolerance` slower than the baseline's same row, then the
+    workloads' regressions (`compare_workloads`)."""
+    base = {(r["lang"], r["text"], r["nfe"]): r for r in baseline.get("rows", [])}
+    slower = []
+    for r in result["rows"]:
+        b = base.get((r["lang"], r["text"], r["nfe"]))
+        if not b:
+            continue
+        now, then = r["ours_latency"]["median"], b["ours_latency"]["median"]
+        if then > 0 and now > then * (1 + tolerance):
+            slower.append({"lang": r["lang"], "text": r["text"], "nfe": r["nfe"], "baseline_s": then, "now_s": now,
+                           "slower_by": now / then - 1})
+    return slower + compare_workloads(result, baseline, workload_tolerance)
+
+
+WORKLOAD_CHECKS = (("latency", "p50"), ("latency", "p95"), ("ttfa", "p95"))
+
+
+def compare_workloads(result: dict[str, Any], baseline: dict[str, Any], tolerance: float = 0.2) -> list[dict[str, Any]]:
+    """Workloads (same kind, messages and NFE) whose latency p50 / p95 or TTFA p95 grew by more than `tolerance`,
+    or whose audio seconds per second fell by more: live traffic is noisier than a timed loop, hence the wider
+    default tolerance."""
+    base = {(w["workload"], w["messages"], w["nfe"]): w for w in baseline.get("workloads", [])}
+    slower = []
+    for w in result.get("workloads", []):
+        b = base.get((w["workload"], w["messages"], w["nfe"]))
+        if not b:
+            continue
+        label = {"lang": "workload", "text": w["workload"], "nfe": w["nfe"]}
+        for part, stat in WORKLOAD_CHECKS:
+            now, then = w[part][stat], b[part][stat]
+            if then > 0 and now > then * (1 + tolerance):
+                slower.append({**label, "metric": f"{part} {stat}", "baseline_s": then, "now_s": now,
+                               "slower_by": now / then - 1})
+        now, then = w["audio_s_per_s"], b["audio_s_per_s"]
+        if now > 0 and then > now * (1 + tolerance):
+            slower.append({**label, "metric": "audio s per s", "baseline_s": 1 / then, "now_s": 1 / now,
+                           "slower_by": then / now - 1})
+    return slower
+
+
+def format_table(result: dict[str, Any]) -> str:
+    label = result.get("weights_label", "real")
+    lines = [f"device: {result['device']}  precision: {result['precision']}  weights: {label}"
+             + ("  (random weights: speed only, the audio is noise)" if result.get("random_weights") else "")]
+    head = f"{'lang':4} {'text':6} {'nfe':>3} {'audio s':>7} {'ours ms':>8} {'p95 ms':>7} {'cv':>5} {'RTF':>7}"
+    head += f" {'TTFA ms':>8} {'stock ms':>9} {'stock/ours':>10} {'mel err':>8} {'peak MiB':>9} {'floor ms':>8}"
+    head += "  prep/sample/voc ms"
+    lines.append(head)
+    for r in result["rows"]:
+        ol = r["ours_latency"]
+        stock = r.get("stock_latency", {}).get("median")
+        ttfa = r.get("ours_ttfa", {}).get("median")
+        lines.append(
+            f"{r['lang']:4} {r['text']:6} {r['nfe']:>3} {r['audio_s']:>7.2f} {ol['median'] * 1e3:>8.1f} "
+            f"{ol['p95'] * 1e3:>7.1f} {ol['cv']:>5.2f} {r['ours_rtf']['median']:>7.4f} "
+            f"{(ttfa * 1e3 if ttfa is not None else float('nan')):>8.1f} "
+            f"{(stock * 1e3 if stock is not None else float('nan')):>9.1f} "
+            f"{r.get('ratio_stock_over_ours', float('nan')):>10.1f} {r.get('mel_rel_err', float('nan')):>8.1e} "
+            f"{(r['peak_mem_mib'] or float('nan')):>9.0f} {r.get('compute_floor_ms', float('nan')):>8.1f}  "
+            + "/".join(f"{v:.1f}" for v in r.get("parts", {}).values())
+            + (f"  stock failed: {r['stock_error'][:60]}" if r.get("stock_error") else "")
+        )
+    for c in result.get("concurrent", []):
+        lines.append(f"{c['requests']} concurrent short requests, NFE {c['nfe']}: "
+                     f"{c['audio_s_per_s']['median']:.1f} s of audio per second (largest batch {c['max_batch_seen']})")
+    for w in result.get("workloads", []):
+        lat, ttfa = w["latency"], w["ttfa"]
+        lines.append(
+            f"workload {w['workload']} ({w['messages']} lines" + (f" at {w['rate']}/s" if w.get("rate") else "")
+            + f", NFE {w['nfe']}): request->complete p50/p95/max {lat['p50'] * 1e3:.0f}/{lat['p95'] * 1e3:.0f}/"
+            f"{lat['max'] * 1e3:.0f} ms, TTFA p50/p95/max {ttfa['p50'] * 1e3:.0f}/{ttfa['p95'] * 1e3:.0f}/"
+            f"{ttfa['max'] * 1e3:.0f} ms, all done in {w['wall_s']:.2f} s, {w['audio_s_per_s']:.1f} s of audio/s, "
+            f"batches {w['batch_sizes']}, new shapes {w['new_shapes']['new_shapes']} "
+            f"(graph captures {w['new_shapes']['graph_captures']})")
+    if "startup" in result:
+        up = result["startup"]
+        lines.append(f"start-up: load {up.get('load_s', 0):.1f} s, warm-up {up.get('warmup_s', 0):.1f} s")
+    return "\n".join(lines)
+

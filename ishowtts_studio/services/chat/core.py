@@ -1,0 +1,158 @@
+"""The chat service's shared state and the small pieces every part of it uses: the constants, ChatInputError,
+the synthesizer's shape, and `ChatCore` (the state built once, preferences, depth, final states, events).
+
+The parts of the service are mixins over `ChatCore` (intake, loop, controls, readout), combined in
+`service.ChatService`; they share one object, one lock and one set of attributes, so splitting the class into
+files changes no behaviour.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+from prometheus_client import CollectorRegistry
+
+from ishowtts_studio.services.chat import filters
+from ishowtts_studio.services.chat.figures import ChatFigures
+from ishowtts_studio.services.chat.model import ChatMessage, MessageKind
+from ishowtts_studio.services.chat.playout import Playout
+from ishowtts_studio.services.chat.policy import ChatPolicy, QueueRules
+from ishowtts_studio.services.chat.sounddevice_out import SoundDeviceOutput
+from ishowtts_studio.services.chat.sources.base import ChatSource
+from ishowtts_studio.services.chat.store import ChatStore
+from ishowtts_studio.services.errors import InputError
+
+MAX_AUTHOR_CHARS = 100
+MAX_TEXT_CHARS = 2000
+MAX_AMOUNT = 1e9
+ACTIONS = ("pause", "resume", "skip", "clear", "approve", "reject", "replay", "hold_on", "hold_off")
+# Announce the next segment this long before the current one ends, so players can fetch its WAV in time.
+LOOKAHEAD_S = 1.5
+TICK_S = 0.05  # the loop's longest sleep: timeline ends and staleness are noticed within this
+EVENTS_KEPT = 1000
+PREF = "chat."  # preference keys: chat.default_voice, chat.volume, chat.nfe, chat.paused, chat.hold
+
+
+class ChatInputError(InputError):
+    """Bad input to the chat service; the message says what to change (a user error like every InputError)."""
+
+
+class SpeechStream(Protocol):
+    """What the synthesizer returns: audio pieces (float32 mono) as they are ready."""
+
+    sample_rate: int
+
+    def __iter__(self) -> Iterator[np.ndarray]: ...
+
+
+# (text, voice name, nfe) -> a stream of audio; the Studio passes its own synthesis entry point, so chat lines
+# go through the shared runtime's queue and batch with everything else.
+Synthesizer = Callable[[str, str, int], SpeechStream]
+
+
+class ChatCore:
+    """The state shared by the chat service's parts, built once; see `service.ChatService` for the arguments."""
+
+    def __init__(
+        self,
+        settings: Any,
+        store: Any,
+        synthesize: Synthesizer,
+        *,
+        voices: Callable[[], Iterable[str]],
+        default_nfe: Callable[[], int],
+        audio_dir: Path,
+        registry: CollectorRegistry | None = None,
+        clock: Callable[[], float] = time.time,
+        sources: Iterable[ChatSource] = (),
+        user_errors: tuple[type[BaseException], ...] = (),
+        busy_errors: tuple[type[BaseException], ...] = (),
+    ) -> None:
+        self.settings = settings
+        self.prefs = store  # the studio store: get_pref / set_pref
+        self.db = ChatStore(store)
+        self.synthesize = synthesize
+        self.voice_names = voices
+        self.default_nfe = default_nfe
+        self.audio_dir = Path(audio_dir)
+        self.clock = clock
+        self.rules = filters.TextRules.from_settings(settings)
+        self.templates = {str(k): settings.template(str(k)) for k in MessageKind}
+        self.templates["continued"] = settings.template_continued
+        hold = bool(self._pref("hold", settings.hold))
+        self.policy = ChatPolicy(QueueRules.from_settings(settings), clock, hold=hold)
+        self.playout = Playout(settings.crossfade_ms / 1000)
+        self.figures = ChatFigures(registry)
+        self.sources: list[ChatSource] = list(sources)
+        # errors whose message is meant for people (shown in the history); anything else is logged in full and
+        # shown by its type only, so no internal detail (paths, ...) reaches a page
+        self.user_errors = (ChatInputError, *user_errors)
+        self.busy_errors = busy_errors  # the runtime's queue is full: the message waits for the next tick
+        self.outputs: list[SoundDeviceOutput] = [SoundDeviceOutput(settings.output_device)] if settings.sounddevice \
+            else []
+
+        self._lock = threading.RLock()
+        self._wake = threading.Condition(self._lock)  # loop wake-ups and subscribe() long polls
+        self._pipeline: deque[ChatMessage] = deque()  # popped messages in speaking order: synthesizing/ready
+        self._audio: dict[int, tuple[str, float, int]] = {}  # message id -> (token, duration s, sample rate)
+        self._tokens: dict[str, tuple[Path, float]] = {}  # token -> (wav, expires at)
+        self._current: dict[str, ChatMessage] = {}  # token -> message on the timeline
+        self._events: deque[dict[str, Any]] = deque(maxlen=EVENTS_KEPT)
+        # event numbers keep increasing across restarts (they start from the clock in ms), so a player that
+        # reconnects after a restart with its old `after` still gets the new events
+        self._seq = int(self.clock() * 1000)
+        self._last_spoken_author: str | None = None  # for "name only on the first consecutive message"
+        self._last_accepted_author: str | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self.paused = bool(self._pref("paused", False))
+        if self.paused:
+            self.playout.pause(self.clock())
+
+    # ---- preferences -------------------------------------------------------------------------------
+    def _pref(self, key: str, default: Any) -> Any:
+        return self.prefs.get_pref(PREF + key, default)
+
+    def _set_pref(self, key: str, value: Any) -> None:
+        self.prefs.set_pref(PREF + key, value)
+
+    def _depth(self) -> int:
+        return self.policy.depth + len(self._pipeline)
+
+    def _nfe(self) -> int:
+        nfe = int(self._pref("nfe", self.settings.nfe) or 0)
+        return nfe if nfe > 0 else int(self.default_nfe())
+
+    def default_voice(self) -> str:
+        """The chosen default voice, else the configured one, else the library's first (\"\" when none)."""
+        names = list(self.voice_names())
+        for v in (self._pref("default_voice", None), self.settings.default_voice):
+            if v and v in names:
+                return str(v)
+        return names[0] if names else ""
+
+    def volume(self) -> float:
+        return float(self._pref("volume", 1.0))
+
+    def _spoken_text(self, msg: ChatMessage, previous_author: str | None) -> str:
+        same = previous_author is not None and previous_author == msg.author.casefold()
+        template = filters.choose_template(self.templates, msg.kind, same)
+        return filters.render(template, msg.author, msg.clean_text, msg.amount) or msg.clean_text
+
+    def _final(self, msg: ChatMessage) -> None:
+        self.db.save(msg)
+        self.figures.final(msg)
+
+    def _emit(self, event: dict[str, Any]) -> None:
+        self._seq += 1
+        self._events.append({"seq": self._seq, **event})
+        self._wake.notify_all()
+
