@@ -24,8 +24,10 @@ from ishowtts_studio.audio import AudioError, read_audio, trim_silence, write_wa
 from ishowtts_studio.engines.base import EngineUnavailable, GenerationParams, VoiceRef
 from ishowtts_studio.engines.f5 import F5Engine
 from ishowtts_studio.engines.indextts import IndexTTSEngine, IndexTTSOptions
+from ishowtts_studio.housekeeping import remove_leftovers
 from ishowtts_studio.metrics import MetricsService
 from ishowtts_studio.runtime import BusyError, EngineRuntime, RequestHandle, SynthesisError, SynthesisRequest
+from ishowtts_studio.served_files import ServedFiles
 from ishowtts_studio.settings import Settings
 from ishowtts_studio.store import Store, SynthesisRecord
 from ishowtts_studio.textproc import TextError, chunk_for_engine, normalize_text
@@ -91,6 +93,9 @@ class Studio:
         paths = settings.paths
         for folder in (paths.voices, paths.samples, paths.cache):
             folder.mkdir(parents=True, exist_ok=True)
+        remove_leftovers(paths.cache)
+        # files handed to pages (the UI moves the root into the web server's folder)
+        self.served = ServedFiles(paths.cache / "served")
         self.store = Store(paths.database_url)
         self.voices = VoiceLibrary(paths.voices)
         self.voices.seed_defaults()
@@ -924,7 +929,7 @@ class Studio:
     def nfe_export(self) -> dict[str, Any]:
         """Votes (with the voice, text and seed they were about) and render scores, for CSV/JSON export."""
         keep = ("id", "created_at", "voice_slug", "text", "seed", "nfe", "reference_nfe", "pesq_wb", "stoi", "estoi",
-                "rtf", "error", "audio_seconds", "latency_s", "smoke", "group_key")
+                "rtf", "error", "audio_seconds", "latency_s", "smoke")  # no group key: it names the renders' folder
         renders = {r["id"]: r for r in self.store.list_nfe_renders()}
         votes = []
         for v in self.store.list_ab_votes():

@@ -23,7 +23,7 @@ from typing import Any
 import gradio as gr
 
 from ishowtts_studio.studio import InputError, Studio
-from ishowtts_studio.ui.common import GPU, to_gr_error
+from ishowtts_studio.ui.common import GPU, hand_out, to_gr_error
 from ishowtts_studio.ui.performance import metrics_snapshot_api, run_benchmark_api
 
 
@@ -41,7 +41,7 @@ class StudioAPI:
     def list_voices(self) -> list[dict[str, Any]]:
         """The saved voices: name, slug, transcript, language, duration, times used, ..."""
         try:
-            return self.studio.list_voices()
+            return [_public_voice(v) for v in self.studio.list_voices()]
         except Exception as exc:
             raise to_gr_error(exc) from exc
 
@@ -78,7 +78,7 @@ class StudioAPI:
                                              indextts=options or None)
         except Exception as exc:
             raise to_gr_error(exc) from exc
-        return str(outcome.wav_path), outcome.stats
+        return hand_out(self.studio, outcome.wav_path, f"take-{outcome.history_id}.wav"), outcome.stats
 
 
 def register_api(studio: Studio, *, gpu_limit: int = 1) -> StudioAPI:
@@ -198,7 +198,7 @@ def register_voice_api(studio: Studio, *, gpu_limit: int = 1) -> None:
 
     def export_voice(voice: str | None) -> str:
         try:
-            return str(studio.export_voice(voice))
+            return hand_out(studio, studio.export_voice(voice))
         except Exception as exc:
             raise to_gr_error(exc) from exc
 
