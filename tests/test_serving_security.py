@@ -136,7 +136,8 @@ def test_ab_clips_are_fresh_per_hand_out_and_gone_after_the_vote(studio_server, 
 @pytest.fixture(scope="module")
 def login_server(tmp_path_factory):
     server = start_server(tmp_path_factory.mktemp("login-server"),
-                          server_toml=f'auth_user = "{USER}"\nauth_password = "{PASSWORD}"', auth=(USER, PASSWORD))
+                          server_toml=f'auth_user = "{USER}"\nauth_password = "{PASSWORD}"\nmax_upload_mb = 1',
+                          auth=(USER, PASSWORD))
     try:
         yield server
     finally:
@@ -198,3 +199,30 @@ def test_wrong_passwords_are_throttled(login_server):
     time.sleep(int(locked.headers["retry-after"]) + 0.2)
     assert _login(base, PASSWORD).status_code == 200, "after the wait the right password works (and resets)"
     assert _login(base, "wrong-again").status_code == 400
+
+
+def test_uploads_need_login_and_are_bounded(login_server):
+    """Six anonymous 49 MB uploads once added 294 MB without calling any endpoint: now an upload needs the
+    login, one file is held to server.max_upload_mb, and all waiting uploads together to 20 times that."""
+    import os
+
+    url = login_server.url + "gradio_api/upload"
+
+    def upload(client, size: int) -> httpx.Response:
+        return client.post(url, files={"files": ("clip.wav", os.urandom(size), "audio/wav")}, timeout=30)
+
+    with httpx.Client() as stranger:
+        assert upload(stranger, 1000).status_code == 401
+    with httpx.Client() as browser:
+        _login(login_server.url, PASSWORD, browser)
+        assert upload(browser, 2 * 2**20).status_code in (400, 413), "over max_upload_mb (1 MB)"
+        codes = [upload(browser, 900_000).status_code for _ in range(30)]
+        assert codes[0] == 200
+        assert 507 in codes, f"30 uploads of 0.9 MB should overflow a 20 MB budget: {codes}"
+        refused_from = codes.index(507)
+        assert 22 <= refused_from <= 25 and set(codes[refused_from:]) == {507}  # 20 MiB / 0.9 MB = 23.3
+        r = upload(browser, 1000)
+        assert r.status_code == 507 and "upload space is full" in r.json()["detail"]
+    used = sum(f.stat().st_size for f in (login_server.folder / "gradio-tmp").rglob("*") if f.is_file()
+               and "ishowtts-served" not in f.parts)
+    assert used <= 21 * 2**20 + 2 * 2**20, f"the upload folder holds {used / 2**20:.1f} MB"

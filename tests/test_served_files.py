@@ -1,0 +1,100 @@
+"""Hand-outs (served_files.py), the login throttle and leftover clean-up, on real files and a given clock."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from ishowtts_studio.housekeeping import remove_leftovers
+from ishowtts_studio.served_files import ServedFiles
+from ishowtts_studio.ui.server_guard import LoginThrottle, _drop_api_info
+
+
+@pytest.fixture
+def source(tmp_path):
+    f = tmp_path / "data" / "take.wav"
+    f.parent.mkdir()
+    f.write_bytes(b"RIFF" + os.urandom(1000))
+    return f
+
+
+def test_hand_outs_are_fresh_random_links(tmp_path, source):
+    served = ServedFiles(tmp_path / "served")
+    a, b = served.hand_out(source), served.hand_out(source, "other name?.wav")
+    assert a.read_bytes() == b.read_bytes() == source.read_bytes()
+    assert a.parent != b.parent and len(a.parent.name) == 32
+    assert b.name == "other-name-.wav", "names are made safe"
+    assert a.stat().st_ino == source.stat().st_ino, "a link, not a second copy"
+    # the source replaced atomically (as every studio write is) leaves the hand-out as it was
+    old = a.read_bytes()
+    tmp = source.with_suffix(".new")
+    tmp.write_bytes(b"RIFF-new")
+    os.replace(tmp, source)
+    assert a.read_bytes() == old
+    served.withdraw(a)
+    assert not a.exists() and not a.parent.exists() and b.exists()
+
+
+def test_withdraw_tag_and_sweep(tmp_path, source):
+    served = ServedFiles(tmp_path / "served", ttl_s=60)
+    a = served.hand_out(source, "A.wav", tag="trial-1")
+    b = served.hand_out(source, "B.wav", tag="trial-1")
+    other = served.hand_out(source, tag="trial-2")
+    assert served.withdraw_tag("trial-1") == 2
+    assert not a.exists() and not b.exists() and other.exists()
+    assert served.withdraw_tag("trial-1") == 0
+    assert served.sweep(now=time.time() + 30) == 0 and other.exists()
+    assert served.sweep(now=time.time() + 120) == 1 and not other.exists()
+
+
+def test_withdraw_never_touches_anything_outside(tmp_path, source):
+    served = ServedFiles(tmp_path / "served")
+    served.withdraw(source)
+    served.withdraw(tmp_path / "served")
+    assert source.exists() and (tmp_path / "served").is_dir()
+    with pytest.raises(FileNotFoundError):
+        served.hand_out(tmp_path / "missing.wav")
+
+
+def test_a_new_root_drops_old_hand_outs_only(tmp_path, source):
+    root = tmp_path / "served"
+    old = ServedFiles(root).hand_out(source)
+    keep = root / "not-ours.txt"
+    keep.write_text("x")
+    ServedFiles(root)
+    assert not old.exists() and keep.exists()
+
+
+def test_leftover_voice_folders_are_removed(tmp_path):
+    for name in ("voice-add-abc", "voice-import-def", "served", "random-smoke-1"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "voice-add-abc" / "reference.wav").write_bytes(b"half")
+    assert sorted(remove_leftovers(tmp_path)) == ["voice-add-abc", "voice-import-def"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["random-smoke-1", "served"]
+
+
+def test_login_throttle_doubles_and_resets():
+    t = LoginThrottle(free=3, lock_max_s=10)
+    for _ in range(3):
+        t.failed("1.2.3.4", now=100.0)
+    assert t.wait_s("1.2.3.4", now=100.0) == 0
+    t.failed("1.2.3.4", now=100.0)
+    assert t.wait_s("1.2.3.4", now=100.0) == 1
+    t.failed("1.2.3.4", now=101.0)
+    assert t.wait_s("1.2.3.4", now=101.0) == 2
+    for _ in range(10):
+        t.failed("1.2.3.4", now=200.0)
+    assert t.wait_s("1.2.3.4", now=200.0) == 10, "capped"
+    assert t.wait_s("5.6.7.8", now=200.0) == 0, "per address"
+    t.succeeded("1.2.3.4")
+    assert t.wait_s("1.2.3.4", now=200.0) == 0
+
+
+def test_api_info_is_cut_from_a_page():
+    page = (b'<script>window.gradio_config = {"auth_required":true};</script>'
+            b'<script>window.gradio_api_info = {"named_endpoints": {"/synthesize": {}}};</script><body>')
+    out = _drop_api_info(page)
+    assert b"synthesize" not in out and b"window.gradio_api_info = null;</script><body>" in out
+    assert _drop_api_info(b"<html>no script</html>") == b"<html>no script</html>"
