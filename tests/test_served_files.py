@@ -98,3 +98,38 @@ def test_api_info_is_cut_from_a_page():
     out = _drop_api_info(page)
     assert b"synthesize" not in out and b"window.gradio_api_info = null;</script><body>" in out
     assert _drop_api_info(b"<html>no script</html>") == b"<html>no script</html>"
+
+
+def test_guard_rewords_a_full_queue_and_passes_the_rest(tmp_path):
+    from starlette.applications import Starlette
+    from starlette.middleware import Middleware
+    from starlette.responses import JSONResponse, PlainTextResponse
+    from starlette.routing import Route
+    from starlette.testclient import TestClient
+
+    from ishowtts_studio.ui.server_guard import BUSY_MESSAGE, ServerGuard
+
+    async def join(request):
+        full = request.query_params.get("full") == "1"
+        return JSONResponse({"detail": "Queue is full. Max size is 4 and size is 4."} if full else {"event_id": "x"},
+                            status_code=503 if full else 200)
+
+    async def upload(request):
+        return PlainTextResponse("stored")
+
+    app = Starlette(routes=[Route("/gradio_api/queue/join", join, methods=["POST"]),
+                            Route("/gradio_api/upload", upload, methods=["POST"])],
+                    middleware=[Middleware(ServerGuard, auth_enabled=False, upload_folder=tmp_path,
+                                           upload_budget_bytes=1000, served_name="served")])
+    with TestClient(app) as http:
+        busy = http.post("/gradio_api/queue/join?full=1")
+        assert busy.status_code == 503 and busy.json() == {"detail": BUSY_MESSAGE}
+        assert busy.headers["retry-after"] == "5"
+        assert http.post("/gradio_api/queue/join").json() == {"event_id": "x"}
+        (tmp_path / "served").mkdir()
+        (tmp_path / "served" / "link.wav").write_bytes(b"x" * 5000)  # hand-outs do not count as uploads
+        assert http.post("/gradio_api/upload").text == "stored"
+        (tmp_path / "abc").mkdir()
+        (tmp_path / "abc" / "up.wav").write_bytes(b"x" * 1000)
+        full = http.post("/gradio_api/upload")
+        assert full.status_code == 507 and "upload space is full" in full.json()["detail"]
