@@ -839,9 +839,8 @@ class Studio:
         return " ".join(name.split())
 
     def ab_next_trial(self, reviewer: Any) -> tuple[str, Path, Path]:
-        """The reviewer's next blind trial: (trial id, clip A, clip B). Nothing else leaves the server."""
-        import shutil
-
+        """The reviewer's next blind trial: (trial id, clip A, clip B). The clips are the renders' own files on
+        the server; the UI hands out fresh links to them (served_files.py). Nothing else leaves the server."""
         name = self._check_reviewer(reviewer)
         samples = self.settings.paths.samples
         trial = self.store.open_ab_trial(name)
@@ -861,14 +860,9 @@ class Studio:
             a_id, b_id = (low, high) if low_on_a else (high, low)
             ra, rb = self.store.get_nfe_render_by_id(a_id), self.store.get_nfe_render_by_id(b_id)
             trial_id = uuid.uuid4().hex
-            clips = []
-            for side, r in (("A", ra), ("B", rb)):
-                rel = Path("nfe") / "ab" / f"{trial_id}-{side}.wav"  # neutral names: no NFE in the file name
-                (samples / rel).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(samples / r["clip_path"], samples / rel)
-                clips.append(str(rel))
+            # no copy: the clips reach a page only as fresh hand-outs of the renders' own files (ui/nfe.py ab_clips)
             self.store.add_ab_trial(id=trial_id, reviewer=name, render_a_id=a_id, render_b_id=b_id,
-                                    nfe_a=ra["nfe"], nfe_b=rb["nfe"], clip_a=clips[0], clip_b=clips[1])
+                                    nfe_a=ra["nfe"], nfe_b=rb["nfe"], clip_a=ra["clip_path"], clip_b=rb["clip_path"])
             trial = self.store.get_ab_trial(trial_id)
         return trial["id"], samples / trial["clip_a"], samples / trial["clip_b"]
 

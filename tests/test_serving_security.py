@@ -130,6 +130,8 @@ def test_ab_clips_are_fresh_per_hand_out_and_gone_after_the_vote(studio_server, 
     raw_client.predict(trial, "serving-reviewer", "tie", api_name="/ab_vote")
     for u in urls:
         assert httpx.get(u, timeout=10).status_code in (403, 404), "a voted trial's clips are withdrawn"
+    # and no copy of the clips was made for the trial on the studio's side
+    assert not list((studio_server.folder / "samples" / "nfe").glob(f"ab/{trial}*"))
 
 
 # ---- with login -------------------------------------------------------------------------------------
