@@ -15,7 +15,8 @@ import httpx
 import pytest
 from gradio_client import Client
 
-from tests.conftest import _stop, start_server
+from tests.helpers import start_server
+from tests.helpers import stop as _stop
 
 EN = "Nature (English)"
 LONG = " ".join(["This sentence keeps the only GPU slot busy for a while, at a high step count."] * 8)

@@ -19,7 +19,8 @@ from gradio_client import Client
 from gradio_client.exceptions import AppError
 from gradio_client.utils import QueueError
 
-from tests.conftest import _stop, start_server
+from tests.helpers import start_server
+from tests.helpers import stop as _stop
 
 pytestmark = pytest.mark.load
 

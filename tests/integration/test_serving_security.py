@@ -1,6 +1,6 @@
 """What the web server serves, with and without login (issue 12, defects 1, 2, 3 and 10).
 
-A real smoke-mode server (conftest.py) and plain HTTP requests, as a stranger on the network would send them:
+A real smoke-mode server (tests/helpers.py) and plain HTTP requests, as a stranger on the network would send them:
 the database, a voice's files, history and NFE renders must not come back by their path; pages get hand-outs
 with random names; login covers everything and throttles wrong passwords.
 """
@@ -17,7 +17,8 @@ import httpx
 import pytest
 from gradio_client import Client
 
-from tests.conftest import _stop, start_server
+from tests.helpers import start_server
+from tests.helpers import stop as _stop
 
 EN = "Nature (English)"
 USER, PASSWORD = "alice", "correct horse battery staple"
