@@ -2,7 +2,7 @@
 
 Every call either succeeds or is refused at once ("busy"), none hangs, history rows equal the successes, and
 the server's memory and open files come back near where they started. Behind the `load` marker (deselected by
-default; `.ci/run` runs it): `python -m pytest -q -m load tests/test_load.py -s` prints the figures.
+default; `.ci/run` runs it): `python -m pytest -q -m load tests/integration/test_load.py -s` prints the figures.
 """
 
 from __future__ import annotations
