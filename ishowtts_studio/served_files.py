@@ -44,13 +44,11 @@ class ServedFiles:
 
     @root.setter
     def root(self, folder: Path) -> None:
-        # a new root (the UI moves it into the web server's folder) starts empty: hand-outs of an earlier run
-        # of the studio are gone with the pages they were handed to
+        # expired hand-outs of an earlier run go at once; younger ones may belong to another studio sharing the
+        # web server's folder (GRADIO_TEMP_DIR defaults to one per machine), so they stay until they expire
         self._root = Path(folder).resolve()
         self._root.mkdir(parents=True, exist_ok=True)
-        for entry in self._root.iterdir():  # only our own hand-out folders, whatever else lives there
-            if _TOKEN.fullmatch(entry.name) and entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry, ignore_errors=True)
+        self.sweep()
 
     def _new_folder(self) -> Path:
         self._sweep_now_and_then()

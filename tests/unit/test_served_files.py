@@ -58,13 +58,19 @@ def test_withdraw_never_touches_anything_outside(tmp_path, source):
         served.hand_out(tmp_path / "missing.wav")
 
 
-def test_a_new_root_drops_old_hand_outs_only(tmp_path, source):
+def test_a_new_root_sweeps_expired_hand_outs_only(tmp_path, source):
     root = tmp_path / "served"
-    old = ServedFiles(root).hand_out(source)
+    first = ServedFiles(root, ttl_s=60)
+    old, young = first.hand_out(source), first.hand_out(source)
+    hour_ago = time.time() - 3600
+    os.utime(old.parent, (hour_ago, hour_ago))
     keep = root / "not-ours.txt"
     keep.write_text("x")
-    ServedFiles(root)
-    assert not old.exists() and keep.exists()
+    os.utime(keep, (hour_ago, hour_ago))
+    ServedFiles(root, ttl_s=60)  # e.g. a restart, or a second studio sharing Gradio's folder
+    assert not old.exists(), "expired: removed"
+    assert young.exists(), "another studio's page may still play it"
+    assert keep.exists(), "not a hand-out: never touched"
 
 
 def test_leftover_voice_folders_are_removed(tmp_path):
