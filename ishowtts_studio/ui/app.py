@@ -67,7 +67,10 @@ def server_options(settings: Settings) -> dict[str, Any]:
     from starlette.middleware import Middleware
 
     server, paths = settings.server, settings.paths
-    blocked = [paths.voices, paths.samples, paths.cache]
+    uploads = Path(get_upload_folder()).resolve()
+    # a data folder that holds Gradio's own folder (GRADIO_TEMP_DIR set inside it) cannot be blocked without
+    # blocking the hand-outs too; its files stay unserved all the same, as they lie outside Gradio's folder
+    blocked = [p for p in (paths.voices, paths.samples, paths.cache) if not uploads.is_relative_to(Path(p).resolve())]
     if "://" not in paths.database:  # an SQLite file (a URL names a database server)
         blocked.append(paths.database)
     guard = Middleware(

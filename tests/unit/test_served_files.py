@@ -139,3 +139,23 @@ def test_guard_rewords_a_full_queue_and_passes_the_rest(tmp_path):
         (tmp_path / "abc" / "up.wav").write_bytes(b"x" * 1000)
         full = http.post("/gradio_api/upload")
         assert full.status_code == 507 and "upload space is full" in full.json()["detail"]
+
+
+def test_server_options_serve_no_studio_folder(tmp_path, monkeypatch):
+    from ishowtts_studio.settings import load_settings
+    from ishowtts_studio.ui.app import server_options
+
+    def options(cache):
+        settings = load_settings(None, smoke=True, overrides={
+            "paths.voices": str(tmp_path / "v"), "paths.samples": str(tmp_path / "s"),
+            "paths.database": str(tmp_path / "s" / "db.sqlite"), "paths.cache": str(cache)})
+        return server_options(settings)
+
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
+    opts = options(tmp_path / "cache")
+    assert opts["allowed_paths"] == []
+    assert sorted(opts["blocked_paths"]) == sorted(str(tmp_path / p) for p in ("v", "s", "cache", "s/db.sqlite"))
+    assert opts["app_kwargs"]["openapi_url"] is None
+    # Gradio's folder inside the cache: the cache cannot be blocked (hand-outs live there), the rest still is
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "cache" / "gradio"))
+    assert str(tmp_path / "cache") not in options(tmp_path / "cache")["blocked_paths"]
