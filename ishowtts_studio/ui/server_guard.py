@@ -141,7 +141,7 @@ class ServerGuard:
             await self._password_checked(scope, receive, send, ok_status=200, bad_status=400)
         elif self.auth_enabled and path in METRICS_PATHS and _has_header(scope, b"authorization"):
             await self._password_checked(scope, receive, send, ok_status=200, bad_status=401)
-        elif self.auth_enabled and method in ("GET", "HEAD") and path in ("/", ""):
+        elif self.auth_enabled and method == "GET" and path in ("/", ""):  # HEAD has no body to clean
             await self._without_api_info(scope, receive, send)
         elif method == "POST" and path in QUEUE_JOIN_PATHS:
             await self._busy_in_words(scope, receive, send)
