@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     from ishowtts_studio.studio import Studio
-    from ishowtts_studio.ui import build_ui, launch_options
+    from ishowtts_studio.ui import build_ui, launch_options, server_options
     from ishowtts_studio.ui.performance import mount_prometheus
 
     server = settings.server
@@ -96,19 +96,19 @@ def main(argv: list[str] | None = None) -> int:
     studio.start()  # the engine loads on its own thread; the page shows the progress
     try:
         demo = build_ui(studio)
-        demo.queue()
+        # bounded: when this many requests already wait, the next one is told "busy" at once
+        demo.queue(max_size=settings.engine.queue_size)
         try:
             server_app, local_url, _ = demo.launch(
                 server_name=server.host,
                 server_port=server.port,
                 auth=server.auth,
-                max_file_size=f"{server.max_upload_mb}mb",
-                allowed_paths=[str(settings.paths.samples), str(settings.paths.voices)],
                 share=False,
                 prevent_thread_lock=True,
                 quiet=True,
                 ssr_mode=False,
                 **launch_options(),
+                **server_options(settings),
             )
         except OSError as exc:
             print(

@@ -39,14 +39,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def write_config(folder: Path, port: int, extra_toml: str = "", **engine: object) -> Path:
+def write_config(folder: Path, port: int, extra_toml: str = "", server_toml: str = "", **engine: object) -> Path:
     """A config.toml whose every path is inside `folder` (relative paths resolve against the file's folder);
-    `extra_toml` adds more sections (e.g. [indextts])."""
+    `extra_toml` adds more sections (e.g. [indextts]), `server_toml` more [server] lines (e.g. a login)."""
     engine_lines = "\n".join(f"{k} = {str(v).lower() if isinstance(v, bool) else v}" for k, v in engine.items())
     text = f"""
 [server]
 host = "127.0.0.1"
 port = {port}
+{server_toml}
 
 [engine]
 {engine_lines}
@@ -100,12 +101,12 @@ class Server:
             return "(no log)"
 
 
-def health(url: str) -> dict | None:
+def health(url: str, auth: tuple[str, str] | None = None) -> dict | None:
     """/health through gradio_client, or None while the server does not answer yet."""
     from gradio_client import Client
 
     try:
-        client = Client(url, verbose=False, analytics_enabled=False, download_files=False)
+        client = Client(url, verbose=False, analytics_enabled=False, download_files=False, auth=auth)
         return client.predict(api_name="/health")
     except Exception:
         return None
@@ -122,12 +123,14 @@ def stop(process: subprocess.Popen) -> None:
         process.wait(timeout=10)
 
 
-def start_server(folder: Path, extra_toml: str = "", **engine: object) -> Server:
-    """Start `python app.py --smoke --config folder/config.toml` and wait until /health says ready."""
+def start_server(folder: Path, extra_toml: str = "", server_toml: str = "", auth: tuple[str, str] | None = None,
+                 **engine: object) -> Server:
+    """Start `python app.py --smoke --config folder/config.toml` and wait until /health says ready
+    (`auth`: the login that `server_toml` sets, used for that check)."""
     folder.mkdir(parents=True, exist_ok=True)
     port = free_port()
     engine.setdefault("warmup", False)
-    config = write_config(folder, port, extra_toml, **engine)
+    config = write_config(folder, port, extra_toml, server_toml, **engine)
     log = folder / "server.log"
     env = dict(os.environ)
     env.pop("ISHOWTTS_CONFIG", None)
@@ -146,7 +149,7 @@ def start_server(folder: Path, extra_toml: str = "", **engine: object) -> Server
     while time.monotonic() < deadline:
         if process.poll() is not None:
             pytest.fail(f"the studio server exited with code {process.returncode}; log:\n{server.log_text()}")
-        last = health(server.url)
+        last = health(server.url, auth)
         if last and last.get("status") == "ready":
             return server
         if last and last.get("status") == "unavailable":

@@ -1,13 +1,13 @@
 """Blind A/B listening of NFE renders: pair choice, reviewer check, trials, votes, results, export.
 
-Which render is on which side lives only in the database (`ab_trials`) until the vote is in; the page gets a
-trial id and two neutrally named clips. The statistics are `listening.py`'s.
+Which render is on which side lives only in the database (`ab_trials`, never served) until the vote is in; the
+page gets a trial id and two clips as fresh hand-outs with random addresses, withdrawn at the vote. The
+statistics are `listening.py`'s.
 """
 
 from __future__ import annotations
 
 import random
-import shutil
 import unicodedata
 import uuid
 from pathlib import Path
@@ -83,7 +83,8 @@ class AbService:
         self.settings, self.store, self.nfe, self.smoke = settings, store, nfe, smoke
 
     def next_trial(self, reviewer: Any) -> tuple[str, Path, Path]:
-        """The reviewer's next blind trial: (trial id, clip A, clip B). Nothing else leaves the server."""
+        """The reviewer's next blind trial: (trial id, clip A, clip B). The clips are the renders' own files on
+        the server; the UI hands out fresh links to them (served_files.py). Nothing else leaves the server."""
         name = check_reviewer(reviewer)
         samples = self.settings.paths.samples
         trial = self.store.open_ab_trial(name)
@@ -95,14 +96,9 @@ class AbService:
             ra, rb = self.store.get_nfe_render_by_id(a_id), self.store.get_nfe_render_by_id(b_id)
             assert ra is not None and rb is not None  # the pairs come from the stored renders
             trial_id = uuid.uuid4().hex
-            clips = []
-            for side, r in (("A", ra), ("B", rb)):
-                rel = Path("nfe") / "ab" / f"{trial_id}-{side}.wav"  # neutral names: no NFE in the file name
-                (samples / rel).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(samples / r.clip_path, samples / rel)
-                clips.append(str(rel))
+            # no copy: the clips reach a page only as fresh hand-outs of the renders' own files (ui/nfe.py ab_clips)
             self.store.add_ab_trial(id=trial_id, reviewer=name, render_a_id=a_id, render_b_id=b_id,
-                                    nfe_a=ra.nfe, nfe_b=rb.nfe, clip_a=clips[0], clip_b=clips[1])
+                                    nfe_a=ra.nfe, nfe_b=rb.nfe, clip_a=ra.clip_path, clip_b=rb.clip_path)
             trial = self.store.get_ab_trial(trial_id)
             assert trial is not None
         return trial.id, samples / trial.clip_a, samples / trial.clip_b
@@ -158,7 +154,7 @@ class AbService:
     def export(self) -> dict[str, Any]:
         """Votes (with the voice, text and seed they were about) and render scores, for CSV/JSON export."""
         keep = ("id", "created_at", "voice_slug", "text", "seed", "nfe", "reference_nfe", "pesq_wb", "stoi", "estoi",
-                "rtf", "error", "audio_seconds", "latency_s", "smoke", "group_key")
+                "rtf", "error", "audio_seconds", "latency_s", "smoke")  # no group key: it names the renders' folder
         renders = {r.id: r.to_dict() for r in self.store.list_nfe_renders()}
         votes = []
         for v in self.store.list_ab_votes():

@@ -26,7 +26,7 @@ import gradio as gr
 from ishowtts_studio.services.errors import InputError
 from ishowtts_studio.services.inputs import NFE_MAX, NFE_MIN, SPEED_MAX, SPEED_MIN
 from ishowtts_studio.studio import Studio
-from ishowtts_studio.ui.common import GPU, user_errors
+from ishowtts_studio.ui.common import GPU, hand_out, user_errors
 
 
 class StudioAPI:
@@ -43,7 +43,7 @@ class StudioAPI:
     @user_errors
     def list_voices(self) -> list[dict[str, Any]]:
         """The saved voices: name, slug, transcript, language, duration, times used, ..."""
-        return self.studio.voices.list_voices()
+        return [_public_voice(v) for v in self.studio.voices.list_voices()]
 
     @user_errors
     def history(self, limit: float | None = 20) -> list[dict[str, Any]]:
@@ -74,7 +74,7 @@ class StudioAPI:
         """
         outcome = self.studio.synthesis.synthesize(text, voice, nfe=nfe, seed=seed, speed=speed, engine=engine,
                                                    indextts=options or None)
-        return str(outcome.wav_path), outcome.stats
+        return hand_out(self.studio, outcome.wav_path, f"take-{outcome.history_id}.wav"), outcome.stats
 
     @user_errors
     def engines(self) -> list[dict[str, Any]]:
@@ -186,7 +186,7 @@ def register_voice_api(studio: Studio, *, gpu_limit: int = 1) -> None:
 
     @user_errors
     def export_voice(voice: str | None) -> str:
-        return str(voices.export_voice(voice))
+        return hand_out(studio, voices.export_voice(voice))
 
     @user_errors
     def import_voice(pack: str | None, name: str | None) -> dict:

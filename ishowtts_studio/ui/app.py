@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from gradio.utils import get_upload_folder
 
+from ishowtts_studio.settings import Settings
 from ishowtts_studio.studio import Studio
 from ishowtts_studio.ui.api import register_api
 from ishowtts_studio.ui.common import banner_classes, status_markdown, user_errors
 from ishowtts_studio.ui.live import SHORTCUT_JS, build_live_tab, voice_choices
 from ishowtts_studio.ui.nfe import build_nfe_tab, register_nfe_api
 from ishowtts_studio.ui.performance import build_performance_tab
+from ishowtts_studio.ui.server_guard import ServerGuard
 from ishowtts_studio.ui.voices import build_voices_tab
 
 TITLE = "iShowTTS Studio"
@@ -48,11 +52,57 @@ def launch_options() -> dict[str, Any]:
     return {"theme": THEME, "css": CSS}
 
 
+# uploads waiting in Gradio's folder may take this many times the largest single upload
+UPLOAD_SPACE_FACTOR = 20
+
+
+def server_options(settings: Settings) -> dict[str, Any]:
+    """Keyword arguments for `Blocks.launch()` that decide what the web server serves and accepts.
+
+    Nothing of the studio's own folders is served: no `allowed_paths`, and the data folders are blocked outright,
+    so a handler that returned one of their files by mistake fails instead of serving it. Pages get hand-outs
+    (served_files.py). FastAPI's own schema route is off; `ServerGuard` throttles wrong passwords, keeps the API
+    schema out of the login page, words a full queue as "busy" and bounds the upload folder.
+    """
+    from starlette.middleware import Middleware
+
+    server, paths = settings.server, settings.paths
+    uploads = Path(get_upload_folder()).resolve()
+    # a data folder that holds Gradio's own folder (GRADIO_TEMP_DIR set inside it) cannot be blocked without
+    # blocking the hand-outs too; its files stay unserved all the same, as they lie outside Gradio's folder
+    blocked = [p for p in (paths.voices, paths.samples, paths.cache) if not uploads.is_relative_to(Path(p).resolve())]
+    if "://" not in paths.database:  # an SQLite file (a URL names a database server)
+        blocked.append(paths.database)
+    guard = Middleware(
+        ServerGuard, auth_enabled=server.auth_enabled, upload_folder=get_upload_folder(),
+        upload_budget_bytes=UPLOAD_SPACE_FACTOR * server.max_upload_mb * 2**20, served_name=SERVED_FOLDER,
+    )
+    return {
+        "allowed_paths": [],
+        "blocked_paths": [str(p) for p in blocked],
+        "max_file_size": f"{server.max_upload_mb}mb",
+        "app_kwargs": {"openapi_url": None, "middleware": [guard]},
+    }
+
+
+# Gradio's own clean-up of its upload/output folder: every 10 minutes, files older than an hour (uploads waiting
+# for their form, hand-outs). Hand-outs live as long (served_files.DEFAULT_TTL_S).
+DELETE_CACHE = (600, 3600)
+SERVED_FOLDER = "ishowtts-served"
+
+
+def served_root() -> Path:
+    """Where hand-outs go: inside Gradio's upload folder, the one folder it serves without copying; a file
+    given to a component from anywhere else is copied there under a name derived from its content."""
+    return Path(get_upload_folder()) / SERVED_FOLDER
+
+
 def build_ui(studio: Studio) -> gr.Blocks:
     # Concurrent GPU events let the runtime batch requests; one concurrency id keeps them in one group.
     gpu_limit = max(1, studio.settings.engine.max_batch)
     health = studio.health()
-    with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:
+    studio.served.root = served_root()
+    with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=DELETE_CACHE) as demo:
         gr.Markdown(
             f"# {TITLE}\nOn-device zero-shot voice cloning with F5-TTS (and IndexTTS, optional) — one shared GPU "
             "worker on this machine.",

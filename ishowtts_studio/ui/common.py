@@ -6,6 +6,7 @@ import functools
 import html
 import io
 import logging
+import os
 import wave
 from collections.abc import Callable
 from datetime import datetime
@@ -15,6 +16,7 @@ import gradio as gr
 import numpy as np
 
 from ishowtts_studio.services.errors import USER_ERRORS
+from ishowtts_studio.studio import Studio
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +35,13 @@ def to_gr_error(exc: BaseException) -> gr.Error:
         return gr.Error(str(exc), print_exception=False)
     log.error("unexpected error in a UI handler", exc_info=exc)
     return gr.Error(GENERIC_ERROR, print_exception=False)
+
+
+def hand_out(studio: Studio, path: str | os.PathLike[str] | None, name: str | None = None) -> str | None:
+    """The served path of a file a handler gives the page (see served_files.py): Gradio serves nothing else."""
+    if path is None:
+        return None
+    return str(studio.served.hand_out(path, name))
 
 
 def user_errors(fn: F) -> F:

@@ -19,6 +19,7 @@ from ishowtts_studio.ui.common import (
     GPU,
     excerpt,
     format_stats,
+    hand_out,
     short_time,
     to_gr_error,
     user_errors,
@@ -222,7 +223,8 @@ def build_live_tab(studio: Studio, *, gpu_limit: int = 1) -> LiveTab:
                 yield wav_bytes(chunk, live.sample_rate), *[gr.skip()] * 5
             outcome = live.finish()
             finished = True
-            yield gr.skip(), str(outcome.wav_path), format_stats(outcome.stats), gr.skip(), gr.skip(), history_rows(
+            take = hand_out(studio, outcome.wav_path, f"take-{outcome.history_id}.wav")
+            yield gr.skip(), take, format_stats(outcome.stats), gr.skip(), gr.skip(), history_rows(
                 studio
             )
         except Exception as exc:
@@ -278,7 +280,7 @@ def build_live_tab(studio: Studio, *, gpu_limit: int = 1) -> LiveTab:
             f"**Take #{history_id}** — {info.get('voice_name')}, {engine_label(info)}, seed {info.get('seed')}, "
             f"speed {info.get('speed')}, CFG {info.get('cfg_strength')}\n\n> {gr_escape(info.get('text') or '')}"
         )
-        return str(path), details
+        return hand_out(studio, path, f"take-{history_id}.wav"), details
 
     history.select(
         select_history, outputs=[history_audio, history_info], api_name="live_select_history", **quick

@@ -12,10 +12,8 @@ render with the chosen reference NFE.
 import csv
 import io
 import json
-import tempfile
 import time
 import urllib.parse
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -59,7 +57,9 @@ def register_nfe_api(studio: Studio, *, gpu_limit: int = 1) -> None:
     @user_errors
     def ab_vote(trial_id: str, reviewer: str, choice: str) -> dict[str, Any]:
         """Vote on a trial: choice A, B or tie. Returns the revealed labels (which NFE was A and B)."""
-        return studio.ab.vote(trial_id, reviewer, choice)
+        revealed = studio.ab.vote(trial_id, reviewer, choice)
+        studio.served.withdraw_tag(str(trial_id))  # the trial is over: its clips are no longer served
+        return revealed
 
     @user_errors
     def ab_results(reference_nfe: int | None = None) -> dict[str, Any]:
@@ -75,7 +75,8 @@ def register_nfe_api(studio: Studio, *, gpu_limit: int = 1) -> None:
     @user_errors
     def ab_next_trial(reviewer: str) -> tuple[str, str, str]:
         trial_id, a, b = studio.ab.next_trial(reviewer)
-        return trial_id, str(a), str(b)
+        # fresh random names for this hand-out: the URL says nothing about the clip or an earlier trial
+        return trial_id, *ab_clips(studio, trial_id, a, b)
 
     with gr.Column(visible=False):
         reviewer = gr.Textbox(label="reviewer")
@@ -93,6 +94,13 @@ def register_nfe_api(studio: Studio, *, gpu_limit: int = 1) -> None:
     export_trigger.click(user_errors(lambda: export_files(studio)), outputs=[export_out], api_name="nfe_export",
                          api_description="-> files: votes CSV, renders CSV, and both as one JSON",
                          show_progress="hidden")
+
+
+def ab_clips(studio: Studio, trial_id: str, a: Any, b: Any) -> tuple[str, str]:
+    """A trial's two clips as fresh hand-outs: new random addresses every time (never the content hash, so a clip
+    heard in one trial is not recognisable by its URL in another), withdrawn when the trial is voted on."""
+    return (str(studio.served.hand_out(a, f"{trial_id}-A.wav", tag=trial_id)),
+            str(studio.served.hand_out(b, f"{trial_id}-B.wav", tag=trial_id)))
 
 
 # ---- tables, text and files -------------------------------------------------------------------------
@@ -216,7 +224,7 @@ def _csv_cell(value: Any) -> Any:
 def export_files(studio: Studio) -> list[str]:
     """Votes and renders as CSV (spreadsheet-safe) and everything as one JSON file."""
     data = studio.ab.export()
-    folder = Path(tempfile.mkdtemp(prefix="nfe-export-"))
+    folder = studio.served.folder()  # served as it is, withdrawn with the other hand-outs (no temp folder left)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = []
     for name in ("votes", "renders"):
@@ -347,6 +355,7 @@ def build_nfe_tab(studio: Studio, *, gpu_limit: int = 1) -> None:
 
     def next_trial(name: Any) -> tuple[Any, ...]:
         trial_id, a, b = studio.ab.next_trial(name)
+        a, b = ab_clips(studio, trial_id, a, b)
         return (trial_id, {"A": False, "B": False, "t0": time.time()}, player_html(a, b), locked(), locked(), locked(),
                 "Play both clips to the end to unlock the vote.")
 
@@ -372,6 +381,7 @@ def build_nfe_tab(studio: Studio, *, gpu_limit: int = 1) -> None:
                 raise gr.Error("Play both clips to the end before voting.")
             secs = time.time() - float(state.get("t0") or time.time())
             r = studio.ab.vote(trial_id, name, choice, secs)
+            studio.served.withdraw_tag(trial_id)  # the trial is over: its clips are no longer served
             said = "no difference" if r["choice"] == "tie" else r["choice"]
             msg = (f"You chose **{said}**. A was **{r['a_label']}**, B was **{r['b_label']}** "
                    f"(reference NFE {r['reference_nfe']}). Press *Next trial* for another.")

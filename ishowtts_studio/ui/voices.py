@@ -3,8 +3,6 @@ the library: play, preview synthesis, rename, edit transcript/language, delete (
 
 from __future__ import annotations
 
-import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,11 +11,18 @@ import gradio as gr
 
 from ishowtts_studio.audio import write_wav_atomic
 from ishowtts_studio.studio import Studio
-from ishowtts_studio.ui.common import ENGINE_CHOICES, GPU, format_stats, short_time, to_gr_error, user_errors
+from ishowtts_studio.ui.common import (
+    ENGINE_CHOICES,
+    GPU,
+    format_stats,
+    hand_out,
+    short_time,
+    to_gr_error,
+    user_errors,
+)
 
 LANG_CHOICES = [("English", "en"), ("Chinese", "zh"), ("Other", "other")]
 TABLE_HEADERS = ["name", "language", "duration (s)", "created", "times used"]
-PREVIEW_MAX_AGE_S = 3600
 
 
 @dataclass
@@ -40,7 +45,7 @@ def voice_details(studio: Studio, name: str | None) -> tuple[Any, ...]:
     if not name:
         return None, "", None, ""
     voice = studio.voices.get_voice(name)
-    return str(voice.audio_path), voice.transcript, voice.language, voice.name
+    return hand_out(studio, voice.audio_path, "reference.wav"), voice.transcript, voice.language, voice.name
 
 
 def voice_table(studio: Studio) -> list[list[Any]]:
@@ -50,24 +55,11 @@ def voice_table(studio: Studio) -> list[list[Any]]:
     ]
 
 
-def _preview_dir(studio: Studio) -> Path:
-    # under samples/ so Gradio may serve it (allowed_paths); old previews are swept on each write
-    folder = studio.settings.paths.samples / "voice-previews"
-    folder.mkdir(parents=True, exist_ok=True)
-    now = time.time()
-    for old in folder.glob("*.wav"):
-        try:
-            if now - old.stat().st_mtime > PREVIEW_MAX_AGE_S:
-                old.unlink()
-        except OSError:
-            pass
-    return folder
-
-
 def clean_preview(studio: Studio, audio_path: str | None) -> tuple[str | None, str | None, str]:
     """(original, cleaned WAV path, Markdown report) for the before/after preview."""
     cleaned = studio.voices.clean_voice_clip(audio_path)
-    out = write_wav_atomic(_preview_dir(studio) / f"{uuid.uuid4().hex}.wav", cleaned.audio, cleaned.sample_rate)
+    # written straight into a served folder of its own: nothing to clean up under samples/
+    out = write_wav_atomic(studio.served.folder() / "cleaned.wav", cleaned.audio, cleaned.sample_rate)
     lines = [
         f"**Before:** {cleaned.original_duration_s:.2f} s, {cleaned.original_sample_rate} Hz, "
         f"{cleaned.original_channels} channel(s) · **after:** {cleaned.duration_s:.2f} s, "
@@ -157,7 +149,7 @@ def build_voices_tab(studio: Studio, *, gpu_limit: int = 1) -> VoicesTab:
         preview = None
         try:
             outcome = studio.voices.preview_voice(v["slug"], nfe=min(16, studio.synthesis.default_nfe()))
-            preview = str(outcome.wav_path)
+            preview = hand_out(studio, outcome.wav_path, "preview.wav")
         except Exception as exc:  # the voice is saved; only the preview line failed
             text += f"\n\nThe preview line could not be synthesised: {to_gr_error(exc).message}"
         return (text, preview, *tab.refresh(studio, v["name"]))
@@ -171,7 +163,7 @@ def build_voices_tab(studio: Studio, *, gpu_limit: int = 1) -> VoicesTab:
 
     def synth(v: str | None, engine: str) -> tuple[str, str]:
         outcome = studio.voices.preview_voice(v, nfe=min(16, studio.synthesis.default_nfe()), engine=engine)
-        return str(outcome.wav_path), format_stats(outcome.stats)
+        return hand_out(studio, outcome.wav_path, "preview.wav"), format_stats(outcome.stats)
 
     synth_btn.click(user_errors(synth), inputs=[chosen, preview_engine], outputs=[synth_audio, synth_stats],
                     api_name="voices_preview_synthesis", **gpu)
@@ -200,8 +192,8 @@ def build_voices_tab(studio: Studio, *, gpu_limit: int = 1) -> VoicesTab:
     confirm_btn.click(user_errors(delete), inputs=chosen, outputs=[status, confirm_row, *tab.outputs],
                       api_name="voices_delete", api_visibility="private")
 
-    export_btn.click(user_errors(lambda v: str(studio.voices.export_voice(v))), inputs=chosen, outputs=export_file,
-                     api_name="voices_export", api_visibility="private")
+    export_btn.click(user_errors(lambda v: hand_out(studio, studio.voices.export_voice(v))), inputs=chosen,
+                     outputs=export_file, api_name="voices_export", api_visibility="private")
 
     def do_import(pack: str | None, n: str | None) -> tuple[Any, ...]:
         voice = studio.voices.import_voice(pack, n)

@@ -35,11 +35,13 @@ def rendered(client):
 
 def _own_wavs(client, server) -> list[Path]:
     """The WAVs of this module's own renders (TEXT, seed 7, reference REF), wherever the shared server keeps
-    other modules' renders: their group folders come from the studio's own export."""
-    files = [_path(f) for f in client.predict(api_name="/nfe_export")]
-    data = json.loads(Path(next(f for f in files if f.endswith(".json"))).read_text(encoding="utf-8"))
-    groups = {r["group_key"] for r in data["renders"]
-              if r["text"] == TEXT and r["seed"] == 7 and r["reference_nfe"] == REF}
+    other modules' renders: their group folders come from the studio's database (the export leaves the folder
+    names out, issue 12)."""
+    import sqlite3
+
+    with sqlite3.connect(f"file:{server.folder / 'samples' / 'studio.db'}?mode=ro", uri=True) as con:
+        groups = {row[0] for row in con.execute(
+            "SELECT group_key FROM nfe_renders WHERE text = ? AND seed = 7 AND reference_nfe = ?", (TEXT, REF))}
     assert len(groups) == 1, groups
     return sorted((server.folder / "samples" / "nfe" / groups.pop()).glob("*.wav"))
 
