@@ -42,7 +42,7 @@ RTF_BUCKETS = (0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0
 DEFAULT_PERCENTILES = (50, 95, 99)
 SERIES = ("latency_s", "ttfa_s", "rtf", "queue_wait_s")
 REQUEST_FIELDS = ("engine", "voice", "nfe", "seed", "text_chars", "chunks", "batch_size", "queue_wait_s", "ttfa_s",
-                  "latency_s", "audio_s", "estimated_audio_s", "rtf", "finished_at")
+                  "latency_s", "audio_s", "estimated_audio_s", "rtf", "finished_at", "origin")
 
 
 # ------------------------------------------------------------------------------------------ arithmetic
@@ -89,6 +89,15 @@ def per_engine(window: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     for name in sorted({str(r.get("engine")) for r in window}):
         rows = [r for r in window if str(r.get("engine")) == name]
         out[name] = {"n": len(rows), **{k: describe([r.get(k) for r in rows]) for k in ("latency_s", "ttfa_s", "rtf")}}
+    return out
+
+
+def per_origin(window: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Each origin's share of the window (ui, api, cli, ...: every caller shares one worker)."""
+    out: dict[str, dict[str, Any]] = {}
+    for name in sorted({str(r.get("origin") or "ui") for r in window}):
+        rows = [r for r in window if str(r.get("origin") or "ui") == name]
+        out[name] = {"n": len(rows), **{k: describe([r.get(k) for r in rows]) for k in ("latency_s", "ttfa_s")}}
     return out
 
 
@@ -144,6 +153,11 @@ class _StudioCollector(Collector):
             fam = CounterMetricFamily(name, doc)
             fam.add_metric([], float(value))
             yield fam
+        by_origin = CounterMetricFamily("ishowtts_requests_by_origin", "Syntheses completed, by who asked "
+                                        "(ui, api, cli, ...).", labels=["origin"])
+        for origin, n in sorted(svc.origin_counts().items()):
+            by_origin.add_metric([origin], float(n))
+        yield by_origin
         audio = CounterMetricFamily("ishowtts_audio_generated_seconds", "Seconds of audio generated.")
         audio.add_metric([], svc._audio_total)
         yield audio
@@ -215,6 +229,7 @@ class MetricsService:
         self._memory: dict[str, float] = {}
         self._stats_at: float | None = None
         self._audio_total = 0.0
+        self._origins: dict[str, int] = {}
         self.version = 0  # bumps whenever plotted data changes, so views can skip redrawing
         self.dropped_writes = 0
         self.write_errors = 0
@@ -232,6 +247,9 @@ class MetricsService:
                                     buckets=QUEUE_BUCKETS, registry=self.registry)
         self.rtf = Histogram("ishowtts_real_time_factor", "Latency over audio length (below 1 is faster than "
                              "real time).", buckets=RTF_BUCKETS, registry=self.registry)
+        self.origin_ttfa = Histogram("ishowtts_origin_time_to_first_audio_seconds", "Submit to first audio chunk, "
+                                     "by who asked (ui, api, cli, ...).", labelnames=["origin"],
+                                     buckets=LATENCY_BUCKETS, registry=self.registry)
         self.registry.register(_StudioCollector(self))
 
     # ---- lifecycle --------------------------------------------------------------------------------
@@ -282,8 +300,10 @@ class MetricsService:
         self._refresh_engine_stats(self.runtime.engine)
         if self._memory:
             row["memory"] = dict(self._memory)
+        origin = row["origin"] = str(row.get("origin") or "ui")
         with self._lock:
             self._requests.append(row)
+            self._origins[origin] = self._origins.get(origin, 0) + 1
             self._audio_total += float(row.get("audio_s") or 0.0)
             self._add_memory_point_locked(row.get("finished_at") or time.time())
             self.version += 1
@@ -292,12 +312,15 @@ class MetricsService:
             value = _num(row.get(key))
             if value is not None:
                 hist.observe(value)
+        ttfa = _num(row.get("ttfa_s"))
+        if ttfa is not None:
+            self.origin_ttfa.labels(origin=origin).observe(ttfa)
         finished = row.get("finished_at")
         sample = {
             "kind": "request", "engine": row.get("engine"), "voice_slug": row.get("voice"), "nfe": row.get("nfe"),
             "batch_size": row.get("batch_size"), "text_chars": row.get("text_chars"),
             "queue_wait_s": row.get("queue_wait_s"), "latency_s": row.get("latency_s"), "ttfa_s": row.get("ttfa_s"),
-            "audio_seconds": row.get("audio_s"), "rtf": row.get("rtf"),
+            "audio_seconds": row.get("audio_s"), "rtf": row.get("rtf"), "origin": origin,
             "created_at": datetime.fromtimestamp(finished, UTC) if finished else None,
         }
         try:
@@ -385,6 +408,11 @@ class MetricsService:
             rows = rows[-limit:] if limit > 0 else []
         return [dict(r) for r in rows]
 
+    def origin_counts(self) -> dict[str, int]:
+        """Completed requests per origin since start (ui, api, cli, ...)."""
+        with self._lock:
+            return dict(self._origins)
+
     def memory_points(self) -> list[dict[str, float]]:
         """GPU memory over time, oldest first: t (unix seconds), allocated_mib, reserved_mib, peak_mib."""
         with self._lock:
@@ -449,6 +477,9 @@ class MetricsService:
             "audio_seconds_total": audio_total,
             # each engine's share of the window (F5-TTS and IndexTTS run through the same worker)
             "per_engine": per_engine(window),
+            # and each caller's (ui, api, cli, ...); `origins` counts every request since start
+            "per_origin": per_origin(window),
+            "origins": self.origin_counts(),
             "engines": rt.engine_status() if hasattr(rt, "engine_status") else [],
             "last_request": last,
             "version": version,

@@ -50,6 +50,7 @@ class SynthesisRequest:
     duration_frames: list[int] | None = None
     engine: str = ""  # registered engine name; "" = the default engine
     extra: dict[str, Any] = field(default_factory=dict)  # engine-specific options, handed to every chunk job
+    origin: str = "ui"  # who asked (ui, api, cli, ...): carried into history, metrics and Prometheus
 
 
 @dataclass
@@ -69,6 +70,7 @@ class RequestStats:
     estimated_audio_s: float = 0.0
     rtf: float = 0.0
     finished_at: float = 0.0
+    origin: str = "ui"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -237,6 +239,7 @@ class EngineRuntime:
         stats = RequestStats(
             engine=engine.name, device=info.device if info else "?", voice=request.voice.slug,
             nfe=request.params.nfe, seed=request.seed, text_chars=request.text_chars, chunks=len(request.chunks),
+            origin=request.origin,
         )
         handle = RequestHandle(request, engine.sample_rate, stats)
         self._handles[id(request)] = handle  # before the put: the worker may take it at once

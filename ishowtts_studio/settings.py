@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import Any, ClassVar, get_type_hints
 
 __all__ = [
+    "API_KEY_ENV_VAR",
     "CONFIG_ENV_VAR",
+    "ApiSettings",
     "ConfigError",
     "EngineSettings",
     "F5Settings",
@@ -513,6 +515,26 @@ class NfeSettings(_Section):
         return sorted({int(p) for p in self.candidates.split(",")})
 
 
+API_KEY_ENV_VAR = "ISHOWTTS_API_KEY"
+
+
+@dataclass(frozen=True)
+class ApiSettings(_Section):
+    """The OpenAI-compatible speech API (/v1/audio/speech, /v1/models, /v1/audio/voices) on the studio's server."""
+
+    _section: ClassVar[str] = "api"
+
+    enabled: bool = _opt(True, "Serve the OpenAI-compatible speech API (/v1/...) on the studio's own server.")
+    key: str = _opt(
+        "", "API key clients send as 'Authorization: Bearer KEY' (the ISHOWTTS_API_KEY environment variable wins "
+        "over it). Empty = no key, allowed only while the server listens on 127.0.0.1 without a login; otherwise "
+        "the API refuses every request until a key is set.",
+    )
+
+    def __repr__(self) -> str:  # the key never reaches a log line or a traceback
+        return f"ApiSettings(enabled={self.enabled}, key={'***' if self.key else ''!r})"
+
+
 _SECTIONS: dict[str, type] = {
     "server": ServerSettings,
     "engine": EngineSettings,
@@ -521,6 +543,7 @@ _SECTIONS: dict[str, type] = {
     "paths": PathSettings,
     "voices": VoiceSettings,
     "nfe": NfeSettings,
+    "api": ApiSettings,
 }
 
 
@@ -533,6 +556,7 @@ class Settings:
     paths: PathSettings = field(default_factory=PathSettings)
     voices: VoiceSettings = field(default_factory=VoiceSettings)
     nfe: NfeSettings = field(default_factory=NfeSettings)
+    api: ApiSettings = field(default_factory=ApiSettings)
     smoke: bool = False
     config_path: Path | None = None
 

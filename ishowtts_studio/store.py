@@ -94,6 +94,9 @@ class SynthesisRow(Base):
     rtf: Mapped[float | None] = mapped_column(Float, nullable=True)
     device: Mapped[str] = mapped_column(String(200), default="")
     smoke: Mapped[bool] = mapped_column(Boolean, default=False)
+    # who asked: ui (a tab or the named Gradio endpoints), api (/v1/audio/speech), cli (`say`), ...; rows written
+    # before the column existed were all from the page, hence the server default
+    origin: Mapped[str] = mapped_column(String(32), default="ui", server_default="ui", index=True)
 
 
 class PreferenceRow(Base):
@@ -120,6 +123,7 @@ class MetricSampleRow(Base):
     ttfa_s: Mapped[float | None] = mapped_column(Float, nullable=True)
     audio_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
     rtf: Mapped[float | None] = mapped_column(Float, nullable=True)
+    origin: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
 
 class BenchmarkRunRow(Base):
@@ -166,6 +170,7 @@ class SynthesisRecord:
     rtf: float | None = None
     device: str = ""
     smoke: bool = False
+    origin: str = "ui"
     id: int | None = None
     created_at: datetime | None = None
 
@@ -185,6 +190,7 @@ class MetricSample:
     ttfa_s: float | None = None
     audio_seconds: float | None = None
     rtf: float | None = None
+    origin: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -245,6 +251,46 @@ def _to_url(url: str | Path) -> URL:
     return parsed
 
 
+def add_missing_columns(engine: Engine, metadata: Any) -> list[str]:
+    """Add columns declared on the models but missing from an existing database (``create_all`` only creates
+    whole tables). Only additive changes, each a column with a server default or nullable, so old rows stay
+    valid; returns "table.column" for each column added."""
+    from sqlalchemy import inspect, text
+
+    inspector = inspect(engine)
+    existing_tables = set(inspector.get_table_names())
+    added = []
+    with engine.begin() as conn:
+        for table in metadata.sorted_tables:
+            if table.name not in existing_tables:
+                continue
+            have = {c["name"] for c in inspector.get_columns(table.name)}
+            for column in table.columns:
+                if column.name in have:
+                    continue
+                if not column.nullable and column.server_default is None:
+                    raise RuntimeError(f"cannot add {table.name}.{column.name} to an existing database: it needs a "
+                                       "server default or must be nullable")
+                preparer = engine.dialect.identifier_preparer
+                ddl = (f"ALTER TABLE {preparer.format_table(table)} ADD COLUMN {preparer.format_column(column)} "
+                       f"{column.type.compile(engine.dialect)}")
+                if column.server_default is not None:
+                    default = column.server_default.arg
+                    quoted = "'" + default.replace("'", "''") + "'" if isinstance(default, str) else str(default)
+                    ddl += f" DEFAULT {quoted}"
+                    if not column.nullable:
+                        ddl += " NOT NULL"
+                conn.execute(text(ddl))
+                added.append(f"{table.name}.{column.name}")
+        for table in metadata.sorted_tables:  # indexes of the new columns (create_all skipped existing tables)
+            for index in table.indexes:
+                if any(f"{table.name}.{c.name}" in added for c in index.columns):
+                    index.create(conn, checkfirst=True)
+    if added:
+        log.info("database upgraded: added %s", ", ".join(added))
+    return added
+
+
 def _is_sqlite_memory(url: URL) -> bool:
     return url.database in (None, "", ":memory:") or "mode=memory" in str(url.query.get("mode", ""))
 
@@ -281,6 +327,7 @@ class Store:
         self.url: URL = _to_url(url)
         self.engine: Engine = _make_engine(self.url)
         Base.metadata.create_all(self.engine)
+        add_missing_columns(self.engine, Base.metadata)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._baseline_lock = threading.Lock()
 

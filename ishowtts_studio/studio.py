@@ -426,11 +426,13 @@ class Studio:
         remove_silence: bool = False,
         engine: Any = None,
         indextts: dict[str, Any] | None = None,
+        origin: str = "ui",
     ) -> LiveSynthesis:
         """Validate, then queue a synthesis; the returned object streams chunks and saves history.
 
         `engine` is "f5" (default) or "indextts"; `indextts` holds IndexTTS's generation options
-        (temperature, top_p, ..., and version 2's emotion controls), checked by `IndexTTSOptions.check`."""
+        (temperature, top_p, ..., and version 2's emotion controls), checked by `IndexTTSOptions.check`.
+        `origin` says who asked ("ui", "api", "cli", ...); history, metrics and Prometheus carry it."""
         eng = self.settings.engine
         name = self._check_engine(engine)
         clean = self.clean_text(text)
@@ -451,7 +453,7 @@ class Studio:
         chunks = self.chunk_text(clean)
         request = SynthesisRequest(
             voice=self.voice_ref(chosen), chunks=chunks, params=params, seed=seed, text_chars=len(clean),
-            crossfade_s=eng.crossfade_ms / 1000, engine=name, extra=extra,
+            crossfade_s=eng.crossfade_ms / 1000, engine=name, extra=extra, origin=origin,
         )
         handle = self.runtime.submit(request)
         return LiveSynthesis(self, handle, clean, chosen, remove_silence)
@@ -477,7 +479,7 @@ class Studio:
             nfe=request.params.nfe, seed=request.seed, speed=request.params.speed,
             cfg_strength=request.params.cfg_strength, audio_path=str(rel), audio_seconds=len(audio) / sr,
             latency_s=stats.latency_s, ttfa_s=stats.ttfa_s, rtf=stats.rtf, device=stats.device,
-            smoke=bool(info and info.smoke),
+            smoke=bool(info and info.smoke), origin=request.origin,
         )
         try:
             history_id = self.store.add_synthesis(record)
