@@ -13,6 +13,7 @@ half-written. Exit codes (EXIT_CODES) say what went wrong.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
@@ -110,7 +111,7 @@ def _read_text(arg: str | None) -> str:
     return sys.stdin.read()
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, audio_out: IO[bytes]) -> int:
     from ishowtts_studio.settings import ConfigError, load_settings
 
     try:
@@ -134,12 +135,12 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         return _fail(USAGE, f"cannot set up the studio's folders: {exc}")
     try:
-        return _speak(SpeechAdapter(studio), args, text, fmt)
+        return _speak(SpeechAdapter(studio), args, text, fmt, audio_out)
     finally:
         studio.close()
 
 
-def _speak(adapter: Any, args: argparse.Namespace, text: str, fmt: str) -> int:
+def _speak(adapter: Any, args: argparse.Namespace, text: str, fmt: str, audio_out: IO[bytes]) -> int:
     from ishowtts_studio.engines.base import EngineUnavailable
     from ishowtts_studio.runtime import BusyError, SynthesisError
     from ishowtts_studio.studio import USER_ERRORS
@@ -168,7 +169,7 @@ def _speak(adapter: Any, args: argparse.Namespace, text: str, fmt: str) -> int:
     except USER_ERRORS as exc:
         return _fail(BAD_INPUT, str(exc))
     try:
-        written = _write(live, fmt, args.output)
+        written = _write(live, fmt, args.output, audio_out)
     except OSError as exc:
         live.cancel()
         return _fail(CANNOT_WRITE, f"cannot write {args.output}: {exc.strerror or exc}")
@@ -184,21 +185,23 @@ def _speak(adapter: Any, args: argparse.Namespace, text: str, fmt: str) -> int:
     return OK
 
 
-def _write(live: Any, fmt: str, output: str) -> str:
+def _write(live: Any, fmt: str, output: str, audio_out: IO[bytes]) -> str:
     """Encode the chunks as they come into a temporary file, then rename it into place (or copy to stdout)."""
     enc = StreamEncoder(fmt, live.sample_rate)
     if output == "-":
-        out = sys.stdout.buffer
         for chunk in live:
-            out.write(enc.add(chunk))
-        out.write(enc.finish())
-        out.flush()
+            audio_out.write(enc.add(chunk))
+        audio_out.write(enc.finish())
+        audio_out.flush()
         return "stdout"
     target = Path(output).expanduser()
     if target.is_dir():
         raise IsADirectoryError(21, "it is a folder")
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent if str(target.parent)
                                else ".")
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # a normal file, not mkstemp's private 0600
     try:
         with os.fdopen(fd, "wb") as f:
             for chunk in live:
@@ -222,8 +225,11 @@ def main_with(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
     started = time.perf_counter()
+    audio_out = sys.stdout.buffer  # the audio's way out with `-o -`; everything else printed goes to stderr
     try:
-        return run(args)
+        # f5-tts prints while it loads (from the engine's thread): keep stdout for the audio alone
+        with contextlib.redirect_stdout(sys.stderr):
+            return run(args, audio_out)
     except KeyboardInterrupt:
         return _fail(INTERNAL, "interrupted")
     except Exception as exc:  # the message, not a traceback; the log has it at debug level

@@ -209,8 +209,8 @@ class OpenAISpeechAPI:
             raise ApiError(404, f"Unknown voice {body.voice!r}: use a voice of the studio's library by name or id "
                                 f"(GET /v1/audio/voices lists them: {known}).", param="voice",
                            code="voice_not_found")
-        self._check_engine(choice.engine)
         nfe = self._nfe_for(choice, body.nfe)
+        self._check_engine(choice.engine)
         try:
             live = self.adapter.start(body.input, body.voice, engine=choice.engine, nfe=nfe, seed=body.seed,
                                       speed=body.speed, origin=ORIGIN)
