@@ -145,10 +145,23 @@ def _speak(adapter: Any, args: argparse.Namespace, text: str, fmt: str, audio_ou
     from ishowtts_studio.runtime import BusyError, SynthesisError
     from ishowtts_studio.studio import USER_ERRORS
 
+    # everything that can be refused without the model is refused before it loads
+    if not text.strip():
+        return _fail(BAD_INPUT, "the text is empty: give the words to speak")
+    if len(text) > adapter.max_text_chars:
+        return _fail(BAD_INPUT, f"the text is {len(text)} characters; at most {adapter.max_text_chars} "
+                                "(engine.max_text_chars): split it")
     if adapter.find_voice(args.voice) is None:
         names = ", ".join(v.name for v in adapter.voices())
         return _fail(UNKNOWN_VOICE, f"no voice {args.voice!r} in the library; choose one of: {names}")
-    adapter.studio.start()
+    if args.output != "-":
+        folder = Path(args.output).expanduser().absolute().parent
+        if not folder.is_dir() or not os.access(folder, os.W_OK):
+            return _fail(CANNOT_WRITE, f"cannot write {args.output}: its folder does not exist or is not writable")
+    state = adapter.engine_state(args.engine)
+    if args.engine != "f5" and (state is None or state.status == "unavailable"):
+        return _fail(ENGINE_UNAVAILABLE, state.message if state else f"no engine {args.engine!r}")
+    adapter.start_engine()
     progress = _Progress(sys.stderr, args.quiet)
     while not adapter.wait_ready(0.25):
         status, fraction, message = adapter.load_state()

@@ -78,6 +78,10 @@ class SpeechAdapter:
         result for chunks, then `finish()` it to write history."""
         return self.studio.start_synthesis(text, voice, nfe=nfe, seed=seed, speed=speed, engine=engine, origin=origin)
 
+    def start_engine(self) -> None:
+        """Load the default engine in the background (the server does this at start-up; `say` on demand)."""
+        self.studio.start()
+
     def wait_ready(self, timeout: float | None = None) -> bool:
         return self.studio.runtime.wait_ready(timeout)
 
