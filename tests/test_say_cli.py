@@ -1,4 +1,4 @@
-"""`python -m ishowtts_studio say` as a user runs it: a subprocess on the smoke model, its files, stdout and exit codes."""
+"""`python -m ishowtts_studio say` as a user runs it: a subprocess on the smoke model; its files, stdout, exit codes."""
 
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ def test_say_writes_a_file_in_the_format_of_its_suffix(folder):
 
 def test_say_reads_stdin_and_writes_wav_to_stdout(folder):
     proc = run_say(folder, "--voice", "nature-english", "-o", "-", "--nfe", "4", "-q",
-                   stdin="Text from standard input.".encode())
+                   stdin=b"Text from standard input.")
     assert proc.returncode == say.OK, proc.stderr.decode()
     audio, rate = sf.read(io.BytesIO(proc.stdout))
     assert rate == 24_000 and audio.size > rate // 2 and np.sqrt(np.mean(audio ** 2)) > 1e-3
