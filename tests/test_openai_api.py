@@ -48,13 +48,20 @@ def unique(text: str) -> str:
     return f"{text} Take {uuid.uuid4().hex[:6]}."
 
 
+def _as_float(samples: np.ndarray) -> np.ndarray:
+    """Decoders give float or integer samples (s16 for wav, s16/s32 for flac): as floats in [-1, 1]."""
+    if np.issubdtype(samples.dtype, np.integer):
+        return samples.astype(np.float32) / float(np.iinfo(samples.dtype).max + 1)
+    return samples.astype(np.float32)
+
+
 def decode(data: bytes, fmt: str) -> tuple[np.ndarray, int]:
     """Mono float samples and the sample rate a decoder reports (PyAV; pcm is raw 16-bit at 24 kHz)."""
     if fmt == "pcm":
         return np.frombuffer(data, dtype="<i2").astype(np.float32) / 32767.0, 24_000
     with av.open(io.BytesIO(data)) as container:
         stream = container.streams.audio[0]
-        frames = [f.to_ndarray().reshape(-1) for f in container.decode(stream)]
+        frames = [_as_float(f.to_ndarray()).reshape(-1) for f in container.decode(stream)]
         rate = stream.codec_context.sample_rate
     return np.concatenate(frames).astype(np.float32), rate
 
