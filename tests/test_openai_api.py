@@ -346,3 +346,18 @@ def test_a_burst_over_the_queue_gets_429_with_retry_after(keyed_server: Server):
     for retry_after, body in busy:
         assert retry_after is not None and 1 <= int(retry_after) <= 60
         assert body["error"]["code"] == "server_busy" and "busy" in body["error"]["message"]
+
+
+def test_a_client_that_goes_away_cancels_its_take(studio_server: Server, client):
+    text = unique(" ".join(f"Sentence {i} would keep the engine busy for another chunk." for i in range(8)))
+    with httpx.stream("POST", studio_server.url + "v1/audio/speech", timeout=300,
+                      json={"model": "tts-1-hd", "voice": EN, "response_format": "pcm", "input": text}) as resp:
+        assert resp.status_code == 200
+        next(resp.iter_bytes())  # the first chunk arrived; hang up
+    # the server notices at once (not when the take would have ended) and cancels the request in the runtime,
+    # which drops its chunks that have not started yet
+    deadline = time.monotonic() + 30
+    while "the client went away" not in studio_server.log_text():
+        assert time.monotonic() < deadline, "the server did not notice the client leaving"
+        time.sleep(0.5)
+    assert history_row(client, text) is None  # a take nobody received is not in history

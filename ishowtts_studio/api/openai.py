@@ -14,13 +14,14 @@ origin="api" in history, metrics and Prometheus. No gradio here.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import itertools
 import json
 import logging
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -288,9 +289,10 @@ class OpenAISpeechAPI:
         fmt = body.response_format
         headers = {"Cache-Control": "no-store", "X-Sample-Rate": str(output_rate(fmt, live.sample_rate))}
         if body.stream_format == "sse":
-            return StreamingResponse(self._sse(live, chunks, fmt, len(body.input)), media_type="text/event-stream",
-                                     headers=headers)
-        return StreamingResponse(self._audio(live, chunks, fmt), media_type=FORMATS[fmt].media_type, headers=headers)
+            stream, media_type = self._sse(live, chunks, fmt, len(body.input)), "text/event-stream"
+        else:
+            stream, media_type = self._audio(live, chunks, fmt), FORMATS[fmt].media_type
+        return StreamingResponse(_in_threads(stream, live, request), media_type=media_type, headers=headers)
 
     def models(self, request: Request) -> Any:
         try:
@@ -322,6 +324,40 @@ class OpenAISpeechAPI:
         # id, name and what a client may show; never the server's file paths
         return {"voices": [{"id": v.slug, "name": v.name, "language": v.language,
                             "duration_s": round(v.duration_s, 2)} for v in self.adapter.voices()]}
+
+
+_END = object()
+
+
+async def _in_threads(stream: Iterator[bytes], live: LiveSynthesis, request: Request) -> AsyncIterator[bytes]:
+    """Run the blocking stream in the thread pool one piece at a time, and cancel the synthesis as soon as the
+    client goes away (uvicorn accepts writes to a closed connection silently, so the disconnect is watched
+    on the request's receive channel), instead of running the take to its end for nobody."""
+    gone = asyncio.Event()
+    sent = 0
+
+    async def watch() -> None:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+        gone.set()
+        live.cancel()  # the worker drops the rest of the request before its next batch
+        log.info("speech request cancelled after %d piece(s): the client went away", sent)
+
+    watcher = asyncio.ensure_future(watch())
+    try:
+        while True:
+            try:
+                piece = await run_in_threadpool(next, stream, _END)
+            except Exception:
+                if gone.is_set():
+                    break  # the cancellation itself, nothing to report to nobody
+                raise
+            if piece is _END or gone.is_set():
+                break
+            yield piece  # type: ignore[misc]
+            sent += 1
+    finally:
+        watcher.cancel()
 
 
 def _save(live: LiveSynthesis) -> dict[str, Any]:
