@@ -94,7 +94,7 @@ class SynthesisRow(Base):
     rtf: Mapped[float | None] = mapped_column(Float, nullable=True)
     device: Mapped[str] = mapped_column(String(200), default="")
     smoke: Mapped[bool] = mapped_column(Boolean, default=False)
-    # who asked: ui (a tab or the named Gradio endpoints), api (/v1/audio/speech), cli (`say`), ...; rows written
+    # who asked: ui (a tab or the named Gradio endpoints), api (/v1/audio/speech), cli (`say`); rows written
     # before the column existed were all from the page, hence the server default
     origin: Mapped[str] = mapped_column(String(32), default="ui", server_default="ui", index=True)
 

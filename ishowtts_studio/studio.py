@@ -718,7 +718,7 @@ class Studio:
                         params=GenerationParams(nfe=n, cfg_strength=params.cfg_strength, sway_coef=params.sway_coef,
                                                 speed=params.speed),
                         crossfade_s=eng.crossfade_ms / 1000, duration_frames=None if index else g["frames"],
-                        engine=self.indextts.name if index else "",
+                        engine=self.indextts.name if index else "", origin="nfe",
                         extra={"indextts": IndexTTSOptions()} if index else {})
                     try:
                         in_flight.append((waiting[0], self.runtime.submit(req)))
