@@ -25,11 +25,12 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import anyio
+import anyio.to_thread
 import numpy as np
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from starlette.concurrency import run_in_threadpool
 
 from ishowtts_studio.api.adapter import SpeechAdapter
 from ishowtts_studio.api.auth import ApiAuth, AuthError
@@ -43,6 +44,7 @@ log = logging.getLogger(__name__)
 ORIGIN = "api"
 OWNER = "ishowtts-studio"
 MAX_BODY_BYTES = 1 << 20  # a JSON body over 1 MiB is no speech request
+STREAM_THREADS = 256  # API work in threads at once; more waits for a slot (the page's threads are not used)
 
 
 @dataclass(frozen=True)
@@ -126,7 +128,7 @@ def _user_error(exc: BaseException, param: str | None = None) -> ApiError:
         return ApiError(429, message, type_="rate_limit_error", code="server_busy")
     if isinstance(exc, EngineUnavailable):
         return ApiError(503, message, type_="server_error", code="engine_unavailable")
-    if isinstance(exc, USER_ERRORS) and not isinstance(exc, EngineUnavailable):
+    if isinstance(exc, USER_ERRORS):
         lowered = message.lower()
         if param is None:
             param = next((p for p in ("nfe", "speed", "seed") if lowered.startswith(p)), None)
@@ -145,6 +147,15 @@ class OpenAISpeechAPI:
     def __init__(self, adapter: SpeechAdapter, auth: ApiAuth) -> None:
         self.adapter, self.auth = adapter, auth
         self.created = int(time.time())
+        self._limiter: anyio.CapacityLimiter | None = None
+
+    async def in_thread(self, fn: Any, *args: Any) -> Any:
+        """Run blocking work (checks, waiting for the engine's next chunk) in a worker thread. The API has its own
+        capacity, so a crowd of API listeners never takes the threads that the page, /metrics and Gradio's sync
+        handlers share (Starlette's default pool: 40)."""
+        if self._limiter is None:  # created on the event loop that uses it
+            self._limiter = anyio.CapacityLimiter(STREAM_THREADS)
+        return await anyio.to_thread.run_sync(fn, *args, limiter=self._limiter)
 
     # ---- checks -----------------------------------------------------------------------------------
     def authorise(self, request: Request) -> None:
@@ -283,7 +294,7 @@ class OpenAISpeechAPI:
                 raise ApiError(413, f"The request body is over {MAX_BODY_BYTES // 1024} KiB; send shorter input.",
                                code="request_too_large")
             body = self.parse(await request.body())
-            live, chunks = await run_in_threadpool(self.start, body)
+            live, chunks = await self.in_thread(self.start, body)
         except ApiError as exc:
             return exc.response()
         fmt = body.response_format
@@ -292,7 +303,8 @@ class OpenAISpeechAPI:
             stream, media_type = self._sse(live, chunks, fmt, len(body.input)), "text/event-stream"
         else:
             stream, media_type = self._audio(live, chunks, fmt), FORMATS[fmt].media_type
-        return StreamingResponse(_in_threads(stream, live, request), media_type=media_type, headers=headers)
+        return StreamingResponse(_in_threads(self.in_thread, stream, live, request), media_type=media_type,
+                                 headers=headers)
 
     def models(self, request: Request) -> Any:
         try:
@@ -329,7 +341,8 @@ class OpenAISpeechAPI:
 _END = object()
 
 
-async def _in_threads(stream: Iterator[bytes], live: LiveSynthesis, request: Request) -> AsyncIterator[bytes]:
+async def _in_threads(in_thread: Any, stream: Iterator[bytes], live: LiveSynthesis,
+                      request: Request) -> AsyncIterator[bytes]:
     """Run the blocking stream in the thread pool one piece at a time, and cancel the synthesis as soon as the
     client goes away (uvicorn accepts writes to a closed connection silently, so the disconnect is watched
     on the request's receive channel), instead of running the take to its end for nobody."""
@@ -347,7 +360,7 @@ async def _in_threads(stream: Iterator[bytes], live: LiveSynthesis, request: Req
     try:
         while True:
             try:
-                piece = await run_in_threadpool(next, stream, _END)
+                piece = await in_thread(next, stream, _END)
             except Exception:
                 if gone.is_set():
                     break  # the cancellation itself, nothing to report to nobody
