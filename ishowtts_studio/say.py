@@ -143,7 +143,7 @@ def run(args: argparse.Namespace, audio_out: IO[bytes]) -> int:
 def _speak(adapter: Any, args: argparse.Namespace, text: str, fmt: str, audio_out: IO[bytes]) -> int:
     from ishowtts_studio.engines.base import EngineUnavailable
     from ishowtts_studio.runtime import BusyError, SynthesisError
-    from ishowtts_studio.studio import USER_ERRORS
+    from ishowtts_studio.services.errors import USER_ERRORS
 
     # everything that can be refused without the model is refused before it loads
     if not text.strip():

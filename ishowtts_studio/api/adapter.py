@@ -1,7 +1,5 @@
-"""The one place the HTTP API and the `say` command reach into the Studio.
-
-The architecture refactor moves synthesis into `services/synthesis.py` and voices into `services/voices.py`;
-when it lands, only this file follows it. Nothing here imports FastAPI or Gradio.
+"""The one place the HTTP API and the `say` command reach into the Studio (its synthesis service, voice library,
+runtime state and metrics), so a change there is one change here. Nothing here imports FastAPI or Gradio.
 """
 
 from __future__ import annotations
@@ -9,7 +7,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ishowtts_studio.studio import LiveSynthesis, Studio
+from ishowtts_studio.services.synthesis import LiveSynthesis
+from ishowtts_studio.studio import Studio
 from ishowtts_studio.voices import Voice, VoiceNotFound
 
 
@@ -40,7 +39,7 @@ class SpeechAdapter:
 
     def reference_nfe(self) -> int:
         """The NFE the studio treats as the clean reference (nfe.reference_nfe)."""
-        return self.studio.nfe_reference_default()
+        return self.studio.nfe.reference_default()
 
     def engine_state(self, name: str) -> EngineState | None:
         for e in self.studio.engines():
@@ -62,12 +61,12 @@ class SpeechAdapter:
 
     # ---- voices -----------------------------------------------------------------------------------
     def voices(self) -> list[Voice]:
-        return self.studio.voices.list()
+        return self.studio.library.list()
 
     def find_voice(self, name_or_slug: str) -> Voice | None:
         """The voice called `name_or_slug` (name, case-insensitive, or slug), or None."""
         try:
-            return self.studio.voices.get(name_or_slug)
+            return self.studio.library.get(name_or_slug)
         except VoiceNotFound:
             return None
 
@@ -76,7 +75,7 @@ class SpeechAdapter:
               speed: float | None, origin: str) -> LiveSynthesis:
         """Validate and queue one synthesis (InputError, BusyError, EngineUnavailable on refusal); iterate the
         result for chunks, then `finish()` it to write history."""
-        return self.studio.start_synthesis(text, voice, nfe=nfe, seed=seed, speed=speed, engine=engine, origin=origin)
+        return self.studio.synthesis.start(text, voice, nfe=nfe, seed=seed, speed=speed, engine=engine, origin=origin)
 
     def start_engine(self) -> None:
         """Load the default engine in the background (the server does this at start-up; `say` on demand)."""

@@ -37,7 +37,8 @@ from ishowtts_studio.api.auth import ApiAuth, AuthError
 from ishowtts_studio.encoding import FORMATS, StreamEncoder, output_rate
 from ishowtts_studio.engines.base import EngineUnavailable
 from ishowtts_studio.runtime import BusyError, SynthesisError
-from ishowtts_studio.studio import USER_ERRORS, LiveSynthesis
+from ishowtts_studio.services.errors import USER_ERRORS
+from ishowtts_studio.services.synthesis import LiveSynthesis
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ import soundfile as sf
 
 from ishowtts_studio import say
 from ishowtts_studio.store import Store
-from tests.conftest import REPO, write_config
+from tests.helpers import REPO, write_config
 
 EN = "Nature (English)"
 

@@ -30,7 +30,7 @@ import soundfile as sf
 from prometheus_client.parser import text_string_to_metric_families
 
 from ishowtts_studio.store import Store
-from tests.conftest import APP, Server, _stop, free_port, write_config
+from tests.helpers import APP, Server, free_port, stop, write_config
 
 EN = "Nature (English)"
 EN_ID = "nature-english"
@@ -263,13 +263,13 @@ def keyed_server(tmp_path_factory):
     deadline = time.monotonic() + 180
     while _models_status(server.url) != "ready":
         if process.poll() is not None or time.monotonic() > deadline:
-            _stop(process)
+            stop(process)
             pytest.fail(f"the keyed studio did not become ready; log:\n{server.log_text()}")
         time.sleep(0.5)
     try:
         yield server
     finally:
-        _stop(process)
+        stop(process)
 
 
 def test_key_is_required_and_never_logged(keyed_server: Server):
@@ -323,6 +323,7 @@ def test_concurrent_requests_batch_through_the_runtime(keyed_server: Server):
     assert counts.get("api", 0) >= 4
 
 
+@pytest.mark.timeout(1200)  # 8 accepted requests of 3 chunks each on a shared CPU
 def test_a_burst_over_the_queue_gets_429_with_retry_after(keyed_server: Server):
     text = " ".join(f"Burst sentence {i} is long enough to need its own chunk of audio." for i in range(3))
     results: list[tuple[int, str | None, dict]] = []

@@ -1,6 +1,6 @@
 """scripts/screenshots.py end to end: it starts a smoke studio, does one thing in every tab in Chromium and saves
 small PNGs; the README shows the committed ones. Run it here under the browser lock:
-`flock /tmp/e2e.lock .venv/bin/python -m pytest -q tests/test_screenshots.py`."""
+`flock /tmp/e2e.lock .venv/bin/python -m pytest -q tests/e2e/test_screenshots.py`."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CHROMIUM, REPO
+from tests.helpers import CHROMIUM, REPO
 
 PIL = pytest.importorskip("PIL.Image")
 SCRIPT = REPO / "scripts" / "screenshots.py"
@@ -29,6 +29,7 @@ def _check_png(path: Path) -> None:
 
 
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is not installed")
+@pytest.mark.timeout(1800)  # a studio start plus one action in each tab (an NFE render, a benchmark) on a CPU
 def test_screenshot_script_captures_every_tab(tmp_path):
     proc = subprocess.run([sys.executable, str(SCRIPT), "--out", str(tmp_path), "--chromium", CHROMIUM],
                           capture_output=True, text=True, timeout=1500)
