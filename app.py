@@ -78,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Configuration error: {exc}", file=sys.stderr)
         return 2
 
+    from ishowtts_studio.api import mount_api
     from ishowtts_studio.studio import Studio
     from ishowtts_studio.ui import build_ui, launch_options, server_options
     from ishowtts_studio.ui.performance import mount_prometheus
@@ -119,6 +120,9 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         # after launch: launch() builds the FastAPI app anew; login does not cover added routes, so pass it
         mount_prometheus(server_app, studio.metrics, basic_auth=server.auth)
+        api_auth = mount_api(server_app, studio)  # /v1/...: the OpenAI-compatible speech API (its own API key)
+        if settings.api.enabled and api_auth.locked:
+            log.warning("%s", api_auth.describe())
         where = local_url.rstrip("/") if local_url else f"http://{server.host}:{server.port}"
         print(f"iShowTTS Studio is running at {where}  (Ctrl+C to stop)", flush=True)
         if settings.smoke:

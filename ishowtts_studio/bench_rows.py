@@ -189,7 +189,8 @@ def measure_row(engine: Any, runtime: EngineRuntime, cfg: BenchConfig, lang: str
     if cfg.streaming and chunker is not None:
         ttfa = []
         for _ in range(max(3, cfg.runs // 2)):
-            handle = runtime.submit(SynthesisRequest(voice=voice, chunks=chunker(text), params=params, seed=cfg.seed))
+            handle = runtime.submit(SynthesisRequest(voice=voice, chunks=chunker(text), params=params, seed=cfg.seed,
+                                                     origin="bench"))
             handle.result()
             ttfa.append(handle.stats.ttfa_s)
         row["ours_ttfa"] = summarise(ttfa)
@@ -204,7 +205,8 @@ def measure_concurrent(runtime: EngineRuntime, cfg: BenchConfig, nfe: int) -> di
     for rep in range(cfg.warmup + max(3, cfg.runs // 2)):
         t0 = time.perf_counter()
         handles = [
-            runtime.submit(SynthesisRequest(voice=voice, chunks=[text], params=params, seed=cfg.seed + i))
+            runtime.submit(SynthesisRequest(voice=voice, chunks=[text], params=params, seed=cfg.seed + i,
+                                            origin="bench"))
             for i in range(cfg.concurrency)
         ]
         total = sum(h.result()[0].size for h in handles) / runtime.engine.sample_rate

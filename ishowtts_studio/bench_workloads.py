@@ -43,7 +43,7 @@ def run_workload(runtime: EngineRuntime, cfg: BenchConfig, kind: str, nfe: int,
         voice = voices["zh" if _CJK.search(text) else "en"]
         chunks = chunker(text) if chunker else [text]
         handles.append(runtime.submit(SynthesisRequest(voice=voice, chunks=chunks, params=params,
-                                                       seed=cfg.seed + i, text_chars=len(text))))
+                                                       seed=cfg.seed + i, text_chars=len(text), origin="bench")))
     stats = [h.result(timeout=600)[1] for h in handles]
     wall = max(h.submitted + st.latency_s for h, st in zip(handles, stats)) - t0
     after = runtime.call(lambda eng: dict(eng.cache_stats()))

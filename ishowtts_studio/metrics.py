@@ -35,6 +35,7 @@ from ishowtts_studio.request_stats import (  # noqa: F401 - part of this module'
     coefficient_of_variation,
     describe,
     per_engine,
+    per_origin,
     percentiles,
 )
 
@@ -53,7 +54,7 @@ RTF_BUCKETS = (0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0
 
 SERIES = ("latency_s", "ttfa_s", "rtf", "queue_wait_s")
 REQUEST_FIELDS = ("engine", "voice", "nfe", "seed", "text_chars", "chunks", "batch_size", "queue_wait_s", "ttfa_s",
-                  "latency_s", "audio_s", "estimated_audio_s", "rtf", "finished_at")
+                  "latency_s", "audio_s", "estimated_audio_s", "rtf", "finished_at", "origin")
 
 
 class _StudioCollector(Collector):
@@ -75,6 +76,11 @@ class _StudioCollector(Collector):
             fam = CounterMetricFamily(name, doc)
             fam.add_metric([], float(value))
             yield fam
+        by_origin = CounterMetricFamily("ishowtts_requests_by_origin", "Syntheses completed, by who asked "
+                                        "(ui, api, cli, nfe, bench).", labels=["origin"])
+        for origin, n in sorted(svc.origin_counts().items()):
+            by_origin.add_metric([origin], float(n))
+        yield by_origin
         audio = CounterMetricFamily("ishowtts_audio_generated_seconds", "Seconds of audio generated.")
         audio.add_metric([], svc._audio_total)
         yield audio
@@ -146,6 +152,7 @@ class MetricsService:
         self._memory: dict[str, float] = {}
         self._stats_at: float | None = None
         self._audio_total = 0.0
+        self._origins: dict[str, int] = {}
         self.version = 0  # bumps whenever plotted data changes, so views can skip redrawing
         self.dropped_writes = 0
         self.write_errors = 0
@@ -163,6 +170,9 @@ class MetricsService:
                                     buckets=QUEUE_BUCKETS, registry=self.registry)
         self.rtf = Histogram("ishowtts_real_time_factor", "Latency over audio length (below 1 is faster than "
                              "real time).", buckets=RTF_BUCKETS, registry=self.registry)
+        self.origin_ttfa = Histogram("ishowtts_origin_time_to_first_audio_seconds", "Submit to first audio chunk, "
+                                     "by who asked (ui, api, cli, nfe, bench).", labelnames=["origin"],
+                                     buckets=LATENCY_BUCKETS, registry=self.registry)
         self.registry.register(_StudioCollector(self))
 
     # ---- lifecycle --------------------------------------------------------------------------------
@@ -213,8 +223,10 @@ class MetricsService:
         self._refresh_engine_stats(self.runtime.engine)
         if self._memory:
             row["memory"] = dict(self._memory)
+        origin = row["origin"] = str(row.get("origin") or "ui")
         with self._lock:
             self._requests.append(row)
+            self._origins[origin] = self._origins.get(origin, 0) + 1
             self._audio_total += float(row.get("audio_s") or 0.0)
             self._add_memory_point_locked(row.get("finished_at") or time.time())
             self.version += 1
@@ -223,12 +235,15 @@ class MetricsService:
             value = finite_or_none(row.get(key))
             if value is not None:
                 hist.observe(value)
+        ttfa = finite_or_none(row.get("ttfa_s"))
+        if ttfa is not None:
+            self.origin_ttfa.labels(origin=origin).observe(ttfa)
         finished = row.get("finished_at")
         sample = {
             "kind": "request", "engine": row.get("engine"), "voice_slug": row.get("voice"), "nfe": row.get("nfe"),
             "batch_size": row.get("batch_size"), "text_chars": row.get("text_chars"),
             "queue_wait_s": row.get("queue_wait_s"), "latency_s": row.get("latency_s"), "ttfa_s": row.get("ttfa_s"),
-            "audio_seconds": row.get("audio_s"), "rtf": row.get("rtf"),
+            "audio_seconds": row.get("audio_s"), "rtf": row.get("rtf"), "origin": origin,
             "created_at": datetime.fromtimestamp(finished, UTC) if finished else None,
         }
         try:
@@ -316,6 +331,11 @@ class MetricsService:
             rows = rows[-limit:] if limit > 0 else []
         return [dict(r) for r in rows]
 
+    def origin_counts(self) -> dict[str, int]:
+        """Completed requests per origin since start (ui, api, cli, nfe, bench)."""
+        with self._lock:
+            return dict(self._origins)
+
     def memory_points(self) -> list[dict[str, float]]:
         """GPU memory over time, oldest first: t (unix seconds), allocated_mib, reserved_mib, peak_mib."""
         with self._lock:
@@ -380,6 +400,9 @@ class MetricsService:
             "audio_seconds_total": audio_total,
             # each engine's share of the window (F5-TTS and IndexTTS run through the same worker)
             "per_engine": per_engine(window),
+            # and each caller's (ui, api, cli, ...); `origins` counts every request since start
+            "per_origin": per_origin(window),
+            "origins": self.origin_counts(),
             "engines": rt.engine_status() if hasattr(rt, "engine_status") else [],
             "last_request": last,
             "version": version,

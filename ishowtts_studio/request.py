@@ -34,6 +34,7 @@ class SynthesisRequest:
     duration_frames: list[int] | None = None
     engine: str = ""  # registered engine name; "" = the default engine
     extra: dict[str, Any] = field(default_factory=dict)  # engine-specific options, handed to every chunk job
+    origin: str = "ui"  # who asked (ui, api, cli, nfe, bench): carried into history, metrics and Prometheus
 
 
 @dataclass
@@ -53,6 +54,7 @@ class RequestStats:
     estimated_audio_s: float = 0.0
     rtf: float = 0.0
     finished_at: float = 0.0
+    origin: str = "ui"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

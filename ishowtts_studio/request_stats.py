@@ -58,6 +58,15 @@ def per_engine(window: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return out
 
 
+def per_origin(window: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Each origin's share of the window (ui, api, cli, ...: every caller shares one worker)."""
+    out: dict[str, dict[str, Any]] = {}
+    for name in sorted({str(r.get("origin") or "ui") for r in window}):
+        rows = [r for r in window if str(r.get("origin") or "ui") == name]
+        out[name] = {"n": len(rows), **{k: describe([r.get(k) for r in rows]) for k in ("latency_s", "ttfa_s")}}
+    return out
+
+
 def describe(values: Iterable[float | None], qs: Sequence[float] = DEFAULT_PERCENTILES) -> dict[str, Any]:
     """n, mean, the percentiles and the CV of the finite values (None where there are none)."""
     arr = _finite(values)

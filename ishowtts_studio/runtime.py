@@ -174,6 +174,7 @@ class EngineRuntime:
         stats = RequestStats(
             engine=engine.name, device=info.device if info else "?", voice=request.voice.slug,
             nfe=request.params.nfe, seed=request.seed, text_chars=request.text_chars, chunks=len(request.chunks),
+            origin=request.origin,
         )
         handle = RequestHandle(request, engine.sample_rate, stats)
         self._handles[id(request)] = handle  # before the put: the worker may take it at once

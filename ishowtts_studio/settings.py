@@ -21,8 +21,10 @@ from pathlib import Path
 from typing import Any, ClassVar, get_type_hints
 
 __all__ = [
+    "API_KEY_ENV_VAR",
     "CONFIG_ENV_VAR",
     "ChatSettings",
+    "ApiSettings",
     "ConfigError",
     "EngineSettings",
     "F5Settings",
@@ -692,6 +694,24 @@ class ChatSettings(_Section):
 
     def template(self, kind: str) -> str:
         return str(getattr(self, f"template_{kind}"))
+API_KEY_ENV_VAR = "ISHOWTTS_API_KEY"
+
+
+@dataclass(frozen=True)
+class ApiSettings(_Section):
+    """The OpenAI-compatible speech API (/v1/audio/speech, /v1/models, /v1/audio/voices) on the studio's server."""
+
+    _section: ClassVar[str] = "api"
+
+    enabled: bool = _opt(True, "Serve the OpenAI-compatible speech API (/v1/...) on the studio's own server.")
+    key: str = _opt(
+        "", "API key clients send as 'Authorization: Bearer KEY' (the ISHOWTTS_API_KEY environment variable wins "
+        "over it). Empty = no key, allowed only while the server listens on 127.0.0.1 without a login; otherwise "
+        "the API refuses every request until a key is set.",
+    )
+
+    def __repr__(self) -> str:  # the key never reaches a log line or a traceback
+        return f"ApiSettings(enabled={self.enabled}, key={'***' if self.key else ''!r})"
 
 
 _SECTIONS: dict[str, type] = {
@@ -703,6 +723,7 @@ _SECTIONS: dict[str, type] = {
     "voices": VoiceSettings,
     "nfe": NfeSettings,
     "chat": ChatSettings,
+    "api": ApiSettings,
 }
 
 
@@ -716,6 +737,7 @@ class Settings:
     voices: VoiceSettings = field(default_factory=VoiceSettings)
     nfe: NfeSettings = field(default_factory=NfeSettings)
     chat: ChatSettings = field(default_factory=ChatSettings)
+    api: ApiSettings = field(default_factory=ApiSettings)
     smoke: bool = False
     config_path: Path | None = None
 

@@ -73,6 +73,46 @@ def _to_url(url: str | Path) -> URL:
     return parsed
 
 
+def add_missing_columns(engine: Engine, metadata: Any) -> list[str]:
+    """Add columns declared on the models but missing from an existing database (``create_all`` only creates
+    whole tables). Only additive changes, each a column with a server default or nullable, so old rows stay
+    valid; returns "table.column" for each column added."""
+    from sqlalchemy import inspect, text
+
+    inspector = inspect(engine)
+    existing_tables = set(inspector.get_table_names())
+    added = []
+    with engine.begin() as conn:
+        for table in metadata.sorted_tables:
+            if table.name not in existing_tables:
+                continue
+            have = {c["name"] for c in inspector.get_columns(table.name)}
+            for column in table.columns:
+                if column.name in have:
+                    continue
+                if not column.nullable and column.server_default is None:
+                    raise RuntimeError(f"cannot add {table.name}.{column.name} to an existing database: it needs a "
+                                       "server default or must be nullable")
+                preparer = engine.dialect.identifier_preparer
+                ddl = (f"ALTER TABLE {preparer.format_table(table)} ADD COLUMN {preparer.format_column(column)} "
+                       f"{column.type.compile(engine.dialect)}")
+                if column.server_default is not None:
+                    default = column.server_default.arg
+                    quoted = "'" + default.replace("'", "''") + "'" if isinstance(default, str) else str(default)
+                    ddl += f" DEFAULT {quoted}"
+                    if not column.nullable:
+                        ddl += " NOT NULL"
+                conn.execute(text(ddl))
+                added.append(f"{table.name}.{column.name}")
+        for table in metadata.sorted_tables:  # indexes of the new columns (create_all skipped existing tables)
+            for index in table.indexes:
+                if any(f"{table.name}.{c.name}" in added for c in index.columns):
+                    index.create(conn, checkfirst=True)
+    if added:
+        log.info("database upgraded: added %s", ", ".join(added))
+    return added
+
+
 def _is_sqlite_memory(url: URL) -> bool:
     return url.database in (None, "", ":memory:") or "mode=memory" in str(url.query.get("mode", ""))
 
@@ -109,6 +149,7 @@ class Store:
         self.url: URL = _to_url(url)
         self.engine: Engine = _make_engine(self.url)
         Base.metadata.create_all(self.engine)
+        add_missing_columns(self.engine, Base.metadata)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._baseline_lock = threading.Lock()
 

@@ -71,6 +71,9 @@ class SynthesisRow(Base):
     rtf: Mapped[float | None] = mapped_column(Float, nullable=True)
     device: Mapped[str] = mapped_column(String(200), default="")
     smoke: Mapped[bool] = mapped_column(Boolean, default=False)
+    # who asked: ui (a tab or the named Gradio endpoints), api (/v1/audio/speech), cli (`say`); rows written
+    # before the column existed were all from the page, hence the server default
+    origin: Mapped[str] = mapped_column(String(32), default="ui", server_default="ui", index=True)
 
 
 class PreferenceRow(Base):
@@ -97,6 +100,7 @@ class MetricSampleRow(Base):
     ttfa_s: Mapped[float | None] = mapped_column(Float, nullable=True)
     audio_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
     rtf: Mapped[float | None] = mapped_column(Float, nullable=True)
+    origin: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
 
 class BenchmarkRunRow(Base):
@@ -205,6 +209,7 @@ class SynthesisRecord:
     rtf: float | None = None
     device: str = ""
     smoke: bool = False
+    origin: str = "ui"
     id: int | None = None
     created_at: datetime | None = None
 
@@ -224,6 +229,7 @@ class MetricSample:
     ttfa_s: float | None = None
     audio_seconds: float | None = None
     rtf: float | None = None
+    origin: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

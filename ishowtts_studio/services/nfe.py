@@ -193,7 +193,7 @@ class NfeService:
             params=GenerationParams(nfe=nfe, cfg_strength=params.cfg_strength, sway_coef=params.sway_coef,
                                     speed=params.speed),
             crossfade_s=self.settings.engine.crossfade_ms / 1000, duration_frames=None if index else g.plan.frames,
-            engine=INDEXTTS if index else "", extra={"indextts": IndexTTSOptions()} if index else {})
+            engine=INDEXTTS if index else "", extra={"indextts": IndexTTSOptions()} if index else {}, origin="nfe")
 
     def _render_wave(self, run: RenderRun, n: int, params: GenerationParams, report: Any) -> None:
         """Render every group still missing at NFE `n`, at most `window` requests in flight (never more than

@@ -121,11 +121,13 @@ class SynthesisService:
         remove_silence: bool = False,
         engine: Any = None,
         indextts: dict[str, Any] | None = None,
+        origin: str = "ui",
     ) -> LiveSynthesis:
         """Validate, then queue a synthesis; the returned object streams chunks and saves history.
 
         `engine` is "f5" (default) or "indextts"; `indextts` holds IndexTTS's generation options
-        (temperature, top_p, ..., and version 2's emotion controls), checked by `IndexTTSOptions.check`."""
+        (temperature, top_p, ..., and version 2's emotion controls), checked by `IndexTTSOptions.check`.
+        `origin` says who asked ("ui", "api", "cli", ...); history, metrics and Prometheus carry it."""
         name = self.check_engine(engine)
         clean = self.clean_text(text)
         chosen = find_voice(self.library, voice)
@@ -144,7 +146,7 @@ class SynthesisService:
             raise InputError("IndexTTS options were given but the engine is F5-TTS: choose IndexTTS or drop them.")
         request = SynthesisRequest(
             voice=voice_ref(chosen), chunks=self.chunk_text(clean), params=params, seed=seed, text_chars=len(clean),
-            crossfade_s=self.settings.engine.crossfade_ms / 1000, engine=name, extra=extra,
+            crossfade_s=self.settings.engine.crossfade_ms / 1000, engine=name, extra=extra, origin=origin,
         )
         handle = self.runtime.submit(request)
         return LiveSynthesis(self, handle, clean, chosen, remove_silence)
@@ -171,7 +173,7 @@ class SynthesisService:
             nfe=request.params.nfe, seed=request.seed, speed=request.params.speed,
             cfg_strength=request.params.cfg_strength, audio_path=str(rel), audio_seconds=len(audio) / sr,
             latency_s=stats.latency_s, ttfa_s=stats.ttfa_s, rtf=stats.rtf, device=stats.device,
-            smoke=bool(info and info.smoke),
+            smoke=bool(info and info.smoke), origin=request.origin,
         )
         try:
             history_id = self.store.add_synthesis(record)

@@ -1,0 +1,27 @@
+"""`python -m ishowtts_studio COMMAND`: command-line tools around the studio (the web app is `app.py`).
+
+    say     speak a text in a voice of the library and write the audio (see ishowtts_studio/say.py)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    from ishowtts_studio import say
+
+    parser = argparse.ArgumentParser(prog="python -m ishowtts_studio",
+                                     description="iShowTTS Studio command-line tools (the web studio is app.py).")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    say.build_parser(commands.add_parser("say", help="speak a text in a voice and write the audio"))
+    args = parser.parse_args(argv)
+    if args.command == "say":
+        return say.main_with(args)
+    parser.error(f"unknown command {args.command!r}")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
