@@ -84,7 +84,8 @@ class Studio:
         self.bench = BenchService(self.runtime, self.store, self.metrics, self.synthesis, self.preferences)
         # live chat: its lines go through the synthesis service, so they share the runtime's queue and batches
         self.chat = ChatService(
-            settings.chat, self.store, lambda text, voice, nfe: self.synthesis.start(text, voice, nfe=nfe),
+            settings.chat, self.store,
+            lambda text, voice, nfe: self.synthesis.start(text, voice, nfe=nfe, origin="chat"),
             voices=self.voices.voice_names, default_nfe=self.default_nfe, audio_dir=paths.samples / "chat",
             registry=self.metrics.registry, sources=sources_from_settings(settings.chat),
             user_errors=USER_ERRORS, busy_errors=(BusyError,),
