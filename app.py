@@ -78,8 +78,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Configuration error: {exc}", file=sys.stderr)
         return 2
 
+    from ishowtts_studio.api.chat import mount_chat_routes
     from ishowtts_studio.studio import Studio
     from ishowtts_studio.ui import build_ui, launch_options
+    from ishowtts_studio.ui.chat import gradio_session_user
     from ishowtts_studio.ui.performance import mount_prometheus
 
     server = settings.server
@@ -119,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         # after launch: launch() builds the FastAPI app anew; login does not cover added routes, so pass it
         mount_prometheus(server_app, studio.metrics, basic_auth=server.auth)
+        chat_routes = mount_chat_routes(server_app, studio.chat, basic_auth=server.auth,
+                                        session_user=gradio_session_user(server_app))
         where = local_url.rstrip("/") if local_url else f"http://{server.host}:{server.port}"
         print(f"iShowTTS Studio is running at {where}  (Ctrl+C to stop)", flush=True)
         if settings.smoke:
@@ -126,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, _raise_interrupt)
         demo.block_thread()
         log.info("stopping the web server")
+        chat_routes.close()  # ends open /chat/events streams, so the server can stop at once
         demo.close()
     except KeyboardInterrupt:
         pass
