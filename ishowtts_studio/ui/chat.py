@@ -270,10 +270,10 @@ def build_chat_tab(studio: Studio, *, refresh_s: float = REFRESH_S) -> ChatTab:
                 post_note = gr.Markdown("", elem_id="chat-post-note")
         with gr.Column(scale=2, min_width=300):
             with gr.Row(elem_id="chat-controls"):
-                pause_btn = gr.Button("⏸ Pause", elem_id="chat-pause", size="sm", min_width=80)
-                resume_btn = gr.Button("▶ Resume", elem_id="chat-resume", size="sm", min_width=80)
-                skip_btn = gr.Button("⏭ Skip", elem_id="chat-skip", size="sm", min_width=80)
-                clear_btn = gr.Button("🗑 Clear queue", elem_id="chat-clear", size="sm", variant="stop", min_width=80)
+                pause_btn = gr.Button("Pause", elem_id="chat-pause", size="sm", min_width=80)
+                resume_btn = gr.Button("Resume", elem_id="chat-resume", size="sm", min_width=80)
+                skip_btn = gr.Button("Skip", elem_id="chat-skip", size="sm", min_width=80)
+                clear_btn = gr.Button("Clear queue", elem_id="chat-clear", size="sm", variant="stop", min_width=80)
             with gr.Row():
                 hold = gr.Checkbox(label="Hold mode (approve each message)", elem_id="chat-hold")
                 volume = gr.Slider(0, 100, value=100, step=1, label="Volume (%)", elem_id="chat-volume")
@@ -283,7 +283,8 @@ def build_chat_tab(studio: Studio, *, refresh_s: float = REFRESH_S) -> ChatTab:
             queue = gr.Dataframe(headers=QUEUE_HEADERS, value=[], interactive=False, wrap=True, max_height=320,
                                  label="Queue (select a row to approve or reject it)", elem_id="chat-queue")
         with gr.Column(scale=1, min_width=240):
-            selected = gr.Number(label="Selected message #", value=None, precision=0, elem_id="chat-selected")
+            selected = gr.Textbox(label="Selected message #", placeholder="select a row, or type an id",
+                                  elem_id="chat-selected", max_lines=1)
             with gr.Row():
                 approve_btn = gr.Button("✓ Approve", elem_id="chat-approve", size="sm", min_width=80)
                 reject_btn = gr.Button("✕ Reject", elem_id="chat-reject", size="sm", min_width=80)
@@ -299,7 +300,7 @@ def build_chat_tab(studio: Studio, *, refresh_s: float = REFRESH_S) -> ChatTab:
             nfe = gr.Slider(NFE_MIN, NFE_MAX, value=studio.default_nfe(), step=1, label="Chat NFE",
                             elem_id="chat-nfe", scale=2, min_width=220, interactive=False)
         voices_table = gr.Dataframe(
-            headers=VOICE_HEADERS, datatype=["str", "str"], value=[], interactive=True, col_count=(2, "fixed"),
+            headers=VOICE_HEADERS, datatype=["str", "str"], value=[], interactive=True, column_count=(2, "fixed"),
             row_count=(1, "dynamic"), label="Viewer voices (edit, add rows; an empty voice removes the viewer)",
             elem_id="chat-viewer-voices",
         )
@@ -354,12 +355,12 @@ def build_chat_tab(studio: Studio, *, refresh_s: float = REFRESH_S) -> ChatTab:
 
     # ---- controls -----------------------------------------------------------------------------------
     def act(action: str) -> Callable[..., str]:
-        def run(message_id: float | None = None) -> str:
+        def run(message_id: str | None = None) -> str:
             mid = None
             if action in NEED_ID:
-                if message_id is None:
+                if message_id is None or not str(message_id).strip().lstrip("#"):
                     raise InputError(f"Select a message in a table first, then {action} it.")
-                mid = _whole(message_id, "Message #", 1, 2**62)
+                mid = _whole(str(message_id).strip().lstrip("#"), "Message #", 1, 2**62)
             chat.control(action, mid)
             return {"pause": "Paused.", "resume": "Reading again.", "skip": "Skipped the current message.",
                     "clear": "Queue cleared.", "approve": f"Approved #{mid}.", "reject": f"Rejected #{mid}.",
@@ -373,7 +374,7 @@ def build_chat_tab(studio: Studio, *, refresh_s: float = REFRESH_S) -> ChatTab:
 
     def pick(evt: gr.SelectData) -> Any:
         row = evt.row_value or []
-        return row[0] if row and row[0] not in (None, "") else gr.skip()
+        return str(row[0]) if row and row[0] not in (None, "") else gr.skip()
 
     queue.select(pick, outputs=selected, api_name="chat_pick_queue", **quick)
     history.select(pick, outputs=selected, api_name="chat_pick_history", **quick)
