@@ -26,6 +26,8 @@ from ishowtts_studio.engines.f5 import F5Engine
 from ishowtts_studio.engines.indextts import IndexTTSEngine, IndexTTSOptions
 from ishowtts_studio.metrics import MetricsService
 from ishowtts_studio.runtime import BusyError, EngineRuntime, RequestHandle, SynthesisError, SynthesisRequest
+from ishowtts_studio.services.chat.service import ChatInputError, ChatService
+from ishowtts_studio.services.chat.sources.factory import sources_from_settings
 from ishowtts_studio.settings import Settings
 from ishowtts_studio.store import Store, SynthesisRecord
 from ishowtts_studio.textproc import TextError, chunk_for_engine, normalize_text
@@ -54,7 +56,7 @@ class InputError(ValueError):
 
 # errors whose message is written for the person at the keyboard (an internal ValueError is not one)
 USER_ERRORS = (InputError, VoiceError, AudioError, BusyError, EngineUnavailable, SynthesisError,
-               TranscriberUnavailable)
+               TranscriberUnavailable, ChatInputError)
 
 
 @dataclass
@@ -113,6 +115,12 @@ class Studio:
         )
         self.metrics = MetricsService(self.runtime, self.store, warmup_enabled=eng.warmup)
         self.transcriber = Transcriber(settings.voices.whisper_model)
+        # live chat: its lines go through start_synthesis, so they share the runtime's queue and batches
+        self.chat = ChatService(
+            settings.chat, self.store, lambda text, voice, nfe: self.start_synthesis(text, voice, nfe=nfe),
+            voices=self.voice_names, default_nfe=self.default_nfe, audio_dir=paths.samples / "chat",
+            registry=self.metrics.registry, sources=sources_from_settings(settings.chat),
+        )
         self.started_at = time.time()
 
     # ---- lifecycle --------------------------------------------------------------------------------
@@ -127,8 +135,10 @@ class Studio:
                 engine.warmup(refs, nfe, progress)
 
         self.runtime.start(warm)
+        self.chat.start()
 
     def close(self) -> None:
+        self.chat.close()  # before the runtime: its loop feeds the runtime
         self.runtime.stop()
         self.indextts.close()  # its worker process exits with the studio
         self.metrics.close()  # after the worker, before the store it writes to

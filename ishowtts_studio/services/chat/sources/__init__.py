@@ -1,0 +1,1 @@
+"""Chat sources: one small class per platform, each satisfying `base.ChatSource`."""

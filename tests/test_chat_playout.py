@@ -1,0 +1,75 @@
+"""The chat playout timeline (pure): back to back with the cross-fade, skip, pause/resume."""
+
+from __future__ import annotations
+
+import pytest
+
+from ishowtts_studio.services.chat.playout import Playout
+
+
+def test_idle_timeline_starts_after_the_lead() -> None:
+    p = Playout(crossfade_s=0.05, lead_s=0.25)
+    seg = p.schedule(1, "t1", 2.0, 24000, now=100.0)
+    assert seg.start_at == pytest.approx(100.25) and seg.end_at == pytest.approx(102.25)
+    assert p.playing(100.1) is None and p.playing(101.0) is seg
+
+
+def test_back_to_back_overlap_is_the_crossfade_only() -> None:
+    p = Playout(crossfade_s=0.05)
+    a = p.schedule(1, "a", 2.0, 24000, now=100.0)
+    b = p.schedule(2, "b", 1.0, 24000, now=101.0)  # announced while a plays
+    c = p.schedule(3, "c", 0.06, 24000, now=101.1)  # a very short one: overlap at most half its length
+    assert b.start_at == pytest.approx(a.end_at - 0.05)  # no gap, overlap = cross-fade
+    assert c.start_at == pytest.approx(b.end_at - 0.03)
+    assert p.remaining(101.1) == pytest.approx(c.end_at - 101.1)
+
+
+def test_late_segment_never_starts_in_the_past() -> None:
+    p = Playout(crossfade_s=0.05)
+    a = p.schedule(1, "a", 1.0, 24000, now=100.0)
+    assert p.finished(a.end_at + 5) == [a]
+    b = p.schedule(2, "b", 1.0, 24000, now=a.end_at + 5)
+    assert b.start_at == pytest.approx(a.end_at + 5 + p.lead_s)
+
+
+def test_finished_in_order() -> None:
+    p = Playout(crossfade_s=0.0)
+    a = p.schedule(1, "a", 1.0, 24000, now=0.0)
+    b = p.schedule(2, "b", 1.0, 24000, now=0.0)
+    assert p.finished(a.end_at - 0.01) == []
+    assert p.finished(a.end_at) == [a]
+    assert p.finished(b.end_at + 1) == [b] and p.segments == []
+
+
+def test_skip_ends_the_current_and_pulls_the_next_forward() -> None:
+    p = Playout(crossfade_s=0.0)
+    a = p.schedule(1, "a", 4.0, 24000, now=0.0)
+    b = p.schedule(2, "b", 2.0, 24000, now=3.0)
+    now = a.start_at + 1.0
+    assert p.skip(now) is a
+    assert a.end_at == pytest.approx(now) and b.start_at == pytest.approx(now)
+    assert p.finished(now) == [a]
+    assert p.playing(now + 0.5) is b
+
+
+def test_skip_of_an_announced_not_yet_playing_segment() -> None:
+    p = Playout()
+    a = p.schedule(1, "a", 2.0, 24000, now=10.0)  # starts at 10.25
+    assert p.skip(10.1) is a and a.end_at == pytest.approx(10.1)
+    assert p.finished(10.1) == [a]
+    assert p.skip(10.2) is None  # nothing left
+
+
+def test_pause_resume_shifts_everything_announced() -> None:
+    p = Playout(crossfade_s=0.0)
+    a = p.schedule(1, "a", 2.0, 24000, now=0.0)
+    b = p.schedule(2, "b", 2.0, 24000, now=0.0)
+    assert p.pause(1.0) and not p.pause(1.5)
+    assert p.finished(100.0) == []  # nothing ends while paused
+    with pytest.raises(RuntimeError, match="paused"):
+        p.schedule(3, "c", 1.0, 24000, now=2.0)
+    assert p.remaining(5.0) == pytest.approx(b.end_at - 1.0)  # frozen at the pause
+    shift = p.resume(5.0)
+    assert shift == pytest.approx(4.0)
+    assert a.start_at == pytest.approx(4.25) and b.start_at == pytest.approx(6.25)
+    assert p.resume(6.0) == 0.0
