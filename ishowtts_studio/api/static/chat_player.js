@@ -32,6 +32,7 @@
       volume: 1.0,
       audible: opts.audible,
       paused: false,
+      pausedAt: null,
       connection: "connecting",
       now: null,
       log: [],
@@ -108,11 +109,9 @@
 
     async function playSegment(seg) {
       const ctx = audioContext();
-      if (p.paused) return;
       const endAt = seg.start_at + seg.duration_s;
       if (endAt <= serverNow()) { emit("missed", seg); return; }
       const buffer = await fetchBuffer(seg);
-      if (p.paused) return;
       if (p.playing.has(seg.id)) stopSegment(seg.id, null); // the server moved it: follow the new time
       // consecutive segments keep the server's spacing exactly; a lone one is placed by the clock
       const c = p.chain;
@@ -130,9 +129,16 @@
         ctxStart = ctx.currentTime + LEAD_S;
       }
       if (skipInto >= buffer.duration) { emit("missed", seg); return; }
+      schedule(seg, buffer, ctxStart, skipInto);
+    }
+
+    // Start `buffer` at AudioContext time ctxStart (from skipInto seconds into it), after what is scheduled.
+    function schedule(seg, buffer, ctxStart, skipInto) {
+      const ctx = p.ctx;
+      const c = p.chain && p.playing.has(p.chain.id) ? p.chain : null;
       const ctxEnd = ctxStart + buffer.duration - skipInto;
       // the overlap with the previous segment (the server's cross-fade) is faded both ways
-      const fade = c && p.playing.has(c.id) ? Math.min(MAX_FADE_S, Math.max(0, c.ctxEnd - ctxStart)) : 0;
+      const fade = c ? Math.min(MAX_FADE_S, Math.max(0, c.ctxEnd - ctxStart)) : 0;
       const node = ctx.createBufferSource();
       node.buffer = buffer;
       const g = ctx.createGain();
@@ -146,25 +152,74 @@
         prev.gainNode.gain.linearRampToValueAtTime(0, ctxStart + fade);
       }
       node.start(ctxStart, skipInto);
-      const item = { node: node, gainNode: g, seg: seg, ctxStart: ctxStart, ctxEnd: ctxEnd, timers: [] };
+      const item = { node: node, gainNode: g, seg: seg, buffer: buffer, ctxStart: ctxStart, ctxEnd: ctxEnd,
+        timers: [], started: false };
       p.playing.set(seg.id, item);
-      p.chain = { id: seg.id, start_at: seg.start_at + skipInto, end_at: endAt, ctxStart: ctxStart, ctxEnd: ctxEnd };
-      item.timers.push(setTimeout(() => {
+      const serverStart = seg.start_at + (ctxStart - (seg.start_at - p.offset)) + skipInto;
+      p.chain = { id: seg.id, start_at: serverStart - skipInto, end_at: serverStart - skipInto + buffer.duration,
+        ctxStart: ctxStart - skipInto, ctxEnd: ctxEnd };
+      const announce = () => {
+        if (item.started || p.playing.get(seg.id) !== item) return;
+        if (p.ctx.currentTime + 0.005 < item.ctxStart) { // not yet (the context was suspended meanwhile)
+          item.timers.push(setTimeout(announce, (item.ctxStart - p.ctx.currentTime) * 1000));
+          return;
+        }
+        item.started = true;
         p.now = seg;
         emit("start", seg);
         render();
-      }, Math.max(0, (ctxStart - ctx.currentTime) * 1000)));
+      };
+      item.timers.push(setTimeout(announce, Math.max(0, (ctxStart - ctx.currentTime) * 1000)));
       node.onended = () => {
         if (p.playing.get(seg.id) !== item) return;
         p.playing.delete(seg.id);
+        item.timers.forEach(clearTimeout);
+        if (!item.started) { item.started = true; emit("start", seg); }
         emit("end", seg);
         if (p.now && p.now.id === seg.id) p.now = null;
         render();
       };
     }
 
+    // skip: the server ended this segment now and moved the next announced one to start at once
+    function skip(id) {
+      stopSegment(id, "skip");
+      const t = p.ctx.currentTime;
+      const next = Array.from(p.playing.values()).filter((it) => !it.started && it.ctxStart > t)
+        .sort((a, b) => a.ctxStart - b.ctxStart)[0];
+      if (!next) return;
+      p.playing.delete(next.seg.id);
+      next.timers.forEach(clearTimeout);
+      next.node.onended = null;
+      try { next.node.stop(); } catch (e) { /* never started */ }
+      const last = p.chain && p.chain.id !== next.seg.id ? p.chain : null;
+      p.chain = null; // nothing plays before it now: no cross-fade
+      const moved = Object.assign({}, next.seg, { start_at: serverNow() + LEAD_S });
+      schedule(moved, next.buffer, t + LEAD_S, 0);
+      if (last && p.playing.has(last.id)) p.chain = last; // a later segment stays the end of the chain
+    }
+
+    // pause: the whole timeline stops where it is; resume continues it (the server shifts every announced
+    // segment by the paused time, which is what a suspended AudioContext does to everything scheduled on it)
+    function setPaused(paused) {
+      if (paused === p.paused) return;
+      p.paused = paused;
+      const ctx = audioContext();
+      if (paused) {
+        p.pausedAt = performance.now();
+        ctx.suspend().then(render, render);
+      } else {
+        const held = p.pausedAt === null ? 0 : (performance.now() - p.pausedAt) / 1000;
+        p.pausedAt = null;
+        if (p.offset !== null) { p.offset += held; p.offsets = [p.offset]; }
+        ctx.resume().then(render, render);
+      }
+      render();
+    }
+
     function handle(ev) {
-      if (typeof ev.server_time === "number") noteClock(ev.server_time);
+      // a suspended context's clock stands still: no clock samples while paused
+      if (typeof ev.server_time === "number" && !p.paused) noteClock(ev.server_time);
       if (typeof ev.volume === "number") setVolume(ev.volume);
       if (ev.type === "segment") {
         p.work = p.work.then(() => playSegment(ev)).catch((err) => {
@@ -172,11 +227,9 @@
           emit("missed", ev);
         });
       } else if (ev.type === "skip") {
-        p.work = p.work.then(() => stopSegment(ev.id, "skip"));
-      } else if (ev.type === "state") {
-        p.paused = !!ev.paused;
-        if (p.paused) p.work = p.work.then(() => stopAll("skip"));
-        render();
+        p.work = p.work.then(() => skip(ev.id));
+      } else if (ev.type === "state" || ev.type === "hello") {
+        if (typeof ev.paused === "boolean") p.work = p.work.then(() => setPaused(ev.paused));
       }
     }
 
@@ -226,7 +279,7 @@
 
     function unlock() {
       const ctx = audioContext();
-      if (ctx.state !== "running") ctx.resume().then(render, render);
+      if (ctx.state !== "running" && !p.paused) ctx.resume().then(render, render);
     }
 
     audioContext();
