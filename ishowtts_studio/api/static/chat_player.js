@@ -40,8 +40,10 @@
     };
     window.__chatPlayerLog = p.log;
 
-    function emit(kind, seg) {
-      const entry = { type: kind, id: seg.id, author: seg.author || "", text: seg.text || "", at: Date.now() };
+    function emit(kind, seg, item) {
+      const entry = { type: kind, id: seg.id, author: seg.author || "", text: seg.text || "", at: Date.now(),
+        start_at: seg.start_at, duration_s: seg.duration_s };
+      if (item) { entry.ctxStart = item.ctxStart; entry.ctxEnd = item.ctxEnd; }
       p.log.push(entry);
       if (p.log.length > 500) p.log.splice(0, p.log.length - 500);
       root.dispatchEvent(new CustomEvent("chat-segment-" + kind, { detail: entry, bubbles: true }));
@@ -90,7 +92,7 @@
         item.node.stop(t + FADE_STOP_S);
       } catch (e) { /* already stopped */ }
       if (p.chain && p.chain.id === id) p.chain = null;
-      if (why) emit(why, item.seg);
+      if (why) emit(why, item.seg, item);
       if (p.now && p.now.id === id) { p.now = null; render(); }
     }
 
@@ -155,8 +157,8 @@
       const item = { node: node, gainNode: g, seg: seg, buffer: buffer, ctxStart: ctxStart, ctxEnd: ctxEnd,
         timers: [], started: false };
       p.playing.set(seg.id, item);
-      const serverStart = seg.start_at + (ctxStart - (seg.start_at - p.offset)) + skipInto;
-      p.chain = { id: seg.id, start_at: serverStart - skipInto, end_at: serverStart - skipInto + buffer.duration,
+      // the chain pairs the segment's server start with where its first sample is (or would have been) here
+      p.chain = { id: seg.id, start_at: seg.start_at, end_at: seg.start_at + seg.duration_s,
         ctxStart: ctxStart - skipInto, ctxEnd: ctxEnd };
       const announce = () => {
         if (item.started || p.playing.get(seg.id) !== item) return;
@@ -166,7 +168,7 @@
         }
         item.started = true;
         p.now = seg;
-        emit("start", seg);
+        emit("start", seg, item);
         render();
       };
       item.timers.push(setTimeout(announce, Math.max(0, (ctxStart - ctx.currentTime) * 1000)));
@@ -174,8 +176,8 @@
         if (p.playing.get(seg.id) !== item) return;
         p.playing.delete(seg.id);
         item.timers.forEach(clearTimeout);
-        if (!item.started) { item.started = true; emit("start", seg); }
-        emit("end", seg);
+        if (!item.started) { item.started = true; emit("start", seg, item); }
+        emit("end", seg, item);
         if (p.now && p.now.id === seg.id) p.now = null;
         render();
       };
