@@ -369,6 +369,11 @@ def format_table(result: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from ishowtts_studio.services.chat import bench as chat_bench
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if chat_bench.wants_chat(argv):  # the chat workload runs a whole studio (chat service + runtime): its own CLI
+        return chat_bench.main(argv)
     from ishowtts_studio.engines.f5 import F5Engine
     from ishowtts_studio.settings import ConfigError, load_settings
     from ishowtts_studio.store import Store

@@ -554,7 +554,10 @@ class ChatSettings(_Section):
         10.0, "A message with the same text as one accepted within this many seconds is merged into it "
         "(0 = off).", lo=0.0, hi=3600.0,
     )
-    hold: bool = _opt(False, "Start in moderator hold mode: messages wait for approve/reject before being spoken.")
+    hold: bool = _opt(
+        False, "Start in moderator hold mode: messages wait for approve/reject before being spoken (once the tab "
+        "switches it, that choice is kept across restarts).",
+    )
     prefetch: int = _opt(
         2, "Messages synthesised ahead while the current one plays (they batch on the GPU).", lo=1, hi=16
     )
@@ -612,8 +615,13 @@ class ChatSettings(_Section):
         "{text}", "Read-out of a plain message or mention when the previous spoken message was by the same author "
         "(the name is said only once).", check=_check_template,
     )
-    default_voice: str = _opt("", "Voice for viewers without their own; empty = the first voice in the library.")
-    nfe: int = _opt(0, "NFE for chat lines; 0 = the studio's adopted default NFE.", lo=0, hi=64)
+    default_voice: str = _opt(
+        "", "Voice for viewers without their own; empty = the first voice in the library (a voice picked in the "
+        "tab wins).",
+    )
+    nfe: int = _opt(
+        0, "NFE for chat lines; 0 = the studio's adopted default NFE (an NFE set in the tab wins).", lo=0, hi=64
+    )
     audio_keep_s: float = _opt(
         900.0, "How long a spoken segment's audio stays fetchable by players, in seconds.", lo=10.0, hi=86400.0
     )

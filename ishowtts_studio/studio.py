@@ -120,6 +120,7 @@ class Studio:
             settings.chat, self.store, lambda text, voice, nfe: self.start_synthesis(text, voice, nfe=nfe),
             voices=self.voice_names, default_nfe=self.default_nfe, audio_dir=paths.samples / "chat",
             registry=self.metrics.registry, sources=sources_from_settings(settings.chat),
+            user_errors=USER_ERRORS, busy_errors=(BusyError,),
         )
         self.started_at = time.time()
 

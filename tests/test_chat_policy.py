@@ -304,3 +304,19 @@ def test_every_message_ends_in_exactly_one_state() -> None:
     assert len(popped) + len(dropped) == len(offered)
     assert all(m.reason is not None for m in dropped)
     assert {m.reason for m in dropped} >= {DropReason.DUPLICATE, DropReason.COOLDOWN, DropReason.FULL}
+
+
+def test_requeue_front_keeps_its_turn_and_its_staleness_clock() -> None:
+    p, clock = make(max_wait_s=10)
+    a, b = msg("a", "one"), msg("b", "two", "mention")
+    p.offer(a)
+    p.offer(b)
+    first, _ = p.pop()
+    assert first is b
+    clock.advance(4)
+    p.requeue_front(b)  # the runtime was busy: b goes back first in line, not behind a
+    assert b.state is MessageState.QUEUED and p.waiting() == [b, a]
+    clock.advance(6.5)  # b (and a) have now waited 10.5 s since they were queued
+    nxt, dropped = p.pop()
+    assert nxt is None and {m.text for m in dropped} == {"one", "two"}
+    assert all(m.reason is DropReason.STALE for m in dropped)

@@ -67,6 +67,8 @@ class ChatPolicy:
         self._seq = itertools.count()
         self._last_by_author: dict[str, float] = {}
         self._recent_texts: dict[str, tuple[float, ChatMessage]] = {}  # dedupe key -> (accepted at, message)
+        self._front = 0  # orders below every arrival: requeue_front
+        self._last_popped: tuple[ChatMessage | None, float] = (None, 0.0)
 
     # ---- reading ---------------------------------------------------------------------------------
     def waiting(self) -> list[ChatMessage]:
@@ -128,6 +130,16 @@ class ChatPolicy:
             self._queued_at[id(msg)] = msg.arrived_at
             self._queued.append(msg)
 
+    def requeue_front(self, msg: ChatMessage) -> None:
+        """Put a just-popped message back first in line (its turn came but the runtime could not take it);
+        its staleness clock keeps running from when it was first queued."""
+        self._front -= 1
+        self._order[id(msg)] = self._front
+        last, since = self._last_popped
+        self._queued_at[id(msg)] = since if last is msg else msg.arrived_at
+        msg.state = MessageState.QUEUED
+        self._queued.append(msg)
+
     def _enqueue(self, msg: ChatMessage, now: float) -> list[ChatMessage]:
         msg.state = MessageState.QUEUED
         self._queued_at[id(msg)] = now
@@ -184,6 +196,7 @@ class ChatPolicy:
         if not self._queued:
             return None, dropped
         nxt = min(self._queued, key=self._rank)
+        self._last_popped = (nxt, self.waiting_since(nxt))
         self._queued.remove(nxt)
         self._forget(nxt)
         return nxt, dropped

@@ -38,6 +38,7 @@ from ishowtts_studio.services.chat.model import (
 )
 from ishowtts_studio.services.chat.playout import Playout, Segment
 from ishowtts_studio.services.chat.policy import ChatPolicy, QueueRules, drop
+from ishowtts_studio.services.chat.sounddevice_out import SoundDeviceOutput
 from ishowtts_studio.services.chat.sources.base import ChatSource
 from ishowtts_studio.services.chat.store import ChatStore
 
@@ -116,6 +117,8 @@ class ChatService:
         registry: CollectorRegistry | None = None,
         clock: Callable[[], float] = time.time,
         sources: Iterable[ChatSource] = (),
+        user_errors: tuple[type[BaseException], ...] = (),
+        busy_errors: tuple[type[BaseException], ...] = (),
     ) -> None:
         self.settings = settings
         self.prefs = store  # the studio store: get_pref / set_pref
@@ -133,6 +136,12 @@ class ChatService:
         self.playout = Playout(settings.crossfade_ms / 1000)
         self.metrics = _ChatMetrics(registry if registry is not None else CollectorRegistry())
         self.sources: list[ChatSource] = list(sources)
+        # errors whose message is meant for people (shown in the history); anything else is logged in full and
+        # shown by its type only, so no internal detail (paths, ...) reaches a page
+        self.user_errors = (ChatInputError, *user_errors)
+        self.busy_errors = busy_errors  # the runtime's queue is full: the message waits for the next tick
+        self.outputs: list[SoundDeviceOutput] = [SoundDeviceOutput(settings.output_device)] if settings.sounddevice \
+            else []
 
         self._lock = threading.RLock()
         self._wake = threading.Condition(self._lock)  # loop wake-ups and subscribe() long polls
@@ -141,7 +150,9 @@ class ChatService:
         self._tokens: dict[str, tuple[Path, float]] = {}  # token -> (wav, expires at)
         self._current: dict[str, ChatMessage] = {}  # token -> message on the timeline
         self._events: deque[dict[str, Any]] = deque(maxlen=EVENTS_KEPT)
-        self._seq = 0
+        # event numbers keep increasing across restarts (they start from the clock in ms), so a player that
+        # reconnects after a restart with its old `after` still gets the new events
+        self._seq = int(self.clock() * 1000)
         self._last_spoken_author: str | None = None  # for "name only on the first consecutive message"
         self._last_accepted_author: str | None = None
         self._arrivals: deque[float] = deque()  # arrival times in the last minute (messages per minute)
@@ -171,6 +182,7 @@ class ChatService:
             if self._thread is not None:
                 return
             self._resume_from_db()
+            self._remove_old_audio()
             self._stop.clear()
             self._pool = ThreadPoolExecutor(max_workers=self.settings.prefetch, thread_name_prefix="chat-synth")
             self._thread = threading.Thread(target=self._loop, name="chat-loop", daemon=True)
@@ -180,9 +192,13 @@ class ChatService:
                 src.start(self._from_source)
             except Exception as exc:  # one source failing to start never stops the others or the queue
                 log.warning("chat source %s did not start: %s", src.name, exc)
+        for out in self.outputs:
+            out.start(self)  # a missing package or device is reported in status(), never raised
 
     def close(self) -> None:
         """Stop sources and the loop; unfinished messages keep their rows and resume on the next start."""
+        for out in self.outputs:
+            out.stop()
         for src in self.sources:
             try:
                 src.stop()
@@ -198,6 +214,13 @@ class ChatService:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
 
+    def _remove_old_audio(self) -> None:
+        """Segment WAVs of an earlier run: their tokens died with it, so nothing can fetch them any more."""
+        if self.audio_dir.is_dir():
+            for wav in self.audio_dir.glob("*.wav"):
+                if wav.stem not in self._tokens:
+                    wav.unlink(missing_ok=True)
+
     def _resume_from_db(self) -> None:
         """Put back what was waiting or in flight when the studio stopped. A message that was being synthesised
         or spoken is queued again (spoken again, from the start) and says so in its detail."""
@@ -208,7 +231,7 @@ class ChatService:
                 msg.first_audio_at = msg.started_at = None
                 self.db.save(msg)
             self.policy.restore(msg)
-        self.metrics.depth.set(self.policy.depth)
+        self.metrics.depth.set(self.policy.depth + len(self._pipeline))
 
     # ---- messages in ---------------------------------------------------------------------------
     def post(self, author: str, text: str, kind: str = "chat", amount: float = 0.0,
@@ -251,7 +274,7 @@ class ChatService:
                 self._count_final(m)
             if msg.state is not MessageState.DROPPED:
                 self._last_accepted_author = msg.author.casefold()
-            self.metrics.depth.set(self.policy.depth)
+            self.metrics.depth.set(self.policy.depth + len(self._pipeline))
             self._wake.notify_all()
             return self._answer(msg)
 
@@ -347,16 +370,15 @@ class ChatService:
         self._fill_pipeline()
         self._advance_timeline(now)
         self._expire_audio(now)
-        self.metrics.depth.set(self.policy.depth)
+        self.metrics.depth.set(self.policy.depth + len(self._pipeline))
 
     def _fill_pipeline(self) -> None:
         while len(self._pipeline) < self.settings.prefetch:
             msg, stale = self.policy.pop()
             for m in stale:
                 self._final(m)
-            if msg is None:
+            if msg is None or not self._begin_synthesis(msg):
                 return
-            self._begin_synthesis(msg)
 
     def _voice_for(self, msg: ChatMessage) -> str:
         names = list(self.voice_names())
@@ -366,27 +388,34 @@ class ChatService:
         default = self.default_voice()
         if default:
             return default
-        raise RuntimeError("no voice to speak with: add a voice in the Voices tab")
+        raise ChatInputError("There is no voice to speak with: add a voice in the Voices tab.")
 
     def _nfe(self) -> int:
         nfe = int(self._pref("nfe", self.settings.nfe) or 0)
         return nfe if nfe > 0 else int(self.default_nfe())
 
-    def _begin_synthesis(self, msg: ChatMessage) -> None:
+    def _begin_synthesis(self, msg: ChatMessage) -> bool:
+        """Hand one message to the synthesizer; False when the runtime is busy (the message goes back first in
+        line and the next tick tries again)."""
+        previous = self._last_spoken_author
         # the name is said once per run of messages by the same author, in the order they are spoken
-        msg.spoken_text = self._spoken_text(msg, self._last_spoken_author)
-        self._last_spoken_author = msg.author.casefold()
-        msg.state = MessageState.SYNTHESIZING
+        msg.spoken_text = self._spoken_text(msg, previous)
         try:
             msg.voice = self._voice_for(msg)
             stream = self.synthesize(msg.spoken_text, msg.voice, self._nfe())
+        except self.busy_errors:
+            self.policy.requeue_front(msg)
+            return False
         except Exception as exc:
             self._fail(msg, exc)
-            return
+            return True
+        self._last_spoken_author = msg.author.casefold()
+        msg.state = MessageState.SYNTHESIZING
         self.db.save(msg)
         self._pipeline.append(msg)
         assert self._pool is not None
         self._pool.submit(self._consume, msg, stream)
+        return True
 
     def _consume(self, msg: ChatMessage, stream: SpeechStream) -> None:
         """Runs in a pool thread: collect the audio, write the segment's WAV, mark the message ready."""
@@ -425,8 +454,13 @@ class ChatService:
 
     def _fail(self, msg: ChatMessage, exc: BaseException) -> None:
         """Mark a message failed with a message fit for the history table; the queue goes on."""
-        log.warning("chat message %s failed: %s", msg.id, exc)
-        msg.state, msg.detail, msg.finished_at = MessageState.FAILED, str(exc) or type(exc).__name__, self.clock()
+        if isinstance(exc, self.user_errors):
+            log.warning("chat message %s failed: %s", msg.id, exc)
+            detail = str(exc) or type(exc).__name__
+        else:
+            log.error("chat message %s failed", msg.id, exc_info=exc)
+            detail = f"synthesis failed ({type(exc).__name__}); the studio log has the details"
+        msg.state, msg.detail, msg.finished_at = MessageState.FAILED, detail, self.clock()
         if msg in self._pipeline:
             self._pipeline.remove(msg)
         self._final(msg)
@@ -464,7 +498,9 @@ class ChatService:
 
     @staticmethod
     def _segment_event(msg: ChatMessage, seg: Segment) -> dict[str, Any]:
-        return {"type": "segment", "id": msg.id, "author": msg.author, "text": msg.spoken_text, "kind": str(msg.kind),
+        # "text" is what is said (template applied); "message" is the viewer's words alone, for an overlay
+        return {"type": "segment", "id": msg.id, "author": msg.author, "text": msg.spoken_text,
+                "message": msg.clean_text, "kind": str(msg.kind), "amount": msg.amount,
                 "token": seg.token, "start_at": round(seg.start_at, 3), "duration_s": round(seg.duration_s, 3),
                 "sample_rate": seg.sample_rate}
 
@@ -545,7 +581,7 @@ class ChatService:
                 out["id"] = mid
             elif act == "replay":
                 out.update(self._replay(mid))
-            self.metrics.depth.set(self.policy.depth)
+            self.metrics.depth.set(self.policy.depth + len(self._pipeline))
             self._wake.notify_all()
             return out
 
@@ -636,7 +672,8 @@ class ChatService:
                 "paused": self.paused, "hold": self.policy.hold, "volume": self.volume(),
                 "default_voice": self.default_voice(), "nfe": nfe or None, "effective_nfe": self._nfe(),
                 "current": current.to_dict() if current else None, "queue": queue,
-                "figures": self._figures(now), "sources": [s.state() for s in self.sources],
+                "figures": self._figures(now),
+                "sources": [s.state() for s in self.sources] + [o.state() for o in self.outputs],
             }
 
     def _figures(self, now: float) -> dict[str, Any]:
@@ -686,9 +723,11 @@ class ChatService:
     def subscribe(self, after: int = 0, timeout: float = 15.0) -> list[dict[str, Any]]:
         """Player events with seq > after, waiting up to `timeout` s for one (long poll; [] on timeout).
 
-        {"seq", "type": "segment", "id", "author", "text", "kind", "token", "start_at", "duration_s",
-        "sample_rate"} | {"seq", "type": "skip", "id"} | {"seq", "type": "state", "paused": bool, "paused_s"?}.
-        start_at is server epoch s. A client that is more than EVENTS_KEPT events behind gets the newest kept."""
+        {"seq", "type": "segment", "id", "author", "text" (as spoken), "message" (the viewer's words), "kind",
+        "amount", "token", "start_at", "duration_s", "sample_rate"} | {"seq", "type": "skip", "id"}
+        | {"seq", "type": "state", "paused": bool, "paused_s"?}.
+        start_at is server epoch s; seq keeps increasing across restarts. A client more than EVENTS_KEPT events
+        behind gets the newest kept."""
         try:
             after = int(after)
             timeout = min(max(float(timeout), 0.0), 60.0)
