@@ -85,7 +85,7 @@ const player = window.IShowChatPlayer.create(root, {
   audible: here.checked,
   onRender: (s) => {
     root.querySelector('.cp-author').textContent = s.now ? (s.now.author || '') : '';
-    root.querySelector('.cp-text').textContent = s.now ? (s.now.text || '')
+    root.querySelector('.cp-text').textContent = s.now ? (s.now.message || s.now.text || '')
       : (s.paused ? 'Paused.' : 'Nothing is being read.');
     root.querySelector('.cp-state').textContent = s.connection === 'live' ? '' : 'studio ' + s.connection + '…';
     unlockBtn.hidden = !(s.audible && s.audioState !== 'running');

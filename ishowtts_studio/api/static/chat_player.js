@@ -41,7 +41,8 @@
     window.__chatPlayerLog = p.log;
 
     function emit(kind, seg, item) {
-      const entry = { type: kind, id: seg.id, author: seg.author || "", text: seg.text || "", at: Date.now(),
+      const entry = { type: kind, id: seg.id, author: seg.author || "", text: seg.text || "",
+        message: seg.message || "", at: Date.now(),
         start_at: seg.start_at, duration_s: seg.duration_s };
       if (item) { entry.ctxStart = item.ctxStart; entry.ctxEnd = item.ctxEnd; }
       p.log.push(entry);
