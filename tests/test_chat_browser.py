@@ -6,12 +6,17 @@ Run under the browser lock: flock /tmp/e2e.lock .venv/bin/python -m pytest -q te
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 import time
 import uuid
 
 import pytest
 from gradio_client import Client
+
+from tests.conftest import APP, START_TIMEOUT_S, Server, _health, _stop, start_server
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 expect = playwright_sync.expect
@@ -165,3 +170,41 @@ def test_phone_width_screenshot(browser, studio_url, tmp_path):
         assert (tmp_path / "chat-420.png").stat().st_size > 10_000
     finally:
         ctx.close()
+
+
+def _launch_again(server: Server) -> subprocess.Popen:
+    """Start the same studio again (same config file, so the same port and folders)."""
+    env = dict(os.environ, GRADIO_TEMP_DIR=str(server.folder / "gradio-tmp"), GRADIO_ANALYTICS_ENABLED="False",
+               HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
+    env.pop("ISHOWTTS_CONFIG", None)
+    with open(server.log, "ab") as out:
+        return subprocess.Popen([sys.executable, str(APP), "--smoke", "--config", str(server.config)],
+                                cwd=server.folder, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+def test_overlay_reconnects_by_itself_when_the_studio_restarts(browser, tmp_path_factory):
+    server = start_server(tmp_path_factory.mktemp("chat-restart"))
+    ctx = browser.new_context(viewport={"width": 1280, "height": 720})
+    try:
+        overlay = ctx.new_page()
+        overlay.goto(server.url + "overlay")
+        root = overlay.locator("#overlay")
+        expect(root).to_have_attribute("data-connection", "live", timeout=30_000)
+        client = Client(server.url, verbose=False, analytics_enabled=False, download_files=False)
+        first = client.predict("before", "spoken before the restart", "chat", 0, "api", api_name="/chat_post")
+        wait_for(lambda: any(e["id"] == first["id"] for e in starts(overlay)), 240, "the first message")
+
+        _stop(server.process)
+        expect(root).to_have_attribute("data-connection", "reconnecting", timeout=30_000)
+        expect(overlay.locator("#conn")).to_contain_text("reconnecting")
+        server.process = _launch_again(server)
+        wait_for(lambda: (_health(server.url) or {}).get("status") == "ready", START_TIMEOUT_S, "the restart")
+        # the page was never reloaded: the player found the new studio by itself
+        expect(root).to_have_attribute("data-connection", "live", timeout=60_000)
+        client = Client(server.url, verbose=False, analytics_enabled=False, download_files=False)
+        second = client.predict("after", "spoken after the restart", "chat", 0, "api", api_name="/chat_post")
+        wait_for(lambda: any(e["id"] == second["id"] for e in starts(overlay)), 240, "the message after restart")
+        expect(overlay.locator("#text")).to_contain_text("spoken after the restart")
+    finally:
+        ctx.close()
+        _stop(server.process)

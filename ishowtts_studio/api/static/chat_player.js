@@ -32,7 +32,7 @@
       volume: 1.0,
       audible: opts.audible,
       paused: false,
-      pausedAt: null,
+      suspendedAt: null, // performance.now() when the audio clock stopped
       connection: "connecting",
       now: null,
       log: [],
@@ -57,17 +57,39 @@
         p.gain = p.ctx.createGain();
         p.gain.gain.value = p.audible ? p.volume : 0;
         p.gain.connect(p.ctx.destination);
-        p.ctx.onstatechange = render;
+        p.ctx.onstatechange = clockStateChanged;
       }
       return p.ctx;
     }
 
+    // server epoch seconds minus audio-clock seconds; before the first heartbeat, trust the local clock
+    function offset() {
+      return p.offset !== null ? p.offset : Date.now() / 1000 - audioContext().currentTime;
+    }
+
     function serverNow() {
-      return p.offset === null ? Date.now() / 1000 : audioContext().currentTime + p.offset;
+      return audioContext().currentTime + offset();
+    }
+
+    // A suspended AudioContext's clock stands still (paused by the server, or by a browser that waits for a
+    // gesture): the mapping moves by the time it stood still, and no samples are taken meanwhile.
+    function clockStateChanged() {
+      const ctx = p.ctx;
+      if (ctx.state !== "running") {
+        if (p.suspendedAt === null) p.suspendedAt = performance.now();
+      } else if (p.suspendedAt !== null) {
+        if (p.offset !== null) {
+          p.offset += (performance.now() - p.suspendedAt) / 1000;
+          p.offsets = [p.offset];
+        }
+        p.suspendedAt = null;
+      }
+      render();
     }
 
     function noteClock(serverTime) {
       const ctx = audioContext();
+      if (ctx.state !== "running") return;
       // transit delay only makes the sample smaller than the truth: keep the largest of recent samples
       p.offsets.push(serverTime - ctx.currentTime);
       if (p.offsets.length > 30) p.offsets.shift();
@@ -123,7 +145,7 @@
         ctxStart = c.ctxStart + (seg.start_at - c.start_at);
         ctxStart = Math.max(ctxStart, c.ctxEnd - MAX_FADE_S);
       } else {
-        ctxStart = seg.start_at - p.offset;
+        ctxStart = seg.start_at - offset();
       }
       let skipInto = 0;
       const late = ctx.currentTime + LEAD_S - ctxStart;
@@ -208,21 +230,13 @@
       if (paused === p.paused) return;
       p.paused = paused;
       const ctx = audioContext();
-      if (paused) {
-        p.pausedAt = performance.now();
-        ctx.suspend().then(render, render);
-      } else {
-        const held = p.pausedAt === null ? 0 : (performance.now() - p.pausedAt) / 1000;
-        p.pausedAt = null;
-        if (p.offset !== null) { p.offset += held; p.offsets = [p.offset]; }
-        ctx.resume().then(render, render);
-      }
+      if (paused) ctx.suspend().then(render, render);
+      else ctx.resume().then(render, render);
       render();
     }
 
     function handle(ev) {
-      // a suspended context's clock stands still: no clock samples while paused
-      if (typeof ev.server_time === "number" && !p.paused) noteClock(ev.server_time);
+      if (typeof ev.server_time === "number") noteClock(ev.server_time);
       if (typeof ev.volume === "number") setVolume(ev.volume);
       if (ev.type === "segment") {
         p.work = p.work.then(() => playSegment(ev)).catch((err) => {
