@@ -22,7 +22,9 @@ import gradio as gr
 
 from ishowtts_studio.api.chat import player_js
 from ishowtts_studio.services.chat.service import ChatInputError
-from ishowtts_studio.studio import NFE_MAX, NFE_MIN, InputError, Studio
+from ishowtts_studio.services.errors import InputError
+from ishowtts_studio.services.inputs import NFE_MAX, NFE_MIN
+from ishowtts_studio.studio import Studio
 from ishowtts_studio.ui.common import excerpt, short_time, to_gr_error
 
 REFRESH_S = 1.0
@@ -292,7 +294,7 @@ def build_chat_tab(studio: Studio, *, refresh_s: float = REFRESH_S) -> ChatTab:
                            label=f"Last {HISTORY_LIMIT} messages (select one to replay it)", elem_id="chat-history")
     with gr.Accordion("Voices and synthesis", open=False, elem_id="chat-voices-box"):
         with gr.Row():
-            default_voice = gr.Dropdown(studio.voice_names(), label="Default voice (viewers without their own)",
+            default_voice = gr.Dropdown(studio.voices.voice_names(), label="Default voice (viewers without their own)",
                                         elem_id="chat-default-voice", scale=2, min_width=220)
             own_nfe = gr.Checkbox(label="Own NFE for chat", elem_id="chat-own-nfe", scale=1, min_width=140)
             nfe = gr.Slider(NFE_MIN, NFE_MAX, value=studio.default_nfe(), step=1, label="Chat NFE",
@@ -305,7 +307,7 @@ def build_chat_tab(studio: Studio, *, refresh_s: float = REFRESH_S) -> ChatTab:
         with gr.Row():
             save_voices = gr.Button("Save viewer voices", elem_id="chat-save-voices", min_width=160)
             voices_note = gr.Markdown("", elem_id="chat-voices-note")
-        gr.Markdown(f"Voices: {', '.join(html.escape(n) for n in studio.voice_names()) or '(none yet)'} — "
+        gr.Markdown(f"Voices: {', '.join(html.escape(n) for n in studio.voices.voice_names()) or '(none yet)'} — "
                     "add more on the Voices tab.", elem_id="chat-voice-list")
 
     seen = gr.State("")  # signature of what this page last drew
@@ -329,7 +331,7 @@ def build_chat_tab(studio: Studio, *, refresh_s: float = REFRESH_S) -> ChatTab:
 
     def first_paint() -> tuple[Any, ...]:
         status, q, h = snapshot()
-        voices = studio.voice_names()
+        voices = studio.voices.voice_names()
         current_voice = status.get("default_voice") or (voices[0] if voices else None)
         nfe_value = status.get("nfe")
         return (figures_html(status), q, h, gr.Checkbox(value=bool(status.get("hold"))), "",
@@ -412,7 +414,7 @@ def build_chat_tab(studio: Studio, *, refresh_s: float = REFRESH_S) -> ChatTab:
     def save_viewer_voices(table: Any) -> tuple[Any, str]:
         rows = table.values.tolist() if hasattr(table, "values") else list(table or [])
         wanted: dict[str, str] = {}
-        known = set(studio.voice_names())
+        known = set(studio.voices.voice_names())
         for row in rows:
             author = str(row[0] if len(row) > 0 and row[0] is not None else "").strip()
             voice = str(row[1] if len(row) > 1 and row[1] is not None else "").strip()

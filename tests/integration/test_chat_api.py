@@ -10,7 +10,7 @@ import uuid
 import pytest
 from gradio_client import Client
 
-from tests.conftest import Server
+from tests.helpers import Server
 
 
 def _unique(prefix: str) -> str:

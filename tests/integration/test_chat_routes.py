@@ -18,7 +18,8 @@ import pytest
 import soundfile as sf
 from gradio_client import Client
 
-from tests.conftest import APP, START_TIMEOUT_S, Server, _stop, free_port
+from tests.helpers import APP, START_TIMEOUT_S, Server, free_port
+from tests.helpers import stop as _stop
 
 USER, PASSWORD = "streamer", "correct horse battery"
 

@@ -1,7 +1,7 @@
 """The Live chat tab and the OBS overlay in a real browser (Playwright driving Debian's chromium) against the
 smoke server: messages posted in the tab are played by both players, in order, back to back, and shown.
 
-Run under the browser lock: flock /tmp/e2e.lock .venv/bin/python -m pytest -q tests/test_chat_browser.py
+Run under the browser lock: flock /tmp/e2e.lock .venv/bin/python -m pytest -q tests/e2e/test_chat_browser.py
 """
 
 from __future__ import annotations
@@ -16,7 +16,9 @@ import uuid
 import pytest
 from gradio_client import Client
 
-from tests.conftest import APP, START_TIMEOUT_S, Server, _health, _stop, start_server
+from tests.helpers import APP, START_TIMEOUT_S, Server, start_server
+from tests.helpers import health as _health
+from tests.helpers import stop as _stop
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 expect = playwright_sync.expect
