@@ -210,3 +210,17 @@ def test_overlay_reconnects_by_itself_when_the_studio_restarts(browser, tmp_path
     finally:
         ctx.close()
         _stop(server.process)
+
+
+def test_performance_tab_shows_the_chat_figures(context, studio_url, client):
+    page = context.new_page()
+    page.goto(studio_url)
+    expect(page.locator("#status-banner")).to_contain_text("Engine ready", timeout=60_000)
+    page.get_by_role("tab", name="Performance").click()
+    panel = page.locator("#perf-chat-figures")
+    expect(panel).to_contain_text("Messages / min")
+    expect(panel).to_contain_text("Arrival → first audio")
+    p50 = client.predict(api_name="/chat_status")["figures"]["first_audio_p50_s"]
+    if p50 is not None:  # after the other tests of this module: a measured figure, not a dash
+        value = panel.locator(".chat-tile").nth(2).locator(".val")
+        expect(value).to_have_text(re.compile(r"^\d+(\.\d)? (ms|s)$"), timeout=10_000)
