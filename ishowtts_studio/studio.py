@@ -6,7 +6,7 @@ and offers start / close / health / engines. Everything a tab does goes through 
     studio.nfe        NfeService        (NFE compare renders and scores; /nfe_scores)
     studio.ab         AbService         (blind A/B trials, votes, results, export)
     studio.bench      BenchService      (Performance tab: benchmark runs, baselines, live figures)
-    studio.chat       ChatService       (Live chat tab; /chat_post, ..., /overlay, /chat/events)
+    studio.chat       ChatService       (Live chat tab; /chat_post, /chat_status, ...; services/chat/)
 
 The OpenAI-compatible API (`ishowtts_studio/api/`) is built here too when it lands.
 """
@@ -22,7 +22,7 @@ from ishowtts_studio.metrics import MetricsService
 from ishowtts_studio.runtime import BusyError, EngineRuntime
 from ishowtts_studio.services.ab import AbService
 from ishowtts_studio.services.bench import BenchService
-from ishowtts_studio.services.chat.service import ChatInputError, ChatService
+from ishowtts_studio.services.chat.service import ChatService
 from ishowtts_studio.services.chat.sources.factory import sources_from_settings
 from ishowtts_studio.services.errors import USER_ERRORS, InputError
 from ishowtts_studio.services.nfe import NfeService
@@ -79,7 +79,7 @@ class Studio:
             settings.chat, self.store, lambda text, voice, nfe: self.synthesis.start(text, voice, nfe=nfe),
             voices=self.voices.voice_names, default_nfe=self.default_nfe, audio_dir=paths.samples / "chat",
             registry=self.metrics.registry, sources=sources_from_settings(settings.chat),
-            user_errors=(*USER_ERRORS, ChatInputError), busy_errors=(BusyError,),
+            user_errors=USER_ERRORS, busy_errors=(BusyError,),
         )
         self.started_at = time.time()
 

@@ -62,7 +62,7 @@ def run_chat_workload(studio: Any, messages: int, rate: float, seed: int = 17,
                       timeout_s: float | None = None) -> dict[str, Any]:
     """Replay the planned chat through `studio.chat` and wait until every message is final."""
     chat = studio.chat
-    by_lang = {v.language: v.name for v in studio.voices.list()}
+    by_lang = {v.language: v.name for v in studio.library.list()}
     plan = chat_plan(messages, rate, seed)
     for p in plan:  # Chinese lines in the Chinese voice: per-viewer voices, as a streamer would set them
         if p["author"].startswith("zh_") and "zh" in by_lang:

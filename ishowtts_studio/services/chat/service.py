@@ -15,7 +15,7 @@ import math
 import secrets
 import threading
 import time
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -23,12 +23,10 @@ from typing import Any, Protocol
 
 import numpy as np
 from prometheus_client import CollectorRegistry
-from prometheus_client import Counter as PromCounter
-from prometheus_client import Gauge as PromGauge
-from prometheus_client import Histogram as PromHistogram
 
 from ishowtts_studio.audio import write_wav_atomic
 from ishowtts_studio.services.chat import filters
+from ishowtts_studio.services.chat.figures import ChatFigures
 from ishowtts_studio.services.chat.model import (
     FINAL_STATES,
     ChatMessage,
@@ -41,6 +39,7 @@ from ishowtts_studio.services.chat.policy import ChatPolicy, QueueRules, drop
 from ishowtts_studio.services.chat.sounddevice_out import SoundDeviceOutput
 from ishowtts_studio.services.chat.sources.base import ChatSource
 from ishowtts_studio.services.chat.store import ChatStore
+from ishowtts_studio.services.errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -52,13 +51,11 @@ ACTIONS = ("pause", "resume", "skip", "clear", "approve", "reject", "replay", "h
 LOOKAHEAD_S = 1.5
 TICK_S = 0.05  # the loop's longest sleep: timeline ends and staleness are noticed within this
 EVENTS_KEPT = 1000
-FIRST_AUDIO_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 20, 30, 60, 120, 300)
-DEFAULT_SPEECH_S = 3.0  # expected length of one message before any has been spoken (backlog estimate)
 PREF = "chat."  # preference keys: chat.default_voice, chat.volume, chat.nfe, chat.paused, chat.hold
 
 
-class ChatInputError(ValueError):
-    """Bad input to the chat service; the message says what to change (the Studio maps it to InputError)."""
+class ChatInputError(InputError):
+    """Bad input to the chat service; the message says what to change (a user error like every InputError)."""
 
 
 class SpeechStream(Protocol):
@@ -72,29 +69,6 @@ class SpeechStream(Protocol):
 # (text, voice name, nfe) -> a stream of audio; the Studio passes its own synthesis entry point, so chat lines
 # go through the shared runtime's queue and batch with everything else.
 Synthesizer = Callable[[str, str, int], SpeechStream]
-
-
-def _percentile(values: list[float], q: float) -> float | None:
-    return round(float(np.percentile(values, q)), 3) if values else None
-
-
-class _ChatMetrics:
-    """Prometheus series of the chat service, in the studio's metrics registry."""
-
-    def __init__(self, registry: CollectorRegistry) -> None:
-        self.received = PromCounter("ishowtts_chat_messages", "Chat messages received, by kind.", ["kind"],
-                                    registry=registry)
-        self.dropped = PromCounter("ishowtts_chat_dropped", "Chat messages dropped, by reason.", ["reason"],
-                                   registry=registry)
-        self.spoken = PromCounter("ishowtts_chat_spoken", "Chat messages spoken.", registry=registry)
-        self.failed = PromCounter("ishowtts_chat_failed", "Chat messages whose synthesis failed.", registry=registry)
-        self.depth = PromGauge("ishowtts_chat_queue_depth", "Chat messages waiting to be spoken.", registry=registry)
-        self.first_audio = PromHistogram(
-            "ishowtts_chat_first_audio_seconds", "Arrival of a chat message to its first audio.",
-            buckets=FIRST_AUDIO_BUCKETS, registry=registry)
-        self.speech_start = PromHistogram(
-            "ishowtts_chat_speech_start_seconds", "Arrival of a chat message to the start of its speech.",
-            buckets=FIRST_AUDIO_BUCKETS, registry=registry)
 
 
 class ChatService:
@@ -134,7 +108,7 @@ class ChatService:
         hold = bool(self._pref("hold", settings.hold))
         self.policy = ChatPolicy(QueueRules.from_settings(settings), clock, hold=hold)
         self.playout = Playout(settings.crossfade_ms / 1000)
-        self.metrics = _ChatMetrics(registry if registry is not None else CollectorRegistry())
+        self.figures = ChatFigures(registry)
         self.sources: list[ChatSource] = list(sources)
         # errors whose message is meant for people (shown in the history); anything else is logged in full and
         # shown by its type only, so no internal detail (paths, ...) reaches a page
@@ -155,12 +129,6 @@ class ChatService:
         self._seq = int(self.clock() * 1000)
         self._last_spoken_author: str | None = None  # for "name only on the first consecutive message"
         self._last_accepted_author: str | None = None
-        self._arrivals: deque[float] = deque()  # arrival times in the last minute (messages per minute)
-        self._first_audio: deque[float] = deque(maxlen=200)
-        self._speech_start: deque[float] = deque(maxlen=200)
-        self._durations: deque[float] = deque(maxlen=20)
-        self._drops: Counter[str] = Counter()
-        self._spoken = self._failed = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._pool: ThreadPoolExecutor | None = None
@@ -231,7 +199,7 @@ class ChatService:
                 msg.first_audio_at = msg.started_at = None
                 self.db.save(msg)
             self.policy.restore(msg)
-        self.metrics.depth.set(self.policy.depth + len(self._pipeline))
+        self.figures.depth.set(self._depth())
 
     # ---- messages in ---------------------------------------------------------------------------
     def post(self, author: str, text: str, kind: str = "chat", amount: float = 0.0,
@@ -258,7 +226,7 @@ class ChatService:
         msg.extra = dict(extra)
         with self._lock:
             msg.arrived_at = self.clock()
-            self._count_arrival(msg)
+            self.figures.arrived(msg)
             cleaned = filters.clean(msg.author, msg.text, self.rules)
             if cleaned.text is None:
                 return self._refuse(msg, cleaned.why)
@@ -271,10 +239,10 @@ class ChatService:
             changed = self.policy.offer(msg)
             self.db.save(*changed)
             for m in changed:
-                self._count_final(m)
+                self.figures.final(m)
             if msg.state is not MessageState.DROPPED:
                 self._last_accepted_author = msg.author.casefold()
-            self.metrics.depth.set(self.policy.depth + len(self._pipeline))
+            self.figures.depth.set(self._depth())
             self._wake.notify_all()
             return self._answer(msg)
 
@@ -307,7 +275,7 @@ class ChatService:
     def _refuse(self, msg: ChatMessage, why: str) -> dict[str, Any]:
         drop(msg, DropReason.FILTERED, why, msg.arrived_at)
         self.db.add(msg)
-        self._count_final(msg)
+        self.figures.final(msg)
         return self._answer(msg)
 
     @staticmethod
@@ -334,25 +302,6 @@ class ChatService:
             out.append(self.post(author.strip(), text.strip(), platform=platform))
         return out
 
-    # ---- figures bookkeeping (under the lock) ------------------------------------------------------
-    def _count_arrival(self, msg: ChatMessage) -> None:
-        now = msg.arrived_at
-        self._arrivals.append(now)
-        while self._arrivals and now - self._arrivals[0] > 60:
-            self._arrivals.popleft()
-        self.metrics.received.labels(str(msg.kind)).inc()
-
-    def _count_final(self, msg: ChatMessage) -> None:
-        if msg.state is MessageState.DROPPED and msg.reason is not None:
-            self._drops[str(msg.reason)] += 1
-            self.metrics.dropped.labels(str(msg.reason)).inc()
-        elif msg.state is MessageState.FAILED:
-            self._failed += 1
-            self.metrics.failed.inc()
-        elif msg.state is MessageState.SPOKEN:
-            self._spoken += 1
-            self.metrics.spoken.inc()
-
     # ---- the loop --------------------------------------------------------------------------------
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -370,7 +319,7 @@ class ChatService:
         self._fill_pipeline()
         self._advance_timeline(now)
         self._expire_audio(now)
-        self.metrics.depth.set(self.policy.depth + len(self._pipeline))
+        self.figures.depth.set(self._depth())
 
     def _fill_pipeline(self) -> None:
         while len(self._pipeline) < self.settings.prefetch:
@@ -443,9 +392,7 @@ class ChatService:
                 self._audio[msg.id] = (token, audio.size / sr, sr)
                 msg.state = MessageState.READY
                 self.db.save(msg)
-                first = (msg.first_audio_at or self.clock()) - msg.arrived_at
-                self._first_audio.append(first)
-                self.metrics.first_audio.observe(max(0.0, first))
+                self.figures.first_audio((msg.first_audio_at or self.clock()) - msg.arrived_at)
                 self._wake.notify_all()
         except Exception as exc:
             with self._lock:
@@ -467,7 +414,7 @@ class ChatService:
 
     def _final(self, msg: ChatMessage) -> None:
         self.db.save(msg)
-        self._count_final(msg)
+        self.figures.final(msg)
 
     def _advance_timeline(self, now: float) -> None:
         for seg in self.playout.finished(now):
@@ -490,10 +437,7 @@ class ChatService:
         head.state, head.started_at = MessageState.SPEAKING, seg.start_at
         self.db.save(head)
         self._current[token] = head
-        self._durations.append(duration)
-        delay = seg.start_at - head.arrived_at
-        self._speech_start.append(delay)
-        self.metrics.speech_start.observe(max(0.0, delay))
+        self.figures.speech_start(seg.start_at - head.arrived_at, duration)
         self._emit(self._segment_event(head, seg))
 
     @staticmethod
@@ -568,7 +512,7 @@ class ChatService:
             elif act in ("hold_on", "hold_off"):
                 for m in self.policy.set_hold(act == "hold_on"):
                     self.db.save(m)
-                    self._count_final(m)
+                    self.figures.final(m)
                 self._set_pref("hold", act == "hold_on")
             elif act in ("approve", "reject"):
                 try:
@@ -577,11 +521,11 @@ class ChatService:
                     raise ChatInputError(f"Message {mid} is not waiting for approval.") from None
                 for m in changed:
                     self.db.save(m)
-                    self._count_final(m)
+                    self.figures.final(m)
                 out["id"] = mid
             elif act == "replay":
                 out.update(self._replay(mid))
-            self.metrics.depth.set(self.policy.depth + len(self._pipeline))
+            self.figures.depth.set(self._depth())
             self._wake.notify_all()
             return out
 
@@ -672,37 +616,19 @@ class ChatService:
                 "paused": self.paused, "hold": self.policy.hold, "volume": self.volume(),
                 "default_voice": self.default_voice(), "nfe": nfe or None, "effective_nfe": self._nfe(),
                 "current": current.to_dict() if current else None, "queue": queue,
-                "figures": self._figures(now),
+                "figures": self.figures.snapshot(now, self._depth(), len(self.policy.held()),
+                                                 self.playout.remaining(now), self.settings.max_wait_s),
                 "sources": [s.state() for s in self.sources] + [o.state() for o in self.outputs],
             }
 
-    def _figures(self, now: float) -> dict[str, Any]:
-        while self._arrivals and now - self._arrivals[0] > 60:
-            self._arrivals.popleft()
-        first, start = list(self._first_audio), list(self._speech_start)
-        depth = self.policy.depth + len(self._pipeline)
-        return {
-            "per_minute": len(self._arrivals), "depth": depth, "held": len(self.policy.held()),
-            "first_audio_p50_s": _percentile(first, 50), "first_audio_p95_s": _percentile(first, 95),
-            "speech_start_p50_s": _percentile(start, 50), "speech_start_p95_s": _percentile(start, 95),
-            "drops": dict(self._drops), "spoken": self._spoken, "failed": self._failed,
-            "backlog_warning": self._backlog_warning(now, depth),
-        }
+    def _depth(self) -> int:
+        return self.policy.depth + len(self._pipeline)
 
-    def expected_wait_s(self, now: float | None = None, depth: int | None = None) -> float:
-        """Seconds the newest message would wait: what is announced plus the queue at the mean message length."""
-        now = self.clock() if now is None else now
-        depth = self.policy.depth + len(self._pipeline) if depth is None else depth
-        per = float(np.mean(self._durations)) if self._durations else DEFAULT_SPEECH_S
-        return self.playout.remaining(now) + depth * per
-
-    def _backlog_warning(self, now: float, depth: int) -> str | None:
-        wait = self.expected_wait_s(now, depth)
-        limit = self.settings.max_wait_s
-        if depth == 0 or wait <= limit:
-            return None
-        return (f"Backlog: about {wait:.0f} s of chat is waiting, more than max_wait_s ({limit:g} s); plain messages "
-                "will be dropped as stale. Raise the chat rate limits (cooldown_s) or turn on hold mode.")
+    def expected_wait_s(self) -> float:
+        """Seconds the newest message would wait (announced audio left + queue x mean message length)."""
+        with self._lock:
+            now = self.clock()
+            return self.figures.expected_wait_s(self.playout.remaining(now), self._depth())
 
     def history(self, limit: int = 100) -> list[dict[str, Any]]:
         """The newest `limit` messages (newest first) with their states, reasons and timings."""

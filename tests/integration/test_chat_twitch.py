@@ -22,7 +22,7 @@ from ishowtts_studio.services.chat.sources.base import ChatSource
 from ishowtts_studio.services.chat.sources.factory import sources_from_settings
 from ishowtts_studio.services.chat.sources.twitch import TwitchSource, parse_message, tag_dict
 from ishowtts_studio.settings import ChatSettings
-from tests.conftest import free_port
+from tests.helpers import free_port
 
 MINIIRCD = shutil.which("miniircd", path=str(Path(sys.executable).parent)) or shutil.which("miniircd")
 

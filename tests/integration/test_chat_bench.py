@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ishowtts_studio.services.chat.bench import chat_plan, format_chat, run_chat_workload, wants_chat
-from tests.conftest import running_studio
+from tests.helpers import running_studio
 
 
 def test_plan_is_seeded_mixed_and_paced() -> None:

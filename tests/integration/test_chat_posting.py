@@ -139,7 +139,7 @@ def test_a_dead_source_does_not_stop_the_queue(make: Any, tmp_path: Path) -> Non
     import time
 
     from ishowtts_studio.services.chat.sources.twitch import TwitchSource
-    from tests.conftest import free_port
+    from tests.helpers import free_port
 
     svc = make()
     dead = TwitchSource("stream", host="127.0.0.1", port=free_port(), tls=False, reconnect_max_s=1)
