@@ -58,6 +58,35 @@ def our_rows(client: Client, authors: list[str]) -> list[dict]:
     return sorted(rows, key=lambda r: r["id"])
 
 
+# This module's own studio: chat messages may wait longer here than the default max_wait_s (60 s) before they
+# are dropped as stale, because synthesis on a busy CI CPU is slow and the first test holds three messages
+# while it pauses the timeline; and no per-author cooldown between the tests' posts.
+CHAT_TOML = """
+[chat]
+max_wait_s = 900.0
+cooldown_s = 0.0
+"""
+
+
+@pytest.fixture(scope="module")
+def studio_server(tmp_path_factory):
+    server = start_server(tmp_path_factory.mktemp("chat-browser-server"), extra_toml=CHAT_TOML)
+    try:
+        yield server
+    finally:
+        _stop(server.process)
+
+
+@pytest.fixture(scope="module")
+def studio_url(studio_server: Server) -> str:
+    return studio_server.url
+
+
+@pytest.fixture(scope="module")
+def client(studio_server: Server) -> Client:
+    return Client(studio_server.url, verbose=False, analytics_enabled=False, download_files=False)
+
+
 @pytest.fixture
 def context(browser):
     ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
