@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 from gradio_client import Client
@@ -25,6 +26,13 @@ expect = playwright_sync.expect
 
 CROSSFADE_S = 0.03  # [chat] crossfade_ms default
 LOG = "() => (window.__chatPlayer ? window.__chatPlayer.log : [])"
+
+
+def shots_dir(tmp_path: Path) -> Path:
+    """Where screenshots go: $CHAT_SCREENSHOTS to keep them for a look, else the test's temp folder."""
+    folder = Path(os.environ.get("CHAT_SCREENSHOTS") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def open_chat_tab(page, url: str) -> None:
@@ -161,8 +169,9 @@ def test_tab_and_overlay_play_three_posted_messages_in_order(context, studio_url
     wait_for(lambda: all(r["state"] == "spoken" for r in our_rows(client, authors)), 60, "all spoken")
     expect(tab.locator("#chat-history")).to_contain_text(re.compile(r"spoken"))
 
-    tab.screenshot(path=str(tmp_path / "chat-1400.png"), full_page=True)
-    assert (tmp_path / "chat-1400.png").stat().st_size > 10_000
+    shot = shots_dir(tmp_path) / "chat-1400.png"
+    tab.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 10_000
 
 
 def test_skip_pause_and_resume_in_the_tab(context, studio_url, client):
@@ -197,8 +206,9 @@ def test_phone_width_screenshot(browser, studio_url, tmp_path):
         for element in ("#chat-lines", "#chat-post", "#chat-skip", "#chat-queue", "#chat-history"):
             box = page.locator(element).bounding_box()
             assert box and box["x"] >= 0 and box["x"] + box["width"] <= 421, (element, box)
-        page.screenshot(path=str(tmp_path / "chat-420.png"), full_page=True)
-        assert (tmp_path / "chat-420.png").stat().st_size > 10_000
+        shot = shots_dir(tmp_path) / "chat-420.png"
+        page.screenshot(path=str(shot), full_page=True)
+        assert shot.stat().st_size > 10_000
     finally:
         ctx.close()
 
