@@ -15,7 +15,8 @@ from sqlalchemy import Float, Integer, String, Text, delete, func, select
 from sqlalchemy.orm import Mapped, mapped_column, sessionmaker
 
 from ishowtts_studio.services.chat.model import FINAL_STATES, ChatMessage, DropReason, MessageKind, MessageState
-from ishowtts_studio.store import Base, Store, UTCDateTime, utcnow
+from ishowtts_studio.store import Store
+from ishowtts_studio.store_models import Base, UTCDateTime, utcnow
 
 
 class ChatMessageRow(Base):
