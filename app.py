@@ -79,8 +79,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     from ishowtts_studio.api import mount_api
+    from ishowtts_studio.api.chat import mount_chat_routes
     from ishowtts_studio.studio import Studio
     from ishowtts_studio.ui import build_ui, launch_options, server_options
+    from ishowtts_studio.ui.chat import gradio_session_user
     from ishowtts_studio.ui.performance import mount_prometheus
 
     server = settings.server
@@ -123,6 +125,9 @@ def main(argv: list[str] | None = None) -> int:
         api_auth = mount_api(server_app, studio)  # /v1/...: the OpenAI-compatible speech API (its own API key)
         if settings.api.enabled and api_auth.locked:
             log.warning("%s", api_auth.describe())
+        # /overlay, /chat/events, /chat/audio/...: the live chat players (the page's login or basic auth)
+        chat_routes = mount_chat_routes(server_app, studio.chat, basic_auth=server.auth,
+                                        session_user=gradio_session_user(server_app))
         where = local_url.rstrip("/") if local_url else f"http://{server.host}:{server.port}"
         print(f"iShowTTS Studio is running at {where}  (Ctrl+C to stop)", flush=True)
         if settings.smoke:
@@ -130,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, _raise_interrupt)
         demo.block_thread()
         log.info("stopping the web server")
+        chat_routes.close()  # ends open /chat/events streams, so the server can stop at once
         demo.close()
     except KeyboardInterrupt:
         pass

@@ -11,6 +11,7 @@ from gradio.utils import get_upload_folder
 from ishowtts_studio.settings import Settings
 from ishowtts_studio.studio import Studio
 from ishowtts_studio.ui.api import register_api
+from ishowtts_studio.ui.chat import CHAT_CSS, build_chat_figures_panel, build_chat_tab, register_chat_api
 from ishowtts_studio.ui.common import banner_classes, status_markdown, user_errors
 from ishowtts_studio.ui.live import SHORTCUT_JS, build_live_tab, voice_choices
 from ishowtts_studio.ui.nfe import build_nfe_tab, register_nfe_api
@@ -44,7 +45,7 @@ CSS = """
   border: 1px dashed rgba(249, 115, 22, 0.7); }
 #stats-line { min-height: 2.2rem; font-size: 0.92rem; }
 #voices-refresh { align-self: end; margin-bottom: 0.6rem; }
-"""
+""" + CHAT_CSS
 
 
 def launch_options() -> dict[str, Any]:
@@ -118,12 +119,16 @@ def build_ui(studio: Studio) -> gr.Blocks:
                 voices = build_voices_tab(studio, gpu_limit=gpu_limit)
             with gr.Tab("Live synthesis", id="live") as live_tab:
                 live = build_live_tab(studio, gpu_limit=gpu_limit)
+            with gr.Tab("Live chat", id="chat"):
+                build_chat_tab(studio)
             with gr.Tab("NFE compare", id="nfe"):
                 build_nfe_tab(studio, gpu_limit=gpu_limit)
             with gr.Tab("Performance", id="performance"):
                 build_performance_tab(studio, studio.metrics)
+                build_chat_figures_panel(studio)
 
         register_api(studio, gpu_limit=gpu_limit)
+        register_chat_api(studio)
 
         # the voice library can change in another tab or browser session: refresh on tab select
         live_tab.select(

@@ -1,0 +1,207 @@
+"""Plain HTTP routes of the live chat, on the studio's own web server (no Gradio here):
+
+    GET /overlay                  an OBS browser-source page: plays the chat and shows who is being read
+    GET /chat/events              Server-Sent Events of the playout timeline (ChatService.subscribe)
+    GET /chat/audio/<token>.wav   one segment's audio, by the random token its event carried
+
+`mount_chat_routes(app, chat, basic_auth=..., session_user=...)` adds them to a Starlette/FastAPI app (Gradio's
+included; call it after `launch()`, which builds the app anew). Login does not cover routes added this way, so
+when the studio has a login they check it themselves: HTTP basic auth with the same user and password (for
+OBS: http://user:password@host:port/overlay), or the page's own login session (`session_user`, supplied by the
+UI layer, which knows how Gradio keeps it). Nothing else is served: the audio route answers only tokens the
+chat service issued and has not expired.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import re
+import secrets
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+STATIC = Path(__file__).resolve().parent / "static"
+POLL_S = 2.0  # one long-poll of the service; also the heartbeat period (clock and volume for the players)
+RETRY_MS = 2000  # EventSource reconnect delay told to the browser
+MAX_STREAMS = 32  # concurrent event streams; each holds one worker thread while it waits
+TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{8,128}")
+REALM = "ishowtts-chat"
+NO_STORE = {"Cache-Control": "no-store"}
+
+SessionUser = Callable[[Any], str | None]
+
+
+@cache
+def player_js() -> str:
+    """The gapless Web Audio player shared by the overlay page and the studio's Live chat tab."""
+    return (STATIC / "chat_player.js").read_text(encoding="utf-8")
+
+
+@cache
+def overlay_html() -> str:
+    # "</" cannot appear inside the inlined script (it would end the <script> element early)
+    script = player_js().replace("</", "<\\/")
+    return (STATIC / "overlay.html").read_text(encoding="utf-8").replace("__PLAYER_JS__", script)
+
+
+def _basic_ok(header: str, expected: tuple[str, str]) -> bool:
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "basic":
+        return False
+    try:
+        user, _, password = base64.b64decode(token.strip(), validate=True).decode("utf-8").partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return False
+    # both compared every time, so the answer's timing does not tell which one was wrong
+    return secrets.compare_digest(user.encode(), expected[0].encode()) & secrets.compare_digest(
+        password.encode(), expected[1].encode())
+
+
+def resume_point(last_event_id: str | None, boot: str) -> int:
+    """The seq to continue after, from a "<boot>.<seq>" event id; 0 (everything the service still holds) when
+    the id is missing, malformed or from an earlier run of the studio (its seqs mean nothing now)."""
+    if not last_event_id:
+        return 0
+    who, _, seq = last_event_id.partition(".")
+    if who != boot or not seq.isdigit():
+        return 0
+    return int(seq)
+
+
+def _sse(payload: dict[str, Any], event_id: str | None = None) -> str:
+    head = f"id: {event_id}\n" if event_id else ""
+    return f"{head}data: {json.dumps(payload, ensure_ascii=False, separators=(',', ':'))}\n\n"
+
+
+class ChatRoutes:
+    """The three routes over one ChatService; `close()` ends open event streams (before the server stops)."""
+
+    def __init__(self, chat: Any, *, basic_auth: tuple[str, str] | None = None,
+                 session_user: SessionUser | None = None, poll_s: float = POLL_S) -> None:
+        self.chat = chat
+        self.basic_auth = basic_auth
+        self.session_user = session_user
+        self.poll_s = poll_s
+        # a new id per run: players that reconnect to a restarted studio learn that its seqs started again
+        self.boot = secrets.token_hex(4)
+        self._stopping = threading.Event()
+        from anyio import CapacityLimiter
+
+        self._limiter = CapacityLimiter(MAX_STREAMS)
+        self._streams = 0
+        self._lock = threading.Lock()
+
+    # ---- login --------------------------------------------------------------------------------------
+    def authorised(self, request: Any) -> bool:
+        if self.basic_auth is None:
+            return True
+        header = request.headers.get("authorization", "")
+        if header and _basic_ok(header, self.basic_auth):
+            return True
+        if self.session_user is not None:
+            try:
+                return self.session_user(request) is not None
+            except Exception:  # a login check that breaks must refuse, never let through
+                log.exception("chat routes: the page-login check failed")
+        return False
+
+    @staticmethod
+    def _refused() -> Any:
+        from starlette.responses import PlainTextResponse
+
+        return PlainTextResponse("Log in to the studio first (or use HTTP basic auth with the studio's login).\n",
+                                 status_code=401, headers={"WWW-Authenticate": f'Basic realm="{REALM}"', **NO_STORE})
+
+    # ---- routes -------------------------------------------------------------------------------------
+    def overlay(self, request: Any) -> Any:
+        from starlette.responses import HTMLResponse
+
+        if not self.authorised(request):
+            return self._refused()
+        return HTMLResponse(overlay_html(), headers=NO_STORE)
+
+    def audio(self, request: Any) -> Any:
+        from starlette.responses import FileResponse, PlainTextResponse
+
+        if not self.authorised(request):
+            return self._refused()
+        token = str(request.path_params.get("token", ""))
+        gone = PlainTextResponse("No such chat audio (it may have expired).\n", status_code=404, headers=NO_STORE)
+        if not TOKEN_RE.fullmatch(token):
+            return gone
+        try:
+            path = Path(self.chat.audio_path(token))
+        except KeyError:
+            return gone
+        if not path.is_file():
+            return gone
+        return FileResponse(path, media_type="audio/wav", headers=NO_STORE)
+
+    async def events(self, request: Any) -> Any:
+        from starlette.responses import PlainTextResponse, StreamingResponse
+
+        if not self.authorised(request):
+            return self._refused()
+        with self._lock:
+            if self._streams >= MAX_STREAMS:
+                return PlainTextResponse("Too many chat players are connected; close one.\n", status_code=503,
+                                         headers={"Retry-After": "5", **NO_STORE})
+            self._streams += 1
+        after = resume_point(request.headers.get("last-event-id") or request.query_params.get("last"), self.boot)
+        headers = {"X-Accel-Buffering": "no", **NO_STORE}
+        return StreamingResponse(self._stream(request, after), media_type="text/event-stream", headers=headers)
+
+    async def _stream(self, request: Any, after: int) -> AsyncIterator[str]:
+        import anyio
+
+        try:
+            yield f"retry: {RETRY_MS}\n\n"
+            yield _sse(self._heartbeat("hello"), f"{self.boot}.{after}")
+            while not self._stopping.is_set():
+                events = await anyio.to_thread.run_sync(self.chat.subscribe, after, self.poll_s,
+                                                        limiter=self._limiter, abandon_on_cancel=True)
+                for ev in events:
+                    after = max(after, int(ev.get("seq") or 0))
+                    yield _sse(ev, f"{self.boot}.{after}")
+                yield _sse(self._heartbeat("clock"))
+                if await request.is_disconnected():
+                    break
+        finally:
+            with self._lock:
+                self._streams -= 1
+
+    def _heartbeat(self, kind: str) -> dict[str, Any]:
+        # players map the server's timeline onto their own audio clock with server_time, and follow the volume
+        out: dict[str, Any] = {"type": kind, "server_time": time.time()}
+        if kind == "hello":
+            out["boot"] = self.boot
+        try:
+            status = self.chat.status()
+            out["volume"] = float(status.get("volume", 1.0))
+            out["paused"] = bool(status.get("paused", False))
+        except Exception:
+            log.exception("chat routes: status for the heartbeat failed")
+        return out
+
+    def close(self) -> None:
+        self._stopping.set()
+
+
+def mount_chat_routes(app: Any, chat: Any, *, basic_auth: tuple[str, str] | None = None,
+                      session_user: SessionUser | None = None) -> ChatRoutes:
+    """Add GET /overlay, /chat/events and /chat/audio/<token>.wav to `app`; returns the routes (close() it)."""
+    routes = ChatRoutes(chat, basic_auth=basic_auth, session_user=session_user)
+    app.add_route("/overlay", routes.overlay, methods=["GET"], name="chat_overlay", include_in_schema=False)
+    app.add_route("/chat/events", routes.events, methods=["GET"], name="chat_events", include_in_schema=False)
+    app.add_route("/chat/audio/{token}.wav", routes.audio, methods=["GET"], name="chat_audio",
+                  include_in_schema=False)
+    return routes

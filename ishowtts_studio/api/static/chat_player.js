@@ -1,0 +1,311 @@
+// iShowTTS live-chat player: follows the server's playout timeline (Server-Sent Events from /chat/events),
+// fetches each segment's WAV by its token and schedules it with the Web Audio API, so consecutive messages
+// play back to back with no gap and no overlap beyond the server's cross-fade.
+//
+// Used twice: inside the studio's Live chat tab (through a gr.HTML js_on_load) and by the OBS overlay page
+// (/overlay). Both call window.IShowChatPlayer.create(root, options).
+//
+// For tests and diagnostics every player keeps `player.log` (also window.__chatPlayerLog): one entry per
+// "start" / "end" / "skip" / "missed" of a segment, with its message id, author and text, in the order heard.
+(function () {
+  "use strict";
+  if (window.IShowChatPlayer) return;
+
+  const LATE_JOIN_S = 1.5; // later than this behind the timeline: join mid-message instead of shifting
+  const LEAD_S = 0.03; // scheduling head-room so a start never lands in the past
+  const FADE_STOP_S = 0.03; // fade used when a segment is stopped (skip, pause) to avoid a click
+  const MAX_FADE_S = 0.25;
+
+  function create(root, options) {
+    const opts = Object.assign({ eventsUrl: "chat/events", audioUrl: "chat/audio/", audible: true }, options || {});
+    const p = {
+      root: root,
+      ctx: null,
+      gain: null,
+      source: null,
+      lastId: "", // "<boot>.<seq>" of the last event seen, sent back on reconnect
+      offset: null, // server epoch seconds minus AudioContext seconds (the smallest-latency sample)
+      offsets: [],
+      chain: null, // the last segment scheduled: {start_at, end_at, ctxStart, ctxEnd}
+      playing: new Map(), // message id -> {node, gainNode, seg, ctxStart, ctxEnd, timers}
+      work: Promise.resolve(), // events are handled one after another, in server order
+      volume: 1.0,
+      audible: opts.audible,
+      paused: false,
+      suspendedAt: null, // performance.now() when the audio clock stopped
+      connection: "connecting",
+      now: null,
+      log: [],
+      retryMs: 1000,
+    };
+    window.__chatPlayerLog = p.log;
+
+    function emit(kind, seg, item) {
+      const entry = { type: kind, id: seg.id, author: seg.author || "", text: seg.text || "",
+        message: seg.message || "", at: Date.now(),
+        start_at: seg.start_at, duration_s: seg.duration_s };
+      if (item) { entry.ctxStart = item.ctxStart; entry.ctxEnd = item.ctxEnd; }
+      p.log.push(entry);
+      if (p.log.length > 500) p.log.splice(0, p.log.length - 500);
+      root.dispatchEvent(new CustomEvent("chat-segment-" + kind, { detail: entry, bubbles: true }));
+    }
+
+    function audioContext() {
+      if (!p.ctx) {
+        const Ctx = window.AudioContext || window.webkitAudioContext;
+        p.ctx = new Ctx();
+        p.gain = p.ctx.createGain();
+        p.gain.gain.value = p.audible ? p.volume : 0;
+        p.gain.connect(p.ctx.destination);
+        p.ctx.onstatechange = clockStateChanged;
+      }
+      return p.ctx;
+    }
+
+    // server epoch seconds minus audio-clock seconds; before the first heartbeat, trust the local clock
+    function offset() {
+      return p.offset !== null ? p.offset : Date.now() / 1000 - audioContext().currentTime;
+    }
+
+    function serverNow() {
+      return audioContext().currentTime + offset();
+    }
+
+    // A suspended AudioContext's clock stands still (paused by the server, or by a browser that waits for a
+    // gesture): the mapping moves by the time it stood still, and no samples are taken meanwhile.
+    function clockStateChanged() {
+      const ctx = p.ctx;
+      if (ctx.state !== "running") {
+        if (p.suspendedAt === null) p.suspendedAt = performance.now();
+      } else if (p.suspendedAt !== null) {
+        if (p.offset !== null) {
+          p.offset += (performance.now() - p.suspendedAt) / 1000;
+          p.offsets = [p.offset];
+        }
+        p.suspendedAt = null;
+      }
+      render();
+    }
+
+    function noteClock(serverTime) {
+      const ctx = audioContext();
+      if (ctx.state !== "running") return;
+      // transit delay only makes the sample smaller than the truth: keep the largest of recent samples
+      p.offsets.push(serverTime - ctx.currentTime);
+      if (p.offsets.length > 30) p.offsets.shift();
+      p.offset = Math.max.apply(null, p.offsets);
+    }
+
+    function setVolume(v) {
+      if (typeof v !== "number" || !isFinite(v)) return;
+      p.volume = Math.min(1, Math.max(0, v));
+      if (p.gain) p.gain.gain.setTargetAtTime(p.audible ? p.volume : 0, p.ctx.currentTime, 0.02);
+    }
+
+    function stopSegment(id, why) {
+      const item = p.playing.get(id);
+      if (!item) return;
+      p.playing.delete(id);
+      item.timers.forEach(clearTimeout);
+      const t = p.ctx.currentTime;
+      try {
+        item.gainNode.gain.cancelScheduledValues(t);
+        item.gainNode.gain.setValueAtTime(item.gainNode.gain.value, t);
+        item.gainNode.gain.linearRampToValueAtTime(0, t + FADE_STOP_S);
+        item.node.stop(t + FADE_STOP_S);
+      } catch (e) { /* already stopped */ }
+      if (p.chain && p.chain.id === id) p.chain = null;
+      if (why) emit(why, item.seg, item);
+      if (p.now && p.now.id === id) { p.now = null; render(); }
+    }
+
+    function stopAll(why) {
+      Array.from(p.playing.keys()).forEach((id) => stopSegment(id, why));
+      p.chain = null;
+    }
+
+    async function fetchBuffer(seg) {
+      const resp = await fetch(opts.audioUrl + encodeURIComponent(seg.token) + ".wav", {
+        credentials: "same-origin", cache: "no-store",
+      });
+      if (!resp.ok) throw new Error("audio " + resp.status);
+      return await audioContext().decodeAudioData(await resp.arrayBuffer());
+    }
+
+    async function playSegment(seg) {
+      const ctx = audioContext();
+      const endAt = seg.start_at + seg.duration_s;
+      if (endAt <= serverNow()) { emit("missed", seg); return; }
+      const buffer = await fetchBuffer(seg);
+      if (p.playing.has(seg.id)) stopSegment(seg.id, null); // the server moved it: follow the new time
+      // consecutive segments keep the server's spacing exactly; a lone one is placed by the clock
+      const c = p.chain;
+      let ctxStart;
+      if (c && Math.abs(seg.start_at - c.end_at) < 0.5 && p.playing.has(c.id)) {
+        ctxStart = c.ctxStart + (seg.start_at - c.start_at);
+        ctxStart = Math.max(ctxStart, c.ctxEnd - MAX_FADE_S);
+      } else {
+        ctxStart = seg.start_at - offset();
+      }
+      let skipInto = 0;
+      const late = ctx.currentTime + LEAD_S - ctxStart;
+      if (late > 0) {
+        if (late > LATE_JOIN_S && !(c && p.playing.has(c.id))) skipInto = late; // joined mid-message
+        ctxStart = ctx.currentTime + LEAD_S;
+      }
+      if (skipInto >= buffer.duration) { emit("missed", seg); return; }
+      schedule(seg, buffer, ctxStart, skipInto);
+    }
+
+    // Start `buffer` at AudioContext time ctxStart (from skipInto seconds into it), after what is scheduled.
+    function schedule(seg, buffer, ctxStart, skipInto) {
+      const ctx = p.ctx;
+      const c = p.chain && p.playing.has(p.chain.id) ? p.chain : null;
+      const ctxEnd = ctxStart + buffer.duration - skipInto;
+      // the overlap with the previous segment (the server's cross-fade) is faded both ways
+      const fade = c ? Math.min(MAX_FADE_S, Math.max(0, c.ctxEnd - ctxStart)) : 0;
+      const node = ctx.createBufferSource();
+      node.buffer = buffer;
+      const g = ctx.createGain();
+      node.connect(g);
+      g.connect(p.gain);
+      if (fade > 0) {
+        g.gain.setValueAtTime(0, ctxStart);
+        g.gain.linearRampToValueAtTime(1, ctxStart + fade);
+        const prev = p.playing.get(c.id);
+        prev.gainNode.gain.setValueAtTime(1, ctxStart);
+        prev.gainNode.gain.linearRampToValueAtTime(0, ctxStart + fade);
+      }
+      node.start(ctxStart, skipInto);
+      const item = { node: node, gainNode: g, seg: seg, buffer: buffer, ctxStart: ctxStart, ctxEnd: ctxEnd,
+        timers: [], started: false };
+      p.playing.set(seg.id, item);
+      // the chain pairs the segment's server start with where its first sample is (or would have been) here
+      p.chain = { id: seg.id, start_at: seg.start_at, end_at: seg.start_at + seg.duration_s,
+        ctxStart: ctxStart - skipInto, ctxEnd: ctxEnd };
+      const announce = () => {
+        if (item.started || p.playing.get(seg.id) !== item) return;
+        if (p.ctx.currentTime + 0.005 < item.ctxStart) { // not yet (the context was suspended meanwhile)
+          item.timers.push(setTimeout(announce, (item.ctxStart - p.ctx.currentTime) * 1000));
+          return;
+        }
+        item.started = true;
+        p.now = seg;
+        emit("start", seg, item);
+        render();
+      };
+      item.timers.push(setTimeout(announce, Math.max(0, (ctxStart - ctx.currentTime) * 1000)));
+      node.onended = () => {
+        if (p.playing.get(seg.id) !== item) return;
+        p.playing.delete(seg.id);
+        item.timers.forEach(clearTimeout);
+        if (!item.started) { item.started = true; emit("start", seg, item); }
+        emit("end", seg, item);
+        if (p.now && p.now.id === seg.id) p.now = null;
+        render();
+      };
+    }
+
+    // skip: the server ended this segment now and moved the next announced one to start at once
+    function skip(id) {
+      stopSegment(id, "skip");
+      const t = p.ctx.currentTime;
+      const next = Array.from(p.playing.values()).filter((it) => !it.started && it.ctxStart > t)
+        .sort((a, b) => a.ctxStart - b.ctxStart)[0];
+      if (!next) return;
+      p.playing.delete(next.seg.id);
+      next.timers.forEach(clearTimeout);
+      next.node.onended = null;
+      try { next.node.stop(); } catch (e) { /* never started */ }
+      const last = p.chain && p.chain.id !== next.seg.id ? p.chain : null;
+      p.chain = null; // nothing plays before it now: no cross-fade
+      const moved = Object.assign({}, next.seg, { start_at: serverNow() + LEAD_S });
+      schedule(moved, next.buffer, t + LEAD_S, 0);
+      if (last && p.playing.has(last.id)) p.chain = last; // a later segment stays the end of the chain
+    }
+
+    // pause: the whole timeline stops where it is; resume continues it (the server shifts every announced
+    // segment by the paused time, which is what a suspended AudioContext does to everything scheduled on it)
+    function setPaused(paused) {
+      if (paused === p.paused) return;
+      p.paused = paused;
+      const ctx = audioContext();
+      if (paused) ctx.suspend().then(render, render);
+      else ctx.resume().then(render, render);
+      render();
+    }
+
+    function handle(ev) {
+      if (typeof ev.server_time === "number") noteClock(ev.server_time);
+      if (typeof ev.volume === "number") setVolume(ev.volume);
+      if (ev.type === "segment") {
+        p.work = p.work.then(() => playSegment(ev)).catch((err) => {
+          console.warn("chat player: segment", ev.id, err);
+          emit("missed", ev);
+        });
+      } else if (ev.type === "skip") {
+        p.work = p.work.then(() => skip(ev.id));
+      } else if (ev.type === "state" || ev.type === "hello") {
+        if (typeof ev.paused === "boolean") p.work = p.work.then(() => setPaused(ev.paused));
+      }
+    }
+
+    function connect() {
+      if (p.source) p.source.close();
+      const url = opts.eventsUrl + (p.lastId ? "?last=" + encodeURIComponent(p.lastId) : "");
+      const es = new EventSource(url, { withCredentials: true });
+      p.source = es;
+      es.onopen = () => { p.connection = "live"; p.retryMs = 1000; render(); };
+      es.onmessage = (msg) => {
+        if (msg.lastEventId) p.lastId = msg.lastEventId;
+        let ev;
+        try { ev = JSON.parse(msg.data); } catch (e) { return; }
+        if (ev.type === "hello") {
+          if (p.boot && p.boot !== ev.boot) stopAll(null); // a restarted studio has a new timeline
+          p.boot = ev.boot;
+          p.offsets = [];
+        }
+        handle(ev);
+      };
+      es.onerror = () => {
+        p.connection = "reconnecting";
+        render();
+        // the browser retries a dropped stream itself; a refused one (studio down, error status) we retry
+        if (es.readyState === EventSource.CLOSED) {
+          setTimeout(() => { if (p.source === es) connect(); }, p.retryMs);
+          p.retryMs = Math.min(p.retryMs * 2, 15000);
+        }
+      };
+    }
+
+    function render() {
+      const state = !p.ctx || p.ctx.state === "running" ? p.connection : "click to enable sound";
+      root.dataset.connection = p.connection;
+      root.dataset.audio = p.ctx ? p.ctx.state : "none";
+      root.dataset.nowId = p.now ? String(p.now.id) : "";
+      if (opts.onRender) opts.onRender({ now: p.now, connection: p.connection, state: state, paused: p.paused,
+        audioState: p.ctx ? p.ctx.state : "none", audible: p.audible });
+    }
+
+    function setAudible(on) {
+      p.audible = !!on;
+      setVolume(p.volume);
+      if (p.audible) unlock();
+      render();
+    }
+
+    function unlock() {
+      const ctx = audioContext();
+      if (ctx.state !== "running" && !p.paused) ctx.resume().then(render, render);
+    }
+
+    audioContext();
+    // browsers start audio only after a gesture unless the page is allowed to autoplay (OBS, kiosk)
+    ["pointerdown", "keydown"].forEach((t) => document.addEventListener(t, unlock, { passive: true }));
+    connect();
+    render();
+    return { state: p, log: p.log, setAudible: setAudible, unlock: unlock, reconnect: connect };
+  }
+
+  window.IShowChatPlayer = { create: create };
+})();
