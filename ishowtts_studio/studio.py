@@ -30,6 +30,7 @@ from ishowtts_studio.settings import Settings
 from ishowtts_studio.store import Store, SynthesisRecord
 from ishowtts_studio.textproc import TextError, chunk_for_engine, normalize_text
 from ishowtts_studio.transcribe import NO_TRANSCRIBER, Transcriber, TranscriberUnavailable
+from ishowtts_studio.validation import InvalidInput, clean_display_name
 from ishowtts_studio.voice_cleaning import CleanedClip, clean_clip
 from ishowtts_studio.voices import LANGUAGES, Voice, VoiceError, VoiceLibrary, read_pack
 
@@ -813,25 +814,12 @@ class Studio:
     @staticmethod
     def _check_reviewer(reviewer: Any) -> str:
         """A reviewer name as it is stored: NFC, trimmed, printable; refused with a message otherwise."""
-        import unicodedata
-
-        if reviewer is not None and not isinstance(reviewer, str):
-            raise InputError("The reviewer name must be text.")
-        name = unicodedata.normalize("NFC", reviewer or "").strip()
-        if not name:
+        if reviewer is None or (isinstance(reviewer, str) and not reviewer.strip()):
             raise InputError("Enter your name first, so your votes can be told apart.")
-        if len(name) > REVIEWER_MAX:
-            raise InputError(f"The reviewer name is too long ({len(name)} characters; {REVIEWER_MAX} at most).")
-        # control, format (zero-width, bidi overrides), private-use and unassigned characters are refused:
-        # they would make two names look alike, or garble the results and exports
-        bad = [ch for ch in name if unicodedata.category(ch) in ("Cc", "Cf", "Co", "Cn", "Cs", "Zl", "Zp")]
-        if bad:
-            raise InputError(f"The reviewer name contains invisible or control characters "
-                             f"({', '.join(f'U+{ord(ch):04X}' for ch in bad[:3])}); type it with letters, digits "
-                             "and ordinary punctuation.")
-        if not any(ch.isalnum() for ch in name):
-            raise InputError("The reviewer name needs at least one letter or digit.")
-        return " ".join(name.split())
+        try:  # the same rules as voice names (one helper): no invisible, control or bidi-override characters
+            return clean_display_name(reviewer, what="The reviewer name", max_chars=REVIEWER_MAX)
+        except InvalidInput as exc:
+            raise InputError(str(exc)) from None
 
     def ab_next_trial(self, reviewer: Any) -> tuple[str, Path, Path]:
         """The reviewer's next blind trial: (trial id, clip A, clip B). Nothing else leaves the server."""
