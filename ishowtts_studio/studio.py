@@ -30,7 +30,7 @@ from ishowtts_studio.settings import Settings
 from ishowtts_studio.store import Store, SynthesisRecord
 from ishowtts_studio.textproc import TextError, chunk_for_engine, normalize_text
 from ishowtts_studio.transcribe import NO_TRANSCRIBER, Transcriber, TranscriberUnavailable
-from ishowtts_studio.validation import InvalidInput, clean_display_name
+from ishowtts_studio.validation import InvalidInput, brief, check_transcript, clean_display_name
 from ishowtts_studio.voice_cleaning import CleanedClip, clean_clip
 from ishowtts_studio.voices import LANGUAGES, Voice, VoiceError, VoiceLibrary, read_pack
 
@@ -55,7 +55,7 @@ class InputError(ValueError):
 
 # errors whose message is written for the person at the keyboard (an internal ValueError is not one)
 USER_ERRORS = (InputError, VoiceError, AudioError, BusyError, EngineUnavailable, SynthesisError,
-               TranscriberUnavailable)
+               TranscriberUnavailable, InvalidInput)
 
 
 @dataclass
@@ -165,7 +165,7 @@ class Studio:
         by_label = {v.lower(): k for k, v in self.ENGINE_LABELS.items()}
         name = by_label.get(name.lower(), name.lower())
         if name not in self.runtime.engines:
-            raise InputError(f"Unknown engine {engine!r}: choose {' or '.join(self.ENGINE_LABELS.values())}.")
+            raise InputError(f"Unknown engine {brief(engine)}: choose {' or '.join(self.ENGINE_LABELS.values())}.")
         return name
 
     def indextts_version(self) -> str | None:
@@ -235,15 +235,18 @@ class Studio:
     def _check_voice_fields(
         self, name: str | None, transcript: str | None, language: str | None
     ) -> tuple[str, str, str]:
-        if name is None or not str(name).strip():
+        if name is None or (isinstance(name, str) and not name.strip()):
             raise InputError("Give the voice a name with at least one letter or digit.")
-        name = self.voices.check_new_name(str(name))
-        transcript = " ".join(str(transcript or "").split())
+        name = self.voices.check_new_name(name)
+        try:  # the length limit before the clip is decoded; the per-second limit once its length is known
+            transcript = check_transcript(transcript)
+        except InvalidInput as exc:
+            raise InputError(str(exc)) from None
         if not transcript and not self.transcriber.configured:
             raise InputError(self.NO_TRANSCRIBER)
-        language = str(language or "en")
+        language = language or "en"
         if language not in LANGUAGES:
-            raise InputError(f"Language must be one of {', '.join(LANGUAGES)} (got {language!r}).")
+            raise InputError(f"Language must be one of {', '.join(LANGUAGES)} (got {brief(language)}).")
         return name, transcript, language
 
     def add_voice(
@@ -305,12 +308,14 @@ class Studio:
     ) -> dict[str, Any]:
         """Change the transcript and/or language; the engine's cached reference for the voice is dropped."""
         chosen = self.get_voice(voice)
+        if transcript is not None and not isinstance(transcript, str):
+            raise InputError(f"The transcript must be text, not {type(transcript).__name__}.")
         if transcript is not None and not str(transcript).strip():
             raise InputError("The transcript cannot be empty: type exactly the words spoken in the clip.")
         if language is not None and str(language).strip() == "":
             language = None
         if language is not None and language not in LANGUAGES:
-            raise InputError(f"Language must be one of {', '.join(LANGUAGES)} (got {language!r}).")
+            raise InputError(f"Language must be one of {', '.join(LANGUAGES)} (got {brief(language)}).")
         updated = self.voices.update(chosen.slug, transcript=transcript, language=language)
         old = self.voice_ref(chosen)
         try:
@@ -323,8 +328,26 @@ class Studio:
     def delete_voice(self, voice: str | None) -> dict[str, Any]:
         """Delete a voice. Syntheses in flight keep going (the engine holds the prepared reference) and
         history rows keep their own audio files."""
-        chosen = self.get_voice(voice)
-        return self.voices.delete(chosen.slug).to_dict()
+        if not voice or not str(voice).strip():
+            raise InputError("Pick a voice first.")
+        return self.voices.delete(str(voice)).to_dict()  # broken voices too: delete is how they go away
+
+    def broken_voices(self) -> list[dict[str, Any]]:
+        """Voice folders that cannot be used (reference.wav missing or changed, voice.json unreadable):
+        name, slug, problem, repairable. They are never synthesised or exported; repair or delete them."""
+        return [b.to_dict() for b in self.voices.list_broken()]
+
+    def repair_voice(self, voice: str | None, audio_path: str | Path | None) -> dict[str, Any]:
+        """Give a broken voice a new clip (cleaned like an upload); its name, transcript and language stay."""
+        if not voice or not str(voice).strip():
+            raise InputError("Pick the broken voice to repair.")
+        cleaned = self.clean_voice_clip(audio_path)
+        self.settings.paths.cache.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="voice-repair-", dir=self.settings.paths.cache) as tmp:
+            wav = write_wav_atomic(Path(tmp) / "reference.wav", cleaned.audio, cleaned.sample_rate)
+            fixed = self.voices.repair(str(voice), wav, extra={"loudness_lufs": round(cleaned.loudness_lufs, 2),
+                                                                "cleaning": cleaned.to_dict()})
+        return self._voice_dict(fixed)
 
     def export_voice(self, voice: str | None) -> Path:
         """A voice pack: `<slug>.zip` with reference.wav and voice.json, under samples/exports."""
@@ -366,9 +389,9 @@ class Studio:
         try:
             value = int(nfe)
         except (TypeError, ValueError):
-            raise InputError(f"NFE must be a whole number from {NFE_MIN} to {NFE_MAX}, not {nfe!r}.") from None
+            raise InputError(f"NFE must be a whole number from {NFE_MIN} to {NFE_MAX}, not {brief(nfe)}.") from None
         if value != nfe and not (isinstance(nfe, float) and nfe.is_integer()):
-            raise InputError(f"NFE must be a whole number from {NFE_MIN} to {NFE_MAX}, not {nfe!r}.")
+            raise InputError(f"NFE must be a whole number from {NFE_MIN} to {NFE_MAX}, not {brief(nfe)}.")
         if not NFE_MIN <= value <= NFE_MAX:
             raise InputError(f"NFE {value} is out of range: use {NFE_MIN} to {NFE_MAX} steps (16 is a good default).")
         return value
@@ -382,7 +405,7 @@ class Studio:
         try:
             speed = float(speed)
         except (TypeError, ValueError):
-            raise InputError(f"Speed must be a number from {SPEED_MIN} to {SPEED_MAX}, not {speed!r}.") from None
+            raise InputError(f"Speed must be a number from {SPEED_MIN} to {SPEED_MAX}, not {brief(speed)}.") from None
         if not np.isfinite(speed) or speed <= 0:
             raise InputError(f"Speed must be positive: use {SPEED_MIN} to {SPEED_MAX} (1.0 is normal speed).")
         if not SPEED_MIN <= speed <= SPEED_MAX:
@@ -399,7 +422,7 @@ class Studio:
         else:
             whole = isinstance(seed, int) or (isinstance(seed, float) and seed.is_integer())
             if not whole:
-                raise InputError(f"Seed must be a whole number (or -1 for random), not {seed!r}.")
+                raise InputError(f"Seed must be a whole number (or -1 for random), not {brief(seed)}.")
             seed = int(seed)
             if seed > SEED_MAX:
                 raise InputError(f"Seed must be at most {SEED_MAX} (or -1 for random).")
@@ -551,7 +574,7 @@ class Studio:
                 p = float(p) if isinstance(p, str) else p
             except ValueError:
                 raise InputError(f"Candidate NFEs must be whole numbers from {NFE_MIN} to {NFE_MAX}, "
-                                 f"not {p!r}.") from None
+                                 f"not {brief(p)}.") from None
             values.append(self._check_nfe(p))
         return sorted(set(values))
 
@@ -572,7 +595,7 @@ class Studio:
             except (TypeError, ValueError):
                 whole = False
             if not whole or isinstance(v, bool):
-                raise InputError(f"Seeds must be whole numbers from 0 to {SEED_MAX}, not {p!r}.")
+                raise InputError(f"Seeds must be whole numbers from 0 to {SEED_MAX}, not {brief(p)}.")
             if v < 0:
                 raise InputError("NFE comparisons need fixed seeds (0 or more), so every render is aligned; "
                                  "random seeds (-1) cannot be used here.")
