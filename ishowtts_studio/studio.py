@@ -388,7 +388,7 @@ class Studio:
     def _check_nfe(self, nfe: Any) -> int:
         try:
             value = int(nfe)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # OverflowError: infinity
             raise InputError(f"NFE must be a whole number from {NFE_MIN} to {NFE_MAX}, not {brief(nfe)}.") from None
         if value != nfe and not (isinstance(nfe, float) and nfe.is_integer()):
             raise InputError(f"NFE must be a whole number from {NFE_MIN} to {NFE_MAX}, not {brief(nfe)}.")

@@ -31,6 +31,7 @@ from ishowtts_studio.metrics import MetricsService
 from ishowtts_studio.studio import NFE_MAX, NFE_MIN, InputError, Studio
 from ishowtts_studio.ui import plots
 from ishowtts_studio.ui.common import GPU, to_gr_error, user_errors
+from ishowtts_studio.validation import brief
 
 log = logging.getLogger(__name__)
 
@@ -195,9 +196,9 @@ def _int_list(values: Any, what: str) -> list[int]:
         try:
             f = float(v)
         except (TypeError, ValueError):
-            raise InputError(f"{what} must be whole numbers, not {v!r}.") from None
+            raise InputError(f"{what} must be whole numbers, not {brief(v)}.") from None
         if not f.is_integer():
-            raise InputError(f"{what} must be whole numbers, not {v!r}.")
+            raise InputError(f"{what} must be whole numbers, not {brief(v)}.")
         out.append(int(f))
     return out
 
@@ -228,7 +229,7 @@ def bench_config(nfes: Any, runs: Any, texts: Any, langs: Any = ("en",), compare
     sizes = [t for t in TEXT_SIZES if t in set(_str_list(texts))]
     unknown = set(_str_list(texts)) - set(TEXT_SIZES)
     if unknown:
-        raise InputError(f"Unknown text size {sorted(unknown)[0]!r}: use {', '.join(TEXT_SIZES)}.")
+        raise InputError(f"Unknown text size {brief(sorted(unknown)[0])}: use {', '.join(TEXT_SIZES)}.")
     if not sizes:
         raise InputError("Pick at least one text size (short, medium, long).")
     lang_list = list(dict.fromkeys(_str_list(langs)))
