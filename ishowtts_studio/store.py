@@ -39,6 +39,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator
 
+from ishowtts_studio.dbfile import check_database_file
+
 log = logging.getLogger(__name__)
 
 
@@ -279,6 +281,9 @@ class Store:
 
     def __init__(self, url: str | Path) -> None:
         self.url: URL = _to_url(url)
+        if self.url.get_backend_name() == "sqlite" and not _is_sqlite_memory(self.url):
+            # refuse a damaged file before SQLAlchemy touches it: an empty file would silently become a new database
+            check_database_file(self.url.database or "")
         self.engine: Engine = _make_engine(self.url)
         Base.metadata.create_all(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
