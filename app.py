@@ -108,6 +108,10 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:  # e.g. a folder in [paths] that cannot be created or written
         print(f"Cannot set up the studio's folders: {exc}", file=sys.stderr)
         return 2
+    from ishowtts_studio.recovery import recover
+
+    paths = settings.paths  # before serving: what a crashed run left behind (temp files, audio without a row)
+    recover(voices=paths.voices, samples=paths.samples, cache=paths.cache, store=studio.store)
     studio.start()  # the engine loads on its own thread; the page shows the progress
     try:
         demo = build_ui(studio)
