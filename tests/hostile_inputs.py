@@ -107,16 +107,21 @@ CASES: tuple[Case, ...] = (
 )
 
 
+TABS = {"synthesize": "Live synthesis", "history": "Live synthesis (history)", "run_benchmark": "Performance",
+        "ab_vote": "NFE compare", "ab_next_trial": "NFE compare", "nfe_scores": "NFE compare"}
+
+
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\\\\", "\\")
 
 
 def render_table(cases: tuple[Case, ...] = CASES) -> str:
     """The Markdown table of `cases`: endpoint, field, input, the answer's key words."""
-    lines = [START, "", "| endpoint | field | input tried | answer contains |", "|---|---|---|---|"]
+    lines = [START, "", "| endpoint | tab | field | input tried | answer contains |", "|---|---|---|---|---|"]
     for c in cases:
         answer = re.sub(r"\\(.)", r"\1", c.answer)  # the regular expression as plain words
-        lines.append(f"| `/{c.endpoint}` | {_cell(c.field)} | {_cell(c.tried)} | {_cell(answer)} |")
+        tab = TABS.get(c.endpoint, "Voices")
+        lines.append(f"| `/{c.endpoint}` | {tab} | {_cell(c.field)} | {_cell(c.tried)} | {_cell(answer)} |")
     lines += ["", END]
     return "\n".join(lines)
 
