@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import gradio as gr
 import numpy as np
 
-from ishowtts_studio.studio import USER_ERRORS
+from ishowtts_studio.services.errors import USER_ERRORS
 from ishowtts_studio.validation import redact_paths
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,8 @@ from typing import Any
 import gradio as gr
 
 from ishowtts_studio.engines.indextts import EMOTIONS, IndexTTSOptions
-from ishowtts_studio.studio import CFG_MAX, CFG_MIN, NFE_MAX, NFE_MIN, SPEED_MAX, SPEED_MIN, Studio
+from ishowtts_studio.services.inputs import CFG_MAX, CFG_MIN, NFE_MAX, NFE_MIN, SPEED_MAX, SPEED_MIN
+from ishowtts_studio.studio import Studio
 from ishowtts_studio.ui.common import (
     ENGINE_CHOICES,
     GPU,
@@ -56,11 +57,11 @@ class LiveTab:
     history: gr.Dataframe
 
     def on_load(self, studio: Studio) -> tuple[Any, Any, Any]:
-        return voice_choices(studio, None), gr.Slider(value=studio.default_nfe()), history_rows(studio)
+        return voice_choices(studio, None), gr.Slider(value=studio.synthesis.default_nfe()), history_rows(studio)
 
 
 def voice_choices(studio: Studio, current: str | None) -> gr.Dropdown:
-    names = studio.voice_names()
+    names = studio.voices.voice_names()
     value = current if current in names else (names[0] if names else None)
     return gr.Dropdown(choices=names, value=value)
 
@@ -72,7 +73,7 @@ def engine_label(row: dict[str, Any]) -> str:
 
 def history_rows(studio: Studio) -> list[list[Any]]:
     rows = []
-    for r in studio.history(HISTORY_LIMIT):
+    for r in studio.synthesis.history(HISTORY_LIMIT):
         rows.append([
             r["id"], short_time(r.get("created_at")), r.get("voice_name") or "", excerpt(r.get("text")),
             engine_label(r), r.get("seed"), round(float(r.get("audio_seconds") or 0.0), 2),
@@ -92,14 +93,14 @@ def engine_note(studio: Studio, name: str) -> str:
         if e["name"] == name:
             if e["status"] == "unavailable":
                 return f"⚠️ **IndexTTS is unavailable:** {html.escape(e['message'])}"
-            version = studio.indextts_version()
+            version = studio.synthesis.indextts_version()
             state = "loaded" if e["loaded"] else "loads on first use (it may take a while)"
             return f"IndexTTS {version} — {state}. NFE does not apply; its options are under *IndexTTS options*."
     return ""
 
 
 def _index_options(values: list[Any]) -> dict[str, Any]:
-    """The IndexTTS controls' values as the options dict `Studio.start_synthesis` checks."""
+    """The IndexTTS controls' values as the options dict `SynthesisService.start` checks."""
     (temperature, top_p, top_k, beams, rep_pen, max_mel, max_seg, mode, emo_audio, emo_alpha, *vector) = values
     options = {"temperature": temperature, "top_p": top_p, "top_k": top_k, "num_beams": beams,
                "repetition_penalty": rep_pen, "max_mel_tokens": max_mel, "max_text_tokens_per_segment": max_seg}
@@ -120,7 +121,7 @@ def _wait_for_engine(studio: Studio, progress: gr.Progress) -> None:
 
 
 def build_live_tab(studio: Studio, *, gpu_limit: int = 1) -> LiveTab:
-    names = studio.voice_names()
+    names = studio.voices.voice_names()
     max_chars = studio.settings.engine.max_text_chars
 
     with gr.Row(equal_height=False):
@@ -144,7 +145,7 @@ def build_live_tab(studio: Studio, *, gpu_limit: int = 1) -> LiveTab:
             )
             with gr.Row():
                 nfe = gr.Slider(
-                    NFE_MIN, NFE_MAX, value=studio.default_nfe(), step=1, label="NFE (ODE steps)",
+                    NFE_MIN, NFE_MAX, value=studio.synthesis.default_nfe(), step=1, label="NFE (ODE steps)",
                     info="Fewer steps = faster; more = cleaner. 16 is a good default.", elem_id="live-nfe",
                 )
                 speed = gr.Slider(
@@ -210,7 +211,7 @@ def build_live_tab(studio: Studio, *, gpu_limit: int = 1) -> LiveTab:
             index = engine_v == "indextts"
             if index:
                 progress(0.0, desc="IndexTTS: loading the model if needed, then generating…")
-            live = studio.start_synthesis(
+            live = studio.synthesis.start(
                 text_v, voice_v, nfe=None if index else nfe_v, seed=seed_v, speed=speed_v, cfg_strength=cfg_v,
                 remove_silence=bool(remove_v), engine=engine_v,
                 indextts=_index_options(list(index_v)) if index else None,
@@ -246,7 +247,7 @@ def build_live_tab(studio: Studio, *, gpu_limit: int = 1) -> LiveTab:
     def choose_engine(name: str) -> tuple[Any, ...]:
         index = name == "indextts"
         return (engine_note(studio, name), gr.Slider(visible=not index), gr.Accordion(visible=index),
-                gr.Group(visible=index and studio.indextts_version() == "2"))
+                gr.Group(visible=index and studio.synthesis.indextts_version() == "2"))
 
     engine.change(
         user_errors(choose_engine), inputs=engine, outputs=[engine_info, nfe, index_panel, emotion_panel],
@@ -271,8 +272,8 @@ def build_live_tab(studio: Studio, *, gpu_limit: int = 1) -> LiveTab:
         if not row or row[0] in (None, ""):
             return None, ""
         history_id = int(float(row[0]))
-        path = studio.history_audio(history_id)
-        info = studio.history_entry(history_id)
+        path = studio.synthesis.history_audio(history_id)
+        info = studio.synthesis.history_entry(history_id)
         details = (
             f"**Take #{history_id}** — {info.get('voice_name')}, {engine_label(info)}, seed {info.get('seed')}, "
             f"speed {info.get('speed')}, CFG {info.get('cfg_strength')}\n\n> {gr_escape(info.get('text') or '')}"

@@ -41,12 +41,12 @@ class VoicesTab:
 
 def library_names(studio: Studio) -> list[str]:
     """Every voice the tab can pick: usable ones, then broken ones (to repair or delete)."""
-    return studio.voice_names() + [b["name"] for b in studio.broken_voices()]
+    return studio.voices.voice_names() + [b["name"] for b in studio.voices.broken_voices()]
 
 
 def broken_notice(studio: Studio, name: str | None) -> str:
     """A warning when `name` is a broken voice: what is wrong and how to fix it; "" otherwise."""
-    for b in studio.broken_voices():
+    for b in studio.voices.broken_voices():
         if b["name"] == name:
             fix = ("Upload a new clip under **Repair a broken voice**, or delete it." if b["repairable"]
                    else "Delete it and add it again.")
@@ -57,7 +57,7 @@ def broken_notice(studio: Studio, name: str | None) -> str:
 def voice_details(studio: Studio, name: str | None) -> tuple[Any, ...]:
     if not name or broken_notice(studio, name):
         return None, "", None, ""
-    voice = studio.get_voice(name)
+    voice = studio.voices.get_voice(name)
     return str(voice.audio_path), voice.transcript, voice.language, voice.name
 
 
@@ -65,9 +65,9 @@ def voice_table(studio: Studio) -> list[list[Any]]:
     rows = [
         [v["name"], v["language"], round(float(v["duration_s"]), 2), short_time(v.get("created")), v["times_used"],
          "ok"]
-        for v in studio.list_voices()
+        for v in studio.voices.list_voices()
     ]
-    rows += [[b["name"], "", None, "", None, f"⚠️ broken: {b['problem']}"] for b in studio.broken_voices()]
+    rows += [[b["name"], "", None, "", None, f"⚠️ broken: {b['problem']}"] for b in studio.voices.broken_voices()]
     return rows
 
 
@@ -87,7 +87,7 @@ def _preview_dir(studio: Studio) -> Path:
 
 def clean_preview(studio: Studio, audio_path: str | None) -> tuple[str | None, str | None, str]:
     """(original, cleaned WAV path, Markdown report) for the before/after preview."""
-    cleaned = studio.clean_voice_clip(audio_path)
+    cleaned = studio.voices.clean_voice_clip(audio_path)
     out = write_wav_atomic(_preview_dir(studio) / f"{uuid.uuid4().hex}.wav", cleaned.audio, cleaned.sample_rate)
     lines = [
         f"**Before:** {cleaned.original_duration_s:.2f} s, {cleaned.original_sample_rate} Hz, "
@@ -112,7 +112,7 @@ def build_voices_tab(studio: Studio, *, gpu_limit: int = 1) -> VoicesTab:
             transcript = gr.Textbox(label="Transcript", lines=2, elem_id="voice-transcript",
                                     placeholder="Exactly the words spoken in the clip")
             transcribe_btn = gr.Button("Transcribe automatically", size="sm", elem_id="voice-transcribe-btn",
-                                        visible=studio.transcriber.configured)
+                                        visible=studio.voices.transcriber.configured)
             language = gr.Radio(LANG_CHOICES, value="en", label="Language", elem_id="voice-language")
             with gr.Row():
                 preview_btn = gr.Button("Clean & preview", elem_id="voice-preview-btn")
@@ -174,19 +174,19 @@ def build_voices_tab(studio: Studio, *, gpu_limit: int = 1) -> VoicesTab:
     preview_btn.click(user_errors(lambda a: clean_preview(studio, a)), inputs=clip, outputs=[before, after, report],
                       api_name="voices_clean_preview", show_progress="minimal", api_visibility="private")
 
-    transcribe_btn.click(user_errors(studio.transcribe_clip), inputs=clip, outputs=transcript,
+    transcribe_btn.click(user_errors(studio.voices.transcribe_clip), inputs=clip, outputs=transcript,
                          api_name="voices_transcribe", **gpu)
 
     def save(a: str | None, n: str, t: str, lang: str) -> tuple[Any, ...]:
         try:
-            v = studio.add_voice(n, a, t, lang, original_name=Path(a).name if a else None)
+            v = studio.voices.add_voice(n, a, t, lang, original_name=Path(a).name if a else None)
         except Exception as exc:
             raise to_gr_error(exc) from exc
         msgs = v["cleaning"]["messages"] + [f"⚠️ {w}" for w in v["cleaning"]["warnings"]]
         text = f"✅ **Saved {v['name']}** ({v['duration_s']:.2f} s). " + " ".join(msgs)
         preview = None
         try:
-            outcome = studio.preview_voice(v["slug"], nfe=min(16, studio.default_nfe()))
+            outcome = studio.voices.preview_voice(v["slug"], nfe=min(16, studio.synthesis.default_nfe()))
             preview = str(outcome.wav_path)
         except Exception as exc:  # the voice is saved; only the preview line failed
             text += f"\n\nThe preview line could not be synthesised: {to_gr_error(exc).message}"
@@ -202,28 +202,28 @@ def build_voices_tab(studio: Studio, *, gpu_limit: int = 1) -> VoicesTab:
                  api_name="voices_select", **quick)
 
     def repair(v: str | None, clip: str | None) -> tuple[Any, ...]:
-        voice = studio.repair_voice(v, clip)
+        voice = studio.voices.repair_voice(v, clip)
         return (f"Repaired **{html.escape(voice['name'])}** with the new clip.", *tab.refresh(studio, voice["name"]))
 
     repair_btn.click(user_errors(repair), inputs=[chosen, repair_clip], outputs=[status, *tab.outputs],
                      api_name="voices_repair", **gpu)
 
     def synth(v: str | None, engine: str) -> tuple[str, str]:
-        outcome = studio.preview_voice(v, nfe=min(16, studio.default_nfe()), engine=engine)
+        outcome = studio.voices.preview_voice(v, nfe=min(16, studio.synthesis.default_nfe()), engine=engine)
         return str(outcome.wav_path), format_stats(outcome.stats)
 
     synth_btn.click(user_errors(synth), inputs=[chosen, preview_engine], outputs=[synth_audio, synth_stats],
                     api_name="voices_preview_synthesis", **gpu)
 
     def rename(v: str | None, n: str) -> tuple[Any, ...]:
-        voice = studio.rename_voice(v, n)
+        voice = studio.voices.rename_voice(v, n)
         return (f"Renamed to **{voice['name']}**.", *tab.refresh(studio, voice["name"]))
 
     rename_btn.click(user_errors(rename), inputs=[chosen, new_name], outputs=[status, *tab.outputs],
                      api_name="voices_rename", api_visibility="private")
 
     def update(v: str | None, t: str, lang: str | None) -> tuple[Any, ...]:
-        voice = studio.update_voice(v, t, lang)
+        voice = studio.voices.update_voice(v, t, lang)
         return (f"Saved the transcript of **{voice['name']}**.", *tab.refresh(studio, voice["name"]))
 
     update_btn.click(user_errors(update), inputs=[chosen, edit_transcript, edit_language],
@@ -233,17 +233,17 @@ def build_voices_tab(studio: Studio, *, gpu_limit: int = 1) -> VoicesTab:
     cancel_btn.click(lambda: gr.Row(visible=False), outputs=confirm_row, **quick)
 
     def delete(v: str | None) -> tuple[Any, ...]:
-        voice = studio.delete_voice(v)
+        voice = studio.voices.delete_voice(v)
         return (f"Deleted **{voice['name']}**.", gr.Row(visible=False), *tab.refresh(studio, None))
 
     confirm_btn.click(user_errors(delete), inputs=chosen, outputs=[status, confirm_row, *tab.outputs],
                       api_name="voices_delete", api_visibility="private")
 
-    export_btn.click(user_errors(lambda v: str(studio.export_voice(v))), inputs=chosen, outputs=export_file,
+    export_btn.click(user_errors(lambda v: str(studio.voices.export_voice(v))), inputs=chosen, outputs=export_file,
                      api_name="voices_export", api_visibility="private")
 
     def do_import(pack: str | None, n: str | None) -> tuple[Any, ...]:
-        voice = studio.import_voice(pack, n)
+        voice = studio.voices.import_voice(pack, n)
         return (f"Imported **{voice['name']}**.", *tab.refresh(studio, voice["name"]))
 
     import_btn.click(user_errors(do_import), inputs=[import_file, import_name], outputs=[status, *tab.outputs],

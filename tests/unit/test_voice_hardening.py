@@ -77,10 +77,11 @@ def test_distinct_names_are_not_lookalikes() -> None:
 
 
 def test_display_name_helper_is_shared_with_reviewers() -> None:
-    from ishowtts_studio.studio import InputError, Studio
+    from ishowtts_studio.services.ab import check_reviewer
+    from ishowtts_studio.services.errors import InputError
 
     with pytest.raises(InputError, match=re.escape("U+202E")):
-        Studio._check_reviewer("eve\u202e")
+        check_reviewer("eve\u202e")
     with pytest.raises(InvalidInput, match="must be text"):
         clean_display_name(5, what="The voice name", max_chars=10)
     assert clean_display_name("  Zoë   B ", what="x", max_chars=10) == "Zoë B"

@@ -17,10 +17,10 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import Server, _stop, start_server
 from gradio_client import Client, handle_file
 
 from ishowtts_studio.voices import VoiceLibrary
+from tests.helpers import Server, start_server, stop
 
 EN_TEXT = "Some call me nature, others call me mother nature."
 VOICE = "Nature (English)"
@@ -179,6 +179,6 @@ def test_sigkill_during_writes_leaves_a_consistent_studio(tmp_path: Path) -> Non
         _, stats = client.predict("Still alive after the crashes.", VOICE, 4, 1, api_name="/synthesize")
         assert stats["audio_s"] > 0
     finally:
-        _stop(server.process)
+        stop(server.process)
         print("crash figures", json.dumps({"seed": seed, "rounds": figures}))
         (tmp_path / "crash-figures.json").write_text(json.dumps({"seed": seed, "rounds": figures}, indent=1))

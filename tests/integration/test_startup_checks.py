@@ -17,7 +17,7 @@ from ishowtts_studio.settings import ServerSettings
 from ishowtts_studio.startup import exposure_problem, is_loopback
 from ishowtts_studio.store import Store, SynthesisRecord
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def run(args: list[str], cwd: Path, timeout: float = 240) -> subprocess.CompletedProcess[str]:

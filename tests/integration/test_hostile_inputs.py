@@ -7,17 +7,14 @@ from __future__ import annotations
 import importlib.resources
 import json
 import re
-import sys
 import zipfile
 from pathlib import Path
 
 import httpx
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from hostile_inputs import AUDIO, CASES, DOC, PACK_BIDI, PACK_LONG, Case, doc_table, render_table  # noqa: E402
-
-from ishowtts_studio.ui.common import GENERIC_ERROR  # noqa: E402
+from ishowtts_studio.ui.common import GENERIC_ERROR
+from tests.hostile_inputs import AUDIO, CASES, DOC, PACK_BIDI, PACK_LONG, Case, doc_table, render_table
 
 EN_CLIP = Path(str(importlib.resources.files("f5_tts").joinpath("infer/examples/basic/basic_ref_en.wav")))
 MAX_ANSWER_CHARS = 700

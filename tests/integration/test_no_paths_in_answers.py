@@ -10,9 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Server, _stop, start_server
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
+
+from tests.helpers import Server, start_server, stop
 
 ABSOLUTE = re.compile(r"(?<![\w:/.])/(?:tmp|work|root|home|usr|var)/")
 
@@ -24,7 +25,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     try:
         yield srv
     finally:
-        _stop(srv.process)
+        stop(srv.process)
 
 
 @pytest.fixture(scope="module")
