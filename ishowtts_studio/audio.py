@@ -26,6 +26,7 @@ __all__ = [
     "SAMPLE_RATE",
     "SILENCE_FLOOR_DBFS",
     "AudioError",
+    "crossfade",
     "crossfade_concat",
     "duration_s",
     "is_silent",
@@ -291,6 +292,19 @@ def trim_silence(x: np.ndarray, sr: int, top_db: float = 40.0, *, pad_s: float =
     return a[start:end].copy()
 
 
+def crossfade(tail: np.ndarray, head: np.ndarray, *,
+              curve: Literal["equal_power", "linear"] = "equal_power") -> np.ndarray:
+    """The overlap of two neighbouring chunks: `tail` (the end of one) fading out while `head` (the start of the
+    next, the same length) fades in. The runtime's streaming join and `crossfade_concat` both use it."""
+    k = min(len(tail), len(head))
+    t = (np.arange(k, dtype=np.float32) + 0.5) / max(k, 1)
+    if curve == "linear":
+        fade_in, fade_out = t, 1.0 - t
+    else:
+        fade_in, fade_out = np.sin(t * np.pi / 2), np.cos(t * np.pi / 2)
+    return (tail[:k] * fade_out + head[:k] * fade_in).astype(np.float32)
+
+
 def crossfade_concat(
     chunks: Sequence[np.ndarray],
     sr: int,
@@ -317,14 +331,8 @@ def crossfade_concat(
             out.append(prev)
             prev = cur
             continue
-        t = (np.arange(k, dtype=np.float32) + 0.5) / k
-        if curve == "linear":
-            fade_in, fade_out = t, 1.0 - t
-        else:
-            fade_in, fade_out = np.sin(t * np.pi / 2), np.cos(t * np.pi / 2)
         out.append(prev[:-k])
-        mixed = prev[-k:] * fade_out + cur[:k] * fade_in
-        prev = np.concatenate([mixed.astype(np.float32), cur[k:]])
+        prev = np.concatenate([crossfade(prev[-k:], cur[:k], curve=curve), cur[k:]])
     out.append(prev)
     return np.concatenate(out).astype(np.float32, copy=False)
 

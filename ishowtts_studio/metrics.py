@@ -20,16 +20,27 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
 from prometheus_client.registry import Collector
 
 from ishowtts_studio.numbers import finite_or_none
+from ishowtts_studio.request_stats import (  # noqa: F401 - part of this module's interface
+    DEFAULT_PERCENTILES,
+    audio_seconds_per_second,
+    coefficient_of_variation,
+    describe,
+    per_engine,
+    percentiles,
+)
+
+if TYPE_CHECKING:
+    from ishowtts_studio.runtime import EngineRuntime
+    from ishowtts_studio.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -40,82 +51,9 @@ QUEUE_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 # Real-time factor (seconds of compute per second of audio; < 1 is faster than real time).
 RTF_BUCKETS = (0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
 
-DEFAULT_PERCENTILES = (50, 95, 99)
 SERIES = ("latency_s", "ttfa_s", "rtf", "queue_wait_s")
 REQUEST_FIELDS = ("engine", "voice", "nfe", "seed", "text_chars", "chunks", "batch_size", "queue_wait_s", "ttfa_s",
                   "latency_s", "audio_s", "estimated_audio_s", "rtf", "finished_at")
-
-
-# ------------------------------------------------------------------------------------------ arithmetic
-
-
-def _finite(values: Iterable[Any]) -> np.ndarray:
-    arr = np.asarray([v for v in values if v is not None], dtype=np.float64).reshape(-1)
-    return arr[np.isfinite(arr)]
-
-
-def _key(q: float) -> str:
-    return f"p{q:g}"
-
-
-def percentiles(values: Iterable[float | None], qs: Sequence[float] = DEFAULT_PERCENTILES) -> dict[str, float | None]:
-    """{"p50": ..., "p95": ..., "p99": ...} with numpy's linear interpolation between closest ranks.
-
-    None and non-finite values are ignored; with no values left every percentile is None.
-    """
-    arr = _finite(values)
-    if arr.size == 0:
-        return {_key(q): None for q in qs}
-    got = np.percentile(arr, list(qs))
-    return {_key(q): float(v) for q, v in zip(qs, got)}
-
-
-def coefficient_of_variation(values: Iterable[float | None]) -> float | None:
-    """Sample standard deviation (ddof=1) over the mean, as `bench.summarise` reports it.
-
-    None with no values, 0.0 with one value or a zero mean.
-    """
-    arr = _finite(values)
-    if arr.size == 0:
-        return None
-    if arr.size == 1:
-        return 0.0
-    mean = float(arr.mean())
-    return float(arr.std(ddof=1)) / mean if mean else 0.0
-
-
-def per_engine(window: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Each engine's share of the window (F5-TTS and IndexTTS run through the same worker)."""
-    out: dict[str, dict[str, Any]] = {}
-    for name in sorted({str(r.get("engine")) for r in window}):
-        rows = [r for r in window if str(r.get("engine")) == name]
-        out[name] = {"n": len(rows), **{k: describe([r.get(k) for r in rows]) for k in ("latency_s", "ttfa_s", "rtf")}}
-    return out
-
-
-def describe(values: Iterable[float | None], qs: Sequence[float] = DEFAULT_PERCENTILES) -> dict[str, Any]:
-    """n, mean, the percentiles and the CV of the finite values (None where there are none)."""
-    arr = _finite(values)
-    out: dict[str, Any] = {"n": int(arr.size), "mean": float(arr.mean()) if arr.size else None}
-    out.update(percentiles(arr, qs))
-    out["cv"] = coefficient_of_variation(arr)
-    return out
-
-
-def audio_seconds_per_second(requests: Sequence[dict[str, Any]]) -> float | None:
-    """Throughput: seconds of audio delivered per wall-clock second, from the first request's start (finish
-    minus latency) to the last request's finish. One request alone gives audio / latency = 1 / RTF."""
-    spans = [(r["finished_at"] - r["latency_s"], r["finished_at"], r["audio_s"]) for r in requests
-             if r.get("finished_at") and r.get("latency_s") is not None and r.get("audio_s") is not None]
-    if not spans:
-        return None
-    start = min(s for s, _, _ in spans)
-    end = max(e for _, e, _ in spans)
-    total = sum(a for _, _, a in spans)
-    return total / (end - start) if end > start else None
-
-
-# ------------------------------------------------------------------------------------------- service
 
 
 class _StudioCollector(Collector):
@@ -187,8 +125,8 @@ class MetricsService:
 
     def __init__(
         self,
-        runtime: Any,
-        store: Any,
+        runtime: EngineRuntime,
+        store: Store,
         *,
         sample_every_s: float = 10.0,
         window: int = 200,
@@ -341,8 +279,8 @@ class MetricsService:
     def _sampler(self) -> None:
         """Once the engine is ready, then every `sample_every_s`: refresh engine stats through the worker
         (only while nothing waits in the queue; the call runs between batches and takes well under 1 ms)."""
-        ready = getattr(self.runtime, "ready_event", None)
-        while ready is not None and not ready.wait(0.5):
+        ready = self.runtime.ready_event
+        while not ready.wait(0.5):
             if self._stop.is_set():
                 return
         while not self._stop.is_set():
@@ -417,7 +355,7 @@ class MetricsService:
             "message": rt.message,
             "ready": rt.status == "ready",
             "warmup": self.warmup_state(),
-            "engine": info.name if info else getattr(rt.engine, "name", None),
+            "engine": info.name if info else rt.engine.name,
             "device": info.device if info else None,
             "precision": info.precision if info else None,
             "random_weights": bool(info.random_weights) if info else None,

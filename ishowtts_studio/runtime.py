@@ -6,8 +6,9 @@ them into chunk jobs, groups compatible jobs (same NFE, CFG and sway) from diffe
 one batch, runs the engine and streams each request's audio back in order, cross-faded.
 
 Several engines (F5-TTS, IndexTTS) can be registered; the one worker serialises them on the GPU. The
-default engine loads at start; the others load on first use, and at most `max_loaded` stay loaded: the
-least recently used is unloaded to make room (and all others when loading runs out of memory).
+default engine loads at start; the others load on first use (`EnginePool`: at most `max_loaded` stay
+loaded). Which requests come in and which jobs run together is `BatchScheduler`'s pure policy; this module
+is the loop around it: queue, worker thread, engine calls, streaming.
 """
 
 from __future__ import annotations
@@ -17,113 +18,24 @@ import queue
 import threading
 import time
 import traceback
-from collections import OrderedDict, deque
-from collections.abc import Callable, Iterator
+from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from ishowtts_studio.engines.base import ChunkJob, EngineInfo, EngineUnavailable, GenerationParams, VoiceRef
+from ishowtts_studio.audio import crossfade
+from ishowtts_studio.engine_pool import EnginePool, empty_cache, is_oom
+from ishowtts_studio.engines.base import ChunkJob, Engine, EngineInfo, EngineUnavailable
+from ishowtts_studio.request import BusyError, RequestHandle, RequestStats, SynthesisError, SynthesisRequest
+from ishowtts_studio.scheduler import BatchScheduler, Job
 
 log = logging.getLogger(__name__)
 
-
-class BusyError(RuntimeError):
-    """The request queue is full."""
-
-
-class SynthesisError(RuntimeError):
-    """The engine failed on this request; the runtime keeps serving the next ones."""
-
-
-@dataclass
-class SynthesisRequest:
-    voice: VoiceRef
-    chunks: list[str]
-    params: GenerationParams
-    seed: int
-    text_chars: int = 0
-    crossfade_s: float = 0.15
-    # fixed total frames per chunk (NFE comparisons need identical durations); None = engine's rule
-    duration_frames: list[int] | None = None
-    engine: str = ""  # registered engine name; "" = the default engine
-    extra: dict[str, Any] = field(default_factory=dict)  # engine-specific options, handed to every chunk job
-
-
-@dataclass
-class RequestStats:
-    engine: str
-    device: str
-    voice: str
-    nfe: int
-    seed: int
-    text_chars: int
-    chunks: int
-    batch_size: int = 0
-    queue_wait_s: float = 0.0
-    ttfa_s: float = 0.0
-    latency_s: float = 0.0
-    audio_s: float = 0.0
-    estimated_audio_s: float = 0.0
-    rtf: float = 0.0
-    finished_at: float = 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-_DONE = object()
-
-
-class RequestHandle:
-    """What `submit` returns: iterate for audio chunks as they are ready, or wait for `result()`."""
-
-    def __init__(self, request: SynthesisRequest, sample_rate: int, stats: RequestStats) -> None:
-        self.request = request
-        self.sample_rate = sample_rate
-        self.stats = stats
-        self.submitted = time.perf_counter()
-        self._events: queue.Queue[Any] = queue.Queue()
-        self._pieces: list[np.ndarray] = []
-        self._error: BaseException | None = None
-        self._finished = threading.Event()
-        self.cancelled = False
-
-    def __iter__(self) -> Iterator[np.ndarray]:
-        while True:
-            item = self._events.get()
-            if item is _DONE:
-                if self._error is not None:
-                    raise self._error
-                return
-            yield item
-
-    def result(self, timeout: float | None = None) -> tuple[np.ndarray, RequestStats]:
-        """Block until the whole utterance is ready; raises what the worker raised."""
-        if not self._finished.wait(timeout):
-            raise TimeoutError("synthesis did not finish in time")
-        if self._error is not None:
-            raise self._error
-        audio = np.concatenate(self._pieces) if self._pieces else np.zeros(0, np.float32)
-        return audio, self.stats
-
-    def cancel(self) -> None:
-        self.cancelled = True
-
-    # worker side
-    def _emit(self, piece: np.ndarray) -> None:
-        if piece.size:
-            if not self._pieces:
-                self.stats.ttfa_s = time.perf_counter() - self.submitted
-            self._pieces.append(piece)
-            self._events.put(piece)
-
-    def _finish(self, error: BaseException | None = None) -> None:
-        self._error = error
-        self._finished.set()
-        self._events.put(_DONE)
+# the request types live in request.py; importing them from here keeps working
+__all__ = ["BusyError", "EngineRuntime", "RequestHandle", "RequestStats", "SynthesisError", "SynthesisRequest"]
 
 
 @dataclass
@@ -138,6 +50,33 @@ class _Active:
     tail: np.ndarray | None = None
     started: bool = False
 
+    def emit_ready(self) -> bool:
+        """Stream the chunks that are ready, in order, cross-fading neighbours; True once all are out."""
+        sr = self.handle.sample_rate
+        fade = int(self.handle.request.crossfade_s * sr)
+        last = len(self.jobs) - 1
+        while self.next_emit in self.ready:
+            i = self.next_emit
+            cur = self.ready[i]
+            start = 0
+            if self.tail is not None:
+                f = min(len(self.tail), len(cur) // 2)
+                if len(self.tail) > f:
+                    self.handle.emit(self.tail[: len(self.tail) - f])
+                if f:
+                    self.handle.emit(crossfade(self.tail[len(self.tail) - f :], cur[:f], curve="linear"))
+                start = f
+                self.tail = None
+            if i < last and fade > 0:
+                keep = min(fade, (len(cur) - start) // 2)
+                self.handle.emit(cur[start : len(cur) - keep])
+                self.tail = cur[len(cur) - keep :]
+            else:
+                self.handle.emit(cur[start:])
+            self.ready[i] = np.zeros(0, np.float32)  # keep the key (done), free the samples
+            self.next_emit += 1
+        return self.next_emit > last
+
 
 @dataclass
 class _Call:
@@ -150,20 +89,18 @@ class _Call:
 class EngineRuntime:
     def __init__(
         self,
-        engine: Any,
+        engine: Engine,
         *,
         queue_size: int = 32,
         max_batch: int = 8,
         batch_wait_s: float = 0.004,
-        extra_engines: dict[str, Any] | None = None,
+        extra_engines: dict[str, Engine] | None = None,
         max_loaded: int = 2,
     ) -> None:
         self.engine = engine
-        self.engines: dict[str, Any] = {engine.name: engine, **(extra_engines or {})}
-        self.max_loaded = max(1, max_loaded)
-        self._loaded: OrderedDict[str, None] = OrderedDict()  # loaded engines, least recently used first
-        self._load_errors: dict[str, str] = {}
-        self.loading: str | None = None
+        self.engines: dict[str, Engine] = {engine.name: engine, **(extra_engines or {})}
+        self.pool = EnginePool(self.engines, max_loaded)
+        self.scheduler = BatchScheduler(max_batch, {name: e.max_batch for name, e in self.engines.items()})
         self.max_batch = max_batch
         self.batch_wait_s = batch_wait_s
         self._queue: queue.Queue[SynthesisRequest | None] = queue.Queue(maxsize=queue_size)
@@ -211,7 +148,7 @@ class EngineRuntime:
     def _run(self, warmup: Callable[[Any, Callable[[float, str], None]], None] | None) -> None:
         try:
             self.info = self.engine.load(self._progress)
-            self._loaded[self.engine.name] = None
+            self.pool.mark_loaded(self.engine.name)
             if warmup is not None:
                 started = time.perf_counter()
                 warmup(self.engine, self._progress)
@@ -250,7 +187,8 @@ class EngineRuntime:
             ) from None
         return handle
 
-    def call(self, fn: Callable[[Any], Any], timeout: float | None = 600, engine: str = "", load: bool = True) -> Any:
+    def call(self, fn: Callable[[Engine], Any], timeout: float | None = 600, engine: str = "",
+             load: bool = True) -> Any:
         """Run `fn(engine)` on the worker thread (between batches) and return its result. An engine that is
         not loaded is loaded first, unless `load` is False (reading statistics must not reload a model)."""
         name = self.engine_for(engine).name
@@ -258,7 +196,7 @@ class EngineRuntime:
         self._calls.put(_Call(fn, future, name, load))
         return future.result(timeout)
 
-    def engine_for(self, name: str) -> Any:
+    def engine_for(self, name: str) -> Engine:
         """The registered engine called `name` ("" = default), or EngineUnavailable saying why not. Another
         engine stays usable when the default one could not load (say, F5-TTS weights are missing)."""
         if self._stop.is_set():
@@ -268,7 +206,7 @@ class EngineRuntime:
             raise EngineUnavailable(f"Unknown engine {name!r}. Choose one of: {', '.join(self.engines)}.")
         if engine is self.engine:
             self._check_available()
-        elif engine.name not in self._loaded:
+        elif not self.pool.is_loaded(engine.name):
             engine.check()  # cheap: says at once what is missing, before the request waits in the queue
         return engine
 
@@ -278,18 +216,18 @@ class EngineRuntime:
         for name, engine in self.engines.items():
             if engine is self.engine:
                 status, message = self.status, self.message
-            elif name == self.loading:
-                status, message = "loading", f"Loading {getattr(engine, 'label', name)}..."
-            elif name in self._loaded:
+            elif name == self.pool.loading:
+                status, message = "loading", f"Loading {engine.label}..."
+            elif self.pool.is_loaded(name):
                 status, message = "ready", "Loaded."
             else:
                 try:
                     engine.check()
-                    status, message = "available", self._load_errors.get(name, "Loads on first use.")
+                    status, message = "available", self.pool.load_errors.get(name, "Loads on first use.")
                 except EngineUnavailable as exc:
                     status, message = "unavailable", str(exc)
-            out.append({"name": name, "label": getattr(engine, "label", name), "status": status, "message": message,
-                        "loaded": name in self._loaded, "default": engine is self.engine})
+            out.append({"name": name, "label": engine.label, "status": status, "message": message,
+                        "loaded": self.pool.is_loaded(name), "default": engine is self.engine})
         return out
 
     def queue_depth(self) -> int:
@@ -312,20 +250,20 @@ class EngineRuntime:
             batch = self._choose(active)
             if batch:
                 self._run_batch(batch)
-            active = [a for a in active if not a.handle._finished.is_set()]
+            active = [a for a in active if not a.handle.done]
         for a in active:
-            a.handle._finish(EngineUnavailable("The studio is shutting down."))
+            a.handle.finish(EngineUnavailable("The studio is shutting down."))
         while not self._calls.empty():
             self._calls.get_nowait().future.set_exception(EngineUnavailable("The studio is shutting down."))
 
     def _drop(self, a: _Active) -> bool:
-        a.handle._finish(SynthesisError("cancelled"))
+        a.handle.finish(SynthesisError("cancelled"))
         return False
 
     def _take(self, active: list[_Active], block: bool) -> None:
         """Move waiting requests into the active set (bounded, so the queue applies back-pressure)."""
         deadline = time.perf_counter() + self.batch_wait_s
-        while len(active) < 4 * self.max_batch:
+        while self.scheduler.accept(len(active)):
             self._run_calls()
             try:
                 if block:
@@ -351,57 +289,16 @@ class EngineRuntime:
                 return
             try:
                 name = call.engine or self.engine.name
-                engine = self._ensure_loaded(name) if call.load else self.engines[name]
+                engine = self.pool.ensure_loaded(name) if call.load else self.engines[name]
                 call.future.set_result(call.fn(engine))
             except BaseException as exc:
                 call.future.set_exception(exc)
-
-    def _ensure_loaded(self, name: str) -> Any:
-        """On the worker: the named engine, loaded; the least recently used others are unloaded to keep at
-        most `max_loaded`, and all others when loading runs out of memory."""
-        engine = self.engines[name]
-        if name in self._loaded:
-            if getattr(engine, "loaded", True):
-                self._loaded.move_to_end(name)
-                return engine
-            log.warning("engine %s is no longer loaded (its worker exited); loading it again", name)
-            del self._loaded[name]
-        while len(self._loaded) >= self.max_loaded:
-            self._unload(next(iter(self._loaded)))
-        self.loading = name
-        try:
-            try:
-                engine.load(None)
-            except Exception as exc:
-                if not _is_oom(exc) or not self._loaded:
-                    raise
-                log.warning("out of GPU memory loading %s; unloading the other engines and retrying", name)
-                for other in list(self._loaded):
-                    self._unload(other)
-                engine.load(None)
-        except EngineUnavailable as exc:
-            self._load_errors[name] = str(exc)
-            raise
-        finally:
-            self.loading = None
-        self._load_errors.pop(name, None)
-        self._loaded[name] = None
-        return engine
-
-    def _unload(self, name: str) -> None:
-        log.info("unloading engine %s to make room", name)
-        self._loaded.pop(name, None)
-        try:
-            self.engines[name].unload()
-        except Exception:
-            log.exception("unloading %s failed", name)
-        _empty_cache()
 
     def _accept(self, req: SynthesisRequest) -> _Active | None:
         handle = self._handles.pop(id(req))
         handle.stats.queue_wait_s = time.perf_counter() - handle.submitted
         try:
-            engine = self._ensure_loaded(req.engine)
+            engine = self.pool.ensure_loaded(req.engine or self.engine.name)
             jobs, frames = [], []
             for i, text in enumerate(req.chunks):
                 total, ref = engine.estimate_frames(req.voice, text, req.params.speed)
@@ -413,93 +310,55 @@ class EngineRuntime:
                 jobs.append(ChunkJob(voice=req.voice, text=text, params=req.params, seed=seed, duration_frames=total,
                                      extra=dict(req.extra)))
         except Exception as exc:
-            handle._finish(self._wrap(exc))
+            handle.finish(self._wrap(exc))
             self.failed += 1
             return None
-        hop = 256
-        handle.stats.estimated_audio_s = sum(frames) * hop / engine.sample_rate
+        handle.stats.estimated_audio_s = sum(frames) * engine.hop_length / engine.sample_rate
         return _Active(handle=handle, jobs=jobs, frames=frames)
 
     def _choose(self, active: list[_Active]) -> list[tuple[_Active, int]]:
-        """First chunks first (time to first audio), then the oldest request's key (engine, NFE, CFG, sway),
-        up to max_batch (or the engine's own limit)."""
-        waiting = [(a, i) for a in active for i in range(len(a.jobs)) if i not in a.ready and not a.handle.cancelled]
-        if not waiting:
-            return []
-        firsts = [(a, i) for a, i in waiting if i == 0]
-        pool = firsts or waiting
-
-        def key(a: _Active, i: int) -> tuple[Any, ...]:
-            return (a.handle.request.engine, *a.jobs[i].params.batch_key())
-
-        first = key(*pool[0])
-        limit = min(self.max_batch, getattr(self.engines[first[0]], "max_batch", self.max_batch))
-        return [(a, i) for a, i in pool if key(a, i) == first][:limit]
+        """The scheduler's pick among the chunk jobs that wait (see `BatchScheduler.choose`)."""
+        waiting = [Job(a, i, a.handle.request.engine, a.jobs[i].params.batch_key())
+                   for a in active if not a.handle.cancelled for i in range(len(a.jobs)) if i not in a.ready]
+        return [(j.owner, j.index) for j in self.scheduler.choose(waiting)]
 
     def _run_batch(self, batch: list[tuple[_Active, int]]) -> None:
         jobs = [a.jobs[i] for a, i in batch]
         try:
-            outputs = self._synthesize(self._ensure_loaded(batch[0][0].handle.request.engine), jobs)
+            outputs = self._synthesize(self.pool.ensure_loaded(batch[0][0].handle.request.engine), jobs)
         except Exception as exc:
             err = self._wrap(exc)
             for a, _ in batch:
-                if not a.handle._finished.is_set():
+                if not a.handle.done:
                     self.failed += 1
-                    a.handle._finish(err)
+                    a.handle.finish(err)
             return
         for (a, i), out in zip(batch, outputs):
             a.handle.stats.batch_size = max(a.handle.stats.batch_size, len(batch))
             a.ready[i] = out.audio
-            self._emit_ready(a)
+            if a.emit_ready():
+                self._complete(a)
 
-    def _synthesize(self, engine: Any, jobs: list[ChunkJob]) -> list[Any]:
+    def _synthesize(self, engine: Engine, jobs: list[ChunkJob]) -> list[Any]:
         try:
             return engine.synthesize(jobs)
         except Exception as exc:
-            if not _is_oom(exc) or len(jobs) == 1:
+            if not is_oom(exc) or len(jobs) == 1:
                 raise
             # out of GPU memory with a batch: free what we can and run the jobs one at a time
             log.warning("GPU out of memory on a batch of %d; retrying one by one", len(jobs))
-            _empty_cache()
+            empty_cache()
             return [engine.synthesize([job])[0] for job in jobs]
-
-    def _emit_ready(self, a: _Active) -> None:
-        sr = a.handle.sample_rate
-        fade = int(a.handle.request.crossfade_s * sr)
-        last = len(a.jobs) - 1
-        while a.next_emit in a.ready:
-            i = a.next_emit
-            cur = a.ready[i]
-            start = 0
-            if a.tail is not None:
-                f = min(len(a.tail), len(cur) // 2)
-                if len(a.tail) > f:
-                    a.handle._emit(a.tail[: len(a.tail) - f])
-                if f:
-                    ramp = np.linspace(0.0, 1.0, f, dtype=np.float32)
-                    a.handle._emit(a.tail[len(a.tail) - f :] * (1 - ramp) + cur[:f] * ramp)
-                start = f
-                a.tail = None
-            if i < last and fade > 0:
-                keep = min(fade, (len(cur) - start) // 2)
-                a.handle._emit(cur[start : len(cur) - keep])
-                a.tail = cur[len(cur) - keep :]
-            else:
-                a.handle._emit(cur[start:])
-            a.ready[i] = np.zeros(0, np.float32)  # keep the key (done), free the samples
-            a.next_emit += 1
-        if a.next_emit > last:
-            self._complete(a)
 
     def _complete(self, a: _Active) -> None:
         st = a.handle.stats
         st.latency_s = time.perf_counter() - a.handle.submitted
-        st.audio_s = sum(len(p) for p in a.handle._pieces) / a.handle.sample_rate
+        st.audio_s = a.handle.samples / a.handle.sample_rate
         st.rtf = st.latency_s / st.audio_s if st.audio_s else 0.0
         st.finished_at = time.time()
         self.completed += 1
         self.recent.append(st)
-        a.handle._finish()
+        a.handle.finish()
         for listener in self.listeners:
             try:
                 listener(st)
@@ -510,30 +369,10 @@ class EngineRuntime:
     def _wrap(exc: Exception) -> Exception:
         if isinstance(exc, (EngineUnavailable, SynthesisError)):
             return exc
-        if _is_oom(exc):
-            _empty_cache()
+        if is_oom(exc):
+            empty_cache()
             return SynthesisError("The GPU ran out of memory on this request. Try a shorter text, or try again.")
         log.error("synthesis failed:\n%s", traceback.format_exc())
         return SynthesisError(f"Synthesis failed ({type(exc).__name__}: {exc}). The engine is still running; "
                               "try again.")
 
-
-def _is_oom(exc: BaseException) -> bool:
-    try:
-        import torch
-
-        if isinstance(exc, torch.cuda.OutOfMemoryError):
-            return True
-    except ImportError:
-        pass
-    return "out of memory" in str(exc).lower()
-
-
-def _empty_cache() -> None:
-    try:
-        import torch
-
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
-    except Exception:
-        pass

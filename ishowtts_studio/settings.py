@@ -42,6 +42,10 @@ _HF_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _URL_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
+# ODE steps (NFE) a request, a default or a comparison may use; services/inputs.py reads them from the fields
+NFE_LO, NFE_HI = 1, 64
+
+
 class ConfigError(ValueError):
     """A setting is missing, unknown, of the wrong type or out of range."""
 
@@ -310,7 +314,7 @@ class EngineSettings(_Section):
         choices=("auto", "bf16", "fp16", "fp32"),
     )
     default_nfe: int = _opt(
-        16, "Default number of ODE steps (NFE) per synthesis: fewer is faster, more is cleaner.", lo=1, hi=64
+        16, "Default number of ODE steps (NFE) per synthesis: fewer is faster, more is cleaner.", lo=NFE_LO, hi=NFE_HI
     )
     cfg_strength: float = _opt(2.0, "Classifier-free guidance strength.", lo=0.0, hi=10.0)
     sway_coef: float = _opt(
@@ -503,8 +507,9 @@ class PathSettings(_Section):
 
 def _check_nfe_list(value: str) -> str | None:
     parts = [p.strip() for p in value.split(",")]
-    if not value.strip() or not all(p.isdigit() and 1 <= int(p) <= 64 for p in parts):
-        return "must be a comma-separated list of whole numbers from 1 to 64, such as \"5,6,7,8,10,12,16\""
+    if not value.strip() or not all(p.isdigit() and NFE_LO <= int(p) <= NFE_HI for p in parts):
+        return (f"must be a comma-separated list of whole numbers from {NFE_LO} to {NFE_HI}, "
+                "such as \"5,6,7,8,10,12,16\"")
     return None
 
 
@@ -514,7 +519,8 @@ class NfeSettings(_Section):
 
     _section: ClassVar[str] = "nfe"
 
-    reference_nfe: int = _opt(32, "NFE of the reference render every candidate is compared with.", lo=1, hi=64)
+    reference_nfe: int = _opt(32, "NFE of the reference render every candidate is compared with.", lo=NFE_LO,
+                              hi=NFE_HI)
     candidates: str = _opt(
         "5,6,7,8,10,12,16", "Candidate NFEs offered by default, comma-separated.", check=_check_nfe_list
     )

@@ -156,3 +156,88 @@ def start_server(folder: Path, extra_toml: str = "", **engine: object) -> Server
     stop(process)
     pytest.fail(f"the studio server was not ready within {START_TIMEOUT_S:.0f} s (last /health: {last}); "
                 f"log:\n{server.log_text()}")
+
+
+# ---- a fake engine: the runtime and services without a torch model ------------------------------------
+class FakeEngine:
+    """An `Engine` that renders a seeded tone per chunk (its length from the text, like a duration rule) and
+    records what it was asked, for tests of the runtime, the engine pool and the services. Set `fail_load` or
+    `fail_synth` to an exception to make the next call raise it."""
+
+    name = "fake"
+    label = "Fake"
+    sample_rate = 24000
+    hop_length = 256
+    max_batch = 8
+
+    def __init__(self, name: str = "fake", *, max_batch: int = 8, ref_frames: int = 20) -> None:
+        self.name, self.max_batch, self.ref_frames = name, max_batch, ref_frames
+        self.loads = self.unloads = 0
+        self.batches: list[list[Any]] = []  # each synthesize call's jobs
+        self.prepared: list[str] = []
+        self.fail_load: BaseException | None = None
+        self.fail_synth: BaseException | None = None
+        self._loaded = False
+
+    @property
+    def loaded(self) -> bool:
+        return self._loaded
+
+    def check(self) -> str:
+        return "fake 1.0"
+
+    def load(self, progress: Any = None) -> Any:
+        if self.fail_load is not None:
+            exc, self.fail_load = self.fail_load, None
+            raise exc
+        self.loads += 1
+        self._loaded = True
+        return self.info()
+
+    def unload(self) -> None:
+        self.unloads += 1
+        self._loaded = False
+
+    def info(self) -> Any:
+        from ishowtts_studio.engines.base import EngineInfo
+
+        return EngineInfo(name=self.name, device="cpu", precision="fp32", sample_rate=self.sample_rate, smoke=True,
+                          random_weights=True, fast_path={})
+
+    def estimate_frames(self, voice: Any, text: str, speed: float) -> tuple[int, int]:
+        return self.ref_frames + max(1, int(len(text) * 4 / speed)), self.ref_frames
+
+    def prepare_voice(self, voice: Any) -> bool:
+        self.prepared.append(voice.slug)
+        return False
+
+    def forget_voice(self, voice: Any) -> None:
+        pass
+
+    def synthesize(self, jobs: list[Any]) -> list[Any]:
+        import numpy as np
+
+        from ishowtts_studio.engines.base import ChunkAudio
+
+        if self.fail_synth is not None:
+            exc, self.fail_synth = self.fail_synth, None
+            raise exc
+        self.batches.append(list(jobs))
+        out = []
+        for job in jobs:
+            frames = job.duration_frames or self.estimate_frames(job.voice, job.text, job.params.speed)[0]
+            n = (frames - self.ref_frames) * self.hop_length
+            rng = np.random.default_rng(job.seed)
+            tone = 0.3 * np.sin(2 * np.pi * rng.uniform(100, 400) * np.arange(n) / self.sample_rate)
+            out.append(ChunkAudio(audio=tone.astype(np.float32), duration_frames=frames, ref_frames=self.ref_frames))
+        return out
+
+    def warmup(self, voices: list[Any], nfe: int, progress: Any = None) -> None:
+        for voice in voices:
+            self.prepare_voice(voice)
+
+    def memory_stats(self) -> dict[str, float]:
+        return {}
+
+    def cache_stats(self) -> dict[str, int]:
+        return {"ref_cache_items": len(self.prepared)}

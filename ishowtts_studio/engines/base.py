@@ -6,6 +6,7 @@ the database or the UI.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -70,13 +71,35 @@ class EngineInfo:
     fast_path: dict[str, Any]
 
 
+Progress = Callable[[float, str], None]
+
+
 class Engine(Protocol):
-    """What the runtime expects of an engine. All methods run on the runtime's worker thread."""
+    """Everything the runtime uses of an engine; the type of the runtime's engine table. Every method runs on
+    the runtime's single worker thread, except `check` (cheap, called by `submit` on the caller's thread)."""
 
-    name: str
-    sample_rate: int
+    name: str  # registered name ("f5", "indextts"): what a request asks for
+    label: str  # shown to people ("F5-TTS")
+    sample_rate: int  # of the audio `synthesize` returns
+    max_batch: int  # most chunk jobs one `synthesize` call should get (the runtime's own limit applies too)
+    hop_length: int  # samples per frame of `estimate_frames`: frames * hop_length / sample_rate = seconds
 
-    def load(self, progress: Any = None) -> EngineInfo: ...
+    @property
+    def loaded(self) -> bool:
+        """Whether the model is in memory now (False again once a worker process died)."""
+        ...
+
+    def check(self) -> str:
+        """Cheap: raise EngineUnavailable saying what is missing and how to fix it; else a short description."""
+        ...
+
+    def load(self, progress: Progress | None = None) -> EngineInfo: ...
+
+    def unload(self) -> None:
+        """Give the memory back (another engine needs it); `load` brings the engine back."""
+        ...
+
+    def info(self) -> EngineInfo: ...
 
     def estimate_frames(self, voice: VoiceRef, text: str, speed: float) -> tuple[int, int]:
         """(total frames, reference frames) the duration rule gives for this text and voice."""
@@ -92,7 +115,9 @@ class Engine(Protocol):
         """Run compatible jobs (same `GenerationParams.batch_key`) as one batch."""
         ...
 
-    def warmup(self, progress: Any = None) -> None: ...
+    def warmup(self, voices: list[VoiceRef], nfe: int, progress: Progress | None = None) -> None:
+        """Prepare `voices` and run the shapes live traffic will need, so first requests are fast."""
+        ...
 
     def memory_stats(self) -> dict[str, float]: ...
 

@@ -123,7 +123,11 @@ def normalise_ref_text(text: str) -> str:
 
 class F5Engine:
     name = "f5"
+    label = "F5-TTS"
     sample_rate = SAMPLE_RATE
+    hop_length = HOP
+    # the sampler batches any number of jobs; the runtime's engine.max_batch is the limit that applies
+    max_batch = 64
 
     def __init__(
         self,
@@ -208,6 +212,14 @@ class F5Engine:
         )
         say(0.7, "model ready")
         return self.info()
+
+    @property
+    def loaded(self) -> bool:
+        return self.cfm is not None
+
+    def check(self) -> str:
+        """Nothing to check cheaply: missing weights are found (and explained) by `load`."""
+        return self.model_name
 
     def info(self) -> EngineInfo:
         return EngineInfo(

@@ -18,7 +18,7 @@ from ishowtts_studio.services.inputs import check_nfe
 from ishowtts_studio.services.nfe import NfeService
 from ishowtts_studio.services.nfe_plan import INDEXTTS_NFE, render_label
 from ishowtts_studio.settings import Settings
-from ishowtts_studio.store import Store
+from ishowtts_studio.store import NfeRender, Store
 from ishowtts_studio.validation import InvalidInput, clean_display_name
 
 REVIEWER_MAX = 100
@@ -35,22 +35,21 @@ def check_reviewer(reviewer: Any) -> str:
         raise InputError(str(exc)) from None
 
 
-def ab_pairs(renders: list[dict[str, Any]]) -> list[tuple[int, int]]:
+def ab_pairs(renders: list[NfeRender]) -> list[tuple[int, int]]:
     """Render-id pairs a trial can use: each candidate against its reference and its neighbouring NFE."""
-    groups: dict[str, list[dict[str, Any]]] = {}
+    groups: dict[str, list[NfeRender]] = {}
     for r in renders:
-        groups.setdefault(r["group_key"], []).append(r)
+        groups.setdefault(r.group_key, []).append(r)
     pairs = set()
     for rows in groups.values():
-        ref = [r for r in rows if r["nfe"] == r["reference_nfe"]]
+        ref = [r for r in rows if r.nfe == r.reference_nfe]
         # an IndexTTS render (cross-engine A/B) meets the reference only, never a neighbouring NFE
-        cands = sorted((r for r in rows if r["nfe"] not in (r["reference_nfe"], INDEXTTS_NFE)),
-                       key=lambda r: r["nfe"])
-        for r in cands + [r for r in rows if r["nfe"] == INDEXTTS_NFE]:
+        cands = sorted((r for r in rows if r.nfe not in (r.reference_nfe, INDEXTTS_NFE)), key=lambda r: r.nfe)
+        for r in cands + [r for r in rows if r.nfe == INDEXTTS_NFE]:
             if ref:
-                pairs.add((r["id"], ref[0]["id"]))
+                pairs.add((r.id, ref[0].id))
         for a, b in zip(cands, cands[1:]):
-            pairs.add((a["id"], b["id"]))
+            pairs.add((a.id, b.id))
     return sorted((min(p), max(p)) for p in pairs)
 
 
@@ -82,17 +81,19 @@ class AbService:
                 raise InputError("No renders to compare yet: render a text at several NFEs first.")
             a_id, b_id = choose_pair(pairs, self.store.ab_pairs_seen(name), self.store.ab_pair_counts())
             ra, rb = self.store.get_nfe_render_by_id(a_id), self.store.get_nfe_render_by_id(b_id)
+            assert ra is not None and rb is not None  # the pairs come from the stored renders
             trial_id = uuid.uuid4().hex
             clips = []
             for side, r in (("A", ra), ("B", rb)):
                 rel = Path("nfe") / "ab" / f"{trial_id}-{side}.wav"  # neutral names: no NFE in the file name
                 (samples / rel).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(samples / r["clip_path"], samples / rel)
+                shutil.copyfile(samples / r.clip_path, samples / rel)
                 clips.append(str(rel))
             self.store.add_ab_trial(id=trial_id, reviewer=name, render_a_id=a_id, render_b_id=b_id,
-                                    nfe_a=ra["nfe"], nfe_b=rb["nfe"], clip_a=clips[0], clip_b=clips[1])
+                                    nfe_a=ra.nfe, nfe_b=rb.nfe, clip_a=clips[0], clip_b=clips[1])
             trial = self.store.get_ab_trial(trial_id)
-        return trial["id"], samples / trial["clip_a"], samples / trial["clip_b"]
+            assert trial is not None
+        return trial.id, samples / trial.clip_a, samples / trial.clip_b
 
     def vote(self, trial_id: Any, reviewer: Any, choice: Any, seconds: Any = None) -> dict[str, Any]:
         """Record a vote (A, B or tie) and reveal which NFE was on which side."""
@@ -100,34 +101,34 @@ class AbService:
         trial = self.store.get_ab_trial(str(trial_id or ""))
         if trial is None:
             raise InputError("Unknown trial: ask for a new one.")
-        if trial["reviewer"] != name:
+        if trial.reviewer != name:
             raise InputError("This trial belongs to another reviewer.")
         picked = _CHOICES.get(str(choice or "").strip().lower())
         if picked is None:
             raise InputError("Choose A, B or tie (no difference).")
         secs = listening_seconds(seconds)
-        ra = self.store.get_nfe_render_by_id(trial["render_a_id"])
+        ra = self.store.get_nfe_render_by_id(trial.render_a_id)
         try:
-            self.store.add_ab_vote(trial_id=trial["id"], reviewer=name, nfe_a=trial["nfe_a"], nfe_b=trial["nfe_b"],
-                                   reference_nfe=ra["reference_nfe"] if ra else max(trial["nfe_a"], trial["nfe_b"]),
+            self.store.add_ab_vote(trial_id=trial.id, reviewer=name, nfe_a=trial.nfe_a, nfe_b=trial.nfe_b,
+                                   reference_nfe=ra.reference_nfe if ra else max(trial.nfe_a, trial.nfe_b),
                                    choice=picked, seconds=secs)
         except ValueError as exc:
             raise InputError(str(exc)) from exc
-        return {"trial_id": trial["id"], "choice": picked, "a_nfe": trial["nfe_a"], "b_nfe": trial["nfe_b"],
-                "reference_nfe": ra["reference_nfe"] if ra else None,
-                "a_label": render_label(trial["nfe_a"]), "b_label": render_label(trial["nfe_b"])}
+        return {"trial_id": trial.id, "choice": picked, "a_nfe": trial.nfe_a, "b_nfe": trial.nfe_b,
+                "reference_nfe": ra.reference_nfe if ra else None,
+                "a_label": render_label(trial.nfe_a), "b_label": render_label(trial.nfe_b)}
 
     def results(self, reference_nfe: Any = None, boot: int = 200) -> dict[str, Any]:
         """Pair statistics, Bradley–Terry, position bias, votes per reviewer, verdicts, recommended NFE."""
         every = self.store.list_nfe_renders()
         if reference_nfe in (None, ""):
             # the configured reference, or else the one of the latest renders
-            refs = {r["reference_nfe"] for r in every}
+            refs = {r.reference_nfe for r in every}
             default = self.nfe.reference_default()
-            reference_nfe = default if default in refs or not every else every[-1]["reference_nfe"]
+            reference_nfe = default if default in refs or not every else every[-1].reference_nfe
         ref = check_nfe(reference_nfe)
-        renders = [r for r in every if r["reference_nfe"] == ref and r["nfe"] != INDEXTTS_NFE]
-        all_votes = [v for v in self.store.list_ab_votes() if v["reference_nfe"] == ref]
+        renders = [r.to_dict() for r in every if r.reference_nfe == ref and r.nfe != INDEXTTS_NFE]
+        all_votes = [v.to_dict() for v in self.store.list_ab_votes() if v.reference_nfe == ref]
         # votes of the cross-engine A/B are their own question, kept out of the NFE statistics
         cross = [v for v in all_votes if INDEXTTS_NFE in (v["nfe_a"], v["nfe_b"])]
         votes = [v for v in all_votes if INDEXTTS_NFE not in (v["nfe_a"], v["nfe_b"])]
@@ -146,12 +147,12 @@ class AbService:
         """Votes (with the voice, text and seed they were about) and render scores, for CSV/JSON export."""
         keep = ("id", "created_at", "voice_slug", "text", "seed", "nfe", "reference_nfe", "pesq_wb", "stoi", "estoi",
                 "rtf", "error", "audio_seconds", "latency_s", "smoke", "group_key")
-        renders = {r["id"]: r for r in self.store.list_nfe_renders()}
+        renders = {r.id: r.to_dict() for r in self.store.list_nfe_renders()}
         votes = []
         for v in self.store.list_ab_votes():
-            trial = self.store.get_ab_trial(v["trial_id"]) or {}
-            r = renders.get(trial.get("render_a_id"), {})
-            votes.append(dict(v, voice_slug=r.get("voice_slug"), text=r.get("text"), seed=r.get("seed")))
+            trial = self.store.get_ab_trial(v.trial_id)
+            r = renders.get(trial.render_a_id, {}) if trial else {}
+            votes.append(dict(v.to_dict(), voice_slug=r.get("voice_slug"), text=r.get("text"), seed=r.get("seed")))
         return {"votes": votes, "renders": [{k: r[k] for k in keep} for r in renders.values()]}
 
 

@@ -28,7 +28,7 @@ from ishowtts_studio.services.preferences import Preferences
 from ishowtts_studio.services.synthesis import SynthesisService
 from ishowtts_studio.services.voices import find_voice, voice_ref
 from ishowtts_studio.settings import Settings
-from ishowtts_studio.store import Store
+from ishowtts_studio.store import NfeRender, Store
 from ishowtts_studio.voices import Voice, VoiceLibrary
 
 # most seeds per run, most renders per run (voices x texts x seeds x NFEs)
@@ -44,7 +44,7 @@ class RenderRun:
     groups: list[RenderGroup]
     reference_nfe: int
     total: int
-    stored: dict[tuple[int, int], dict[str, Any]] = field(default_factory=dict)
+    stored: dict[tuple[int, int], NfeRender] = field(default_factory=dict)
     failed: dict[tuple[int, int], str] = field(default_factory=dict)
     refs: dict[int, np.ndarray] = field(default_factory=dict)
     reused_ids: set[int] = field(default_factory=set)
@@ -175,14 +175,14 @@ class NfeService:
         for gi, g in enumerate(run.groups):
             for n in order:
                 row = self.store.get_nfe_render(g.key(n))
-                if row is not None and (samples / row["audio_path"]).exists() and (samples / row["clip_path"]).exists():
+                if row is not None and (samples / row.audio_path).exists() and (samples / row.clip_path).exists():
                     run.stored[(gi, n)] = row
         run.done = len(run.stored)
-        run.reused_ids = {row["id"] for row in run.stored.values()}
+        run.reused_ids = {row.id for row in run.stored.values()}
 
     def _ref_audio(self, run: RenderRun, gi: int) -> np.ndarray | None:
         if gi not in run.refs and (gi, run.reference_nfe) in run.stored:
-            path = self.settings.paths.samples / run.stored[(gi, run.reference_nfe)]["audio_path"]
+            path = self.settings.paths.samples / run.stored[(gi, run.reference_nfe)].audio_path
             run.refs[gi] = read_audio(path, target_sr=None)[0]
         return run.refs.get(gi)
 
@@ -240,7 +240,7 @@ class NfeService:
         run.stored[(gi, n)] = self._store_render(run.groups[gi], n, params, audio, stats, scored)
 
     def _store_render(self, g: RenderGroup, nfe: int, params: GenerationParams, audio: np.ndarray, stats: Any,
-                      s: quality.QualityScores | None) -> dict[str, Any]:
+                      s: quality.QualityScores | None) -> NfeRender:
         """Write a render and its loudness-matched listening clip (atomically), then its row."""
         sr = self.runtime.engine.sample_rate
         samples = self.settings.paths.samples
@@ -256,7 +256,9 @@ class NfeService:
             audio_path=str(rel), clip_path=str(clip_rel), sample_rate=sr, audio_seconds=len(audio) / sr,
             latency_s=stats.latency_s, rtf=stats.rtf, pesq_wb=s.pesq_wb if s else None, stoi=s.stoi if s else None,
             estoi=s.estoi if s else None, error=s.error if s else None, smoke=self.smoke)
-        return self.store.get_nfe_render(key)
+        stored = self.store.get_nfe_render(key)
+        assert stored is not None  # written just above (or by a concurrent run with the same key)
+        return stored
 
     def _rows(self, run: RenderRun, order: list[int]) -> list[dict[str, Any]]:
         rows = []
@@ -270,9 +272,8 @@ class NfeService:
                     rows.append(dict(base, pesq_wb=None, stoi=None, estoi=None, rtf=None, audio_s=None,
                                      render_id=None, reused=False, error=run.failed.get((gi, n), "not rendered")))
                 else:
-                    rows.append(dict(base, pesq_wb=r["pesq_wb"], stoi=r["stoi"], estoi=r["estoi"], rtf=r["rtf"],
-                                     error=r["error"], audio_s=r["audio_seconds"], render_id=r["id"],
-                                     reused=r["id"] in run.reused_ids))
+                    rows.append(dict(base, pesq_wb=r.pesq_wb, stoi=r.stoi, estoi=r.estoi, rtf=r.rtf, error=r.error,
+                                     audio_s=r.audio_seconds, render_id=r.id, reused=r.id in run.reused_ids))
         return rows
 
     def scores(

@@ -62,6 +62,11 @@ class VoiceService:
         self.settings, self.library, self.store, self.runtime = settings, library, store, runtime
         self.transcriber, self.synthesis = transcriber, synthesis
 
+    @property
+    def can_transcribe(self) -> bool:
+        """Whether a Whisper model is configured (the tab shows its Transcribe button only then)."""
+        return self.transcriber.configured
+
     # ---- reading ----------------------------------------------------------------------------------
     def list_voices(self) -> list[dict[str, Any]]:
         usage = self.store.voice_usage_counts()

@@ -26,6 +26,7 @@ from typing import Any
 import gradio as gr
 
 from ishowtts_studio.services.errors import InputError
+from ishowtts_studio.services.inputs import NFE_MAX, NFE_MIN, SPEED_MAX, SPEED_MIN
 from ishowtts_studio.studio import Studio
 from ishowtts_studio.ui.common import GPU, user_errors
 from ishowtts_studio.validation import redact_paths, to_number
@@ -129,9 +130,9 @@ def register_api(studio: Studio, *, gpu_limit: int = 1) -> StudioAPI:
         text = gr.Textbox(label="text")
         voice = gr.Textbox(label="voice")
         # no initial values: a client that leaves them out sends None, which means the studio's defaults
-        nfe = gr.Number(label="nfe", value=None, info="ODE steps 1-64; None = the studio's default NFE")
+        nfe = gr.Number(label="nfe", value=None, info=f"ODE steps {NFE_MIN}-{NFE_MAX}; None = the studio's default NFE")
         seed = gr.Number(label="seed", value=None, info="None or -1 = random")
-        speed = gr.Number(label="speed", value=None, info="0.3-3.0; None = the configured speed (1.0)")
+        speed = gr.Number(label="speed", value=None, info=f"{SPEED_MIN}-{SPEED_MAX}; None = the configured speed (1.0)")
         engine = gr.Textbox(label="engine", value=None, info="f5 (default) or indextts")
         options = gr.JSON(label="options", value=None)
         wav = gr.File(label="wav")

@@ -21,6 +21,7 @@ from typing import Any
 import gradio as gr
 
 from ishowtts_studio.nfe_texts import NFE_TEXTS
+from ishowtts_studio.services.inputs import NFE_MAX, NFE_MIN
 from ishowtts_studio.services.nfe import NFE_MAX_RENDERS
 from ishowtts_studio.services.nfe_plan import INDEXTTS_NFE
 from ishowtts_studio.studio import Studio
@@ -269,8 +270,8 @@ def build_nfe_tab(studio: Studio, *, gpu_limit: int = 1) -> None:
                              info="one or more", elem_id="nfe-voices")
         seeds = gr.Textbox(value="0", label="Seeds", info="comma-separated whole numbers, e.g. 0, 1, 2",
                            elem_id="nfe-seeds")
-        ref = gr.Number(value=studio.nfe.reference_default(), label="Reference NFE", precision=0, minimum=1,
-                        maximum=64, elem_id="nfe-ref")
+        ref = gr.Number(value=studio.nfe.reference_default(), label="Reference NFE", precision=0, minimum=NFE_MIN,
+                        maximum=NFE_MAX, elem_id="nfe-ref")
     nfes = gr.CheckboxGroup(choices=sorted(set(NFE_CHOICES) | set(candidates_default)), value=candidates_default,
                             label="Candidate NFEs", elem_id="nfe-candidates")
     with gr.Row(equal_height=True):

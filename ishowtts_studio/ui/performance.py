@@ -28,7 +28,7 @@ from ishowtts_studio.numbers import finite_or_none
 from ishowtts_studio.services.bench import RUNS_MAX, RUNS_MIN, TEXT_SIZES, WARMUP_MAX, BenchService, bench_config
 from ishowtts_studio.studio import Studio
 from ishowtts_studio.ui import plots
-from ishowtts_studio.ui.common import GPU, to_gr_error, user_errors
+from ishowtts_studio.ui.common import GPU, user_errors
 
 log = logging.getLogger(__name__)
 
@@ -291,15 +291,13 @@ def build_performance_tab(studio: Studio, metrics: MetricsService, *, refresh_s:
                api_name="perf_tick", api_visibility="private")
 
     # ---- benchmark ------------------------------------------------------------------------------------
+    @user_errors
     def run(nfe_values: list[int], size_values: list[str], lang_values: list[str], n_runs: float, n_warm: float,
             with_stock: bool, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
-        try:
-            cfg = bench_config(nfe_values, n_runs, size_values, langs=lang_values, compare_stock=with_stock,
-                               warmup=n_warm)
-            progress(0.0, desc="starting")
-            result = bench.run_and_save(cfg, progress=lambda f, msg: progress(f, desc=msg))
-        except Exception as exc:
-            raise to_gr_error(exc) from exc
+        cfg = bench_config(nfe_values, n_runs, size_values, langs=lang_values, compare_stock=with_stock,
+                           warmup=n_warm)
+        progress(0.0, desc="starting")
+        result = bench.run_and_save(cfg, progress=lambda f, msg: progress(f, desc=msg))
         note = f"Saved as run #{result['run_id']} on {result.get('device', '?')}."
         if result.get("random_weights"):
             note += f" Weights: {result.get('weights_label')} (random) — speed figures only."

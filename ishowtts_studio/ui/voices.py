@@ -112,7 +112,7 @@ def build_voices_tab(studio: Studio, *, gpu_limit: int = 1) -> VoicesTab:
             transcript = gr.Textbox(label="Transcript", lines=2, elem_id="voice-transcript",
                                     placeholder="Exactly the words spoken in the clip")
             transcribe_btn = gr.Button("Transcribe automatically", size="sm", elem_id="voice-transcribe-btn",
-                                        visible=studio.voices.transcriber.configured)
+                                        visible=studio.voices.can_transcribe)
             language = gr.Radio(LANG_CHOICES, value="en", label="Language", elem_id="voice-language")
             with gr.Row():
                 preview_btn = gr.Button("Clean & preview", elem_id="voice-preview-btn")
@@ -177,11 +177,9 @@ def build_voices_tab(studio: Studio, *, gpu_limit: int = 1) -> VoicesTab:
     transcribe_btn.click(user_errors(studio.voices.transcribe_clip), inputs=clip, outputs=transcript,
                          api_name="voices_transcribe", **gpu)
 
+    @user_errors
     def save(a: str | None, n: str, t: str, lang: str) -> tuple[Any, ...]:
-        try:
-            v = studio.voices.add_voice(n, a, t, lang, original_name=Path(a).name if a else None)
-        except Exception as exc:
-            raise to_gr_error(exc) from exc
+        v = studio.voices.add_voice(n, a, t, lang, original_name=Path(a).name if a else None)
         msgs = v["cleaning"]["messages"] + [f"⚠️ {w}" for w in v["cleaning"]["warnings"]]
         text = f"✅ **Saved {v['name']}** ({v['duration_s']:.2f} s). " + " ".join(msgs)
         preview = None

@@ -53,7 +53,7 @@ def test_renders_of_a_sentence_are_aligned_with_their_reference(run, studio):
     by_group: dict[tuple, set[int]] = {}
     for r in run["rows"]:
         rec = studio.store.get_nfe_render_by_id(r["render_id"])
-        frames = sf.info(str(samples / rec["audio_path"])).frames
+        frames = sf.info(str(samples / rec.audio_path)).frames
         by_group.setdefault((r["voice"], r["text"], r["seed"]), set()).add(frames)
     assert all(len(lengths) == 1 for lengths in by_group.values()), by_group
     assert len({min(v) for v in by_group.values()}) > 1, "different sentences have different lengths"
@@ -88,7 +88,7 @@ def test_second_run_reuses_everything_and_a_lost_file_is_rendered_again(run, stu
     # a render whose file is gone is rendered again, the rest reused
     victim = next(r for r in again if r["nfe"] == 3)
     rec = studio.store.get_nfe_render_by_id(victim["render_id"])
-    (studio.settings.paths.samples / rec["audio_path"]).unlink()
+    (studio.settings.paths.samples / rec.audio_path).unlink()
     third = studio.nfe.render(TEXTS, studio.voices.voice_names()[:2], CANDIDATES, REF, [0, 1])
     assert studio.runtime.completed == before + 1
     assert [r["render_id"] for r in third if not r["reused"]] == [victim["render_id"]]

@@ -233,3 +233,51 @@ def test_two_stores_on_one_file_see_each_other(tmp_path: Path) -> None:
         b.set_pref("x", "y")
         assert b.count_syntheses() == 1
         assert a.get_pref("x") == "y"
+
+
+# ---- NFE renders, A/B trials and votes: typed records --------------------------------------------------
+def _render(store: Store, key: str, nfe: int, **overrides: object) -> int:
+    fields: dict[str, object] = dict(
+        key=key, group_key="g1", voice_slug="nature", voice_hash="h" * 64, text="Hello.", seed=0, nfe=nfe,
+        reference_nfe=32, speed=1.0, cfg_strength=2.0, sway_coef=-1.0, duration_frames="[120]",
+        audio_path=f"nfe/g1/{nfe}.wav", clip_path=f"nfe/g1/{nfe}-clip.wav", sample_rate=24000,
+        audio_seconds=1.25, latency_s=0.2, rtf=0.16, pesq_wb=3.9, stoi=0.95, estoi=0.9)
+    fields.update(overrides)
+    return store.add_nfe_render(**fields)
+
+
+def test_nfe_renders_are_typed_records_and_a_key_is_stored_once(store: Store) -> None:
+    from ishowtts_studio.store import NfeRender
+
+    first = _render(store, "k8", 8)
+    assert _render(store, "k8", 8, rtf=9.9) == first, "the render already stored under the key wins"
+    ref = _render(store, "k32", 32, pesq_wb=None, stoi=None, estoi=None)
+    got = store.get_nfe_render("k8")
+    assert isinstance(got, NfeRender) and got.id == first and got.rtf == pytest.approx(0.16)
+    assert store.get_nfe_render_by_id(ref).nfe == 32 and store.get_nfe_render_by_id(ref).pesq_wb is None
+    assert store.get_nfe_render("nope") is None and store.get_nfe_render_by_id(999) is None
+    assert [r.id for r in store.list_nfe_renders()] == [first, ref]
+    assert store.list_nfe_renders(group="other") == []
+    as_dict = got.to_dict()
+    assert as_dict["audio_path"] == "nfe/g1/8.wav" and isinstance(as_dict["created_at"], str)
+    datetime.fromisoformat(as_dict["created_at"])
+
+
+def test_trials_and_votes_one_vote_per_trial(store: Store) -> None:
+    from ishowtts_studio.store import AbTrial, AbVote
+
+    a, b = _render(store, "k8", 8), _render(store, "k32", 32)
+    store.add_ab_trial(id="t1", reviewer="Rita", render_a_id=b, render_b_id=a, nfe_a=32, nfe_b=8,
+                       clip_a="nfe/ab/t1-A.wav", clip_b="nfe/ab/t1-B.wav")
+    trial = store.open_ab_trial("Rita")
+    assert isinstance(trial, AbTrial) and (trial.id, trial.nfe_a, trial.nfe_b) == ("t1", 32, 8)
+    assert store.open_ab_trial("Someone else") is None
+    assert store.ab_pairs_seen("Rita") == {(a, b)}
+    assert store.ab_pair_counts() == {(a, b): {"trials": 1, "low_on_a": 0}}
+    store.add_ab_vote(trial_id="t1", reviewer="Rita", nfe_a=32, nfe_b=8, reference_nfe=32, choice="tie", seconds=4.5)
+    with pytest.raises(ValueError, match="already been voted"):
+        store.add_ab_vote(trial_id="t1", reviewer="Rita", nfe_a=32, nfe_b=8, reference_nfe=32, choice="A")
+    assert store.open_ab_trial("Rita") is None, "a voted trial is not handed out again"
+    (vote,) = store.list_ab_votes()
+    assert isinstance(vote, AbVote) and (vote.choice, vote.seconds) == ("tie", 4.5)
+    assert vote.to_dict()["trial_id"] == "t1" and store.get_ab_trial("t1").reviewer == "Rita"

@@ -1,0 +1,96 @@
+"""The engines the runtime holds, and which of them are in memory: load on first use, keep at most
+`max_loaded` (the least recently used is unloaded first), and when loading runs out of GPU memory, unload
+every other engine and try once more. Used only from the runtime's worker thread."""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+
+from ishowtts_studio.engines.base import Engine, EngineUnavailable
+
+log = logging.getLogger(__name__)
+
+
+def is_oom(exc: BaseException) -> bool:
+    """Whether `exc` means the GPU ran out of memory (torch's own error, or a message saying so)."""
+    try:
+        import torch
+
+        if isinstance(exc, torch.cuda.OutOfMemoryError):
+            return True
+    except ImportError:
+        pass
+    return "out of memory" in str(exc).lower()
+
+
+def empty_cache() -> None:
+    """Give PyTorch's cached GPU blocks back, so another engine (or a retry) can have them."""
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except Exception:
+        pass
+
+
+class EnginePool:
+    def __init__(self, engines: dict[str, Engine], max_loaded: int) -> None:
+        self.engines = engines
+        self.max_loaded = max(1, max_loaded)
+        self._loaded: OrderedDict[str, None] = OrderedDict()  # least recently used first
+        self.load_errors: dict[str, str] = {}
+        self.loading: str | None = None
+
+    def is_loaded(self, name: str) -> bool:
+        return name in self._loaded
+
+    def loaded_names(self) -> list[str]:
+        """The engines in memory, least recently used first."""
+        return list(self._loaded)
+
+    def mark_loaded(self, name: str) -> None:
+        """Record an engine the caller loaded itself (the default engine, loaded with progress at start)."""
+        self._loaded[name] = None
+        self._loaded.move_to_end(name)
+
+    def ensure_loaded(self, name: str) -> Engine:
+        """The named engine, loaded; others are unloaded to keep at most `max_loaded`."""
+        engine = self.engines[name]
+        if name in self._loaded:
+            if engine.loaded:
+                self._loaded.move_to_end(name)
+                return engine
+            log.warning("engine %s is no longer loaded (its worker exited); loading it again", name)
+            del self._loaded[name]
+        while len(self._loaded) >= self.max_loaded:
+            self.unload(next(iter(self._loaded)))
+        self.loading = name
+        try:
+            try:
+                engine.load(None)
+            except Exception as exc:
+                if not is_oom(exc) or not self._loaded:
+                    raise
+                log.warning("out of GPU memory loading %s; unloading the other engines and retrying", name)
+                for other in list(self._loaded):
+                    self.unload(other)
+                engine.load(None)
+        except EngineUnavailable as exc:
+            self.load_errors[name] = str(exc)
+            raise
+        finally:
+            self.loading = None
+        self.load_errors.pop(name, None)
+        self._loaded[name] = None
+        return engine
+
+    def unload(self, name: str) -> None:
+        log.info("unloading engine %s to make room", name)
+        self._loaded.pop(name, None)
+        try:
+            self.engines[name].unload()
+        except Exception:
+            log.exception("unloading %s failed", name)
+        empty_cache()
