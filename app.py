@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """iShowTTS Studio: command line entry point.
 
-    python app.py [--config PATH] [--host HOST] [--port PORT] [--smoke] [--log-level LEVEL]
+    python app.py [--config PATH] [--host HOST] [--port PORT] [--allow-no-login] [--smoke] [--log-level LEVEL]
 
 Settings come from --config, else $ISHOWTTS_CONFIG, else config.toml next to this file (when
 present), else the built-in defaults. The engine loads in the background: the page comes up at
@@ -32,6 +32,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--host", help="interface to bind (overrides server.host), e.g. 127.0.0.1 or 0.0.0.0")
     parser.add_argument("--port", type=int, help="TCP port (overrides server.port)")
+    parser.add_argument(
+        "--allow-no-login", action="store_true",
+        help="start even though --host listens beyond this machine and login is off (sets server.allow_no_login)",
+    )
     parser.add_argument(
         "--smoke", action="store_true",
         help="use a tiny randomly initialised model (no downloads; the audio is noise) for tests and demos",
@@ -72,30 +76,45 @@ def main(argv: list[str] | None = None) -> int:
         overrides["server.host"] = args.host
     if args.port is not None:
         overrides["server.port"] = args.port
+    if args.allow_no_login:
+        overrides["server.allow_no_login"] = True
     try:
         settings = load_settings(config_path(args.config), overrides=overrides, smoke=args.smoke)
     except ConfigError as exc:
         print(f"Configuration error: {exc}", file=sys.stderr)
         return 2
 
+    from ishowtts_studio.startup import exposure_problem
+
+    server = settings.server
+    problem = exposure_problem(server)
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
+    if server.allow_no_login and not server.auth_enabled:
+        log.warning("listening on %s without a login (server.allow_no_login): anyone who can reach this machine "
+                    "can use the studio", server.host)
+
     from ishowtts_studio.api import mount_api
     from ishowtts_studio.api.chat import mount_chat_routes
+    from ishowtts_studio.dbfile import DatabaseDamaged
     from ishowtts_studio.studio import Studio
     from ishowtts_studio.ui import build_ui, launch_options, server_options
     from ishowtts_studio.ui.chat import gradio_session_user
     from ishowtts_studio.ui.performance import mount_prometheus
 
-    server = settings.server
-    if server.host not in ("127.0.0.1", "localhost", "::1") and not server.auth_enabled:
-        log.warning(
-            "listening on %s without a login: anyone who can reach this machine can use the studio "
-            "(set server.auth_user and server.auth_password)", server.host,
-        )
     try:
         studio = Studio(settings)
+    except DatabaseDamaged as exc:  # kept untouched; the message says how to restore or start afresh
+        print(str(exc), file=sys.stderr)
+        return 2
     except OSError as exc:  # e.g. a folder in [paths] that cannot be created or written
         print(f"Cannot set up the studio's folders: {exc}", file=sys.stderr)
         return 2
+    from ishowtts_studio.recovery import recover
+
+    paths = settings.paths  # before serving: what a crashed run left behind (temp files, audio without a row)
+    recover(voices=paths.voices, samples=paths.samples, cache=paths.cache, store=studio.store)
     studio.start()  # the engine loads on its own thread; the page shows the progress
     try:
         demo = build_ui(studio)

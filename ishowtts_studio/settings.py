@@ -65,14 +65,20 @@ def _meta(
     hi: float | None = None,
     check: Callable[[Any], str | None] | None = None,
     shown_default: str | None = None,
+    secret: bool = False,
 ) -> dict[str, Any]:
-    """Field metadata: the documentation and the constraints of one setting."""
-    return {"doc": doc, "choices": choices, "lo": lo, "hi": hi, "check": check, "shown_default": shown_default}
+    """Field metadata: the documentation and the constraints of one setting (`secret`: never shown)."""
+    return {"doc": doc, "choices": choices, "lo": lo, "hi": hi, "check": check, "shown_default": shown_default,
+            "secret": secret}
 
 
 def _opt(default: Any, doc: str, **constraints: Any) -> Any:
-    """A dataclass field with an immutable default whose metadata documents and constrains it."""
-    return field(default=default, metadata=_meta(doc, **constraints))
+    """A dataclass field with an immutable default whose metadata documents and constrains it; a secret one is
+    left out of the dataclass's repr as well."""
+    return field(default=default, metadata=_meta(doc, **constraints), repr=not constraints.get("secret", False))
+
+
+SECRET_SHOWN = "(hidden)"
 
 
 def _fmt(value: object) -> str:
@@ -129,6 +135,15 @@ def _check_value(cls: type, name: str, value: object) -> object:
     key = f"{section}.{name}"
     typ = _hints(cls)[name]
     meta = {f.name: f.metadata for f in fields(cls)}[name]
+    if meta.get("secret"):
+        try:  # a message about a secret names the key and the problem, never the value
+            return _check_value_shown(cls, name, value, typ, meta, key)
+        except ConfigError as exc:
+            raise ConfigError(str(exc).replace(_fmt(value), SECRET_SHOWN)) from None
+    return _check_value_shown(cls, name, value, typ, meta, key)
+
+
+def _check_value_shown(cls: type, name: str, value: object, typ: Any, meta: Any, key: str) -> object:
 
     # Strict types: TOML distinguishes 8080 from "8080", and bool is a subclass of int in Python.
     ok = (
@@ -268,7 +283,12 @@ class ServerSettings(_Section):
     port: int = _opt(7860, "TCP port of the web server.", lo=1, hi=65535)
     auth_user: str = _opt("", "Login name. Login is required only when both auth_user and auth_password are set.")
     auth_password: str = _opt(
-        "", "Login password. Login is required only when both auth_user and auth_password are set."
+        "", "Login password. Login is required only when both auth_user and auth_password are set.", secret=True
+    )
+    allow_no_login: bool = _opt(
+        False,
+        "Start even when host listens beyond this machine and login is off (anyone on the network can then use "
+        "the studio). Without it such a start is refused; --allow-no-login sets it for one run.",
     )
     max_upload_mb: int = _opt(50, "Largest accepted upload, in megabytes.", lo=1, hi=10000)
 

@@ -29,6 +29,7 @@ from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
+from ishowtts_studio.dbfile import check_database_file
 from ishowtts_studio.store_models import (  # noqa: F401 - the records are part of the store's interface
     METRIC_SETTABLE,
     SYNTHESIS_FIELDS,
@@ -147,6 +148,9 @@ class Store:
 
     def __init__(self, url: str | Path) -> None:
         self.url: URL = _to_url(url)
+        if self.url.get_backend_name() == "sqlite" and not _is_sqlite_memory(self.url):
+            # refuse a damaged file before SQLAlchemy touches it: an empty file would silently become a new database
+            check_database_file(self.url.database or "")
         self.engine: Engine = _make_engine(self.url)
         Base.metadata.create_all(self.engine)
         add_missing_columns(self.engine, Base.metadata)

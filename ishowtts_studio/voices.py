@@ -28,6 +28,15 @@ from typing import Any
 
 import soundfile as sf
 
+from ishowtts_studio.validation import (
+    InvalidInput,
+    brief,
+    check_transcript,
+    clean_display_name,
+    lookalike_keys,
+    redact_paths,
+)
+
 try:  # POSIX only; elsewhere the thread lock alone serialises writes within one process
     import fcntl
 except ImportError:  # pragma: no cover
@@ -70,7 +79,16 @@ class VoiceNotFound(VoiceError):
             listing = "Available voices: " + ", ".join(available) + "."
         else:
             listing = "The voice library is empty."
-        super().__init__(f"No voice named {query!r}. {listing} {_ADD_HINT}")
+        super().__init__(f"No voice named {brief(query)}. {listing} {_ADD_HINT}")
+
+
+class VoiceBroken(VoiceError):
+    """The voice's folder exists but cannot be used (reference.wav missing or changed, voice.json unreadable)."""
+
+    def __init__(self, broken: BrokenVoice) -> None:
+        self.broken = broken
+        fix = "repair it (upload a new clip) or delete it" if broken.repairable else "delete it and add it again"
+        super().__init__(f"The voice {broken.name!r} is broken: {broken.problem}. In the Voices tab, {fix}.")
 
 
 @dataclass(frozen=True)
@@ -105,6 +123,19 @@ class Voice:
         }
 
 
+@dataclass(frozen=True)
+class BrokenVoice:
+    """A voice folder that cannot be used: shown as broken, with repair (new clip) or delete."""
+
+    slug: str
+    name: str  # from voice.json, else the folder name
+    problem: str
+    repairable: bool  # voice.json is readable: a new clip is all it needs
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"slug": self.slug, "name": self.name, "problem": self.problem, "repairable": self.repairable}
+
+
 def _now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -133,12 +164,28 @@ def slugify(name: str) -> str:
 
 
 def _clean_name(name: str) -> str:
-    name = " ".join(str(name).split())
-    if not name:
-        raise VoiceError("Give the voice a name with at least one letter or digit")
-    if len(name) > MAX_NAME_CHARS:
-        raise VoiceError(f"Voice names are limited to {MAX_NAME_CHARS} characters (this one has {len(name)})")
-    return name
+    try:  # the same rules as reviewer names: printable, no invisible or bidi-override characters
+        return clean_display_name(name, what="The voice name", max_chars=MAX_NAME_CHARS)
+    except InvalidInput as exc:
+        raise VoiceError(str(exc)) from None
+
+
+def _transcript(text: Any, duration_s: float | None = None) -> str:
+    try:
+        clean = check_transcript(text, duration_s)
+    except InvalidInput as exc:
+        raise VoiceError(str(exc)) from None
+    if not clean:
+        raise VoiceError("Type the transcript: exactly the words spoken in the reference clip")
+    return clean
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _fsync_dir(path: Path) -> None:
@@ -163,6 +210,9 @@ class VoiceLibrary:
         self.root.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._writes = 0
+        # (slug, size, mtime, inode) -> does reference.wav still hash to voice.json's content_hash
+        self._hash_ok: dict[tuple[str, int, int, int], bool] = {}
+        self._warned: set[tuple[str, str]] = set()
 
     def __repr__(self) -> str:
         return f"VoiceLibrary({str(self.root)!r})"
@@ -186,47 +236,82 @@ class VoiceLibrary:
                     newest = max(newest, os.stat(os.path.join(entry.path, META_FILE)).st_mtime_ns)
         return newest + self._writes
 
-    def list(self) -> list[Voice]:
-        """Every readable voice, sorted by name; broken folders are skipped with a warning."""
-        voices = []
+    def scan(self) -> tuple[builtins.list[Voice], builtins.list[BrokenVoice]]:
+        """(usable voices, broken voice folders), each sorted by name."""
+        voices: builtins.list[Voice] = []
+        broken: builtins.list[BrokenVoice] = []
         try:
             entries = sorted(os.scandir(self.root), key=lambda e: e.name)
         except OSError as exc:
             log.warning("Cannot read voice library %s: %s", self.root, exc)
-            return []
+            return [], []
         for entry in entries:
             if entry.name.startswith(".") or not entry.is_dir():
                 continue
             voice = self._load(Path(entry.path))
-            if voice is not None:
-                voices.append(voice)
+            (voices if isinstance(voice, Voice) else broken).append(voice)  # type: ignore[arg-type]
         voices.sort(key=lambda v: (_name_key(v.name), v.slug))
-        return voices
+        broken.sort(key=lambda v: (_name_key(v.name), v.slug))
+        return voices, broken
+
+    def list(self) -> builtins.list[Voice]:
+        """Every usable voice, sorted by name; broken folders are left out (see `list_broken`)."""
+        return self.scan()[0]
+
+    def list_broken(self) -> builtins.list[BrokenVoice]:
+        """Voice folders that cannot be used, with what is wrong: shown as broken, to repair or delete."""
+        return self.scan()[1]
 
     def names(self) -> builtins.list[str]:
         return [v.name for v in self.list()]
 
     def get(self, name_or_slug: str) -> Voice:
-        """Find a voice by name (case-insensitive) or slug; raises VoiceNotFound."""
-        voices = self.list()
+        """Find a voice by name (case-insensitive) or slug; raises VoiceNotFound, or VoiceBroken for a voice
+        whose folder cannot be used (so a broken voice is never synthesised from a cache nor exported)."""
+        found = self._find(name_or_slug)
+        if isinstance(found, BrokenVoice):
+            raise VoiceBroken(found)
+        return found
+
+    def _find(self, name_or_slug: str) -> Voice | BrokenVoice:
+        voices, broken = self.scan()
         key = _name_key(name_or_slug or "")
-        for voice in voices:
+        both: builtins.list[Voice | BrokenVoice] = [*voices, *broken]
+        for voice in both:
             if _name_key(voice.name) == key:
                 return voice
-        for voice in voices:
+        for voice in both:
             if voice.slug == key:
                 return voice
         raise VoiceNotFound(str(name_or_slug), [v.name for v in voices])
 
-    def _load(self, folder: Path) -> Voice | None:
+    def _audio_matches(self, slug: str, audio_path: Path, content_hash: str) -> bool:
+        """Whether reference.wav is still the file that was stored (its hash), cached per file version."""
+        st = audio_path.stat()
+        key = (slug, st.st_size, st.st_mtime_ns, st.st_ino)
+        ok = self._hash_ok.get(key)
+        if ok is None:
+            ok = _file_sha256(audio_path) == content_hash
+            if len(self._hash_ok) > 4096:
+                self._hash_ok.clear()
+            self._hash_ok[key] = ok
+        return ok
+
+    def _load(self, folder: Path) -> Voice | BrokenVoice:
         meta_path = folder / META_FILE
         audio_path = folder / AUDIO_FILE
+        name = folder.name
         try:
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
             if not isinstance(meta, dict):
                 raise TypeError("voice.json is not an object")
+            if isinstance(meta.get("name"), str) and meta["name"].strip():
+                name = meta["name"]
             if not audio_path.is_file():
-                raise FileNotFoundError(f"{AUDIO_FILE} is missing")
+                return self._broken(folder, name, f"{AUDIO_FILE} is missing", repairable=True)
+            if not self._audio_matches(folder.name, audio_path, str(meta["content_hash"])):
+                return self._broken(folder, name, f"{AUDIO_FILE} was changed or damaged since the voice was saved",
+                                    repairable=True)
             language = str(meta.get("language") or "other")
             return Voice(
                 slug=folder.name,
@@ -242,9 +327,19 @@ class VoiceLibrary:
                 original_name=meta.get("original_name"),
                 loudness_lufs=None if meta.get("loudness_lufs") is None else float(meta["loudness_lufs"]),
             )
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            log.warning("Skipping voice folder %s: %s", folder, exc)
-            return None
+        except FileNotFoundError:
+            return self._broken(folder, name, f"{META_FILE} is missing", repairable=False)
+        except KeyError as exc:
+            return self._broken(folder, name, f"{META_FILE} lacks {exc}", repairable=False)
+        except (OSError, ValueError, TypeError) as exc:
+            return self._broken(folder, name, f"{META_FILE} is unreadable ({redact_paths(str(exc))[:80]})",
+                                repairable=False)
+
+    def _broken(self, folder: Path, name: str, problem: str, *, repairable: bool) -> BrokenVoice:
+        if (folder.name, problem) not in self._warned:  # once per problem, not on every listing
+            self._warned.add((folder.name, problem))
+            log.warning("Voice folder %s is broken: %s", folder, problem)
+        return BrokenVoice(slug=folder.name, name=name, problem=problem, repairable=repairable)
 
     # --------------------------------------------------------------------------------------- writing
 
@@ -297,19 +392,14 @@ class VoiceLibrary:
         self, name: str, wav_path: Path, transcript: str, language: str, original_name: str | None,
         extra: dict[str, Any] | None = None,
     ) -> Voice:
-        name = _clean_name(name)
-        slug_base = slugify(name)  # validates the name before any file work
-        transcript = " ".join(str(transcript or "").split())
-        if not transcript:
-            raise VoiceError("Type the transcript: exactly the words spoken in the reference clip")
+        name = self.check_new_name(name)  # validates the name before any file work
+        slug_base = slugify(name)
+        transcript = _transcript(transcript)
         if language not in LANGUAGES:
-            raise VoiceError(f"Language must be one of {', '.join(LANGUAGES)} (got {language!r})")
-        key = _name_key(name)
-        for voice in self.list():
-            if _name_key(voice.name) == key:
-                raise VoiceError(f"A voice named {voice.name!r} already exists; pick another name")
+            raise VoiceError(f"Language must be one of {', '.join(LANGUAGES)} (got {brief(language)})")
 
         audio_bytes, duration_s, sample_rate = _read_reference(wav_path)
+        transcript = _transcript(transcript, duration_s)  # now that the clip's length is known
         slug = self._free_slug(slug_base)
         now = _now_iso()
         meta: dict[str, Any] = dict(extra or {})
@@ -335,7 +425,7 @@ class VoiceLibrary:
             raise
         _fsync_dir(self.root)
         voice = self._load(self.root / slug)
-        if voice is None:  # pragma: no cover - we just wrote it
+        if not isinstance(voice, Voice):  # pragma: no cover - we just wrote it
             raise VoiceError(f"Voice {name!r} was written but cannot be read back")
         log.info("Added voice %r as %s (%.2f s)", name, slug, duration_s)
         return voice
@@ -344,10 +434,17 @@ class VoiceLibrary:
         """Validate a name for a new (or renamed) voice without writing; returns it cleaned."""
         name = _clean_name(name)
         slugify(name)
-        key = _name_key(name)
-        for voice in self.list():
-            if voice.slug != ignore_slug and _name_key(voice.name) == key:
-                raise VoiceError(f"A voice named {voice.name!r} already exists; pick another name")
+        key, looks = _name_key(name), lookalike_keys(name)
+        voices, broken = self.scan()
+        for voice in [*voices, *broken]:  # a broken voice keeps its name until it is repaired or deleted
+            if voice.slug == ignore_slug:
+                continue
+            if _name_key(voice.name) == key:
+                state = " (broken: repair or delete it in the Voices tab)" if isinstance(voice, BrokenVoice) else ""
+                raise VoiceError(f"A voice named {voice.name!r} already exists{state}; pick another name")
+            if looks & lookalike_keys(voice.name):
+                raise VoiceError(f"The name {name!r} looks the same as the existing voice {voice.name!r} (look-alike "
+                                 "letters or digits); pick a name that cannot be mistaken for it")
         return name
 
     def _rewrite_meta(self, voice: Voice, changes: dict[str, Any]) -> Voice:
@@ -367,7 +464,7 @@ class VoiceLibrary:
             raise
         _fsync_dir(folder)
         loaded = self._load(folder)
-        if loaded is None:  # pragma: no cover - we just wrote it
+        if not isinstance(loaded, Voice):  # pragma: no cover - we just wrote it
             raise VoiceError(f"Voice {voice.name!r} was updated but cannot be read back")
         return loaded
 
@@ -386,28 +483,69 @@ class VoiceLibrary:
             voice = self.get(name_or_slug)
             changes: dict[str, Any] = {}
             if transcript is not None:
-                transcript = " ".join(str(transcript).split())
-                if not transcript:
-                    raise VoiceError("Type the transcript: exactly the words spoken in the reference clip")
-                changes["transcript"] = transcript
+                changes["transcript"] = _transcript(transcript, voice.duration_s)
             if language is not None:
                 if language not in LANGUAGES:
-                    raise VoiceError(f"Language must be one of {', '.join(LANGUAGES)} (got {language!r})")
+                    raise VoiceError(f"Language must be one of {', '.join(LANGUAGES)} (got {brief(language)})")
                 changes["language"] = language
             if not changes:
                 return voice
             return self._rewrite_meta(voice, changes)
 
-    def delete(self, name_or_slug: str) -> Voice:
-        """Remove a voice: its folder is renamed away first (atomic), then deleted."""
+    def delete(self, name_or_slug: str) -> Voice | BrokenVoice:
+        """Remove a voice, broken or not: its folder is renamed away first (atomic), then deleted."""
         with self._write_lock():
-            voice = self.get(name_or_slug)
+            voice = self._find(name_or_slug)
             doomed = self.root / f"{_TMP_PREFIX}deleted-{voice.slug}-{os.getpid()}-{threading.get_ident()}"
             os.replace(self.root / voice.slug, doomed)
             _fsync_dir(self.root)
             shutil.rmtree(doomed, ignore_errors=True)
         log.info("Deleted voice %r (%s)", voice.name, voice.slug)
         return voice
+
+    def repair(self, name_or_slug: str, wav_path: Path | str, extra: dict[str, Any] | None = None) -> Voice:
+        """Give a broken voice (reference.wav missing or changed) a new clip; its name, transcript and language
+        stay. The clip is written beside the old one and renamed over it, then voice.json records its hash."""
+        with self._write_lock():
+            found = self._find(name_or_slug)
+            if isinstance(found, Voice):
+                raise VoiceError(f"The voice {found.name!r} is not broken; nothing to repair")
+            if not found.repairable:
+                raise VoiceBroken(found)
+            folder = self.root / found.slug
+            meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
+            audio_bytes, duration_s, sample_rate = _read_reference(Path(wav_path))
+            _transcript(meta.get("transcript"), duration_s)  # the kept transcript must fit the new clip
+            fd, tmp_name = tempfile.mkstemp(prefix=".reference-", suffix=".wav.tmp", dir=folder)
+            os.close(fd)
+            tmp = Path(tmp_name)
+            try:
+                _write_file(tmp, audio_bytes)
+                os.chmod(tmp, 0o644)
+                os.replace(tmp, folder / AUDIO_FILE)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
+            # until this rewrite lands the hashes differ, so a crash in between leaves the voice still "broken"
+            changes = dict(extra or {}) | {"duration_s": duration_s, "sample_rate": sample_rate,
+                                           "content_hash": hashlib.sha256(audio_bytes).hexdigest()}
+            meta.update(changes, updated=_now_iso())
+            fd, tmp_name = tempfile.mkstemp(prefix=".voice-", suffix=".json.tmp", dir=folder)
+            os.close(fd)
+            tmp = Path(tmp_name)
+            try:
+                _write_file(tmp, json.dumps(meta, ensure_ascii=False, indent=2).encode("utf-8"))
+                os.chmod(tmp, 0o644)
+                os.replace(tmp, folder / META_FILE)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
+            _fsync_dir(folder)
+            loaded = self._load(folder)
+            if not isinstance(loaded, Voice):  # pragma: no cover - we just wrote it
+                raise VoiceError(f"Voice {found.name!r} was repaired but cannot be read back")
+        log.info("Repaired voice %r with a new clip (%.2f s)", loaded.name, duration_s)
+        return loaded
 
     def export_pack(self, name_or_slug: str, dest_dir: Path | str) -> Path:
         """Write `<slug>.zip` (reference.wav + voice.json) into dest_dir, atomically; returns its path."""
@@ -417,6 +555,9 @@ class VoiceLibrary:
         folder = self.root / voice.slug
         meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
         audio = (folder / AUDIO_FILE).read_bytes()
+        if hashlib.sha256(audio).hexdigest() != meta.get("content_hash"):  # changed since get() looked
+            raise VoiceBroken(BrokenVoice(voice.slug, voice.name, f"{AUDIO_FILE} was changed or damaged since the "
+                                          "voice was saved", repairable=True))
         meta["pack_format"] = PACK_FORMAT
         fd, tmp_name = tempfile.mkstemp(prefix=".pack-", suffix=".zip.tmp", dir=dest)
         os.close(fd)
@@ -436,7 +577,7 @@ class VoiceLibrary:
         """Add the f5-tts example voices when the library is empty; returns what was added."""
         added: builtins.list[Voice] = []
         with self._write_lock():
-            if self.list():
+            if any(self.scan()):  # broken voices count: they are the user's, to repair or delete
                 return added
             for name, resource, transcript, language in DEFAULT_VOICES:
                 try:
@@ -520,7 +661,8 @@ def _read_reference(path: Path) -> tuple[bytes, float, int]:
         info = sf.info(str(path))
         data, sample_rate = sf.read(str(path), dtype="float32", always_2d=True)
     except (OSError, RuntimeError, sf.LibsndfileError) as exc:
-        raise VoiceError(f"Cannot read the reference audio {path.name!r}: {exc}") from exc
+        # libsndfile names the full path in its message; the user only needs the file's name
+        raise VoiceError(f"Cannot read the reference audio {path.name!r}: {redact_paths(str(exc))}") from None
     if data.shape[0] == 0:
         raise VoiceError(f"The reference audio {path.name!r} is empty")
     if info.format == "WAV":

@@ -8,7 +8,6 @@ statistics are `listening.py`'s.
 from __future__ import annotations
 
 import random
-import unicodedata
 import uuid
 from pathlib import Path
 from typing import Any
@@ -20,31 +19,20 @@ from ishowtts_studio.services.nfe import NfeService
 from ishowtts_studio.services.nfe_plan import INDEXTTS_NFE, render_label
 from ishowtts_studio.settings import Settings
 from ishowtts_studio.store import NfeRender, Store
+from ishowtts_studio.validation import InvalidInput, clean_display_name
 
 REVIEWER_MAX = 100
-# control, format (zero-width, bidi overrides), private-use and unassigned characters are refused in reviewer
-# names: they would make two names look alike, or garble the results and exports
-_INVISIBLE = ("Cc", "Cf", "Co", "Cn", "Cs", "Zl", "Zp")
 _CHOICES = {"a": "A", "b": "B", "tie": "tie", "no difference": "tie", "same": "tie"}
 
 
 def check_reviewer(reviewer: Any) -> str:
     """A reviewer name as it is stored: NFC, trimmed, printable; refused with a message otherwise."""
-    if reviewer is not None and not isinstance(reviewer, str):
-        raise InputError("The reviewer name must be text.")
-    name = unicodedata.normalize("NFC", reviewer or "").strip()
-    if not name:
+    if reviewer is None or (isinstance(reviewer, str) and not reviewer.strip()):
         raise InputError("Enter your name first, so your votes can be told apart.")
-    if len(name) > REVIEWER_MAX:
-        raise InputError(f"The reviewer name is too long ({len(name)} characters; {REVIEWER_MAX} at most).")
-    bad = [ch for ch in name if unicodedata.category(ch) in _INVISIBLE]
-    if bad:
-        raise InputError(f"The reviewer name contains invisible or control characters "
-                         f"({', '.join(f'U+{ord(ch):04X}' for ch in bad[:3])}); type it with letters, digits "
-                         "and ordinary punctuation.")
-    if not any(ch.isalnum() for ch in name):
-        raise InputError("The reviewer name needs at least one letter or digit.")
-    return " ".join(name.split())
+    try:  # the same rules as voice names (one helper): no invisible, control or bidi-override characters
+        return clean_display_name(reviewer, what="The reviewer name", max_chars=REVIEWER_MAX)
+    except InvalidInput as exc:
+        raise InputError(str(exc)) from None
 
 
 def ab_pairs(renders: list[NfeRender]) -> list[tuple[int, int]]:

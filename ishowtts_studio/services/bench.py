@@ -16,6 +16,7 @@ from ishowtts_studio.services.inputs import NFE_MAX, NFE_MIN, int_list, list_ite
 from ishowtts_studio.services.preferences import Preferences
 from ishowtts_studio.services.synthesis import SynthesisService
 from ishowtts_studio.store import Store
+from ishowtts_studio.validation import brief
 
 TEXT_SIZES = ["short", "medium", "long"]
 RUNS_MIN, RUNS_MAX = 1, 50
@@ -48,13 +49,13 @@ def bench_config(nfes: Any, runs: Any, texts: Any, langs: Any = ("en",), compare
     sizes = [t for t in TEXT_SIZES if t in set(_str_list(texts))]
     unknown = set(_str_list(texts)) - set(TEXT_SIZES)
     if unknown:
-        raise InputError(f"Unknown text size {sorted(unknown)[0]!r}: use {', '.join(TEXT_SIZES)}.")
+        raise InputError(f"Unknown text size {brief(sorted(unknown)[0])}: use {', '.join(TEXT_SIZES)}.")
     if not sizes:
         raise InputError("Pick at least one text size (short, medium, long).")
     lang_list = list(dict.fromkeys(_str_list(langs)))
     unknown = set(lang_list) - set(TEXTS)
     if unknown:
-        raise InputError(f"Unknown language {sorted(unknown)[0]!r}: use {', '.join(sorted(TEXTS))}.")
+        raise InputError(f"Unknown language {brief(sorted(unknown)[0])}: use {', '.join(sorted(TEXTS))}.")
     if not lang_list:
         raise InputError("Pick at least one language.")
     return BenchConfig(nfes=nfe_list, texts=sizes, langs=lang_list, runs=run_list[0], warmup=warm[0],
@@ -123,5 +124,5 @@ class BenchService:
             raise InputError("Pick a baseline (save one first).")
         baseline = self.store.get_baseline(name)
         if baseline is None:
-            raise InputError(f"There is no baseline named {name!r}.")
+            raise InputError(f"There is no baseline named {brief(name)}.")
         return baseline

@@ -6,6 +6,7 @@ from ishowtts_studio.audio import AudioError
 from ishowtts_studio.engines.base import EngineUnavailable
 from ishowtts_studio.runtime import BusyError, SynthesisError
 from ishowtts_studio.transcribe import TranscriberUnavailable
+from ishowtts_studio.validation import InvalidInput
 from ishowtts_studio.voices import VoiceError
 
 
@@ -15,4 +16,4 @@ class InputError(ValueError):
 
 # errors whose message is meant for the user (an internal ValueError is not one); the UI maps these to gr.Error
 USER_ERRORS = (InputError, VoiceError, AudioError, BusyError, EngineUnavailable, SynthesisError,
-               TranscriberUnavailable)
+               TranscriberUnavailable, InvalidInput)

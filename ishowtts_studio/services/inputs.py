@@ -14,6 +14,7 @@ from typing import Any
 
 from ishowtts_studio.services.errors import InputError
 from ishowtts_studio.settings import EngineSettings
+from ishowtts_studio.validation import brief
 
 
 def _limits(name: str) -> tuple[Any, Any]:
@@ -59,7 +60,7 @@ def int_list(values: Any, what: str) -> list[int]:
     for v in list_items(values):
         whole = _whole(v)
         if whole is None:
-            raise InputError(f"{what} must be whole numbers, not {v!r}.")
+            raise InputError(f"{what} must be whole numbers, not {brief(v)}.")
         out.append(whole)
     return out
 
@@ -67,7 +68,7 @@ def int_list(values: Any, what: str) -> list[int]:
 def check_nfe(nfe: Any) -> int:
     value = _whole(nfe)
     if value is None:
-        raise InputError(f"NFE must be a whole number from {NFE_MIN} to {NFE_MAX}, not {nfe!r}.")
+        raise InputError(f"NFE must be a whole number from {NFE_MIN} to {NFE_MAX}, not {brief(nfe)}.")
     if not NFE_MIN <= value <= NFE_MAX:
         raise InputError(f"NFE {value} is out of range: use {NFE_MIN} to {NFE_MAX} steps (16 is a good default).")
     return value
@@ -77,7 +78,7 @@ def check_speed(speed: Any) -> float:
     try:
         value = float(speed)
     except (TypeError, ValueError):
-        raise InputError(f"Speed must be a number from {SPEED_MIN} to {SPEED_MAX}, not {speed!r}.") from None
+        raise InputError(f"Speed must be a number from {SPEED_MIN} to {SPEED_MAX}, not {brief(speed)}.") from None
     if not math.isfinite(value) or value <= 0:
         raise InputError(f"Speed must be positive: use {SPEED_MIN} to {SPEED_MAX} (1.0 is normal speed).")
     if not SPEED_MIN <= value <= SPEED_MAX:
@@ -101,7 +102,7 @@ def check_seed(seed: Any) -> int:
         return random.randint(0, SEED_MAX)
     whole = isinstance(seed, int) or (isinstance(seed, float) and seed.is_integer())
     if not whole:
-        raise InputError(f"Seed must be a whole number (or -1 for random), not {seed!r}.")
+        raise InputError(f"Seed must be a whole number (or -1 for random), not {brief(seed)}.")
     if int(seed) > SEED_MAX:
         raise InputError(f"Seed must be at most {SEED_MAX} (or -1 for random).")
     return int(seed)
@@ -121,7 +122,7 @@ def parse_nfes(nfes: Any, default: list[int]) -> list[int]:
                 float(p)
             except ValueError:
                 raise InputError(f"Candidate NFEs must be whole numbers from {NFE_MIN} to {NFE_MAX}, "
-                                 f"not {p!r}.") from None
+                                 f"not {brief(p)}.") from None
         values.append(check_nfe(float(p) if isinstance(p, str) else p))
     return sorted(set(values))
 
@@ -137,7 +138,7 @@ def parse_fixed_seeds(seeds: Any, most: int) -> list[int]:
     for p in parts:
         v = _whole(p)
         if v is None:
-            raise InputError(f"Seeds must be whole numbers from 0 to {SEED_MAX}, not {p!r}.")
+            raise InputError(f"Seeds must be whole numbers from 0 to {SEED_MAX}, not {brief(p)}.")
         if v < 0:
             raise InputError("NFE comparisons need fixed seeds (0 or more), so every render is aligned; "
                              "random seeds (-1) cannot be used here.")

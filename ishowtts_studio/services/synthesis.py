@@ -23,6 +23,7 @@ from ishowtts_studio.services.voices import find_voice, voice_ref
 from ishowtts_studio.settings import Settings
 from ishowtts_studio.store import Store, SynthesisRecord
 from ishowtts_studio.textproc import TextError, chunk_for_engine, normalize_text
+from ishowtts_studio.validation import brief
 from ishowtts_studio.voices import Voice, VoiceLibrary
 
 ENGINE_LABELS = {"f5": "F5-TTS", "indextts": "IndexTTS"}
@@ -75,7 +76,7 @@ class SynthesisService:
         by_label = {v.lower(): k for k, v in ENGINE_LABELS.items()}
         name = by_label.get(name.lower(), name.lower())
         if name not in self.runtime.engines:
-            raise InputError(f"Unknown engine {engine!r}: choose {' or '.join(ENGINE_LABELS.values())}.")
+            raise InputError(f"Unknown engine {brief(engine)}: choose {' or '.join(ENGINE_LABELS.values())}.")
         return name
 
     def indextts_version(self) -> str | None:

@@ -16,6 +16,7 @@ from ishowtts_studio.services.errors import InputError
 from ishowtts_studio.settings import Settings
 from ishowtts_studio.store import Store
 from ishowtts_studio.transcribe import NO_TRANSCRIBER, Transcriber
+from ishowtts_studio.validation import InvalidInput, brief, check_transcript
 from ishowtts_studio.voice_cleaning import CleanedClip, clean_clip
 from ishowtts_studio.voices import LANGUAGES, Voice, VoiceError, VoiceLibrary, read_pack
 
@@ -49,7 +50,7 @@ def voice_ref(voice: Voice) -> VoiceRef:
 
 def _check_language(language: str) -> str:
     if language not in LANGUAGES:
-        raise InputError(f"Language must be one of {', '.join(LANGUAGES)} (got {language!r}).")
+        raise InputError(f"Language must be one of {', '.join(LANGUAGES)} (got {brief(language)}).")
     return language
 
 
@@ -94,13 +95,16 @@ class VoiceService:
     def _check_voice_fields(
         self, name: str | None, transcript: str | None, language: str | None
     ) -> tuple[str, str, str]:
-        if name is None or not str(name).strip():
+        if name is None or (isinstance(name, str) and not name.strip()):
             raise InputError("Give the voice a name with at least one letter or digit.")
-        name = self.library.check_new_name(str(name))
-        transcript = " ".join(str(transcript or "").split())
+        name = self.library.check_new_name(name)
+        try:  # the length limit before the clip is decoded; the per-second limit once its length is known
+            transcript = check_transcript(transcript)
+        except InvalidInput as exc:
+            raise InputError(str(exc)) from None
         if not transcript and not self.transcriber.configured:
             raise InputError(self.NO_TRANSCRIBER)
-        return name, transcript, _check_language(str(language or "en"))
+        return name, transcript, _check_language(language or "en")
 
     def add_voice(
         self,
@@ -162,6 +166,8 @@ class VoiceService:
     ) -> dict[str, Any]:
         """Change the transcript and/or language; the engine's cached reference for the voice is dropped."""
         chosen = self.get_voice(voice)
+        if transcript is not None and not isinstance(transcript, str):
+            raise InputError(f"The transcript must be text, not {type(transcript).__name__}.")
         if transcript is not None and not str(transcript).strip():
             raise InputError("The transcript cannot be empty: type exactly the words spoken in the clip.")
         if language is not None and str(language).strip() == "":
@@ -180,8 +186,27 @@ class VoiceService:
     def delete_voice(self, voice: str | None) -> dict[str, Any]:
         """Delete a voice. Syntheses in flight keep going (the engine holds the prepared reference) and
         history rows keep their own audio files."""
-        chosen = self.get_voice(voice)
-        return self.library.delete(chosen.slug).to_dict()
+        if not voice or not str(voice).strip():
+            raise InputError("Pick a voice first.")
+        return self.library.delete(str(voice)).to_dict()  # broken voices too: delete is how they go away
+
+    # ---- broken voices ----------------------------------------------------------------------------
+    def broken_voices(self) -> list[dict[str, Any]]:
+        """Voice folders that cannot be used (reference.wav missing or changed, voice.json unreadable):
+        name, slug, problem, repairable. They are never synthesised or exported; repair or delete them."""
+        return [b.to_dict() for b in self.library.list_broken()]
+
+    def repair_voice(self, voice: str | None, audio_path: str | Path | None) -> dict[str, Any]:
+        """Give a broken voice a new clip (cleaned like an upload); its name, transcript and language stay."""
+        if not voice or not str(voice).strip():
+            raise InputError("Pick the broken voice to repair.")
+        cleaned = self.clean_voice_clip(audio_path)
+        self.settings.paths.cache.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="voice-repair-", dir=self.settings.paths.cache) as tmp:
+            wav = write_wav_atomic(Path(tmp) / "reference.wav", cleaned.audio, cleaned.sample_rate)
+            fixed = self.library.repair(str(voice), wav, extra={"loudness_lufs": round(cleaned.loudness_lufs, 2),
+                                                                 "cleaning": cleaned.to_dict()})
+        return self._voice_dict(fixed)
 
     # ---- packs and previews -----------------------------------------------------------------------
     def export_voice(self, voice: str | None) -> Path:

@@ -11,6 +11,8 @@
     /delete_voice (voice) -> the deleted voice's dict
     /export_voice (voice) -> voice pack (.zip: reference.wav + voice.json)
     /import_voice (zip file, name) -> voice dict (name empty = the pack's own name)
+    /broken_voices -> voice folders that cannot be used: name, slug, problem, repairable
+    /repair_voice (voice, audio file) -> the repaired voice (a broken voice gets a new clip)
 
 Errors meant for users (services.errors.USER_ERRORS) reach the client as gr.Error with the exact message;
 anything else is logged and answered with a short generic message.
@@ -27,6 +29,18 @@ from ishowtts_studio.services.errors import InputError
 from ishowtts_studio.services.inputs import NFE_MAX, NFE_MIN, SPEED_MAX, SPEED_MIN
 from ishowtts_studio.studio import Studio
 from ishowtts_studio.ui.common import GPU, hand_out, user_errors
+from ishowtts_studio.validation import redact_paths, to_number
+
+
+def public_json(value: Any) -> Any:
+    """`value` with absolute server paths cut from every string (engine messages name weight files)."""
+    if isinstance(value, str):
+        return redact_paths(value)
+    if isinstance(value, dict):
+        return {k: public_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [public_json(v) for v in value]
+    return value
 
 
 class StudioAPI:
@@ -38,7 +52,7 @@ class StudioAPI:
     @user_errors
     def health(self) -> dict[str, Any]:
         """Engine status: status (loading/ready/unavailable), message, progress, engine, device, smoke, ..."""
-        return self.studio.health()
+        return public_json(self.studio.health())
 
     @user_errors
     def list_voices(self) -> list[dict[str, Any]]:
@@ -48,7 +62,7 @@ class StudioAPI:
     @user_errors
     def history(self, limit: float | None = 20) -> list[dict[str, Any]]:
         """Recent syntheses, newest first: id, created_at, text, voice_name, nfe, seed, audio_seconds, rtf, ..."""
-        count = 20 if limit is None else int(limit)
+        count = 20 if limit is None else int(to_number(limit, "limit", whole=True))
         if not 1 <= count <= 1000:
             raise InputError(f"limit must be from 1 to 1000, not {count}.")
         # the server's absolute file paths are none of the client's business
@@ -79,7 +93,7 @@ class StudioAPI:
     @user_errors
     def engines(self) -> list[dict[str, Any]]:
         """Every engine (f5, indextts) with its status (ready/available/loading/unavailable) and message."""
-        return self.studio.engines()
+        return public_json(self.studio.engines())
 
     @user_errors
     def metrics_snapshot(self) -> dict[str, Any]:
@@ -155,7 +169,8 @@ def _public_voice(voice: dict[str, Any]) -> dict[str, Any]:
 
 
 def register_voice_api(studio: Studio, *, gpu_limit: int = 1) -> None:
-    """/add_voice, /rename_voice, /update_voice, /delete_voice, /export_voice, /import_voice."""
+    """/add_voice, /rename_voice, /update_voice, /delete_voice, /export_voice, /import_voice, /broken_voices,
+    /repair_voice."""
     voices = studio.voices
 
     @user_errors
@@ -178,6 +193,18 @@ def register_voice_api(studio: Studio, *, gpu_limit: int = 1) -> None:
     gr.api(update_voice, api_name="update_voice", concurrency_id=GPU, concurrency_limit=gpu_limit,
            api_description=update_voice.__doc__)
     gr.api(delete_voice, api_name="delete_voice", api_description=delete_voice.__doc__)
+
+    @user_errors
+    def broken_voices() -> list[dict[str, Any]]:
+        """Voice folders that cannot be used (reference.wav missing or changed, voice.json unreadable), with
+        what is wrong; repair them with /repair_voice or remove them with /delete_voice."""
+        return voices.broken_voices()
+
+    gr.api(broken_voices, api_name="broken_voices", queue=False, api_description=broken_voices.__doc__)
+
+    @user_errors
+    def repair_voice(voice: str | None, audio: str | None) -> dict:
+        return _public_voice(voices.repair_voice(voice, audio))
 
     @user_errors
     def add_voice(name: str | None, audio: str | None, transcript: str | None, language: str | None) -> dict:
@@ -203,11 +230,17 @@ def register_voice_api(studio: Studio, *, gpu_limit: int = 1) -> None:
         v_pack_out = gr.File(label="pack")
         v_json = gr.JSON(label="voice")
         add_btn, export_btn, import_btn = gr.Button("add"), gr.Button("export"), gr.Button("import")
+        repair_btn = gr.Button("repair")
     add_btn.click(
         add_voice, inputs=[v_name, v_audio, v_transcript, v_language], outputs=v_json, api_name="add_voice",
         api_description="Clone a voice: name, audio file (WAV/FLAC/OGG/MP3/M4A), transcript, language "
         "(en, zh, other). The clip is cleaned (mono, 24 kHz, trimmed, cut to a pause, loudness-normalised).",
         concurrency_id=GPU, concurrency_limit=gpu_limit, show_progress="hidden",
+    )
+    repair_btn.click(
+        repair_voice, inputs=[v_voice, v_audio], outputs=v_json, api_name="repair_voice",
+        api_description="Give a broken voice (see /broken_voices) a new clip, cleaned like an upload; its name, "
+        "transcript and language stay.", concurrency_id=GPU, concurrency_limit=gpu_limit, show_progress="hidden",
     )
     export_btn.click(
         export_voice, inputs=v_voice, outputs=v_pack_out, api_name="export_voice",

@@ -17,6 +17,7 @@ import numpy as np
 
 from ishowtts_studio.services.errors import USER_ERRORS
 from ishowtts_studio.studio import Studio
+from ishowtts_studio.validation import redact_paths
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ def to_gr_error(exc: BaseException) -> gr.Error:
     if isinstance(exc, gr.Error):
         return exc
     if isinstance(exc, USER_ERRORS):
-        return gr.Error(str(exc), print_exception=False)
+        return gr.Error(public_message(str(exc)), print_exception=False)
     log.error("unexpected error in a UI handler", exc_info=exc)
     return gr.Error(GENERIC_ERROR, print_exception=False)
 
@@ -42,6 +43,17 @@ def hand_out(studio: Studio, path: str | os.PathLike[str] | None, name: str | No
     if path is None:
         return None
     return str(studio.served.hand_out(path, name))
+MAX_MESSAGE_CHARS = 600
+
+
+def public_message(text: str) -> str:
+    """A message fit for a user's screen: no absolute server paths, and never a whole echoed input (the
+    middle of an over-long message goes; its start says what is wrong, its end what to do)."""
+    text = redact_paths(text)
+    if len(text) > MAX_MESSAGE_CHARS:
+        half = MAX_MESSAGE_CHARS // 2 - 2
+        text = f"{text[:half]} … {text[-half:]}"
+    return text
 
 
 def user_errors(fn: F) -> F:
@@ -99,7 +111,7 @@ def format_stats(stats: dict[str, Any]) -> str:
 def status_markdown(health: dict[str, Any]) -> str:
     """The status banner for `Studio.health()`."""
     status = health.get("status")
-    message = html.escape(str(health.get("message") or ""))
+    message = html.escape(redact_paths(str(health.get("message") or "")))
     if status == "ready":
         device = health.get("device") or "?"
         precision = health.get("precision")

@@ -3,6 +3,7 @@ the library: play, preview synthesis, rename, edit transcript/language, delete (
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from ishowtts_studio.ui.common import (
 )
 
 LANG_CHOICES = [("English", "en"), ("Chinese", "zh"), ("Other", "other")]
-TABLE_HEADERS = ["name", "language", "duration (s)", "created", "times used"]
+TABLE_HEADERS = ["name", "language", "duration (s)", "created", "times used", "status"]
 
 
 @dataclass
@@ -30,29 +31,49 @@ class VoicesTab:
     table: gr.Dataframe
     chosen: gr.Dropdown
     details: list[Any]  # reference player, transcript, language, new-name box of the chosen voice
+    notice: gr.Markdown  # says when the chosen voice is broken, and how to fix it
 
     @property
     def outputs(self) -> list[Any]:
-        return [self.table, self.chosen, *self.details]
+        return [self.table, self.chosen, self.notice, *self.details]
 
     def refresh(self, studio: Studio, current: str | None = None) -> tuple[Any, ...]:
-        names = studio.voices.voice_names()
+        names = library_names(studio)
         value = current if current in names else (names[0] if names else None)
-        return (voice_table(studio), gr.Dropdown(choices=names, value=value), *voice_details(studio, value))
+        return (voice_table(studio), gr.Dropdown(choices=names, value=value), broken_notice(studio, value),
+                *voice_details(studio, value))
+
+
+def library_names(studio: Studio) -> list[str]:
+    """Every voice the tab can pick: usable ones, then broken ones (to repair or delete)."""
+    return studio.voices.voice_names() + [b["name"] for b in studio.voices.broken_voices()]
+
+
+def broken_notice(studio: Studio, name: str | None) -> str:
+    """A warning when `name` is a broken voice: what is wrong and how to fix it; "" otherwise."""
+    for b in studio.voices.broken_voices():
+        if b["name"] == name:
+            fix = ("Upload a new clip under **Repair a broken voice**, or delete it." if b["repairable"]
+                   else "Delete it and add it again.")
+            return f"⚠️ **{html.escape(b['name'])}** is broken: {html.escape(b['problem'])}. {fix}"
+    return ""
 
 
 def voice_details(studio: Studio, name: str | None) -> tuple[Any, ...]:
-    if not name:
+    if not name or broken_notice(studio, name):
         return None, "", None, ""
     voice = studio.voices.get_voice(name)
     return hand_out(studio, voice.audio_path, "reference.wav"), voice.transcript, voice.language, voice.name
 
 
 def voice_table(studio: Studio) -> list[list[Any]]:
-    return [
-        [v["name"], v["language"], round(float(v["duration_s"]), 2), short_time(v.get("created")), v["times_used"]]
+    rows = [
+        [v["name"], v["language"], round(float(v["duration_s"]), 2), short_time(v.get("created")), v["times_used"],
+         "ok"]
         for v in studio.voices.list_voices()
     ]
+    rows += [[b["name"], "", None, "", None, f"⚠️ broken: {b['problem']}"] for b in studio.voices.broken_voices()]
+    return rows
 
 
 def clean_preview(studio: Studio, audio_path: str | None) -> tuple[str | None, str | None, str]:
@@ -102,8 +123,9 @@ def build_voices_tab(studio: Studio, *, gpu_limit: int = 1) -> VoicesTab:
                 headers=TABLE_HEADERS, value=voice_table(studio), interactive=False, elem_id="voices-table",
                 wrap=True,
             )
-            chosen = gr.Dropdown(choices=studio.voices.voice_names(), label="Voice", elem_id="voices-chosen",
-                                 value=(studio.voices.voice_names() or [None])[0])
+            chosen = gr.Dropdown(choices=library_names(studio), label="Voice", elem_id="voices-chosen",
+                                 value=(library_names(studio) or [None])[0])
+            notice = gr.Markdown(elem_id="voices-broken-notice")
             reference = gr.Audio(label="Reference clip", interactive=False, elem_id="voices-reference")
             with gr.Row():
                 preview_engine = gr.Radio(ENGINE_CHOICES, value="f5", label="Preview with", scale=2,
@@ -122,6 +144,11 @@ def build_voices_tab(studio: Studio, *, gpu_limit: int = 1) -> VoicesTab:
                 with gr.Row(visible=False) as confirm_row:
                     confirm_btn = gr.Button("Yes, delete it", variant="stop", elem_id="voices-confirm-delete")
                     cancel_btn = gr.Button("Cancel", elem_id="voices-cancel-delete")
+            with gr.Accordion("Repair a broken voice", open=False):
+                repair_clip = gr.Audio(sources=["upload", "microphone"], type="filepath",
+                                       label="New clip for the chosen voice (its name and transcript stay)",
+                                       elem_id="voices-repair-clip")
+                repair_btn = gr.Button("Repair with this clip", elem_id="voices-repair-btn")
             with gr.Accordion("Export / import a voice pack", open=False):
                 export_btn = gr.Button("Export as .zip", elem_id="voices-export-btn")
                 export_file = gr.File(label="Voice pack", interactive=False, elem_id="voices-export-file")
@@ -132,7 +159,8 @@ def build_voices_tab(studio: Studio, *, gpu_limit: int = 1) -> VoicesTab:
                 import_btn = gr.Button("Import", elem_id="voices-import-btn")
             status = gr.Markdown(elem_id="voices-status")
 
-    tab = VoicesTab(table=table, chosen=chosen, details=[reference, edit_transcript, edit_language, new_name])
+    tab = VoicesTab(table=table, chosen=chosen, details=[reference, edit_transcript, edit_language, new_name],
+                    notice=notice)
 
     # ---- adding ---------------------------------------------------------------------------------
     preview_btn.click(user_errors(lambda a: clean_preview(studio, a)), inputs=clip, outputs=[before, after, report],
@@ -158,8 +186,17 @@ def build_voices_tab(studio: Studio, *, gpu_limit: int = 1) -> VoicesTab:
                    api_name="voices_save", **gpu)
 
     # ---- managing -------------------------------------------------------------------------------
+    chosen.change(user_errors(lambda v: broken_notice(studio, v)), inputs=chosen, outputs=notice,
+                  api_name="voices_broken_notice", **quick)
     chosen.input(user_errors(lambda v: voice_details(studio, v)), inputs=chosen, outputs=tab.details,
                  api_name="voices_select", **quick)
+
+    def repair(v: str | None, clip: str | None) -> tuple[Any, ...]:
+        voice = studio.voices.repair_voice(v, clip)
+        return (f"Repaired **{html.escape(voice['name'])}** with the new clip.", *tab.refresh(studio, voice["name"]))
+
+    repair_btn.click(user_errors(repair), inputs=[chosen, repair_clip], outputs=[status, *tab.outputs],
+                     api_name="voices_repair", **gpu)
 
     def synth(v: str | None, engine: str) -> tuple[str, str]:
         outcome = studio.voices.preview_voice(v, nfe=min(16, studio.synthesis.default_nfe()), engine=engine)

@@ -218,9 +218,10 @@ def test_ui_wiring(tmp_path):
     assert fns["status_tick"].queue is False and fns["status_tick"].show_progress == "hidden"
     assert fns["health"].queue is False
     public = {name for name, f in fns.items() if f.api_visibility == "public"}
-    voice_api = {"add_voice", "rename_voice", "update_voice", "delete_voice", "export_voice", "import_voice"}
+    voice_api = {"add_voice", "rename_voice", "update_voice", "delete_voice", "export_voice", "import_voice",
+                 "broken_voices", "repair_voice"}
     assert voice_api <= public
-    assert fns["add_voice"].concurrency_id == fns["import_voice"].concurrency_id == "gpu"
+    assert {fns[n].concurrency_id for n in ("add_voice", "import_voice", "repair_voice")} == {"gpu"}
     public -= voice_api
     nfe_api = {"nfe_scores", "ab_next_trial", "ab_vote", "ab_results", "nfe_export"}
     assert nfe_api <= public

@@ -16,7 +16,7 @@ import pytest
 import soundfile as sf
 
 from ishowtts_studio import voices as voices_mod
-from ishowtts_studio.voices import Voice, VoiceError, VoiceLibrary, VoiceNotFound, slugify
+from ishowtts_studio.voices import Voice, VoiceBroken, VoiceError, VoiceLibrary, VoiceNotFound, slugify
 
 SR = 24_000
 
@@ -160,7 +160,7 @@ def test_unusable_names_write_nothing(lib: VoiceLibrary, wav: Path, name: str) -
 
 
 def test_too_long_name_refused(lib: VoiceLibrary, wav: Path) -> None:
-    with pytest.raises(VoiceError, match="limited"):
+    with pytest.raises(VoiceError, match="too long"):
         lib.add("n" * 500, wav, "text")
     assert entries(lib.root) == set()
 
@@ -295,8 +295,16 @@ def test_broken_folders_are_skipped(lib: VoiceLibrary, wav: Path, caplog: pytest
     for folder in ["bad-json", "no-wav", "no-meta", "missing-fields", "list-json"]:
         assert folder in skipped
     assert lib.get("Good") == good
-    with pytest.raises(VoiceNotFound):
+    # broken folders are listed as broken (defect 9: they used to vanish), never returned as usable voices
+    broken = {b.slug: b for b in lib.list_broken()}
+    assert set(broken) == {"bad-json", "no-wav", "no-meta", "missing-fields", "list-json"}
+    assert broken["no-wav"].name == "NoWav" and broken["no-wav"].repairable
+    assert "reference.wav is missing" in broken["no-wav"].problem
+    assert not broken["no-meta"].repairable and "voice.json is missing" in broken["no-meta"].problem
+    with pytest.raises(VoiceBroken, match="broken: reference.wav is missing"):
         lib.get("NoWav")
+    with pytest.raises(VoiceError, match="already exists \\(broken"):
+        lib.add("NoWav", wav, "hi")
     # A broken folder still occupies its slug, so a new voice never overwrites it.
     assert lib.add("No Wav", wav, "hi").slug == "no-wav-2"
 
