@@ -25,9 +25,12 @@ from typing import Any
 
 import numpy as np
 
+from ishowtts_studio.chunk_schedule import PendingChunk, chunk_deadlines, pick_batch
 from ishowtts_studio.engines.base import ChunkJob, EngineInfo, EngineUnavailable, GenerationParams, VoiceRef
 
 log = logging.getLogger(__name__)
+
+HOP = 256  # mel frames -> samples (F5-TTS's hop length), for estimating a chunk's seconds
 
 
 class BusyError(RuntimeError):
@@ -416,25 +419,30 @@ class EngineRuntime:
             handle._finish(self._wrap(exc))
             self.failed += 1
             return None
-        hop = 256
-        handle.stats.estimated_audio_s = sum(frames) * hop / engine.sample_rate
+        handle.stats.estimated_audio_s = sum(frames) * HOP / engine.sample_rate
         return _Active(handle=handle, jobs=jobs, frames=frames)
 
     def _choose(self, active: list[_Active]) -> list[tuple[_Active, int]]:
-        """First chunks first (time to first audio), then the oldest request's key (engine, NFE, CFG, sway),
-        up to max_batch (or the engine's own limit)."""
-        waiting = [(a, i) for a in active for i in range(len(a.jobs)) if i not in a.ready and not a.handle.cancelled]
-        if not waiting:
-            return []
-        firsts = [(a, i) for a, i in waiting if i == 0]
-        pool = firsts or waiting
+        """The next batch, by when playback needs each chunk (`chunk_schedule.pick_batch`): first audio of new
+        requests and the next chunk of playing ones before later chunks, one chunk per request per batch, up to
+        max_batch (or the engine's own limit) jobs with the urgent job's key (engine, NFE, CFG, sway)."""
+        pending = []
+        for n, a in enumerate(active):
+            if a.handle.cancelled:
+                continue
+            h = a.handle
+            # playback starts when the first audio went out; until then the request is already due
+            start = h.submitted + h.stats.ttfa_s if h._pieces else h.submitted
+            seconds = [f * HOP / h.sample_rate for f in a.frames]
+            for i, due in enumerate(chunk_deadlines(start, seconds)):
+                if i not in a.ready:
+                    pending.append(PendingChunk(owner=n, index=i, key=(h.request.engine, *a.jobs[i].params.batch_key()),
+                                                deadline=due))
 
-        def key(a: _Active, i: int) -> tuple[Any, ...]:
-            return (a.handle.request.engine, *a.jobs[i].params.batch_key())
+        def limit(key: Any) -> int:
+            return min(self.max_batch, getattr(self.engines[key[0]], "max_batch", self.max_batch))
 
-        first = key(*pool[0])
-        limit = min(self.max_batch, getattr(self.engines[first[0]], "max_batch", self.max_batch))
-        return [(a, i) for a, i in pool if key(a, i) == first][:limit]
+        return [(active[p.owner], p.index) for p in pick_batch(pending, limit)]
 
     def _run_batch(self, batch: list[tuple[_Active, int]]) -> None:
         jobs = [a.jobs[i] for a, i in batch]
