@@ -265,7 +265,8 @@ def _row(engine: Any, runtime: EngineRuntime, cfg: BenchConfig, lang: str, size:
     if cfg.streaming and chunker is not None:
         ttfa = []
         for _ in range(max(3, cfg.runs // 2)):
-            handle = runtime.submit(SynthesisRequest(voice=voice, chunks=chunker(text), params=params, seed=cfg.seed))
+            handle = runtime.submit(SynthesisRequest(voice=voice, chunks=chunker(text), params=params, seed=cfg.seed,
+                                                     source="bench"))
             handle.result()
             ttfa.append(handle.stats.ttfa_s)
         row["ours_ttfa"] = summarise(ttfa)
@@ -280,7 +281,8 @@ def _concurrent(runtime: EngineRuntime, cfg: BenchConfig, nfe: int) -> dict[str,
     for rep in range(cfg.warmup + max(3, cfg.runs // 2)):
         t0 = time.perf_counter()
         handles = [
-            runtime.submit(SynthesisRequest(voice=voice, chunks=[text], params=params, seed=cfg.seed + i))
+            runtime.submit(SynthesisRequest(voice=voice, chunks=[text], params=params, seed=cfg.seed + i,
+                                            source="bench"))
             for i in range(cfg.concurrency)
         ]
         total = sum(h.result()[0].size for h in handles) / runtime.engine.sample_rate

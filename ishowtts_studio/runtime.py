@@ -53,6 +53,9 @@ class SynthesisRequest:
     duration_frames: list[int] | None = None
     engine: str = ""  # registered engine name; "" = the default engine
     extra: dict[str, Any] = field(default_factory=dict)  # engine-specific options, handed to every chunk job
+    # who asked: "live" (a person or an API client), "nfe" (NFE-compare renders) or "bench" (the benchmark); the
+    # Performance tab's live figures count "live" only, so a benchmark does not pass for user traffic
+    source: str = "live"
 
 
 @dataclass
@@ -72,6 +75,7 @@ class RequestStats:
     estimated_audio_s: float = 0.0
     rtf: float = 0.0
     finished_at: float = 0.0
+    source: str = "live"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -240,6 +244,7 @@ class EngineRuntime:
         stats = RequestStats(
             engine=engine.name, device=info.device if info else "?", voice=request.voice.slug,
             nfe=request.params.nfe, seed=request.seed, text_chars=request.text_chars, chunks=len(request.chunks),
+            source=request.source,
         )
         handle = RequestHandle(request, engine.sample_rate, stats)
         self._handles[id(request)] = handle  # before the put: the worker may take it at once

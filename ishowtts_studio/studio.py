@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -181,6 +182,10 @@ class Studio:
     def default_nfe(self) -> int:
         adopted = self.store.get_pref(DEFAULT_NFE_PREF)
         return int(adopted) if adopted is not None else self.settings.engine.default_nfe
+
+    def default_nfe_adopted(self) -> bool:
+        """True when the default NFE was adopted in NFE compare (not the configured `engine.default_nfe`)."""
+        return self.store.get_pref(DEFAULT_NFE_PREF) is not None
 
     def set_default_nfe(self, nfe: int) -> int:
         nfe = self._check_nfe(nfe)
@@ -717,7 +722,7 @@ class Studio:
                                                 speed=params.speed),
                         crossfade_s=eng.crossfade_ms / 1000, duration_frames=None if index else g["frames"],
                         engine=self.indextts.name if index else "",
-                        extra={"indextts": IndexTTSOptions()} if index else {})
+                        extra={"indextts": IndexTTSOptions()} if index else {}, source="nfe")
                     try:
                         in_flight.append((waiting[0], self.runtime.submit(req)))
                         waiting.pop(0)
@@ -884,6 +889,7 @@ class Studio:
         except (TypeError, ValueError):
             secs = None
         ra = self.store.get_nfe_render_by_id(trial["render_a_id"])
+        self._check_heard(trial, ra, self.store.get_nfe_render_by_id(trial["render_b_id"]))
         try:
             self.store.add_ab_vote(trial_id=trial["id"], reviewer=name, nfe_a=trial["nfe_a"], nfe_b=trial["nfe_b"],
                                    reference_nfe=ra["reference_nfe"] if ra else max(trial["nfe_a"], trial["nfe_b"]),
@@ -893,6 +899,26 @@ class Studio:
         return {"trial_id": trial["id"], "choice": picked, "a_nfe": trial["nfe_a"], "b_nfe": trial["nfe_b"],
                 "reference_nfe": ra["reference_nfe"] if ra else None,
                 "a_label": render_label(trial["nfe_a"]), "b_label": render_label(trial["nfe_b"])}
+
+    def _check_heard(self, trial: dict[str, Any], ra: dict[str, Any] | None, rb: dict[str, Any] | None) -> None:
+        """Refuse a vote that arrives before both clips could have been played once (the page also waits for
+        both to play to the end; this holds for API clients and edited pages too)."""
+        from datetime import datetime
+
+        cfg = getattr(self.settings, "nfe", None)
+        slack = float(cfg.listen_slack_s) if cfg is not None else 0.5
+        clips = sum(float(r["audio_seconds"] or 0.0) for r in (ra, rb) if r is not None)
+        created = trial.get("created_at")
+        if created is None or clips <= slack:
+            return
+        if isinstance(created, str):
+            created = datetime.fromisoformat(created)  # stored to the second: errs on the reviewer's side
+        if created.tzinfo is None:
+            created = created.replace(tzinfo=UTC)
+        age = (datetime.now(UTC) - created).total_seconds()
+        if age < clips - slack:
+            raise InputError(f"Listen to both clips first: together they last {clips:.1f} s, and this trial was "
+                             f"handed out {max(age, 0.0):.1f} s ago. Play A and B to the end, then vote.")
 
     def ab_results(self, reference_nfe: Any = None, boot: int = 200) -> dict[str, Any]:
         """Pair statistics, Bradley–Terry, position bias, votes per reviewer, verdicts, recommended NFE."""

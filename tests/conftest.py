@@ -23,6 +23,9 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 APP = REPO / "app.py"
 START_TIMEOUT_S = 180.0
+# Tests that vote through the API do not wait the clips' length in real time: their studios accept a vote at once
+# (nfe.listen_slack_s). The check itself runs with the default in test_polish_api.py and the browser tests.
+NO_LISTEN_WAIT_S = 86400.0
 CHROMIUM = "/usr/bin/chromium"  # Debian's; Playwright's own browser download cannot run here
 # no GPU, no background traffic (this machine's network is closed), and audio may play without a gesture
 CHROMIUM_ARGS = [
@@ -73,7 +76,7 @@ def running_studio(folder: Path, **overrides: object) -> Iterator[Any]:
     settings = load_settings(None, smoke=True, overrides={
         "paths.voices": str(folder / "v"), "paths.samples": str(folder / "s"),
         "paths.database": str(folder / "s" / "db.sqlite"), "paths.cache": str(folder / "cache"),
-        "engine.warmup": False, **overrides,
+        "engine.warmup": False, "nfe.listen_slack_s": NO_LISTEN_WAIT_S, **overrides,
     })
     studio = Studio(settings)
     studio.start()
@@ -126,6 +129,8 @@ def start_server(folder: Path, extra_toml: str = "", **engine: object) -> Server
     folder.mkdir(parents=True, exist_ok=True)
     port = free_port()
     engine.setdefault("warmup", False)
+    if "[nfe]" not in extra_toml:
+        extra_toml += f"\n[nfe]\nlisten_slack_s = {NO_LISTEN_WAIT_S}\n"
     config = write_config(folder, port, extra_toml, **engine)
     log = folder / "server.log"
     env = dict(os.environ)

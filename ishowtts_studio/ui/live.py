@@ -21,11 +21,14 @@ from ishowtts_studio.ui.common import (
     short_time,
     to_gr_error,
     user_errors,
+    voice_options,
+    voice_picker,
     wav_bytes,
 )
 
 log = logging.getLogger(__name__)
 
+STOPPED = "⏹ **Stopped.** The take was cancelled and not saved."
 HISTORY_LIMIT = 50
 HISTORY_HEADERS = ["#", "Time", "Voice", "Text", "Engine / NFE", "Seed", "Audio (s)", "RTF"]
 HISTORY_TYPES = ["number", "str", "str", "str", "str", "number", "number", "number"]
@@ -54,15 +57,36 @@ class LiveTab:
     voice: gr.Dropdown
     nfe: gr.Slider
     history: gr.Dataframe
+    engine: gr.Radio
+    synth: gr.Button
 
     def on_load(self, studio: Studio) -> tuple[Any, Any, Any]:
-        return voice_choices(studio, None), gr.Slider(value=studio.default_nfe()), history_rows(studio)
+        return voice_choices(studio, None), nfe_slider(studio), history_rows(studio)
+
+
+def synth_button(studio: Studio, engine: str | None) -> gr.Button:
+    """Synthesize is greyed out while the chosen engine cannot synthesise (say, F5-TTS weights are missing); the
+    status banner says why."""
+    usable = True
+    for e in studio.engines():
+        if e["name"] == (engine or "f5"):
+            usable = e["status"] != "unavailable"
+    return gr.Button(interactive=usable)
+
+
+def nfe_hint(studio: Studio) -> str:
+    """The NFE slider's help line, naming the studio's current default (and where it came from)."""
+    where = " (adopted in NFE compare)" if studio.default_nfe_adopted() else ""
+    return f"Fewer steps = faster; more = cleaner. The studio default is {studio.default_nfe()}{where}."
+
+
+def nfe_slider(studio: Studio) -> gr.Slider:
+    """An update that moves the NFE slider to the studio's default and says so in its help line."""
+    return gr.Slider(value=studio.default_nfe(), info=nfe_hint(studio))
 
 
 def voice_choices(studio: Studio, current: str | None) -> gr.Dropdown:
-    names = studio.voice_names()
-    value = current if current in names else (names[0] if names else None)
-    return gr.Dropdown(choices=names, value=value)
+    return voice_picker(studio, current)
 
 
 def engine_label(row: dict[str, Any]) -> str:
@@ -120,7 +144,7 @@ def _wait_for_engine(studio: Studio, progress: gr.Progress) -> None:
 
 
 def build_live_tab(studio: Studio, *, gpu_limit: int = 1) -> LiveTab:
-    names = studio.voice_names()
+    options = voice_options(studio)
     max_chars = studio.settings.engine.max_text_chars
 
     with gr.Row(equal_height=False):
@@ -133,7 +157,7 @@ def build_live_tab(studio: Studio, *, gpu_limit: int = 1) -> LiveTab:
             engine_info = gr.Markdown("", elem_id="engine-note")
             with gr.Row():
                 voice = gr.Dropdown(
-                    choices=names, value=names[0] if names else None, label="Voice", scale=5,
+                    choices=options, value=options[0][1] if options else None, label="Voice", scale=5,
                     info="A saved voice from the voice library.", elem_id="live-voice",
                 )
                 refresh_voices = gr.Button("↻", scale=0, min_width=48, size="sm", elem_id="voices-refresh")
@@ -145,7 +169,7 @@ def build_live_tab(studio: Studio, *, gpu_limit: int = 1) -> LiveTab:
             with gr.Row():
                 nfe = gr.Slider(
                     NFE_MIN, NFE_MAX, value=studio.default_nfe(), step=1, label="NFE (ODE steps)",
-                    info="Fewer steps = faster; more = cleaner. 16 is a good default.", elem_id="live-nfe",
+                    info=nfe_hint(studio), elem_id="live-nfe",
                 )
                 speed = gr.Slider(
                     SPEED_MIN, SPEED_MAX, value=studio.settings.engine.speed, step=0.05, label="Speed",
@@ -187,7 +211,8 @@ def build_live_tab(studio: Studio, *, gpu_limit: int = 1) -> LiveTab:
                 history = gr.Dataframe(
                     value=history_rows(studio), headers=HISTORY_HEADERS, datatype=HISTORY_TYPES,
                     interactive=False, label="Recent syntheses (select a row to play it)", max_height=360,
-                    column_widths=["5%", "10%", "15%", "30%", "11%", "12%", "9%", "8%"], elem_id="history-table",
+                    column_widths=["5%", "11%", "17%", "27%", "13%", "12%", "8%", "7%"], elem_id="history-table",
+                    wrap=True,
                 )
                 refresh_history = gr.Button("Refresh history", size="sm")
             with gr.Column(scale=2, min_width=260):
@@ -215,13 +240,14 @@ def build_live_tab(studio: Studio, *, gpu_limit: int = 1) -> LiveTab:
                 remove_silence=bool(remove_v), engine=engine_v,
                 indextts=_index_options(list(index_v)) if index else None,
             )
-            reuse = gr.Button(f"Reuse seed {live.seed} for the next take", visible=True)
-            yield gr.skip(), None, f"Synthesising with seed **{live.seed}**…", reuse, live.seed, gr.skip()
+            # the seed is offered for reuse only once the take is complete: a stopped take is not kept
+            yield gr.skip(), None, f"Synthesising with seed **{live.seed}**…", gr.skip(), gr.skip(), gr.skip()
             for chunk in live:
                 yield wav_bytes(chunk, live.sample_rate), *[gr.skip()] * 5
             outcome = live.finish()
             finished = True
-            yield gr.skip(), str(outcome.wav_path), format_stats(outcome.stats), gr.skip(), gr.skip(), history_rows(
+            reuse = gr.Button(f"Reuse seed {live.seed} for the next take", visible=True)
+            yield gr.skip(), str(outcome.wav_path), format_stats(outcome.stats), reuse, live.seed, history_rows(
                 studio
             )
         except Exception as exc:
@@ -241,7 +267,14 @@ def build_live_tab(studio: Studio, *, gpu_limit: int = 1) -> LiveTab:
         show_progress_on=[stats],
         api_visibility="private",
     )
-    stop.click(None, cancels=[synth_event], api_name="live_stop", api_visibility="private")
+    def stopped(done_seed: int | None) -> tuple[Any, ...]:
+        # the cancelled take is not saved; "Reuse seed" goes back to the last finished take, if any
+        reuse = (gr.Button(f"Reuse seed {done_seed} for the next take", visible=True) if done_seed is not None
+                 else gr.Button(visible=False))
+        return STOPPED, reuse
+
+    stop.click(stopped, inputs=last_seed, outputs=[stats, reuse_seed], cancels=[synth_event], api_name="live_stop",
+               api_visibility="private", queue=False, show_progress="hidden")
 
     def choose_engine(name: str) -> tuple[Any, ...]:
         index = name == "indextts"
@@ -282,7 +315,7 @@ def build_live_tab(studio: Studio, *, gpu_limit: int = 1) -> LiveTab:
     history.select(
         select_history, outputs=[history_audio, history_info], api_name="live_select_history", **quick
     )
-    return LiveTab(voice=voice, nfe=nfe, history=history)
+    return LiveTab(voice=voice, nfe=nfe, history=history, engine=engine, synth=synth)
 
 
 def _index_options_panel() -> tuple[list[Any], gr.Accordion, gr.Group]:

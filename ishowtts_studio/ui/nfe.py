@@ -15,6 +15,7 @@ import json
 import tempfile
 import time
 import urllib.parse
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -110,7 +111,10 @@ def _with_ci(entry: dict[str, Any], key: str, digits: int) -> str:
     if m is None:
         return "—"
     lo, hi = entry.get(f"{key}_ci") or [None, None]
-    return f"{m:.{digits}f}" if lo is None else f"{m:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
+    if lo is None:  # too few values for an interval that means anything
+        n = entry.get(f"{key}_n")
+        return f"{m:.{digits}f} (n = {n}, no interval)" if n else f"{m:.{digits}f}"
+    return f"{m:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
 
 
 def score_table(summary: list[dict[str, Any]]) -> list[list[Any]]:
@@ -241,12 +245,39 @@ def export_files(studio: Studio) -> list[str]:
 
 
 # ---- the tab ---------------------------------------------------------------------------------------
+# A clip counts as heard only when it was played through: seconds of real playback (timeupdate steps while
+# not seeking) must cover nearly all of it before `ended` fires, so seeking to the end does not count. The
+# tally is kept per clip URL, and every trial's clips have their own URLs (`<trial>-A.wav`), so a player
+# element that Gradio reuses for the next trial starts that trial from zero.
 ENDED_JS = """
-const done = new WeakSet();
+const heard = new Set();
+const tally = new Map();
+const key = (a) => a.currentSrc || a.src;
+element.addEventListener('timeupdate', (ev) => {
+  const a = ev.target;
+  const t = tally.get(key(a)) || {secs: 0, last: null};
+  if (t.last !== null && !a.seeking) {
+    const step = a.currentTime - t.last;
+    if (step > 0 && step < 1.5) t.secs += step;
+  }
+  t.last = a.currentTime;
+  tally.set(key(a), t);
+}, true);
+element.addEventListener('seeking', (ev) => {
+  const t = tally.get(key(ev.target));
+  if (t) t.last = null;
+}, true);
+element.addEventListener('play', (ev) => {
+  const t = tally.get(key(ev.target));
+  if (t) t.last = ev.target.currentTime;
+}, true);
 element.addEventListener('ended', (ev) => {
-  done.add(ev.target);
+  const a = ev.target;
+  const t = tally.get(key(a));
+  if (!t || !isFinite(a.duration) || t.secs < 0.9 * a.duration - 0.3) return;
+  heard.add(key(a));
   const clips = [...element.querySelectorAll('audio')];
-  if (clips.length === 2 && clips.every((c) => done.has(c))) trigger('end');
+  if (clips.length === 2 && clips.every((c) => heard.has(key(c)))) trigger('end');
 }, true);
 """
 
@@ -259,7 +290,14 @@ def player_html(a: Any, b: Any) -> str:
     return f'<div style="display:flex;gap:2rem">{one("A", a)}{one("B", b)}</div>'
 
 
-def build_nfe_tab(studio: Studio, *, gpu_limit: int = 1) -> None:
+@dataclass
+class NfeTab:
+    """What the page wires across tabs: the adopt event, so an adopted NFE reaches Live and Performance."""
+
+    adopted: Any  # the "Adopt recommended NFE" event (chain with .success)
+
+
+def build_nfe_tab(studio: Studio, *, gpu_limit: int = 1) -> NfeTab:
     if studio.is_smoke:
         gr.Markdown(f"⚠️ **{SMOKE_SCORES_NOTICE}**", elem_id="nfe-smoke-notice")
     voices_now = studio.voice_names()
@@ -296,7 +334,7 @@ def build_nfe_tab(studio: Studio, *, gpu_limit: int = 1) -> None:
     run_md = gr.Markdown("", elem_id="nfe-run-summary")
     table = gr.Dataframe(headers=SCORE_HEADERS, value=[], label="Per NFE: mean [95% interval] across sentences",
                          interactive=False, wrap=True, elem_id="nfe-table")
-    with gr.Row():
+    with gr.Row(elem_id="nfe-plots", elem_classes=["plot-row"]):
         plot_scores = gr.Plot(nfe_scores_figure([]), label="Scores vs NFE", elem_id="nfe-plot", show_label=False)
         plot_rtf = gr.Plot(nfe_rtf_figure([]), label="RTF vs NFE", elem_id="nfe-plot-rtf", show_label=False)
         plot_front = gr.Plot(nfe_frontier_figure([]), label="Quality / speed frontier", elem_id="nfe-plot-frontier",
@@ -341,7 +379,7 @@ def build_nfe_tab(studio: Studio, *, gpu_limit: int = 1) -> None:
     # plain <audio> elements for the studio's own WAV files (served as they are, never re-normalised); the
     # listener unlocks the vote through the `end` event once every clip of the current trial has ended
     player = gr.HTML("", elem_id="ab-player", js_on_load=ENDED_JS)
-    with gr.Row():
+    with gr.Row(elem_id="ab-votes"):  # one row of equal buttons at every width (see the page CSS)
         vote_a = gr.Button("A sounds better", interactive=False, elem_id="ab-vote-a")
         vote_tie = gr.Button("No difference", interactive=False, elem_id="ab-vote-tie")
         vote_b = gr.Button("B sounds better", interactive=False, elem_id="ab-vote-b")
@@ -410,6 +448,7 @@ def build_nfe_tab(studio: Studio, *, gpu_limit: int = 1) -> None:
         studio.set_default_nfe(rec)
         return f"Default NFE is now **{rec}**; Live synthesis uses it (it persists across restarts)."
 
-    adopt.click(user_errors(do_adopt), inputs=[ref], outputs=[adopt_msg], api_visibility="private")
+    adopted = adopt.click(user_errors(do_adopt), inputs=[ref], outputs=[adopt_msg], api_visibility="private")
     export.click(user_errors(lambda: gr.File(value=export_files(studio), visible=True)), outputs=[files],
                  api_visibility="private")
+    return NfeTab(adopted=adopted)

@@ -3,8 +3,11 @@ the library: play, preview synthesis, rename, edit transcript/language, delete (
 
 from __future__ import annotations
 
+import functools
+import html
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,7 +16,16 @@ import gradio as gr
 
 from ishowtts_studio.audio import write_wav_atomic
 from ishowtts_studio.studio import Studio
-from ishowtts_studio.ui.common import ENGINE_CHOICES, GPU, format_stats, short_time, to_gr_error, user_errors
+from ishowtts_studio.ui.common import (
+    ENGINE_CHOICES,
+    GPU,
+    format_stats,
+    short_time,
+    to_gr_error,
+    user_errors,
+    voice_options,
+    voice_picker,
+)
 
 LANG_CHOICES = [("English", "en"), ("Chinese", "zh"), ("Other", "other")]
 TABLE_HEADERS = ["name", "language", "duration (s)", "created", "times used"]
@@ -31,9 +43,8 @@ class VoicesTab:
         return [self.table, self.chosen, *self.details]
 
     def refresh(self, studio: Studio, current: str | None = None) -> tuple[Any, ...]:
-        names = studio.voice_names()
-        value = current if current in names else (names[0] if names else None)
-        return (voice_table(studio), gr.Dropdown(choices=names, value=value), *voice_details(studio, value))
+        picker = voice_picker(studio, current)  # the value is the slug: a rename keeps the selection
+        return (voice_table(studio), picker, *voice_details(studio, picker.value))
 
 
 def voice_details(studio: Studio, name: str | None) -> tuple[Any, ...]:
@@ -78,6 +89,23 @@ def clean_preview(studio: Studio, audio_path: str | None) -> tuple[str | None, s
     return audio_path, str(out), "\n".join(lines)
 
 
+def keep_panel_on_error(fn: Callable[..., tuple[Any, ...]], n_rest: int) -> Callable[..., tuple[Any, ...]]:
+    """Wrap a handler whose first output is a status line: on an error, the status says what to fix and the
+    other `n_rest` outputs are left as they are (raising would paint every output with an "Error" badge and
+    blank the library panel)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any) -> tuple[Any, ...]:
+        try:
+            return fn(*args)
+        except Exception as exc:
+            message = to_gr_error(exc).message
+            gr.Warning(message)
+            return (f"⚠️ {html.escape(message)}", *[gr.skip()] * n_rest)
+
+    return wrapper
+
+
 def build_voices_tab(studio: Studio, *, gpu_limit: int = 1) -> VoicesTab:
     quick = {"queue": False, "show_progress": "hidden", "api_visibility": "private"}
     gpu = {"concurrency_id": GPU, "concurrency_limit": gpu_limit, "api_visibility": "private"}
@@ -110,8 +138,9 @@ def build_voices_tab(studio: Studio, *, gpu_limit: int = 1) -> VoicesTab:
                 headers=TABLE_HEADERS, value=voice_table(studio), interactive=False, elem_id="voices-table",
                 wrap=True,
             )
-            chosen = gr.Dropdown(choices=studio.voice_names(), label="Voice", elem_id="voices-chosen",
-                                 value=(studio.voice_names() or [None])[0])
+            options = voice_options(studio)
+            chosen = gr.Dropdown(choices=options, label="Voice", elem_id="voices-chosen",
+                                 value=options[0][1] if options else None)
             reference = gr.Audio(label="Reference clip", interactive=False, elem_id="voices-reference")
             with gr.Row():
                 preview_engine = gr.Radio(ENGINE_CHOICES, value="f5", label="Preview with", scale=2,
@@ -149,11 +178,10 @@ def build_voices_tab(studio: Studio, *, gpu_limit: int = 1) -> VoicesTab:
     transcribe_btn.click(user_errors(studio.transcribe_clip), inputs=clip, outputs=transcript,
                          api_name="voices_transcribe", **gpu)
 
+    form = [clip, name, transcript, before, after, report]
+
     def save(a: str | None, n: str, t: str, lang: str) -> tuple[Any, ...]:
-        try:
-            v = studio.add_voice(n, a, t, lang, original_name=Path(a).name if a else None)
-        except Exception as exc:
-            raise to_gr_error(exc) from exc
+        v = studio.add_voice(n, a, t, lang, original_name=Path(a).name if a else None)
         msgs = v["cleaning"]["messages"] + [f"⚠️ {w}" for w in v["cleaning"]["warnings"]]
         text = f"✅ **Saved {v['name']}** ({v['duration_s']:.2f} s). " + " ".join(msgs)
         preview = None
@@ -162,10 +190,11 @@ def build_voices_tab(studio: Studio, *, gpu_limit: int = 1) -> VoicesTab:
             preview = str(outcome.wav_path)
         except Exception as exc:  # the voice is saved; only the preview line failed
             text += f"\n\nThe preview line could not be synthesised: {to_gr_error(exc).message}"
-        return (text, preview, *tab.refresh(studio, v["name"]))
+        # a saved voice clears the form, so the next one starts empty
+        return (text, preview, *tab.refresh(studio, v["slug"]), None, "", "", None, None, "")
 
-    save_btn.click(save, inputs=[clip, name, transcript, language], outputs=[saved, saved_audio, *tab.outputs],
-                   api_name="voices_save", **gpu)
+    save_btn.click(keep_panel_on_error(save, 1 + len(tab.outputs) + len(form)), inputs=[clip, name, transcript,
+                   language], outputs=[saved, saved_audio, *tab.outputs, *form], api_name="voices_save", **gpu)
 
     # ---- managing -------------------------------------------------------------------------------
     chosen.input(user_errors(lambda v: voice_details(studio, v)), inputs=chosen, outputs=tab.details,
@@ -180,16 +209,16 @@ def build_voices_tab(studio: Studio, *, gpu_limit: int = 1) -> VoicesTab:
 
     def rename(v: str | None, n: str) -> tuple[Any, ...]:
         voice = studio.rename_voice(v, n)
-        return (f"Renamed to **{voice['name']}**.", *tab.refresh(studio, voice["name"]))
+        return (f"Renamed to **{voice['name']}**.", *tab.refresh(studio, voice["slug"]))
 
-    rename_btn.click(user_errors(rename), inputs=[chosen, new_name], outputs=[status, *tab.outputs],
-                     api_name="voices_rename", api_visibility="private")
+    rename_btn.click(keep_panel_on_error(rename, len(tab.outputs)), inputs=[chosen, new_name],
+                     outputs=[status, *tab.outputs], api_name="voices_rename", api_visibility="private")
 
     def update(v: str | None, t: str, lang: str | None) -> tuple[Any, ...]:
         voice = studio.update_voice(v, t, lang)
-        return (f"Saved the transcript of **{voice['name']}**.", *tab.refresh(studio, voice["name"]))
+        return (f"Saved the transcript of **{voice['name']}**.", *tab.refresh(studio, voice["slug"]))
 
-    update_btn.click(user_errors(update), inputs=[chosen, edit_transcript, edit_language],
+    update_btn.click(keep_panel_on_error(update, len(tab.outputs)), inputs=[chosen, edit_transcript, edit_language],
                      outputs=[status, *tab.outputs], api_name="voices_update", **gpu)
 
     delete_btn.click(lambda: gr.Row(visible=True), outputs=confirm_row, **quick)
@@ -199,16 +228,16 @@ def build_voices_tab(studio: Studio, *, gpu_limit: int = 1) -> VoicesTab:
         voice = studio.delete_voice(v)
         return (f"Deleted **{voice['name']}**.", gr.Row(visible=False), *tab.refresh(studio, None))
 
-    confirm_btn.click(user_errors(delete), inputs=chosen, outputs=[status, confirm_row, *tab.outputs],
-                      api_name="voices_delete", api_visibility="private")
+    confirm_btn.click(keep_panel_on_error(delete, 1 + len(tab.outputs)), inputs=chosen,
+                      outputs=[status, confirm_row, *tab.outputs], api_name="voices_delete", api_visibility="private")
 
     export_btn.click(user_errors(lambda v: str(studio.export_voice(v))), inputs=chosen, outputs=export_file,
                      api_name="voices_export", api_visibility="private")
 
     def do_import(pack: str | None, n: str | None) -> tuple[Any, ...]:
         voice = studio.import_voice(pack, n)
-        return (f"Imported **{voice['name']}**.", *tab.refresh(studio, voice["name"]))
+        return (f"Imported **{voice['name']}**.", *tab.refresh(studio, voice["slug"]))
 
-    import_btn.click(user_errors(do_import), inputs=[import_file, import_name], outputs=[status, *tab.outputs],
-                     api_name="voices_import", **gpu)
+    import_btn.click(keep_panel_on_error(do_import, len(tab.outputs)), inputs=[import_file, import_name],
+                     outputs=[status, *tab.outputs], api_name="voices_import", **gpu)
     return tab
