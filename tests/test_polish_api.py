@@ -96,3 +96,20 @@ def test_an_adopted_nfe_reaches_the_open_page(studio: Any) -> None:
     # before the fix nothing followed the adopt click: the Live slider kept its old value until a reload
     assert after and after[0]["trigger_only_on_success"]
     assert {ids["live-nfe"], ids["bench-nfe"]} <= set(after[0]["outputs"])
+
+
+def test_history_search_delete_and_descriptive_file_names(studio: Any) -> None:
+    from ishowtts_studio.studio import InputError
+
+    voice = studio.get_voice(studio.voice_names()[0])
+    outcome = studio.synthesize("Zebra crossing at noon, please.", voice.name, nfe=4, seed=3)
+    assert outcome.wav_path.name.startswith(f"{voice.slug}-zebra-crossing-at-noon-please-")
+    found = studio.search_history("ZEBRA noon")
+    assert [r["id"] for r in found] == [outcome.history_id]
+    assert studio.search_history("zebra giraffe") == []
+    assert studio.delete_history(outcome.history_id)["id"] == outcome.history_id
+    assert not outcome.wav_path.exists() and studio.search_history("zebra") == []
+    with pytest.raises(InputError, match="deleted already"):
+        studio.delete_history(outcome.history_id)
+    with pytest.raises(InputError, match="Select a take"):
+        studio.delete_history(None)

@@ -151,7 +151,11 @@ def test_second_ab_trial_needs_both_clips_played_through(page, client):
         page.wait_for_timeout(300)
         _wait_ended(page, "ab-audio-b")
         expect(vote_a).to_be_enabled(timeout=30_000)
-        page.locator("#ab-vote-tie").click()
+        if trial == 1:
+            page.locator("#ab-vote-tie").click()
+        else:  # keyboard voting: 2 = no difference (outside text boxes)
+            page.locator("#ab-reveal").click()
+            page.keyboard.press("2")
         expect(page.locator("#ab-reveal")).to_contain_text("You chose no difference")
 
 
@@ -221,3 +225,36 @@ def test_layout_history_tables_plots_and_symmetric_ab_buttons(browser, studio_ur
         page.screenshot(path=str(shots / f"performance-{width}.png"), full_page=True)
     finally:
         context.close()
+
+
+# ---- what users expect: history search, load settings back, delete, descriptive names; a character counter ----
+def test_history_search_reuse_delete_and_a_descriptive_file_name(page, client):
+    word = f"Pelican{uuid.uuid4().hex[:4]}"
+    text = f"{word} takes flight over the harbour."
+    page.locator("#live-seed input").fill("777")
+    box = page.locator("#live-text textarea")
+    box.fill(text)
+    expect(page.locator("#live-char-count")).to_contain_text(f"{len(text)} / ")
+    box.press("Control+Enter")
+    expect(page.locator("#stats-line")).to_contain_text(re.compile(r"RTF \d"), timeout=90_000)
+
+    page.locator("#history-search input, #history-search textarea").first.fill(word.lower())
+    rows = page.locator("#history-table tbody tr")
+    expect(rows).to_have_count(1, timeout=10_000)
+    rows.first.get_by_text(word).click()
+    expect(page.locator("#history-info")).to_contain_text(text)
+    # the download is named after the voice, the start of the text and the time, not a random id
+    expect(page.locator("#history-audio a[download]")).to_have_attribute(
+        "href", re.compile(rf"nature-english-{word.lower()}-takes-flight[^/]*-\d{{8}}-\d{{6}}-[0-9a-f]{{6}}\.wav$"))
+
+    box.fill("Something else entirely.")
+    page.locator("#live-seed input").fill("-1")
+    page.locator("#history-load").click()
+    expect(box).to_have_value(text)
+    expect(page.locator("#live-seed input")).to_have_value("777")
+    expect(page.locator("#live-voice input")).to_have_value(EN)
+
+    page.locator("#history-delete").click()
+    expect(page.locator("#history-info")).to_contain_text("Deleted take #")
+    expect(page.locator("#history-table")).not_to_contain_text(word)
+    assert word not in " ".join(r["text"] for r in client.predict(50, api_name="/history"))

@@ -10,7 +10,7 @@ from ishowtts_studio.studio import Studio
 from ishowtts_studio.ui.api import register_api
 from ishowtts_studio.ui.common import banner_classes, status_markdown, user_errors
 from ishowtts_studio.ui.live import SHORTCUT_JS, build_live_tab, nfe_slider, synth_button, voice_choices
-from ishowtts_studio.ui.nfe import build_nfe_tab, register_nfe_api
+from ishowtts_studio.ui.nfe import AB_KEYS_JS, build_nfe_tab, register_nfe_api
 from ishowtts_studio.ui.performance import bench_nfes_update, build_performance_tab
 from ishowtts_studio.ui.voices import build_voices_tab
 
@@ -39,6 +39,8 @@ CSS = """
 #smoke-notice { padding: 0.2rem 0.9rem; border-radius: 8px; background: rgba(249, 115, 22, 0.14);
   border: 1px dashed rgba(249, 115, 22, 0.7); }
 #stats-line { min-height: 2.2rem; font-size: 0.92rem; }
+#live-char-count { font-size: 0.8rem; opacity: 0.75; text-align: right; margin-top: -0.4rem; }
+#live-char-count.over-limit { color: rgb(185, 28, 28); opacity: 1; font-weight: 600; }
 #voices-refresh { align-self: end; margin-bottom: 0.6rem; }
 /* Blind A/B: the three answers always sit side by side with equal widths, at any screen width (a layout
    that puts one answer on a row of its own can bias the vote). */
@@ -132,4 +134,5 @@ def build_ui(studio: Studio) -> gr.Blocks:
             api_name="page_load", queue=False, show_progress="hidden", api_visibility="private",
         )
         demo.load(None, js=SHORTCUT_JS, api_name="shortcuts", api_visibility="private")
+        demo.load(None, js=AB_KEYS_JS, api_name="ab_keys", api_visibility="private")
     return demo

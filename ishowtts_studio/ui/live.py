@@ -12,7 +12,7 @@ from typing import Any
 import gradio as gr
 
 from ishowtts_studio.engines.indextts import EMOTIONS, IndexTTSOptions
-from ishowtts_studio.studio import CFG_MAX, CFG_MIN, NFE_MAX, NFE_MIN, SPEED_MAX, SPEED_MIN, Studio
+from ishowtts_studio.studio import CFG_MAX, CFG_MIN, NFE_MAX, NFE_MIN, SPEED_MAX, SPEED_MIN, InputError, Studio
 from ishowtts_studio.ui.common import (
     ENGINE_CHOICES,
     GPU,
@@ -46,6 +46,18 @@ SHORTCUT_JS = """
     const btn = el && (el.tagName === "BUTTON" ? el : el.querySelector("button"));
     if (btn && !btn.disabled) btn.click();
   }, true);
+  // live character counter under the text box (also follows text loaded from the history)
+  const count = () => {
+    const box = document.querySelector("#live-text textarea");
+    const out = document.getElementById("live-char-count");
+    if (!box || !out) return;
+    const max = Number(out.dataset.max || 0);
+    const n = box.value.length;
+    out.textContent = `${n} / ${max} characters`;
+    out.classList.toggle("over-limit", max > 0 && n > max);
+  };
+  document.addEventListener("input", count, true);
+  setInterval(count, 700);
 }
 """
 
@@ -94,9 +106,9 @@ def engine_label(row: dict[str, Any]) -> str:
     return "IndexTTS" if row.get("engine") == "indextts" else f"F5 · NFE {row.get('nfe')}"
 
 
-def history_rows(studio: Studio) -> list[list[Any]]:
+def history_rows(studio: Studio, query: str | None = None) -> list[list[Any]]:
     rows = []
-    for r in studio.history(HISTORY_LIMIT):
+    for r in studio.search_history(query, HISTORY_LIMIT):
         rows.append([
             r["id"], short_time(r.get("created_at")), r.get("voice_name") or "", excerpt(r.get("text")),
             engine_label(r), r.get("seed"), round(float(r.get("audio_seconds") or 0.0), 2),
@@ -166,6 +178,8 @@ def build_live_tab(studio: Studio, *, gpu_limit: int = 1) -> LiveTab:
                 placeholder="Type what the voice should say…",
                 info=f"Up to {max_chars} characters. Ctrl+Enter (⌘+Enter) synthesises.",
             )
+            gr.HTML(f'<div id="live-char-count" data-max="{max_chars}">0 / {max_chars} characters</div>',
+                    elem_id="live-char-count-box")
             with gr.Row():
                 nfe = gr.Slider(
                     NFE_MIN, NFE_MAX, value=studio.default_nfe(), step=1, label="NFE (ODE steps)",
@@ -208,6 +222,8 @@ def build_live_tab(studio: Studio, *, gpu_limit: int = 1) -> LiveTab:
     with gr.Accordion("History", open=True, elem_id="history-panel"):
         with gr.Row(equal_height=False):
             with gr.Column(scale=5):
+                search = gr.Textbox(label="Search history", placeholder="words of the text or the voice name",
+                                    elem_id="history-search", max_lines=1)
                 history = gr.Dataframe(
                     value=history_rows(studio), headers=HISTORY_HEADERS, datatype=HISTORY_TYPES,
                     interactive=False, label="Recent syntheses (select a row to play it)", max_height=360,
@@ -221,6 +237,10 @@ def build_live_tab(studio: Studio, *, gpu_limit: int = 1) -> LiveTab:
                     elem_id="history-audio",
                 )
                 history_info = gr.Markdown("", elem_id="history-info")
+                chosen_take = gr.State(None)
+                with gr.Row():
+                    load_take = gr.Button("Use these settings", size="sm", elem_id="history-load")
+                    delete_take = gr.Button("Delete take", size="sm", variant="stop", elem_id="history-delete")
 
     # ---- handlers -----------------------------------------------------------------------------------
     def live_synthesize(
@@ -292,17 +312,42 @@ def build_live_tab(studio: Studio, *, gpu_limit: int = 1) -> LiveTab:
         api_name="live_refresh_voices", **quick,
     )
     refresh_history.click(
-        user_errors(lambda: history_rows(studio)), outputs=history, api_name="live_refresh_history", **quick
+        user_errors(lambda q: history_rows(studio, q)), inputs=search, outputs=history,
+        api_name="live_refresh_history", **quick
     )
+    search.change(user_errors(lambda q: history_rows(studio, q)), inputs=search, outputs=history,
+                  api_name="live_search_history", **quick)
+
+    def use_settings(take: Any) -> tuple[Any, ...]:
+        if take is None:
+            raise InputError("Select a take in the history first.")
+        r = studio.history_entry(take)
+        engine_v = r.get("engine") or "f5"
+        return (engine_v, voice_picker(studio, r.get("voice_slug")), r.get("text") or "",
+                gr.skip() if engine_v == "indextts" else r.get("nfe"), r.get("seed"), r.get("speed"),
+                r.get("cfg_strength"), f"Loaded the settings of take #{take}: press Synthesize to make it again.")
+
+    # queued (not queue=False): Gradio shows a handler's error (e.g. "select a take first") only for queued events
+    load_take.click(user_errors(use_settings), inputs=chosen_take,
+                    outputs=[engine, voice, text, nfe, seed, speed, cfg, stats], api_name="live_use_take",
+                    api_visibility="private")
+
+    def delete_chosen(take: Any, q: str | None) -> tuple[Any, ...]:
+        r = studio.delete_history(take)
+        return history_rows(studio, q), None, f"Deleted take #{r['id']}.", None
+
+    delete_take.click(user_errors(delete_chosen), inputs=[chosen_take, search],
+                      outputs=[history, history_audio, history_info, chosen_take], api_name="live_delete_take",
+                      api_visibility="private")
     reuse_seed.click(
         lambda s: s if s is not None else -1, inputs=last_seed, outputs=seed, api_name="live_reuse_seed", **quick
     )
 
     @user_errors
-    def select_history(evt: gr.SelectData) -> tuple[Any, str]:
+    def select_history(evt: gr.SelectData) -> tuple[Any, str, Any]:
         row = evt.row_value or []
         if not row or row[0] in (None, ""):
-            return None, ""
+            return None, "", None
         history_id = int(float(row[0]))
         path = studio.history_audio(history_id)
         info = studio.history_entry(history_id)
@@ -310,10 +355,10 @@ def build_live_tab(studio: Studio, *, gpu_limit: int = 1) -> LiveTab:
             f"**Take #{history_id}** — {info.get('voice_name')}, {engine_label(info)}, seed {info.get('seed')}, "
             f"speed {info.get('speed')}, CFG {info.get('cfg_strength')}\n\n> {gr_escape(info.get('text') or '')}"
         )
-        return str(path), details
+        return str(path), details, history_id
 
     history.select(
-        select_history, outputs=[history_audio, history_info], api_name="live_select_history", **quick
+        select_history, outputs=[history_audio, history_info, chosen_take], api_name="live_select_history", **quick
     )
     return LiveTab(voice=voice, nfe=nfe, history=history, engine=engine, synth=synth)
 

@@ -282,6 +282,41 @@ element.addEventListener('ended', (ev) => {
 """
 
 
+# Keyboard for the blind A/B (outside text boxes): 1 = A, 2 = no difference, 3 = B (only once the vote is
+# unlocked), R = play the last clip again from the start.
+AB_KEYS_JS = """
+() => {
+  if (window.__ishowttsAbKeys) return;
+  window.__ishowttsAbKeys = true;
+  let last = "a";
+  document.addEventListener("play", (e) => {
+    const id = e.target && e.target.id;
+    if (id === "ab-audio-a" || id === "ab-audio-b") last = id.slice(-1);
+  }, true);
+  document.addEventListener("keydown", (e) => {
+    if (e.ctrlKey || e.metaKey || e.altKey || e.isComposing || e.repeat) return;
+    const t = e.target;
+    if (t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA" || t.isContentEditable)) return;
+    const votes = {"1": "ab-vote-a", "2": "ab-vote-tie", "3": "ab-vote-b"};
+    const el = document.getElementById(votes[e.key] || "");
+    if (el && el.offsetParent !== null) {
+      const btn = el.tagName === "BUTTON" ? el : el.querySelector("button");
+      if (btn && !btn.disabled) { e.preventDefault(); btn.click(); }
+      return;
+    }
+    if (e.key === "r" || e.key === "R") {
+      const clip = document.getElementById("ab-audio-" + last);
+      if (!clip || clip.offsetParent === null) return;
+      e.preventDefault();
+      document.querySelectorAll("#ab-player audio").forEach((a) => { if (a !== clip) a.pause(); });
+      clip.currentTime = 0;
+      clip.play();
+    }
+  }, true);
+}
+"""
+
+
 def player_html(a: Any, b: Any) -> str:
     def one(side: str, path: Any) -> str:
         src = "gradio_api/file=" + urllib.parse.quote(str(path))
@@ -380,9 +415,9 @@ def build_nfe_tab(studio: Studio, *, gpu_limit: int = 1) -> NfeTab:
     # listener unlocks the vote through the `end` event once every clip of the current trial has ended
     player = gr.HTML("", elem_id="ab-player", js_on_load=ENDED_JS)
     with gr.Row(elem_id="ab-votes"):  # one row of equal buttons at every width (see the page CSS)
-        vote_a = gr.Button("A sounds better", interactive=False, elem_id="ab-vote-a")
-        vote_tie = gr.Button("No difference", interactive=False, elem_id="ab-vote-tie")
-        vote_b = gr.Button("B sounds better", interactive=False, elem_id="ab-vote-b")
+        vote_a = gr.Button("A sounds better [1]", interactive=False, elem_id="ab-vote-a")
+        vote_tie = gr.Button("No difference [2]", interactive=False, elem_id="ab-vote-tie")
+        vote_b = gr.Button("B sounds better [3]", interactive=False, elem_id="ab-vote-b")
     reveal = gr.Markdown("", elem_id="ab-reveal")
 
     def locked() -> Any:  # an update, built inside handlers: a Button made here would render on the page
@@ -391,7 +426,8 @@ def build_nfe_tab(studio: Studio, *, gpu_limit: int = 1) -> NfeTab:
     def next_trial(name: Any) -> tuple[Any, ...]:
         trial_id, a, b = studio.ab_next_trial(name)
         return (trial_id, {"A": False, "B": False, "t0": time.time()}, player_html(a, b), locked(), locked(), locked(),
-                "Play both clips to the end to unlock the vote.")
+                "Play both clips to the end to unlock the vote. Keys: 1 = A, 2 = no difference, 3 = B, "
+                "R = play the last clip again.")
 
     next_btn.click(user_errors(next_trial), inputs=[reviewer],
                    outputs=[trial, played, player, vote_a, vote_tie, vote_b, reveal],
