@@ -258,3 +258,13 @@ def test_history_search_reuse_delete_and_a_descriptive_file_name(page, client):
     expect(page.locator("#history-info")).to_contain_text("Deleted take #")
     expect(page.locator("#history-table")).not_to_contain_text(word)
     assert word not in " ".join(r["text"] for r in client.predict(50, api_name="/history"))
+
+
+def test_nfe_tab_shows_the_stored_renders_after_a_reload(page, client):
+    client.predict("Hello there, friend.", EN, [4], 6, 11, api_name="/nfe_scores")
+    page.reload()
+    page.get_by_role("tab", name="NFE compare").click()
+    # before: an empty table and empty plots until the same run was rendered again
+    expect(page.locator("#nfe-run-summary")).to_contain_text("stored renders", timeout=30_000)
+    expect(page.locator("#nfe-table")).to_contain_text("(reference)")
+    expect(page.locator("#nfe-plot img").first).to_be_visible(timeout=30_000)

@@ -399,6 +399,27 @@ def build_nfe_tab(studio: Studio, *, gpu_limit: int = 1) -> NfeTab:
         return (run_summary(rows), score_table(summary), nfe_scores_figure(summary, ref_nfe, limits),
                 nfe_rtf_figure(summary), nfe_frontier_figure(summary), render_table(rows))
 
+    def stored_view() -> tuple[Any, ...]:
+        # a reloaded page shows what is stored instead of empty tables and plots
+        rows = studio.nfe_stored_renders()
+        if not rows:
+            return (gr.skip(),) * 6
+        from ishowtts_studio.quality import summarise
+
+        ref_nfe = rows[0]["reference_nfe"]
+        summary = summarise([r for r in rows if r["nfe"] != INDEXTTS_NFE], ref_nfe)
+        th = studio.nfe_thresholds()
+        limits = {"pesq_wb": th.pesq_min, "stoi": th.stoi_min, "estoi": th.estoi_min}
+        groups = len({(r["voice"], r["text"], r["seed"]) for r in rows})
+        note = (f"Showing the **{len(rows)} stored renders** with reference NFE {ref_nfe} ({groups} sentence × voice × "
+                "seed combinations) from earlier runs. *Render and score* adds to them.")
+        return (note, score_table(summary), nfe_scores_figure(summary, ref_nfe, limits), nfe_rtf_figure(summary),
+                nfe_frontier_figure(summary), render_table(rows))
+
+    gr.on(triggers=None, fn=user_errors(stored_view), outputs=[run_md, table, plot_scores, plot_rtf, plot_front,
+                                                               details], show_progress="hidden",
+          api_visibility="private")
+
     render.click(user_errors(do_render), inputs=[voices, builtin, custom, nfes, ref, seeds, cross],
                  outputs=[run_md, table, plot_scores, plot_rtf, plot_front, details], show_progress_on=[run_md],
                  concurrency_id=GPU, concurrency_limit=gpu_limit, api_visibility="private")
