@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from importlib.resources import files
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -113,3 +115,33 @@ def test_history_search_delete_and_descriptive_file_names(studio: Any) -> None:
         studio.delete_history(outcome.history_id)
     with pytest.raises(InputError, match="Select a take"):
         studio.delete_history(None)
+
+
+def test_cleaning_report_words_agree_with_numbers() -> None:
+    from ishowtts_studio.ui.voices import words_kept
+    from ishowtts_studio.voice_cleaning import loudness_message
+
+    assert loudness_message(-25.0, -20.0, -20.0) == "Raised the loudness from -25.0 to -20.0 LUFS (target -20 LUFS)."
+    assert loudness_message(-14.0, -20.0, -20.0).startswith("Lowered the loudness from -14.0 to -20.0 LUFS")
+    # peaks kept it 4 dB under: said in numbers (before: "a little quieter than the target")
+    limited = loudness_message(-30.0, -24.0, -20.0)
+    assert "4.0 dB under the target of -20 LUFS" in limited and "a little" not in limited
+    assert "already at the target" in loudness_message(-20.0, -20.0, -20.0)
+    kept = words_kept("one two three four five six seven eight nine ten", 6.0, 12.0)
+    assert kept and "first 5 of 10 words" in kept and "one two three four five …" in kept
+    assert words_kept("one two", 12.0, 12.0) is None and words_kept("", 6.0, 12.0) is None
+
+
+def test_a_long_real_clip_cut_says_which_words_remain(studio: Any, tmp_path: Any) -> None:
+    import numpy as np
+    import soundfile as sf
+
+    from ishowtts_studio.ui.voices import clean_preview
+
+    clip = Path(str(files("f5_tts").joinpath("infer/examples/basic/basic_ref_en.wav")))
+    audio, sr = sf.read(str(clip), dtype="float32")
+    long = tmp_path / "long.wav"
+    sf.write(str(long), np.concatenate([audio, audio, audio]), sr)  # ~16 s of real speech: over the limit
+    words = "Some call me nature, others call me mother nature."
+    _, _, report = clean_preview(studio, str(long), " ".join([words] * 3))
+    assert "Cut to" in report and "About the first" in report and "of 27 words remain" in report

@@ -75,7 +75,22 @@ def _preview_dir(studio: Studio) -> Path:
     return folder
 
 
-def clean_preview(studio: Studio, audio_path: str | None) -> tuple[str | None, str | None, str]:
+def words_kept(transcript: str | None, kept_s: float, speech_s: float) -> str | None:
+    """After a cut: roughly which words of the transcript remain, estimated from the share of speech kept (no
+    word timings are known), so the creator knows where to shorten the transcript."""
+    words = " ".join(str(transcript or "").split()).split(" ")
+    if not words or not words[0] or speech_s <= 0:
+        return None
+    n = max(1, min(len(words), round(len(words) * min(1.0, kept_s / speech_s))))
+    if n >= len(words):
+        return None
+    return (f"About the first {n} of {len(words)} words remain (estimated from the length kept): "
+            f"“{html.escape(' '.join(words[:n]))} …”. Listen to *After* and shorten the transcript to the words "
+            "you hear.")
+
+
+def clean_preview(studio: Studio, audio_path: str | None,
+                  transcript: str | None = None) -> tuple[str | None, str | None, str]:
     """(original, cleaned WAV path, Markdown report) for the before/after preview."""
     cleaned = studio.clean_voice_clip(audio_path)
     out = write_wav_atomic(_preview_dir(studio) / f"{uuid.uuid4().hex}.wav", cleaned.audio, cleaned.sample_rate)
@@ -85,6 +100,11 @@ def clean_preview(studio: Studio, audio_path: str | None) -> tuple[str | None, s
         f"{cleaned.sample_rate} Hz mono, {cleaned.loudness_lufs:.1f} LUFS"
     ]
     lines += [f"- {m}" for m in cleaned.messages]
+    if cleaned.cut_at_s is not None:
+        speech = cleaned.original_duration_s - cleaned.trimmed_start_s - cleaned.trimmed_end_s
+        kept = words_kept(transcript, cleaned.duration_s, speech)
+        if kept:
+            lines.append(f"- {kept}")
     lines += [f"- ⚠️ {w}" for w in cleaned.warnings]
     return audio_path, str(out), "\n".join(lines)
 
@@ -172,7 +192,8 @@ def build_voices_tab(studio: Studio, *, gpu_limit: int = 1) -> VoicesTab:
     tab = VoicesTab(table=table, chosen=chosen, details=[reference, edit_transcript, edit_language, new_name])
 
     # ---- adding ---------------------------------------------------------------------------------
-    preview_btn.click(user_errors(lambda a: clean_preview(studio, a)), inputs=clip, outputs=[before, after, report],
+    preview_btn.click(user_errors(lambda a, t: clean_preview(studio, a, t)), inputs=[clip, transcript],
+                      outputs=[before, after, report],
                       api_name="voices_clean_preview", show_progress="minimal", api_visibility="private")
 
     transcribe_btn.click(user_errors(studio.transcribe_clip), inputs=clip, outputs=transcript,
