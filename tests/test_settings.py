@@ -108,7 +108,7 @@ def test_every_key_is_in_config_toml_commented_with_its_default() -> None:
     entries = _config_entries()
     reference = settings_reference()
     keys = [k for k, _, _ in reference]
-    assert len(keys) == len(set(keys)) == 53  # 37 + 7 [nfe] + engine.max_loaded_engines + 8 [indextts]
+    assert len(keys) == len(set(keys)) == 54  # 37 + 8 [nfe] + engine.max_loaded_engines + 8 [indextts]
     assert sorted(entries) == sorted(keys), "config.toml and the settings dataclasses list different keys"
     for key, default, description in reference:
         raw, comments = entries[key]
