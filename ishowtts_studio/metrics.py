@@ -16,7 +16,6 @@ No gradio here.
 from __future__ import annotations
 
 import logging
-import math
 import queue
 import threading
 import time
@@ -29,6 +28,8 @@ import numpy as np
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
 from prometheus_client.registry import Collector
+
+from ishowtts_studio.numbers import finite_or_none
 
 log = logging.getLogger(__name__)
 
@@ -113,14 +114,6 @@ def audio_seconds_per_second(requests: Sequence[dict[str, Any]]) -> float | None
     end = max(e for _, e, _ in spans)
     total = sum(a for _, _, a in spans)
     return total / (end - start) if end > start else None
-
-
-def _num(value: Any) -> float | None:
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        return None
-    return out if math.isfinite(out) else None
 
 
 # ------------------------------------------------------------------------------------------- service
@@ -290,7 +283,7 @@ class MetricsService:
             self.version += 1
         for hist, key in ((self.latency, "latency_s"), (self.ttfa, "ttfa_s"), (self.queue_wait, "queue_wait_s"),
                           (self.rtf, "rtf")):
-            value = _num(row.get(key))
+            value = finite_or_none(row.get(key))
             if value is not None:
                 hist.observe(value)
         finished = row.get("finished_at")

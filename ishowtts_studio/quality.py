@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ishowtts_studio.audio import resample, rms_dbfs
+from ishowtts_studio.numbers import finite_or_none
 
 PESQ_SR = 16000
 # below this level (dBFS RMS) a signal is treated as silence: PESQ and STOI are meaningless on it
@@ -54,14 +55,6 @@ def _check(x: np.ndarray, sr: int, name: str) -> str | None:
     return None
 
 
-def _finite(value: Any) -> float | None:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        return None
-    return v if math.isfinite(v) else None
-
-
 def score(reference: np.ndarray, degraded: np.ndarray, sr: int) -> QualityScores:
     """PESQ-WB (16 kHz), STOI and ESTOI of `degraded` against `reference`; never raises on bad audio."""
     ref = np.asarray(reference, dtype=np.float64).squeeze()
@@ -86,7 +79,7 @@ def score(reference: np.ndarray, degraded: np.ndarray, sr: int) -> QualityScores
         # same resampler, same settings on both sides
         r16 = resample(ref.astype(np.float32), sr, PESQ_SR).astype(np.float64)
         d16 = resample(deg.astype(np.float32), sr, PESQ_SR).astype(np.float64)
-        out.pesq_wb = _finite(pesq(PESQ_SR, r16, d16, "wb"))
+        out.pesq_wb = finite_or_none(pesq(PESQ_SR, r16, d16, "wb"))
         if out.pesq_wb is None:
             problems.append("PESQ gave no finite score")
     except Exception as exc:  # pesq raises NoUtterancesError, BufferTooShortError, ...
@@ -94,8 +87,8 @@ def score(reference: np.ndarray, degraded: np.ndarray, sr: int) -> QualityScores
     try:
         from pystoi import stoi
 
-        out.stoi = _finite(stoi(ref, deg, sr, extended=False))
-        out.estoi = _finite(stoi(ref, deg, sr, extended=True))
+        out.stoi = finite_or_none(stoi(ref, deg, sr, extended=False))
+        out.estoi = finite_or_none(stoi(ref, deg, sr, extended=True))
         if out.stoi is None or out.estoi is None:
             problems.append("STOI gave no finite score")
     except Exception as exc:
@@ -157,3 +150,27 @@ def summarise(rows: list[dict[str, Any]], reference_nfe: int, confidence: float 
             entry[f"{key}_n"] = sum(r.get(key) is not None and math.isfinite(r[key]) for r in group)
         out.append(entry)
     return out
+
+
+LISTENING_LUFS = -23.0
+
+
+def loudness_match(audio: np.ndarray, sr: int, target_lufs: float = LISTENING_LUFS) -> np.ndarray:
+    """Bring a listening clip to `target_lufs` (ITU-R BS.1770 via pyloudnorm), never clipping; silence is left
+    alone. Blind A/B clips are matched so loudness cannot give a side away."""
+    x = np.asarray(audio, dtype=np.float64)
+    if x.size == 0 or not np.all(np.isfinite(x)) or not np.any(x):
+        return np.asarray(audio, dtype=np.float32)
+    import pyloudnorm
+
+    try:
+        loud = pyloudnorm.Meter(sr).integrated_loudness(x)
+    except ValueError:  # shorter than one 400 ms block: fall back to RMS level
+        loud = 20 * np.log10(np.sqrt(np.mean(x * x)) + 1e-12)
+    if not np.isfinite(loud):
+        return np.asarray(audio, dtype=np.float32)
+    y = x * 10 ** ((target_lufs - loud) / 20)
+    top = np.max(np.abs(y))
+    if top > 0.99:
+        y *= 0.99 / top
+    return y.astype(np.float32)

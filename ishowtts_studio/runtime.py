@@ -238,7 +238,7 @@ class EngineRuntime:
 
     # ---- public API -------------------------------------------------------------------------------
     def submit(self, request: SynthesisRequest) -> RequestHandle:
-        engine = self._engine_for(request.engine)
+        engine = self.engine_for(request.engine)
         request.engine = engine.name
         info = self.info
         stats = RequestStats(
@@ -261,12 +261,12 @@ class EngineRuntime:
     def call(self, fn: Callable[[Any], Any], timeout: float | None = 600, engine: str = "", load: bool = True) -> Any:
         """Run `fn(engine)` on the worker thread (between batches) and return its result. An engine that is
         not loaded is loaded first, unless `load` is False (reading statistics must not reload a model)."""
-        name = self._engine_for(engine).name
+        name = self.engine_for(engine).name
         future: Future = Future()
         self._calls.put(_Call(fn, future, name, load))
         return future.result(timeout)
 
-    def _engine_for(self, name: str) -> Any:
+    def engine_for(self, name: str) -> Any:
         """The registered engine called `name` ("" = default), or EngineUnavailable saying why not. Another
         engine stays usable when the default one could not load (say, F5-TTS weights are missing)."""
         if self._stop.is_set():

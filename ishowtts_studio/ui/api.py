@@ -12,50 +12,48 @@
     /export_voice (voice) -> voice pack (.zip: reference.wav + voice.json)
     /import_voice (zip file, name) -> voice dict (name empty = the pack's own name)
 
-Errors meant for users (Studio.USER_ERRORS) reach the client as gr.Error with the exact message;
+Errors meant for users (services.errors.USER_ERRORS) reach the client as gr.Error with the exact message;
 anything else is logged and answered with a short generic message.
 """
 
 # No `from __future__ import annotations` here: gr.api reads the real type hints for its API schema.
+import functools
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
-from ishowtts_studio.studio import InputError, Studio
-from ishowtts_studio.ui.common import GPU, to_gr_error
-from ishowtts_studio.ui.performance import metrics_snapshot_api, run_benchmark_api
+from ishowtts_studio.services.errors import InputError
+from ishowtts_studio.studio import Studio
+from ishowtts_studio.ui.common import GPU, user_errors
 
 
 class StudioAPI:
+    """The named endpoints over the studio's services; `user_errors` maps what they raise to gr.Error."""
+
     def __init__(self, studio: Studio) -> None:
         self.studio = studio
 
+    @user_errors
     def health(self) -> dict[str, Any]:
         """Engine status: status (loading/ready/unavailable), message, progress, engine, device, smoke, ..."""
-        try:
-            return self.studio.health()
-        except Exception as exc:
-            raise to_gr_error(exc) from exc
+        return self.studio.health()
 
+    @user_errors
     def list_voices(self) -> list[dict[str, Any]]:
         """The saved voices: name, slug, transcript, language, duration, times used, ..."""
-        try:
-            return self.studio.list_voices()
-        except Exception as exc:
-            raise to_gr_error(exc) from exc
+        return self.studio.voices.list_voices()
 
+    @user_errors
     def history(self, limit: float | None = 20) -> list[dict[str, Any]]:
         """Recent syntheses, newest first: id, created_at, text, voice_name, nfe, seed, audio_seconds, rtf, ..."""
-        try:
-            count = 20 if limit is None else int(limit)
-            if not 1 <= count <= 1000:
-                raise InputError(f"limit must be from 1 to 1000, not {count}.")
-            # the server's absolute file paths are none of the client's business
-            return [{k: v for k, v in row.items() if k != "audio_file"} for row in self.studio.history(count)]
-        except Exception as exc:
-            raise to_gr_error(exc) from exc
+        count = 20 if limit is None else int(limit)
+        if not 1 <= count <= 1000:
+            raise InputError(f"limit must be from 1 to 1000, not {count}.")
+        # the server's absolute file paths are none of the client's business
+        return [{k: v for k, v in row.items() if k != "audio_file"} for row in self.studio.synthesis.history(count)]
 
+    @user_errors
     def synthesize(
         self,
         text: str | None,
@@ -73,57 +71,43 @@ class StudioAPI:
         num_beams, repetition_penalty, max_mel_tokens, max_text_tokens_per_segment; version 2: emotion_mode,
         emotion_audio, emotion_alpha, emotion_vector).
         """
-        try:
-            outcome = self.studio.synthesize(text, voice, nfe=nfe, seed=seed, speed=speed, engine=engine,
-                                             indextts=options or None)
-        except Exception as exc:
-            raise to_gr_error(exc) from exc
+        outcome = self.studio.synthesis.synthesize(text, voice, nfe=nfe, seed=seed, speed=speed, engine=engine,
+                                                   indextts=options or None)
         return str(outcome.wav_path), outcome.stats
+
+    @user_errors
+    def engines(self) -> list[dict[str, Any]]:
+        """Every engine (f5, indextts) with its status (ready/available/loading/unavailable) and message."""
+        return self.studio.engines()
+
+    @user_errors
+    def metrics_snapshot(self) -> dict[str, Any]:
+        """Live figures: counts, queue depth, latency/TTFA/RTF percentiles, GPU memory, cache hit rate."""
+        return self.studio.bench.snapshot()
+
+    @user_errors
+    def run_benchmark(self, nfes: list[int], runs: int = 3, texts: list[str] | None = None) -> dict[str, Any]:
+        """Run the standard benchmark (texts: short/medium/long) at the given NFEs through the engine."""
+        return self.studio.bench.run(nfes, runs, texts or ["short"])
 
 
 def register_api(studio: Studio, *, gpu_limit: int = 1) -> StudioAPI:
     """Add the API endpoints to the Blocks being built (call inside `with gr.Blocks()`)."""
     api = StudioAPI(studio)
 
-    def health() -> dict[str, Any]:
-        return api.health()
-
-    def list_voices() -> list[dict[str, Any]]:
-        return api.list_voices()
-
-    def history(limit: float | None = 20) -> list[dict[str, Any]]:
-        return api.history(limit)
+    # plain functions with the methods' real signatures: gr.api reads them for the API schema
+    health, list_voices, history = _unbound(api.health), _unbound(api.list_voices), _unbound(api.history)
+    engines, metrics_snapshot = _unbound(api.engines), _unbound(api.metrics_snapshot)
+    run_benchmark = _unbound(api.run_benchmark)
 
     gr.api(health, api_name="health", queue=False, api_description=StudioAPI.health.__doc__)
     gr.api(list_voices, api_name="list_voices", queue=False, api_description=StudioAPI.list_voices.__doc__)
     gr.api(history, api_name="history", queue=False, api_description=StudioAPI.history.__doc__)
-
-    def engines() -> list[dict[str, Any]]:
-        """Every engine (f5, indextts) with its status (ready/available/loading/unavailable) and message."""
-        try:
-            return studio.engines()
-        except Exception as exc:
-            raise to_gr_error(exc) from exc
-
-    gr.api(engines, api_name="engines", queue=False, api_description=engines.__doc__)
-
-    def metrics_snapshot() -> dict[str, Any]:
-        """Live figures: counts, queue depth, latency/TTFA/RTF percentiles, GPU memory, cache hit rate."""
-        try:
-            return metrics_snapshot_api(studio.metrics)
-        except Exception as exc:
-            raise to_gr_error(exc) from exc
-
-    def run_benchmark(nfes: list[int], runs: int = 3, texts: list[str] | None = None) -> dict[str, Any]:
-        """Run the standard benchmark (texts: short/medium/long) at the given NFEs through the engine."""
-        try:
-            return run_benchmark_api(studio, nfes, runs, texts or ["short"])
-        except Exception as exc:
-            raise to_gr_error(exc) from exc
-
-    gr.api(metrics_snapshot, api_name="metrics_snapshot", queue=False, api_description=metrics_snapshot.__doc__)
+    gr.api(engines, api_name="engines", queue=False, api_description=StudioAPI.engines.__doc__)
+    gr.api(metrics_snapshot, api_name="metrics_snapshot", queue=False,
+           api_description=StudioAPI.metrics_snapshot.__doc__)
     gr.api(run_benchmark, api_name="run_benchmark", concurrency_id=GPU, concurrency_limit=1,
-           api_description=run_benchmark.__doc__)
+           api_description=StudioAPI.run_benchmark.__doc__)
 
     # /synthesize returns a file, which needs a File component to be served to the client, so it is
     # wired through hidden components rather than gr.api.
@@ -153,6 +137,16 @@ def register_api(studio: Studio, *, gpu_limit: int = 1) -> StudioAPI:
     return api
 
 
+def _unbound(method: Any) -> Any:
+    """A plain function with `method`'s signature minus `self`, for gr.api (which inspects what it is given)."""
+
+    @functools.wraps(method)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return method(*args, **kwargs)
+
+    return call
+
+
 # ---- voice management ------------------------------------------------------------------------------
 def _public_voice(voice: dict[str, Any]) -> dict[str, Any]:
     # the server's absolute file paths are none of the client's business
@@ -161,52 +155,41 @@ def _public_voice(voice: dict[str, Any]) -> dict[str, Any]:
 
 def register_voice_api(studio: Studio, *, gpu_limit: int = 1) -> None:
     """/add_voice, /rename_voice, /update_voice, /delete_voice, /export_voice, /import_voice."""
+    voices = studio.voices
 
+    @user_errors
     def rename_voice(voice: str, new_name: str) -> dict[str, Any]:
         """Give `voice` a new display name; returns the voice."""
-        try:
-            return _public_voice(studio.rename_voice(voice, new_name))
-        except Exception as exc:
-            raise to_gr_error(exc) from exc
+        return _public_voice(voices.rename_voice(voice, new_name))
 
+    @user_errors
     def update_voice(voice: str, transcript: str | None = None, language: str | None = None) -> dict[str, Any]:
         """Change the transcript and/or language (en, zh, other) of `voice`; None or "" keeps a field."""
-        try:
-            text = transcript if transcript is not None and str(transcript) != "" else None
-            return _public_voice(studio.update_voice(voice, text, language or None))
-        except Exception as exc:
-            raise to_gr_error(exc) from exc
+        text = transcript if transcript is not None and str(transcript) != "" else None
+        return _public_voice(voices.update_voice(voice, text, language or None))
 
+    @user_errors
     def delete_voice(voice: str) -> dict[str, Any]:
         """Delete `voice`; history rows keep their own audio. Returns the deleted voice."""
-        try:
-            return _public_voice(studio.delete_voice(voice))
-        except Exception as exc:
-            raise to_gr_error(exc) from exc
+        return _public_voice(voices.delete_voice(voice))
 
     gr.api(rename_voice, api_name="rename_voice", api_description=rename_voice.__doc__)
     gr.api(update_voice, api_name="update_voice", concurrency_id=GPU, concurrency_limit=gpu_limit,
            api_description=update_voice.__doc__)
     gr.api(delete_voice, api_name="delete_voice", api_description=delete_voice.__doc__)
 
+    @user_errors
     def add_voice(name: str | None, audio: str | None, transcript: str | None, language: str | None) -> dict:
-        try:
-            original = Path(audio).name if audio else None
-            return _public_voice(studio.add_voice(name, audio, transcript, language or "en", original_name=original))
-        except Exception as exc:
-            raise to_gr_error(exc) from exc
+        original = Path(audio).name if audio else None
+        return _public_voice(voices.add_voice(name, audio, transcript, language or "en", original_name=original))
 
+    @user_errors
     def export_voice(voice: str | None) -> str:
-        try:
-            return str(studio.export_voice(voice))
-        except Exception as exc:
-            raise to_gr_error(exc) from exc
+        return str(voices.export_voice(voice))
 
+    @user_errors
     def import_voice(pack: str | None, name: str | None) -> dict:
-        try:
-            return _public_voice(studio.import_voice(pack, name))
-        except Exception as exc:
-            raise to_gr_error(exc) from exc
+        return _public_voice(voices.import_voice(pack, name))
 
     # file inputs and outputs need File components: hidden ones, as for /synthesize
     with gr.Column(visible=False):

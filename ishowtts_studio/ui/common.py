@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import gradio as gr
 import numpy as np
 
-from ishowtts_studio.studio import USER_ERRORS
+from ishowtts_studio.services.errors import USER_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +128,7 @@ def excerpt(text: str | None, limit: int = 60) -> str:
 def voice_options(studio: Any) -> list[tuple[str, str]]:
     """(name, slug) pairs for a voice picker. The value is the slug: it survives a rename, so a picker keeps
     pointing at the same voice after its display name changes in another tab."""
-    return [(v["name"], v["slug"]) for v in studio.list_voices()]
+    return [(v["name"], v["slug"]) for v in studio.voices.list_voices()]
 
 
 def voice_picker(studio: Any, current: str | None) -> gr.Dropdown:

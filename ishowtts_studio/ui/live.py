@@ -12,7 +12,9 @@ from typing import Any
 import gradio as gr
 
 from ishowtts_studio.engines.indextts import EMOTIONS, IndexTTSOptions
-from ishowtts_studio.studio import CFG_MAX, CFG_MIN, NFE_MAX, NFE_MIN, SPEED_MAX, SPEED_MIN, InputError, Studio
+from ishowtts_studio.services.errors import InputError
+from ishowtts_studio.services.inputs import CFG_MAX, CFG_MIN, NFE_MAX, NFE_MIN, SPEED_MAX, SPEED_MIN
+from ishowtts_studio.studio import Studio
 from ishowtts_studio.ui.common import (
     ENGINE_CHOICES,
     GPU,
@@ -88,7 +90,7 @@ def synth_button(studio: Studio, engine: str | None) -> gr.Button:
 
 def nfe_hint(studio: Studio) -> str:
     """The NFE slider's help line, naming the studio's current default (and where it came from)."""
-    where = " (adopted in NFE compare)" if studio.default_nfe_adopted() else ""
+    where = " (adopted in NFE compare)" if studio.preferences.default_nfe_adopted() else ""
     return f"Fewer steps = faster; more = cleaner. The studio default is {studio.default_nfe()}{where}."
 
 
@@ -108,7 +110,7 @@ def engine_label(row: dict[str, Any]) -> str:
 
 def history_rows(studio: Studio, query: str | None = None) -> list[list[Any]]:
     rows = []
-    for r in studio.search_history(query, HISTORY_LIMIT):
+    for r in studio.synthesis.search_history(query, HISTORY_LIMIT):
         rows.append([
             r["id"], short_time(r.get("created_at")), r.get("voice_name") or "", excerpt(r.get("text")),
             engine_label(r), r.get("seed"), round(float(r.get("audio_seconds") or 0.0), 2),
@@ -128,14 +130,14 @@ def engine_note(studio: Studio, name: str) -> str:
         if e["name"] == name:
             if e["status"] == "unavailable":
                 return f"⚠️ **IndexTTS is unavailable:** {html.escape(e['message'])}"
-            version = studio.indextts_version()
+            version = studio.synthesis.indextts_version()
             state = "loaded" if e["loaded"] else "loads on first use (it may take a while)"
             return f"IndexTTS {version} — {state}. NFE does not apply; its options are under *IndexTTS options*."
     return ""
 
 
 def _index_options(values: list[Any]) -> dict[str, Any]:
-    """The IndexTTS controls' values as the options dict `Studio.start_synthesis` checks."""
+    """The IndexTTS controls' values as the options dict `SynthesisService.start` checks."""
     (temperature, top_p, top_k, beams, rep_pen, max_mel, max_seg, mode, emo_audio, emo_alpha, *vector) = values
     options = {"temperature": temperature, "top_p": top_p, "top_k": top_k, "num_beams": beams,
                "repetition_penalty": rep_pen, "max_mel_tokens": max_mel, "max_text_tokens_per_segment": max_seg}
@@ -255,7 +257,7 @@ def build_live_tab(studio: Studio, *, gpu_limit: int = 1) -> LiveTab:
             index = engine_v == "indextts"
             if index:
                 progress(0.0, desc="IndexTTS: loading the model if needed, then generating…")
-            live = studio.start_synthesis(
+            live = studio.synthesis.start(
                 text_v, voice_v, nfe=None if index else nfe_v, seed=seed_v, speed=speed_v, cfg_strength=cfg_v,
                 remove_silence=bool(remove_v), engine=engine_v,
                 indextts=_index_options(list(index_v)) if index else None,
@@ -299,7 +301,7 @@ def build_live_tab(studio: Studio, *, gpu_limit: int = 1) -> LiveTab:
     def choose_engine(name: str) -> tuple[Any, ...]:
         index = name == "indextts"
         return (engine_note(studio, name), gr.Slider(visible=not index), gr.Accordion(visible=index),
-                gr.Group(visible=index and studio.indextts_version() == "2"))
+                gr.Group(visible=index and studio.synthesis.indextts_version() == "2"))
 
     engine.change(
         user_errors(choose_engine), inputs=engine, outputs=[engine_info, nfe, index_panel, emotion_panel],
@@ -321,7 +323,7 @@ def build_live_tab(studio: Studio, *, gpu_limit: int = 1) -> LiveTab:
     def use_settings(take: Any) -> tuple[Any, ...]:
         if take is None:
             raise InputError("Select a take in the history first.")
-        r = studio.history_entry(take)
+        r = studio.synthesis.history_entry(take)
         engine_v = r.get("engine") or "f5"
         return (engine_v, voice_picker(studio, r.get("voice_slug")), r.get("text") or "",
                 gr.skip() if engine_v == "indextts" else r.get("nfe"), r.get("seed"), r.get("speed"),
@@ -333,7 +335,7 @@ def build_live_tab(studio: Studio, *, gpu_limit: int = 1) -> LiveTab:
                     api_visibility="private")
 
     def delete_chosen(take: Any, q: str | None) -> tuple[Any, ...]:
-        r = studio.delete_history(take)
+        r = studio.synthesis.delete_history(take)
         return history_rows(studio, q), None, f"Deleted take #{r['id']}.", None
 
     delete_take.click(user_errors(delete_chosen), inputs=[chosen_take, search],
@@ -349,8 +351,8 @@ def build_live_tab(studio: Studio, *, gpu_limit: int = 1) -> LiveTab:
         if not row or row[0] in (None, ""):
             return None, "", None
         history_id = int(float(row[0]))
-        path = studio.history_audio(history_id)
-        info = studio.history_entry(history_id)
+        path = studio.synthesis.history_audio(history_id)
+        info = studio.synthesis.history_entry(history_id)
         details = (
             f"**Take #{history_id}** — {info.get('voice_name')}, {engine_label(info)}, seed {info.get('seed')}, "
             f"speed {info.get('speed')}, CFG {info.get('cfg_strength')}\n\n> {gr_escape(info.get('text') or '')}"

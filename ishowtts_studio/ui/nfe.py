@@ -22,8 +22,10 @@ from typing import Any
 import gradio as gr
 
 from ishowtts_studio.nfe_texts import NFE_TEXTS
-from ishowtts_studio.studio import INDEXTTS_NFE, NFE_MAX_RENDERS, Studio
-from ishowtts_studio.ui.common import GPU, to_gr_error, user_errors
+from ishowtts_studio.services.nfe import NFE_MAX_RENDERS
+from ishowtts_studio.services.nfe_plan import INDEXTTS_NFE
+from ishowtts_studio.studio import Studio
+from ishowtts_studio.ui.common import GPU, user_errors
 from ishowtts_studio.ui.plots import nfe_frontier_figure, nfe_rtf_figure, nfe_scores_figure
 
 SMOKE_SCORES_NOTICE = (
@@ -46,41 +48,33 @@ NFE_CHOICES = [2, 3, 4, 5, 6, 7, 8, 10, 12, 16, 20, 24, 32]
 def register_nfe_api(studio: Studio, *, gpu_limit: int = 1) -> None:
     """/nfe_scores, /ab_next_trial, /ab_vote, /ab_results, /nfe_export."""
 
+    @user_errors
     def nfe_scores(text: str, voice: str, nfes: list[int] | None = None, reference_nfe: int | None = None,
                    seed: int = 0) -> list[dict[str, Any]]:
         """Render `text` at each NFE and the reference NFE (same seed and duration); rows of nfe, pesq_wb,
         stoi, estoi, rtf (and error, a message when a row could not be scored)."""
-        try:
-            rows = studio.nfe_scores(text, voice, nfes, reference_nfe, seed)
-        except Exception as exc:
-            raise to_gr_error(exc) from exc
+        rows = studio.nfe.scores(text, voice, nfes, reference_nfe, seed)
         return [{k: r[k] for k in ("nfe", "pesq_wb", "stoi", "estoi", "rtf", "error", "is_reference")} for r in rows]
 
+    @user_errors
     def ab_vote(trial_id: str, reviewer: str, choice: str) -> dict[str, Any]:
         """Vote on a trial: choice A, B or tie. Returns the revealed labels (which NFE was A and B)."""
-        try:
-            return studio.ab_vote(trial_id, reviewer, choice)
-        except Exception as exc:
-            raise to_gr_error(exc) from exc
+        return studio.ab.vote(trial_id, reviewer, choice)
 
+    @user_errors
     def ab_results(reference_nfe: int | None = None) -> dict[str, Any]:
         """Statistics: pairs (Wilson CI, binomial p, ties), Bradley–Terry, position bias, votes per reviewer,
         verdicts, recommended_nfe, scores per NFE. reference_nfe None = the configured one (else the latest)."""
-        try:
-            return studio.ab_results(reference_nfe)
-        except Exception as exc:
-            raise to_gr_error(exc) from exc
+        return studio.ab.results(reference_nfe)
 
     gr.api(nfe_scores, api_name="nfe_scores", concurrency_id=GPU, concurrency_limit=gpu_limit,
            api_description=nfe_scores.__doc__)
     gr.api(ab_vote, api_name="ab_vote", api_description=ab_vote.__doc__)
     gr.api(ab_results, api_name="ab_results", api_description=ab_results.__doc__)
 
+    @user_errors
     def ab_next_trial(reviewer: str) -> tuple[str, str, str]:
-        try:
-            trial_id, a, b = studio.ab_next_trial(reviewer)
-        except Exception as exc:
-            raise to_gr_error(exc) from exc
+        trial_id, a, b = studio.ab.next_trial(reviewer)
         return trial_id, str(a), str(b)
 
     with gr.Column(visible=False):
@@ -224,7 +218,7 @@ def _csv_cell(value: Any) -> Any:
 
 def export_files(studio: Studio) -> list[str]:
     """Votes and renders as CSV (spreadsheet-safe) and everything as one JSON file."""
-    data = studio.nfe_export()
+    data = studio.ab.export()
     folder = Path(tempfile.mkdtemp(prefix="nfe-export-"))
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = []
@@ -335,8 +329,8 @@ class NfeTab:
 def build_nfe_tab(studio: Studio, *, gpu_limit: int = 1) -> NfeTab:
     if studio.is_smoke:
         gr.Markdown(f"⚠️ **{SMOKE_SCORES_NOTICE}**", elem_id="nfe-smoke-notice")
-    voices_now = studio.voice_names()
-    candidates_default = studio.nfe_candidates_default()
+    voices_now = studio.nfe.voice_names()
+    candidates_default = studio.nfe.candidates_default()
     gr.Markdown(
         "### 1 · Render and score\n"
         "Every text is rendered at the reference NFE and at each candidate NFE, with the same seed and the same "
@@ -348,7 +342,7 @@ def build_nfe_tab(studio: Studio, *, gpu_limit: int = 1) -> NfeTab:
                              info="one or more", elem_id="nfe-voices")
         seeds = gr.Textbox(value="0", label="Seeds", info="comma-separated whole numbers, e.g. 0, 1, 2",
                            elem_id="nfe-seeds")
-        ref = gr.Number(value=studio.nfe_reference_default(), label="Reference NFE", precision=0, minimum=1,
+        ref = gr.Number(value=studio.nfe.reference_default(), label="Reference NFE", precision=0, minimum=1,
                         maximum=64, elem_id="nfe-ref")
     nfes = gr.CheckboxGroup(choices=sorted(set(NFE_CHOICES) | set(candidates_default)), value=candidates_default,
                             label="Candidate NFEs", elem_id="nfe-candidates")
@@ -387,28 +381,28 @@ def build_nfe_tab(studio: Studio, *, gpu_limit: int = 1) -> NfeTab:
         texts = list(builtin_v or []) + [line for line in str(custom_v or "").splitlines() if line.strip()]
         if not nfes_v:
             raise gr.Error("Tick at least one candidate NFE.")
-        rows = studio.nfe_render(texts, voices_v, nfes_v, ref_v, seeds_v, progress=progress,
+        rows = studio.nfe.render(texts, voices_v, nfes_v, ref_v, seeds_v, progress=progress,
                                  cross_engine=bool(cross_v))
         ref_nfe = rows[0]["reference_nfe"]
         from ishowtts_studio.quality import summarise
 
         # the IndexTTS renders are for the cross-engine A/B only: not aligned, so not in the per-NFE scores
         summary = summarise([r for r in rows if r["render_id"] is not None and r["nfe"] != INDEXTTS_NFE], ref_nfe)
-        th = studio.nfe_thresholds()
+        th = studio.nfe.thresholds()
         limits = {"pesq_wb": th.pesq_min, "stoi": th.stoi_min, "estoi": th.estoi_min}
         return (run_summary(rows), score_table(summary), nfe_scores_figure(summary, ref_nfe, limits),
                 nfe_rtf_figure(summary), nfe_frontier_figure(summary), render_table(rows))
 
     def stored_view() -> tuple[Any, ...]:
         # a reloaded page shows what is stored instead of empty tables and plots
-        rows = studio.nfe_stored_renders()
+        rows = studio.nfe.stored_renders()
         if not rows:
             return (gr.skip(),) * 6
         from ishowtts_studio.quality import summarise
 
         ref_nfe = rows[0]["reference_nfe"]
         summary = summarise([r for r in rows if r["nfe"] != INDEXTTS_NFE], ref_nfe)
-        th = studio.nfe_thresholds()
+        th = studio.nfe.thresholds()
         limits = {"pesq_wb": th.pesq_min, "stoi": th.stoi_min, "estoi": th.estoi_min}
         groups = len({(r["voice"], r["text"], r["seed"]) for r in rows})
         note = (f"Showing the **{len(rows)} stored renders** with reference NFE {ref_nfe} ({groups} sentence × voice × "
@@ -445,7 +439,7 @@ def build_nfe_tab(studio: Studio, *, gpu_limit: int = 1) -> NfeTab:
         return gr.Button(interactive=False)
 
     def next_trial(name: Any) -> tuple[Any, ...]:
-        trial_id, a, b = studio.ab_next_trial(name)
+        trial_id, a, b = studio.ab.next_trial(name)
         return (trial_id, {"A": False, "B": False, "t0": time.time()}, player_html(a, b), locked(), locked(), locked(),
                 "Play both clips to the end to unlock the vote. Keys: 1 = A, 2 = no difference, 3 = B, "
                 "R = play the last clip again.")
@@ -471,7 +465,7 @@ def build_nfe_tab(studio: Studio, *, gpu_limit: int = 1) -> NfeTab:
             if not (state and state.get("A") and state.get("B")):
                 raise gr.Error("Play both clips to the end before voting.")
             secs = time.time() - float(state.get("t0") or time.time())
-            r = studio.ab_vote(trial_id, name, choice, secs)
+            r = studio.ab.vote(trial_id, name, choice, secs)
             said = "no difference" if r["choice"] == "tie" else r["choice"]
             msg = (f"You chose **{said}**. A was **{r['a_label']}**, B was **{r['b_label']}** "
                    f"(reference NFE {r['reference_nfe']}). Press *Next trial* for another.")
@@ -494,15 +488,15 @@ def build_nfe_tab(studio: Studio, *, gpu_limit: int = 1) -> NfeTab:
     files = gr.File(label="Export", file_count="multiple", visible=False, elem_id="nfe-export-files")
 
     def show_results(ref_v: Any) -> str:
-        return results_markdown(studio.ab_results(ref_v))
+        return results_markdown(studio.ab.results(ref_v))
 
     refresh.click(user_errors(show_results), inputs=[ref], outputs=[results_md], api_visibility="private")
 
     def do_adopt(ref_v: Any) -> str:
-        rec = studio.ab_results(ref_v, boot=20).get("recommended_nfe")
+        rec = studio.ab.results(ref_v, boot=20).get("recommended_nfe")
         if rec is None:
             raise gr.Error("No candidate has been judged indistinguishable yet, so there is nothing to adopt.")
-        studio.set_default_nfe(rec)
+        studio.nfe.adopt_default_nfe(rec)
         return f"Default NFE is now **{rec}**; Live synthesis uses it (it persists across restarts)."
 
     adopted = adopt.click(user_errors(do_adopt), inputs=[ref], outputs=[adopt_msg], api_visibility="private")

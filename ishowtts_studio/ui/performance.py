@@ -5,8 +5,8 @@ live view is refreshed by a `gr.Timer` whose events are not queued (`queue=False
 wait behind GPU work, and plots are only redrawn when the metrics changed. The benchmark runs on the
 engine worker through `bench.run_benchmark` (GPU concurrency group) and is saved in the database.
 
-For the API owner: `metrics_snapshot_api(metrics)` and `run_benchmark_api(studio, nfes, runs, texts)`
-are plain functions to wrap as named endpoints; `mount_prometheus(app, metrics)` adds GET /metrics.
+The logic (benchmark settings, runs, baselines, live figures) is `services/bench.py` (`studio.bench`);
+this module holds widgets and formatting, and `mount_prometheus(app, metrics)` adds GET /metrics.
 """
 
 from __future__ import annotations
@@ -15,20 +15,18 @@ import base64
 import binascii
 import html
 import logging
-import math
 import secrets
-import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from ishowtts_studio.bench import TEXTS, BenchConfig, compare, format_table, run_benchmark
-from ishowtts_studio.engines.base import EngineUnavailable
+from ishowtts_studio.bench import TEXTS, compare, format_table
 from ishowtts_studio.metrics import MetricsService
-from ishowtts_studio.studio import NFE_MAX, NFE_MIN, InputError, Studio
+from ishowtts_studio.numbers import finite_or_none
+from ishowtts_studio.services.bench import RUNS_MAX, RUNS_MIN, TEXT_SIZES, WARMUP_MAX, BenchService, bench_config
+from ishowtts_studio.studio import Studio
 from ishowtts_studio.ui import plots
 from ishowtts_studio.ui.common import GPU, to_gr_error, user_errors
 
@@ -36,35 +34,21 @@ log = logging.getLogger(__name__)
 
 REFRESH_S = 2.0
 NFE_CHOICES = [4, 8, 16, 32]
-TEXT_SIZES = ["short", "medium", "long"]
-RUNS_MIN, RUNS_MAX = 1, 50
-WARMUP_MAX = 10
 REGRESSION_TOLERANCE = 0.05
-
-# One benchmark at a time in this process: it holds the GPU worker for whole rows.
-_BENCH_LOCK = threading.Lock()
 
 
 # ------------------------------------------------------------------------------------------ formatting
 
 
-def _f(value: Any) -> float | None:
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        return None
-    return out if math.isfinite(out) else None
-
-
 def fmt_seconds(value: Any) -> str:
-    v = _f(value)
+    v = finite_or_none(value)
     if v is None:
         return "—"
     return f"{v * 1e3:.0f} ms" if v < 1.0 else f"{v:.2f} s"
 
 
 def fmt_rtf(value: Any) -> str:
-    v = _f(value)
+    v = finite_or_none(value)
     return "—" if v is None else f"{v:.3f}"
 
 
@@ -88,12 +72,13 @@ def tiles_html(snap: dict[str, Any]) -> str:
     mem = snap.get("gpu_memory") or {}
     cache = snap.get("cache") or {}
     counts = snap.get("counts") or {}
-    speed = _f(rtf)
-    rate = _f(w.get("audio_s_per_s"))
-    hit_rate = _f(cache.get("hit_rate"))
+    speed = finite_or_none(rtf)
+    rate = finite_or_none(w.get("audio_s_per_s"))
+    hit_rate = finite_or_none(cache.get("hit_rate"))
     if mem:
-        mem_value = f"{_f(mem.get('allocated_mib')) or 0:,.0f} MiB"
-        mem_sub = f"reserved {_f(mem.get('reserved_mib')) or 0:,.0f} · peak {_f(mem.get('peak_mib')) or 0:,.0f} MiB"
+        mib = {k: finite_or_none(mem.get(f"{k}_mib")) or 0 for k in ("allocated", "reserved", "peak")}
+        mem_value = f"{mib['allocated']:,.0f} MiB"
+        mem_sub = f"reserved {mib['reserved']:,.0f} · peak {mib['peak']:,.0f} MiB"
     else:
         on_cpu = str(snap.get("device") or "").lower().startswith("cpu")
         mem_value, mem_sub = ("CPU", "no GPU memory") if on_cpu else ("—", "not measured yet")
@@ -189,99 +174,6 @@ def comparison_markdown(result: dict[str, Any], baseline: dict[str, Any], name: 
     return "\n".join(lines + ["", verdict])
 
 
-# ------------------------------------------------------------------------------------------- benchmark
-
-
-def _int_list(values: Any, what: str) -> list[int]:
-    if values is None:
-        return []
-    if isinstance(values, str):
-        values = [v for v in values.replace(",", " ").split() if v]
-    if isinstance(values, (int, float)):
-        values = [values]
-    out = []
-    for v in values:
-        try:
-            f = float(v)
-        except (TypeError, ValueError):
-            raise InputError(f"{what} must be whole numbers, not {v!r}.") from None
-        if not f.is_integer():
-            raise InputError(f"{what} must be whole numbers, not {v!r}.")
-        out.append(int(f))
-    return out
-
-
-def _str_list(values: Any) -> list[str]:
-    if values is None:
-        return []
-    if isinstance(values, str):
-        values = values.replace(",", " ").split()
-    return [str(v).strip() for v in values if str(v).strip()]
-
-
-def bench_config(nfes: Any, runs: Any, texts: Any, langs: Any = ("en",), compare_stock: bool = False,
-                 warmup: Any = 1) -> BenchConfig:
-    """A validated BenchConfig from UI or API input; InputError says what to change."""
-    nfe_list = sorted(set(_int_list(nfes, "NFE values")))
-    if not nfe_list:
-        raise InputError("Pick at least one NFE value.")
-    bad = [n for n in nfe_list if not NFE_MIN <= n <= NFE_MAX]
-    if bad:
-        raise InputError(f"NFE {bad[0]} is out of range: use {NFE_MIN} to {NFE_MAX}.")
-    run_list = _int_list(runs, "Runs")
-    if len(run_list) != 1 or not RUNS_MIN <= run_list[0] <= RUNS_MAX:
-        raise InputError(f"Runs must be one whole number from {RUNS_MIN} to {RUNS_MAX}.")
-    warm = _int_list(warmup, "Warm-up runs")
-    if len(warm) != 1 or not 0 <= warm[0] <= WARMUP_MAX:
-        raise InputError(f"Warm-up runs must be one whole number from 0 to {WARMUP_MAX}.")
-    sizes = [t for t in TEXT_SIZES if t in set(_str_list(texts))]
-    unknown = set(_str_list(texts)) - set(TEXT_SIZES)
-    if unknown:
-        raise InputError(f"Unknown text size {sorted(unknown)[0]!r}: use {', '.join(TEXT_SIZES)}.")
-    if not sizes:
-        raise InputError("Pick at least one text size (short, medium, long).")
-    lang_list = list(dict.fromkeys(_str_list(langs)))
-    unknown = set(lang_list) - set(TEXTS)
-    if unknown:
-        raise InputError(f"Unknown language {sorted(unknown)[0]!r}: use {', '.join(sorted(TEXTS))}.")
-    if not lang_list:
-        raise InputError("Pick at least one language.")
-    return BenchConfig(nfes=nfe_list, texts=sizes, langs=lang_list, runs=run_list[0], warmup=warm[0],
-                       compare_stock=bool(compare_stock))
-
-
-
-def run_and_save(studio: Studio, cfg: BenchConfig,
-                 progress: Callable[[float, str], None] | None = None) -> dict[str, Any]:
-    """Run one benchmark on the studio's runtime and save it; the result gets its database id as run_id."""
-    rt = studio.runtime
-    if rt.status != "ready":
-        raise EngineUnavailable(f"The engine is not ready ({rt.status}): {rt.message}")
-    if not _BENCH_LOCK.acquire(blocking=False):
-        raise InputError("A benchmark is already running; wait for it to finish.")
-    try:
-        result = run_benchmark(rt, cfg, progress=progress, chunker=studio.chunk_text)
-    finally:
-        _BENCH_LOCK.release()
-    run_id = studio.store.add_benchmark_run(result)
-    return dict(result, run_id=run_id)
-
-
-def run_benchmark_api(studio: Studio, nfes: Any, runs: Any, texts: Any, *, langs: Any = ("en",),
-                      warmup: Any = 1, compare_stock: bool = False) -> dict[str, Any]:
-    """Run a benchmark (NFE list, runs per row, text sizes) and return its result dict (saved; see run_id)."""
-    cfg = bench_config(nfes, runs, texts, langs=langs, compare_stock=compare_stock, warmup=warmup)
-    return run_and_save(studio, cfg)
-
-
-def metrics_snapshot_api(metrics: MetricsService) -> dict[str, Any]:
-    """The live figures (`MetricsService.snapshot()`): counts, queue, device, cache, GPU memory, percentiles."""
-    return metrics.snapshot()
-
-
-# -------------------------------------------------------------------------------------------- /metrics
-
-
 def mount_prometheus(app: Any, metrics: MetricsService, *, path: str = "/metrics",
                      basic_auth: tuple[str, str] | None = None) -> None:
     """Add GET `path` serving `metrics.prometheus_text()` to a FastAPI/Starlette app (Gradio's included).
@@ -339,9 +231,9 @@ def bench_nfes_update(studio: Studio) -> gr.CheckboxGroup:
     return gr.CheckboxGroup(choices=bench_nfe_choices(studio), value=[studio.default_nfe()])
 
 
-def _live_figures(studio: Studio, metrics: MetricsService) -> list[Any]:
-    reqs = metrics.recent_requests(live_only=True)
-    device = studio.runtime.info.device if studio.runtime.info else None
+def _live_figures(bench: BenchService, metrics: MetricsService) -> list[Any]:
+    reqs = metrics.recent_requests(live_only=True)  # benchmark and NFE renders are not live traffic
+    device = bench.device()
     return [
         plots.rtf_over_time_figure(reqs),
         plots.latency_histogram_figure(reqs),
@@ -352,6 +244,7 @@ def _live_figures(studio: Studio, metrics: MetricsService) -> list[Any]:
 
 def build_performance_tab(studio: Studio, metrics: MetricsService, *, refresh_s: float = REFRESH_S) -> PerformanceTab:
     """Build the tab's content; call inside `with gr.Tab("Performance")` within the page's Blocks."""
+    bench = studio.bench
     snap = metrics.snapshot()
     gr.Markdown("Live figures of the shared engine over the last requests; they refresh every few seconds.")
     engine = gr.Markdown(engine_markdown(snap), elem_id="perf-engine")
@@ -393,7 +286,7 @@ def build_performance_tab(studio: Studio, metrics: MetricsService, *, refresh_s:
             baseline_name = gr.Textbox(label="Save this run as baseline", placeholder="e.g. h100-main",
                                        elem_id="bench-baseline-name", scale=2)
             save_btn = gr.Button("Save as baseline", elem_id="bench-save-baseline", scale=1)
-            names = studio.store.list_baseline_names()
+            names = bench.baseline_names()
             baselines = gr.Dropdown(names, value=names[0] if names else None, label="Baseline",
                                     elem_id="bench-baseline", scale=2, allow_custom_value=False)
             compare_btn = gr.Button("Compare with baseline", elem_id="bench-compare", scale=1)
@@ -404,7 +297,7 @@ def build_performance_tab(studio: Studio, metrics: MetricsService, *, refresh_s:
     def refresh(version: int | None) -> tuple[Any, ...]:
         snap = metrics.snapshot()
         current = int(snap.get("version") or 0)
-        figs = _live_figures(studio, metrics) if current != version else [gr.skip()] * len(live_plots)
+        figs = _live_figures(bench, metrics) if current != version else [gr.skip()] * len(live_plots)
         return (engine_markdown(snap), tiles_html(snap), *figs, current)
 
     def first_paint() -> tuple[Any, ...]:
@@ -424,7 +317,7 @@ def build_performance_tab(studio: Studio, metrics: MetricsService, *, refresh_s:
             cfg = bench_config(nfe_values, n_runs, size_values, langs=lang_values, compare_stock=with_stock,
                                warmup=n_warm)
             progress(0.0, desc="starting")
-            result = run_and_save(studio, cfg, progress=lambda f, msg: progress(f, desc=msg))
+            result = bench.run_and_save(cfg, progress=lambda f, msg: progress(f, desc=msg))
         except Exception as exc:
             raise to_gr_error(exc) from exc
         note = f"Saved as run #{result['run_id']} on {result.get('device', '?')}."
@@ -441,16 +334,8 @@ def build_performance_tab(studio: Studio, metrics: MetricsService, *, refresh_s:
 
     @user_errors
     def save_baseline(name: str | None, result: dict[str, Any] | None) -> tuple[Any, ...]:
-        name = (name or "").strip()
-        if not result:
-            raise InputError("Run a benchmark first, then save it as a baseline.")
-        if not name:
-            raise InputError("Give the baseline a name.")
-        if len(name) > 200:
-            raise InputError("A baseline name can have at most 200 characters.")
-        payload = {k: v for k, v in result.items() if k != "run_id"}
-        studio.store.add_benchmark_run(payload, name=name, baseline=True)
-        choices = studio.store.list_baseline_names()
+        name = bench.save_baseline(name, result)
+        choices = bench.baseline_names()
         return f"Saved this run as baseline `{html.escape(name)}`.", gr.Dropdown(choices=choices, value=name)
 
     # queued (not queue=False): Gradio shows a handler's error only for queued events; unqueued ones answer
@@ -460,19 +345,12 @@ def build_performance_tab(studio: Studio, metrics: MetricsService, *, refresh_s:
 
     @user_errors
     def compare_with(name: str | None, result: dict[str, Any] | None) -> str:
-        if not result:
-            raise InputError("Run a benchmark first, then compare it with a baseline.")
-        if not name:
-            raise InputError("Pick a baseline (save one first).")
-        baseline = studio.store.get_baseline(name)
-        if baseline is None:
-            raise InputError(f"There is no baseline named {name!r}.")
-        return comparison_markdown(result, baseline, name)
+        return comparison_markdown(result, bench.baseline_for(name, result), name)
 
     compare_btn.click(compare_with, inputs=[baselines, last], outputs=comparison, api_visibility="private")
 
     def refresh_baselines(current: str | None) -> gr.Dropdown:
-        choices = studio.store.list_baseline_names()
+        choices = bench.baseline_names()
         return gr.Dropdown(choices=choices, value=current if current in choices else (choices[0] if choices else None))
 
     baselines.focus(refresh_baselines, inputs=baselines, outputs=baselines, queue=False, show_progress="hidden",

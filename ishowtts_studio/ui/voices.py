@@ -50,14 +50,14 @@ class VoicesTab:
 def voice_details(studio: Studio, name: str | None) -> tuple[Any, ...]:
     if not name:
         return None, "", None, ""
-    voice = studio.get_voice(name)
+    voice = studio.voices.get_voice(name)
     return str(voice.audio_path), voice.transcript, voice.language, voice.name
 
 
 def voice_table(studio: Studio) -> list[list[Any]]:
     return [
         [v["name"], v["language"], round(float(v["duration_s"]), 2), short_time(v.get("created")), v["times_used"]]
-        for v in studio.list_voices()
+        for v in studio.voices.list_voices()
     ]
 
 
@@ -92,7 +92,7 @@ def words_kept(transcript: str | None, kept_s: float, speech_s: float) -> str | 
 def clean_preview(studio: Studio, audio_path: str | None,
                   transcript: str | None = None) -> tuple[str | None, str | None, str]:
     """(original, cleaned WAV path, Markdown report) for the before/after preview."""
-    cleaned = studio.clean_voice_clip(audio_path)
+    cleaned = studio.voices.clean_voice_clip(audio_path)
     out = write_wav_atomic(_preview_dir(studio) / f"{uuid.uuid4().hex}.wav", cleaned.audio, cleaned.sample_rate)
     lines = [
         f"**Before:** {cleaned.original_duration_s:.2f} s, {cleaned.original_sample_rate} Hz, "
@@ -139,7 +139,7 @@ def build_voices_tab(studio: Studio, *, gpu_limit: int = 1) -> VoicesTab:
             transcript = gr.Textbox(label="Transcript", lines=2, elem_id="voice-transcript",
                                     placeholder="Exactly the words spoken in the clip")
             transcribe_btn = gr.Button("Transcribe automatically", size="sm", elem_id="voice-transcribe-btn",
-                                        visible=studio.transcriber.configured)
+                                        visible=studio.voices.transcriber.configured)
             language = gr.Radio(LANG_CHOICES, value="en", label="Language", elem_id="voice-language")
             with gr.Row():
                 preview_btn = gr.Button("Clean & preview", elem_id="voice-preview-btn")
@@ -196,18 +196,18 @@ def build_voices_tab(studio: Studio, *, gpu_limit: int = 1) -> VoicesTab:
                       outputs=[before, after, report],
                       api_name="voices_clean_preview", show_progress="minimal", api_visibility="private")
 
-    transcribe_btn.click(user_errors(studio.transcribe_clip), inputs=clip, outputs=transcript,
+    transcribe_btn.click(user_errors(studio.voices.transcribe_clip), inputs=clip, outputs=transcript,
                          api_name="voices_transcribe", **gpu)
 
     form = [clip, name, transcript, before, after, report]
 
     def save(a: str | None, n: str, t: str, lang: str) -> tuple[Any, ...]:
-        v = studio.add_voice(n, a, t, lang, original_name=Path(a).name if a else None)
+        v = studio.voices.add_voice(n, a, t, lang, original_name=Path(a).name if a else None)
         msgs = v["cleaning"]["messages"] + [f"⚠️ {w}" for w in v["cleaning"]["warnings"]]
         text = f"✅ **Saved {v['name']}** ({v['duration_s']:.2f} s). " + " ".join(msgs)
         preview = None
         try:
-            outcome = studio.preview_voice(v["slug"], nfe=min(16, studio.default_nfe()))
+            outcome = studio.voices.preview_voice(v["slug"], nfe=min(16, studio.synthesis.default_nfe()))
             preview = str(outcome.wav_path)
         except Exception as exc:  # the voice is saved; only the preview line failed
             text += f"\n\nThe preview line could not be synthesised: {to_gr_error(exc).message}"
@@ -222,21 +222,21 @@ def build_voices_tab(studio: Studio, *, gpu_limit: int = 1) -> VoicesTab:
                  api_name="voices_select", **quick)
 
     def synth(v: str | None, engine: str) -> tuple[str, str]:
-        outcome = studio.preview_voice(v, nfe=min(16, studio.default_nfe()), engine=engine)
+        outcome = studio.voices.preview_voice(v, nfe=min(16, studio.synthesis.default_nfe()), engine=engine)
         return str(outcome.wav_path), format_stats(outcome.stats)
 
     synth_btn.click(user_errors(synth), inputs=[chosen, preview_engine], outputs=[synth_audio, synth_stats],
                     api_name="voices_preview_synthesis", **gpu)
 
     def rename(v: str | None, n: str) -> tuple[Any, ...]:
-        voice = studio.rename_voice(v, n)
+        voice = studio.voices.rename_voice(v, n)
         return (f"Renamed to **{voice['name']}**.", *tab.refresh(studio, voice["slug"]))
 
     rename_btn.click(keep_panel_on_error(rename, len(tab.outputs)), inputs=[chosen, new_name],
                      outputs=[status, *tab.outputs], api_name="voices_rename", api_visibility="private")
 
     def update(v: str | None, t: str, lang: str | None) -> tuple[Any, ...]:
-        voice = studio.update_voice(v, t, lang)
+        voice = studio.voices.update_voice(v, t, lang)
         return (f"Saved the transcript of **{voice['name']}**.", *tab.refresh(studio, voice["slug"]))
 
     update_btn.click(keep_panel_on_error(update, len(tab.outputs)), inputs=[chosen, edit_transcript, edit_language],
@@ -246,17 +246,17 @@ def build_voices_tab(studio: Studio, *, gpu_limit: int = 1) -> VoicesTab:
     cancel_btn.click(lambda: gr.Row(visible=False), outputs=confirm_row, **quick)
 
     def delete(v: str | None) -> tuple[Any, ...]:
-        voice = studio.delete_voice(v)
+        voice = studio.voices.delete_voice(v)
         return (f"Deleted **{voice['name']}**.", gr.Row(visible=False), *tab.refresh(studio, None))
 
     confirm_btn.click(keep_panel_on_error(delete, 1 + len(tab.outputs)), inputs=chosen,
                       outputs=[status, confirm_row, *tab.outputs], api_name="voices_delete", api_visibility="private")
 
-    export_btn.click(user_errors(lambda v: str(studio.export_voice(v))), inputs=chosen, outputs=export_file,
+    export_btn.click(user_errors(lambda v: str(studio.voices.export_voice(v))), inputs=chosen, outputs=export_file,
                      api_name="voices_export", api_visibility="private")
 
     def do_import(pack: str | None, n: str | None) -> tuple[Any, ...]:
-        voice = studio.import_voice(pack, n)
+        voice = studio.voices.import_voice(pack, n)
         return (f"Imported **{voice['name']}**.", *tab.refresh(studio, voice["slug"]))
 
     import_btn.click(keep_panel_on_error(do_import, len(tab.outputs)), inputs=[import_file, import_name],

@@ -1,4 +1,4 @@
-"""Studio.nfe_render on the real smoke engine, in-process: several voices, texts and seeds in one run,
+"""NfeService.render on the real smoke engine, in-process: several voices, texts and seeds in one run,
 aligned renders, batching through the shared runtime, reuse, progress and input checks."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import pytest
 import soundfile as sf
 
 from ishowtts_studio import quality
-from ishowtts_studio.studio import InputError
-from tests.conftest import running_studio
+from ishowtts_studio.services.errors import InputError
+from tests.helpers import running_studio
 
 TEXTS = ["Hello there.", "今天天气很好，我们去公园散步吧。"]
 CANDIDATES = [3, 5]
@@ -28,14 +28,14 @@ def studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 def run(studio: Any) -> dict[str, Any]:
     seen: list[tuple[float, str]] = []
     before = len(studio.runtime.recent)
-    rows = studio.nfe_render(TEXTS, studio.voice_names()[:2], CANDIDATES, REF, "0, 1",
+    rows = studio.nfe.render(TEXTS, studio.voices.voice_names()[:2], CANDIDATES, REF, "0, 1",
                              progress=lambda f, desc="": seen.append((f, desc)))
     return {"rows": rows, "progress": seen, "stats": list(studio.runtime.recent)[before:]}
 
 
 def test_every_voice_text_seed_and_nfe_is_rendered_and_scored(run, studio):
     rows = run["rows"]
-    voices = studio.voice_names()[:2]
+    voices = studio.voices.voice_names()[:2]
     assert len(rows) == len(voices) * len(TEXTS) * 2 * (len(CANDIDATES) + 1)
     assert {(r["voice"], r["seed"]) for r in rows} == {(v, s) for v in voices for s in (0, 1)}
     assert {r["text"] for r in rows} == set(TEXTS)
@@ -77,19 +77,19 @@ def test_progress_goes_from_zero_to_one(run):
 
 def test_second_run_reuses_everything_and_a_lost_file_is_rendered_again(run, studio):
     before = studio.runtime.completed
-    again = studio.nfe_render(TEXTS, studio.voice_names()[:2], CANDIDATES, REF, [0, 1])
+    again = studio.nfe.render(TEXTS, studio.voices.voice_names()[:2], CANDIDATES, REF, [0, 1])
     assert studio.runtime.completed == before, "nothing was rendered again"
     assert all(r["reused"] for r in again)
     key = ("pesq_wb", "stoi", "estoi", "rtf", "render_id")
     assert [tuple(r[k] for k in key) for r in again] == [tuple(r[k] for k in key) for r in run["rows"]]
     # a subset (one voice, one seed, one candidate) is all reused too
-    sub = studio.nfe_render(TEXTS[:1], studio.voice_names()[:1], [5], REF, 1)
+    sub = studio.nfe.render(TEXTS[:1], studio.voices.voice_names()[:1], [5], REF, 1)
     assert len(sub) == 2 and all(r["reused"] for r in sub)
     # a render whose file is gone is rendered again, the rest reused
     victim = next(r for r in again if r["nfe"] == 3)
     rec = studio.store.get_nfe_render_by_id(victim["render_id"])
     (studio.settings.paths.samples / rec["audio_path"]).unlink()
-    third = studio.nfe_render(TEXTS, studio.voice_names()[:2], CANDIDATES, REF, [0, 1])
+    third = studio.nfe.render(TEXTS, studio.voices.voice_names()[:2], CANDIDATES, REF, [0, 1])
     assert studio.runtime.completed == before + 1
     assert [r["render_id"] for r in third if not r["reused"]] == [victim["render_id"]]
 
@@ -127,9 +127,10 @@ def test_summary_per_nfe_across_sentences(run):
     ({"texts": [f"Sentence number {i}." for i in range(300)], "nfes": [2, 3, 4, 5, 6, 7, 8, 10]}, "at most 2000"),
 ])
 def test_bad_input_is_explained_before_anything_renders(studio, kwargs, message):
-    args = {"texts": TEXTS[:1], "voices": studio.voice_names()[:1], "nfes": [4], "reference_nfe": REF, "seeds": 0}
+    args = {"texts": TEXTS[:1], "voices": studio.voices.voice_names()[:1], "nfes": [4], "reference_nfe": REF,
+            "seeds": 0}
     args.update(kwargs)
     before = studio.runtime.completed
     with pytest.raises(InputError, match=message):
-        studio.nfe_render(args["texts"], args["voices"], args["nfes"], args["reference_nfe"], args["seeds"])
+        studio.nfe.render(args["texts"], args["voices"], args["nfes"], args["reference_nfe"], args["seeds"])
     assert studio.runtime.completed == before

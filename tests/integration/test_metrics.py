@@ -29,7 +29,7 @@ from ishowtts_studio.metrics import (
     describe,
     percentiles,
 )
-from tests.conftest import running_studio
+from tests.helpers import running_studio
 
 TEXT = "Hello there, this is a test."
 
@@ -109,8 +109,8 @@ def observed(studio: Any) -> Iterator[dict[str, Any]]:
     """The Studio's own MetricsService (attached at start) and what it showed right after three syntheses."""
     metrics = studio.metrics
     metrics.sample_every_s = 0.2  # the idle sampler re-reads engine figures quickly in this test
-    voice = studio.voice_names()[0]
-    outcomes = [studio.synthesize(TEXT, voice, nfe=4, seed=i) for i in range(3)]
+    voice = studio.voices.voice_names()[0]
+    outcomes = [studio.synthesis.synthesize(TEXT, voice, nfe=4, seed=i) for i in range(3)]
     # the listener runs on the worker just after the caller is released: wait for the third one
     _wait(lambda: metrics.snapshot()["window"]["n"] == 3, what="three requests in the metrics window")
     assert metrics.flush(10)
@@ -296,29 +296,29 @@ def test_tiles_and_engine_line(observed: dict[str, Any]) -> None:
     assert fmt_seconds(0.0421) == "42 ms" and fmt_seconds(2.5) == "2.50 s" and fmt_seconds(None) == "—"
 
 
-def test_metrics_snapshot_api(observed: dict[str, Any]) -> None:
+def test_metrics_snapshot_api(studio: Any, observed: dict[str, Any]) -> None:
     import json
 
-    from ishowtts_studio.ui.performance import metrics_snapshot_api
+    from ishowtts_studio.ui.api import StudioAPI
 
-    snap = metrics_snapshot_api(observed["metrics"])
+    snap = StudioAPI(studio).metrics_snapshot()
     assert snap["counts"]["completed"] >= 3
     json.dumps(snap, allow_nan=False)  # JSON-safe: no NaN, no objects
 
 
 def test_run_benchmark_api_and_comparison(studio: Any, observed: dict[str, Any]) -> None:
-    from ishowtts_studio.studio import InputError
-    from ishowtts_studio.ui.performance import comparison_markdown, run_benchmark_api
+    from ishowtts_studio.services.errors import InputError
+    from ishowtts_studio.ui.performance import comparison_markdown
 
     with pytest.raises(InputError, match="NFE"):
-        run_benchmark_api(studio, [0], 1, ["short"])
+        studio.bench.run([0], 1, ["short"])
     with pytest.raises(InputError, match="text size"):
-        run_benchmark_api(studio, [4], 1, ["huge"])
+        studio.bench.run([4], 1, ["huge"])
     with pytest.raises(InputError, match="Runs"):
-        run_benchmark_api(studio, [4], 0, ["short"])
+        studio.bench.run([4], 0, ["short"])
 
     before = studio.runtime.completed
-    result = run_benchmark_api(studio, "4", 1, "short", warmup=0)
+    result = studio.bench.run("4", 1, "short", warmup=0)
     assert [(r["lang"], r["text"], r["nfe"]) for r in result["rows"]] == [("en", "short", 4)]
     row = result["rows"][0]
     assert row["ours_latency"]["n"] == 1 and row["audio_s"] > 0 and "ours_ttfa" in row
@@ -359,51 +359,31 @@ def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, str, str
 
 def test_metrics_endpoint_on_a_launched_gradio_app(studio: Any, observed: dict[str, Any], tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    """A real Gradio server with login on: the Performance tab, the two named API endpoints wired as the API
-    owner is asked to (gr.api wrappers), called with gradio_client, and /metrics scraped over HTTP."""
+    """A real Gradio server with login on: the Performance tab and the studio's own `register_api` wiring,
+    called with gradio_client, and /metrics scraped over HTTP."""
     monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio-tmp"))
     import gradio as gr
     from gradio_client import Client
     from prometheus_client import CONTENT_TYPE_LATEST
 
-    from ishowtts_studio.ui.common import GPU, to_gr_error
-    from ishowtts_studio.ui.performance import (
-        PerformanceTab,
-        build_performance_tab,
-        metrics_snapshot_api,
-        mount_prometheus,
-        run_benchmark_api,
-    )
+    from ishowtts_studio.ui.api import register_api
+    from ishowtts_studio.ui.common import GPU
+    from ishowtts_studio.ui.performance import PerformanceTab, build_performance_tab, mount_prometheus
 
     metrics = observed["metrics"]
     with gr.Blocks(analytics_enabled=False) as demo:
         with gr.Tab("Performance"):
             tab = build_performance_tab(studio, metrics)
-
-        # --- the wiring proposed for ui/api.py -------------------------------------------------------
-        def metrics_snapshot() -> dict[str, Any]:
-            """Live engine figures: counts, queue depth, device, cache, GPU memory, p50/p95/p99 of the last requests."""
-            try:
-                return metrics_snapshot_api(metrics)
-            except Exception as exc:
-                raise to_gr_error(exc) from exc
-
-        def run_benchmark(nfes: list[int], runs: int = 3, texts: list[str] | None = None) -> dict[str, Any]:
-            """Benchmark the engine: NFE values, timed runs per row, text sizes (short/medium/long) -> result dict."""
-            try:
-                return run_benchmark_api(studio, nfes, runs, texts or ["short"])
-            except Exception as exc:
-                raise to_gr_error(exc) from exc
-
-        gr.api(metrics_snapshot, api_name="metrics_snapshot", queue=False)
-        gr.api(run_benchmark, api_name="run_benchmark", concurrency_id=GPU, concurrency_limit=1)
+        register_api(studio)  # the studio's own endpoint wiring, as the page uses it
 
     assert isinstance(tab, PerformanceTab) and len(tab.plots) == 4
     # the timer's events are not queued, so they never wait behind GPU work
     ticks = [d for d in demo.fns.values() if any(t[1] == "tick" for t in d.targets)]
     assert ticks and all(not d.queue for d in ticks) and all(d.show_progress == "hidden" for d in ticks)
-    assert [d.api_name for d in demo.fns.values() if d.concurrency_id == GPU] == ["run", "run_benchmark"]
+    gpu_events = [d.api_name for d in demo.fns.values() if d.concurrency_id == GPU]
+    assert {"run", "run_benchmark", "synthesize"} <= set(gpu_events)
+    assert {"metrics_snapshot", "health"}.isdisjoint(gpu_events)
 
     port = _free_port()
     login = ("admin", "pw-for-test")

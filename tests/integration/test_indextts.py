@@ -25,7 +25,7 @@ from ishowtts_studio.engines.base import ChunkJob, EngineUnavailable, Generation
 from ishowtts_studio.engines.f5 import F5Engine
 from ishowtts_studio.engines.indextts import IndexTTSEngine, IndexTTSOptions, WorkerStopped
 from ishowtts_studio.runtime import EngineRuntime, SynthesisRequest
-from tests.conftest import REPO, Server, _stop, running_studio, start_server
+from tests.helpers import REPO, Server, running_studio, start_server, stop
 
 INDEX_PY = REPO / ".venv-indextts" / "bin" / "python"
 EN_WAV = Path(str(files("f5_tts").joinpath("infer/examples/basic/basic_ref_en.wav")))
@@ -292,7 +292,7 @@ def index_server(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     try:
         yield server
     finally:
-        _stop(server.process)
+        stop(server.process)
 
 
 @pytest.fixture(scope="module")
@@ -410,29 +410,29 @@ def index_studio(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> 
 
 
 def test_cross_engine_ab_pairs_indextts_with_the_reference_only(index_studio: Any) -> None:
-    from ishowtts_studio.studio import INDEXTTS_NFE
+    from ishowtts_studio.services.nfe_plan import INDEXTTS_NFE
 
     s = index_studio
-    voice = s.voice_names()[0]
-    rows = s.nfe_render(["Hello there, this is a test."], [voice], [3, 4], 6, 0, cross_engine=True)
+    voice = s.voices.voice_names()[0]
+    rows = s.nfe.render(["Hello there, this is a test."], [voice], [3, 4], 6, 0, cross_engine=True)
     index_rows = [r for r in rows if r["nfe"] == INDEXTTS_NFE]
     assert len(index_rows) == 1 and index_rows[0]["engine"] == "indextts" and index_rows[0]["render_id"]
     assert index_rows[0]["pesq_wb"] is None and not index_rows[0]["is_reference"]
     assert all(r["pesq_wb"] is not None or r["error"] for r in rows if r["nfe"] in (3, 4))
     # again: everything is reused, the IndexTTS render too
-    assert all(r["reused"] for r in s.nfe_render(["Hello there, this is a test."], [voice], [3, 4], 6, 0,
+    assert all(r["reused"] for r in s.nfe.render(["Hello there, this is a test."], [voice], [3, 4], 6, 0,
                                                   cross_engine=True))
 
     seen, revealed = set(), []
     for _ in range(3):  # three pairs: 3 vs 6, 4 vs 6, IndexTTS vs 6 (and the neighbours 3 vs 4)
-        trial_id, a, b = s.ab_next_trial("Rita")
+        trial_id, a, b = s.ab.next_trial("Rita")
         assert "indextts" not in f"{trial_id}{a.name}{b.name}".lower()  # nothing reveals the engine before the vote
-        r = s.ab_vote(trial_id, "Rita", "A" if len(revealed) % 2 else "B")
+        r = s.ab.vote(trial_id, "Rita", "A" if len(revealed) % 2 else "B")
         revealed.append(r)
         seen.add(frozenset((r["a_nfe"], r["b_nfe"])))
     for _ in range(3):
-        trial_id, _, _ = s.ab_next_trial("Rita")
-        r = s.ab_vote(trial_id, "Rita", "tie")
+        trial_id, _, _ = s.ab.next_trial("Rita")
+        r = s.ab.vote(trial_id, "Rita", "tie")
         revealed.append(r)
         seen.add(frozenset((r["a_nfe"], r["b_nfe"])))
     assert frozenset((INDEXTTS_NFE, 6)) in seen
@@ -441,7 +441,7 @@ def test_cross_engine_ab_pairs_indextts_with_the_reference_only(index_studio: An
     labels = {r["a_label"] for r in revealed} | {r["b_label"] for r in revealed}
     assert "IndexTTS" in labels and "NFE 6" in labels
 
-    res = s.ab_results(6)
+    res = s.ab.results(6)
     cross = res["cross_engine"]
     cross_votes = sum(1 for r in revealed if INDEXTTS_NFE in (r["a_nfe"], r["b_nfe"]))
     assert cross["votes"] == cross_votes >= 1
@@ -476,5 +476,5 @@ def test_cross_engine_needs_indextts(tmp_path: Path) -> None:
     """Without an IndexTTS model, asking for the cross-engine renders says why before anything renders."""
     with running_studio(tmp_path) as s:
         with pytest.raises(EngineUnavailable, match="indextts.model_dir"):
-            s.nfe_render(["Hello there."], [s.voice_names()[0]], [3], 6, 0, cross_engine=True)
+            s.nfe.render(["Hello there."], [s.voices.voice_names()[0]], [3], 6, 0, cross_engine=True)
         assert s.store.list_nfe_renders() == []

@@ -14,7 +14,7 @@ import pytest
 
 from ishowtts_studio.store import Store
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SMOKE = ["--smoke", "--runs", "2", "--warmup", "1", "--nfe", "4", "--texts", "short"]
 STAT_KEYS = {"mean", "median", "p95", "min", "max", "cv", "n"}
 

@@ -22,7 +22,7 @@ from ishowtts_studio.settings import (
     settings_reference,
 )
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "config.toml"
 
 
@@ -379,6 +379,6 @@ def test_database_url_is_kept(tmp_path: Path) -> None:
 
 
 def test_readme_documents_every_key() -> None:
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     missing = [key for key, _, _ in settings_reference() if f"| `{key}` |" not in readme]
     assert not missing, f"README's configuration reference lacks: {missing}"

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import running_studio
+from tests.helpers import running_studio
 
 TEXT = "Hello there, friend."
 
@@ -26,24 +26,24 @@ def studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 def test_a_vote_before_both_clips_could_be_heard_is_refused(studio: Any) -> None:
     from ishowtts_studio.studio import InputError
 
-    voice = studio.voice_names()[0]
-    rows = studio.nfe_scores(TEXT, voice, [4], 6, 3)
+    voice = studio.voices.voice_names()[0]
+    rows = studio.nfe.scores(TEXT, voice, [4], 6, 3)
     clips = sum(r["audio_s"] for r in rows)
     assert clips > 1.0, "the two clips of a trial last long enough to test the rule"
-    trial_id, a, b = studio.ab_next_trial("quick-voter")
+    trial_id, a, b = studio.ab.next_trial("quick-voter")
     with pytest.raises(InputError, match=r"Listen to both clips first: together they last \d+\.\d s"):
-        studio.ab_vote(trial_id, "quick-voter", "A")
+        studio.ab.vote(trial_id, "quick-voter", "A")
     # nothing was recorded, and the same trial can be voted once the clips could have been played
     assert studio.store.list_ab_votes() == []
     time.sleep(max(0.0, clips - 0.5) + 1.0)
-    revealed = studio.ab_vote(trial_id, "quick-voter", "A")
+    revealed = studio.ab.vote(trial_id, "quick-voter", "A")
     assert revealed["trial_id"] == trial_id and len(studio.store.list_ab_votes()) == 1
 
 
 def test_live_figures_count_live_requests_only(studio: Any) -> None:
     before = studio.metrics.snapshot()
-    studio.synthesize("A live line for the figures.", studio.voice_names()[0], nfe=4, seed=1)
-    studio.nfe_scores("A render for the comparison only.", studio.voice_names()[0], [3], 5, 2)
+    studio.synthesis.synthesize("A live line for the figures.", studio.voices.voice_names()[0], nfe=4, seed=1)
+    studio.nfe.scores("A render for the comparison only.", studio.voices.voice_names()[0], [3], 5, 2)
     assert studio.metrics.flush(10)
     snap = studio.metrics.snapshot()
     # one live request more in the window; the two NFE renders are reported apart, never as live traffic
@@ -84,7 +84,7 @@ def test_an_adopted_nfe_reaches_the_open_page(studio: Any) -> None:
     from ishowtts_studio.ui.live import nfe_slider
     from ishowtts_studio.ui.performance import bench_nfes_update
 
-    studio.set_default_nfe(7)
+    studio.preferences.set_default_nfe(7)
     slider = nfe_slider(studio)
     assert slider.value == 7 and "default is 7 (adopted in NFE compare)" in slider.info
     bench = bench_nfes_update(studio)
@@ -103,18 +103,18 @@ def test_an_adopted_nfe_reaches_the_open_page(studio: Any) -> None:
 def test_history_search_delete_and_descriptive_file_names(studio: Any) -> None:
     from ishowtts_studio.studio import InputError
 
-    voice = studio.get_voice(studio.voice_names()[0])
-    outcome = studio.synthesize("Zebra crossing at noon, please.", voice.name, nfe=4, seed=3)
+    voice = studio.voices.get_voice(studio.voices.voice_names()[0])
+    outcome = studio.synthesis.synthesize("Zebra crossing at noon, please.", voice.name, nfe=4, seed=3)
     assert outcome.wav_path.name.startswith(f"{voice.slug}-zebra-crossing-at-noon-please-")
-    found = studio.search_history("ZEBRA noon")
+    found = studio.synthesis.search_history("ZEBRA noon")
     assert [r["id"] for r in found] == [outcome.history_id]
-    assert studio.search_history("zebra giraffe") == []
-    assert studio.delete_history(outcome.history_id)["id"] == outcome.history_id
-    assert not outcome.wav_path.exists() and studio.search_history("zebra") == []
+    assert studio.synthesis.search_history("zebra giraffe") == []
+    assert studio.synthesis.delete_history(outcome.history_id)["id"] == outcome.history_id
+    assert not outcome.wav_path.exists() and studio.synthesis.search_history("zebra") == []
     with pytest.raises(InputError, match="deleted already"):
-        studio.delete_history(outcome.history_id)
+        studio.synthesis.delete_history(outcome.history_id)
     with pytest.raises(InputError, match="Select a take"):
-        studio.delete_history(None)
+        studio.synthesis.delete_history(None)
 
 
 def test_cleaning_report_words_agree_with_numbers() -> None:

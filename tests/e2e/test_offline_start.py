@@ -12,7 +12,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import APP, Server, _health, _stop, free_port, write_config
+from tests.helpers import APP, Server, free_port, write_config
+from tests.helpers import health as _health
+from tests.helpers import stop as _stop
 
 FETCH_LINES = ("hf download SWivid/F5-TTS F5TTS_v1_Base/model_1250000.safetensors",
                "hf download SWivid/F5-TTS F5TTS_v1_Base/vocab.txt",

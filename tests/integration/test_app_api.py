@@ -13,7 +13,7 @@ import pytest
 import soundfile as sf
 from gradio_client.exceptions import AppError
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 APP = REPO / "app.py"
 
 EN = "Nature (English)"
@@ -153,9 +153,9 @@ def test_full_queue_gives_busy_error(tmp_path):
         blocker.start()
         assert busy.wait(10), "the worker runs the blocking call"
         assert studio.runtime.queue_depth() == 0
-        waiting = studio.start_synthesis("First in line.", EN, nfe=2, seed=1)  # fills the queue of one
+        waiting = studio.synthesis.start("First in line.", EN, nfe=2, seed=1)  # fills the queue of one
         with pytest.raises(BusyError, match="The studio is busy: 1 requests are already waiting"):
-            studio.start_synthesis("Second in line.", EN, nfe=2, seed=2)
+            studio.synthesis.start("Second in line.", EN, nfe=2, seed=2)
         # through the API wrapper the user sees the same message
         with pytest.raises(gr.Error) as info:
             StudioAPI(studio).synthesize("Third in line.", EN, 2, 3, 1.0)
