@@ -183,7 +183,21 @@ class AbService:
             trial = self.store.get_ab_trial(v["trial_id"]) or {}
             r = renders.get(trial.get("render_a_id"), {})
             votes.append(dict(v, voice_slug=r.get("voice_slug"), text=r.get("text"), seed=r.get("seed")))
-        return {"votes": votes, "renders": [{k: r[k] for k in keep} for r in renders.values()]}
+        return {"votes": votes, "renders": [{k: r[k] for k in keep} for r in renders.values()],
+                "verdicts": self.verdict_rows()}
+
+    def verdict_rows(self, boot: int = 50) -> list[dict[str, Any]]:
+        """One row per candidate and reference NFE: the verdict and the figures behind it (for the export)."""
+        out = []
+        for ref in sorted({r["reference_nfe"] for r in self.store.list_nfe_renders()}):
+            res = self.results(ref, boot=boot)
+            for v in res["verdicts"]:
+                lo, hi = v["prefer_reference_ci"]
+                out.append({"reference_nfe": ref, "nfe": v["nfe"], "verdict": v["verdict"], "reason": v["reason"],
+                            "votes": v["votes"], "reference_preferred": v["reference_preferred"], "ties": v["ties"],
+                            "prefer_reference": v["prefer_reference"], "ci_low": lo, "ci_high": hi,
+                            "objective_ok": v["objective_ok"], "recommended": v["nfe"] == res["recommended_nfe"]})
+        return out
 
 
 def listening_seconds(seconds: Any) -> float | None:

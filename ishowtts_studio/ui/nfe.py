@@ -40,6 +40,8 @@ EXPORT_FIELDS = {
               "voice_slug", "text", "seed"],
     "renders": ["id", "created_at", "voice_slug", "text", "seed", "nfe", "reference_nfe", "pesq_wb", "stoi",
                 "estoi", "rtf", "error", "audio_seconds", "smoke"],
+    "verdicts": ["reference_nfe", "nfe", "verdict", "reason", "votes", "reference_preferred", "ties",
+                 "prefer_reference", "ci_low", "ci_high", "objective_ok", "recommended"],
 }
 NFE_CHOICES = [2, 3, 4, 5, 6, 7, 8, 10, 12, 16, 20, 24, 32]
 
@@ -217,12 +219,12 @@ def _csv_cell(value: Any) -> Any:
 
 
 def export_files(studio: Studio) -> list[str]:
-    """Votes and renders as CSV (spreadsheet-safe) and everything as one JSON file."""
+    """Votes, renders and verdicts as CSV (spreadsheet-safe) and everything as one JSON file."""
     data = studio.ab.export()
     folder = Path(tempfile.mkdtemp(prefix="nfe-export-"))
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = []
-    for name in ("votes", "renders"):
+    for name in ("votes", "renders", "verdicts"):
         rows = data[name]
         path = folder / f"nfe-{name}-{stamp}.csv"
         buf = io.StringIO()
