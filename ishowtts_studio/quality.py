@@ -99,9 +99,10 @@ def score(reference: np.ndarray, degraded: np.ndarray, sr: int) -> QualityScores
 
 
 MIN_CI_N = 3  # fewer values give a Student-t interval so wide (t = 12.7 at n = 2) that it says nothing
-# the range each quantity can take: an interval is never drawn beyond it (an RTF below 0, a STOI above 1)
+# the range each quantity can take: an interval is never drawn beyond it (an RTF below 0, a STOI above 1);
+# PESQ-WB tops out at 4.64 nominally, 4.644 as computed
 SCORE_BOUNDS: dict[str, tuple[float | None, float | None]] = {
-    "pesq_wb": (1.0, 4.64), "stoi": (0.0, 1.0), "estoi": (0.0, 1.0), "rtf": (0.0, None),
+    "pesq_wb": (1.0, 4.65), "stoi": (0.0, 1.0), "estoi": (0.0, 1.0), "rtf": (0.0, None),
 }
 
 
@@ -121,10 +122,12 @@ def mean_ci(
 
     half = float(stats.t.ppf(0.5 + confidence / 2, xs.size - 1) * xs.std(ddof=1) / math.sqrt(xs.size))
     lo, hi = m - half, m + half
+    # never past the quantity's range, nor narrower than the values themselves (a computed score may sit a
+    # hair outside its nominal range)
     if bounds[0] is not None:
-        lo = max(lo, bounds[0])
+        lo = max(lo, min(bounds[0], float(xs.min())))
     if bounds[1] is not None:
-        hi = min(hi, bounds[1])
+        hi = min(hi, max(bounds[1], float(xs.max())))
     return m, lo, hi
 
 
