@@ -173,8 +173,10 @@ def test_baseline_buttons_say_run_a_benchmark_first(page):
 # ---- bug 10: layout at desktop and phone width ----------------------------------------------------------
 CUT_CELLS_JS = """
 (sel) => [...document.querySelectorAll(sel + ' tbody td')].filter((td) => {
-  const inner = [td, ...td.querySelectorAll('*')];
-  return inner.some((el) => el.scrollWidth > el.clientWidth + 1 && getComputedStyle(el).overflow !== 'visible');
+  // a cell is cut when an element holding its text is wider inside than the box that clips it
+  const leaves = [td, ...td.querySelectorAll('*')].filter((el) => el.children.length === 0 && el.innerText
+    && el.innerText.trim() && getComputedStyle(el).overflow !== 'visible');
+  return leaves.some((el) => el.scrollWidth > el.clientWidth + 1);
 }).map((td) => td.innerText)
 """
 NARROW_CELLS_JS = """
