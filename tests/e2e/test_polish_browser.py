@@ -173,7 +173,8 @@ def test_baseline_buttons_say_run_a_benchmark_first(page):
 
 # ---- bug 10: layout at desktop and phone width ----------------------------------------------------------
 CUT_CELLS_JS = """
-(sel) => [...document.querySelectorAll(sel + ' [role=gridcell]')].filter((td) => td.offsetParent !== null).filter((td) => {
+(sel) => [...document.querySelectorAll(sel + ' [role=gridcell]')].filter((td) => td.offsetParent !== null)
+.filter((td) => {
   // a cell is cut when an element holding its text is wider inside than the box that clips it
   const leaves = [td, ...td.querySelectorAll('*')].filter((el) => el.children.length === 0 && el.innerText
     && el.innerText.trim() && getComputedStyle(el).overflow !== 'visible');
