@@ -51,6 +51,9 @@ CSS = """
    width, one under the other. */
 @media (max-width: 640px) {
   #history-table table, #voices-table table, #nfe-table table, #nfe-details table { min-width: 600px; }
+  #history-table [role=gridcell], #history-table [role=columnheader], #voices-table [role=gridcell],
+  #voices-table [role=columnheader], #nfe-table [role=gridcell], #nfe-table [role=columnheader],
+  #nfe-details [role=gridcell], #nfe-details [role=columnheader] { min-width: 5.5em; }
   #history-table td, #history-table th, #voices-table td, #voices-table th, #nfe-table td, #nfe-table th,
   #nfe-details td, #nfe-details th { word-break: normal !important; overflow-wrap: normal !important; }
   .plot-row { flex-direction: column !important; }
