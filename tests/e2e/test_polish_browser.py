@@ -39,6 +39,7 @@ def pick(page, elem_id: str, name: str) -> None:
     option = page.get_by_role("option").filter(has_text=name)
     for _ in range(30):
         box.click()
+        page.wait_for_timeout(300)  # the list renders after the click; count() does not wait
         if option.count():
             break
         page.keyboard.press("Escape")
