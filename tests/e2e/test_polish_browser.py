@@ -189,6 +189,16 @@ NARROW_CELLS_JS = """
 """
 
 
+def open_tab(page, name: str) -> None:
+    """Select a tab; at phone width Gradio folds some tabs into its "⋯" menu."""
+    tab = page.get_by_role("tab", name=name)
+    if tab.count() and tab.first.is_visible():
+        tab.first.click()
+        return
+    page.locator(".tab-container button, [role=tablist] button").filter(has_text="⋯").first.click()
+    page.get_by_role("button", name=name).or_(page.get_by_role("tab", name=name)).first.click()
+
+
 @pytest.mark.parametrize("width", [1400, 420])
 def test_layout_history_tables_plots_and_symmetric_ab_buttons(browser, studio_url, client, width, tmp_path):
     import os
@@ -210,7 +220,7 @@ def test_layout_history_tables_plots_and_symmetric_ab_buttons(browser, studio_ur
         # before the fix: at 420 px the columns were squeezed until words broke into single letters
         assert page.evaluate(NARROW_CELLS_JS, "#history-table") == []
 
-        page.get_by_role("tab", name="NFE compare").click()
+        open_tab(page, "NFE compare")
         page.locator("#ab-reviewer textarea, #ab-reviewer input").first.fill(f"layout-{width}")
         page.locator("#ab-next").click()
         expect(page.locator("#ab-audio-a")).to_be_attached()
@@ -222,11 +232,11 @@ def test_layout_history_tables_plots_and_symmetric_ab_buttons(browser, studio_ur
         plot = page.locator("#nfe-plot").bounding_box()
         assert plot["width"] >= min(300, 0.25 * width), plot
 
-        page.get_by_role("tab", name="Voices").click()
+        open_tab(page, "Voices")
         expect(page.locator("#voices-table [role=gridcell]").first).to_be_visible()
         page.screenshot(path=str(shots / f"voices-{width}.png"), full_page=True)
         assert page.evaluate(NARROW_CELLS_JS, "#voices-table") == []
-        page.get_by_role("tab", name="Performance").click()
+        open_tab(page, "Performance")
         page.wait_for_timeout(2500)
         page.screenshot(path=str(shots / f"performance-{width}.png"), full_page=True)
     finally:
