@@ -135,6 +135,11 @@ def voice_picker(studio: Any, current: str | None) -> gr.Dropdown:
     """A voice dropdown update that keeps `current` (a slug, or a name from an older page) when it still exists,
     else picks the first voice."""
     options = voice_options(studio)
+    return gr.Dropdown(choices=options, value=picked_voice(options, current))
+
+
+def picked_voice(options: list[tuple[str, str]], current: str | None) -> str | None:
+    """The slug a picker should hold: `current` when it is still a voice (by slug, or by name), else the first."""
     slugs = [slug for _, slug in options]
     value = current if current in slugs else None
     if value is None and current:
@@ -142,4 +147,4 @@ def voice_picker(studio: Any, current: str | None) -> gr.Dropdown:
         value = by_name.get(str(current).casefold())
     if value is None:
         value = slugs[0] if slugs else None
-    return gr.Dropdown(choices=options, value=value)
+    return value

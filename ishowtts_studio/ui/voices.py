@@ -20,11 +20,11 @@ from ishowtts_studio.ui.common import (
     ENGINE_CHOICES,
     GPU,
     format_stats,
+    picked_voice,
     short_time,
     to_gr_error,
     user_errors,
     voice_options,
-    voice_picker,
 )
 
 LANG_CHOICES = [("English", "en"), ("Chinese", "zh"), ("Other", "other")]
@@ -43,8 +43,10 @@ class VoicesTab:
         return [self.table, self.chosen, *self.details]
 
     def refresh(self, studio: Studio, current: str | None = None) -> tuple[Any, ...]:
-        picker = voice_picker(studio, current)  # the value is the slug: a rename keeps the selection
-        return (voice_table(studio), picker, *voice_details(studio, picker.value))
+        # the value is the slug: a rename keeps the selection
+        options = voice_options(studio)
+        value = picked_voice(options, current)
+        return (voice_table(studio), gr.Dropdown(choices=options, value=value), *voice_details(studio, value))
 
 
 def voice_details(studio: Studio, name: str | None) -> tuple[Any, ...]:

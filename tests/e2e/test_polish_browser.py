@@ -46,6 +46,8 @@ def pick(page, elem_id: str, name: str) -> None:
             break
         page.keyboard.press("Escape")
         page.wait_for_timeout(500)
+    else:  # typed text stays in the box even when nothing was chosen: that is not a pick
+        raise AssertionError(f"{name!r} never appeared among the choices of #{elem_id}")
     expect(box).to_have_value(name)
 
 
