@@ -318,7 +318,7 @@ def player_html(a: Any, b: Any) -> str:
         src = "gradio_api/file=" + urllib.parse.quote(str(path))
         return (f'<div class="ab-side"><strong>{side}</strong><br>'
                 f'<audio controls preload="auto" src="{src}" id="ab-audio-{side.lower()}"></audio></div>')
-    return f'<div style="display:flex;gap:2rem">{one("A", a)}{one("B", b)}</div>'
+    return f'<div style="display:flex;flex-wrap:wrap;gap:1rem 2rem">{one("A", a)}{one("B", b)}</div>'
 
 
 @dataclass
