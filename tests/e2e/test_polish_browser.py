@@ -64,7 +64,9 @@ def test_renaming_the_voice_in_use_keeps_live_on_it(page, client):
         page.get_by_role("tab", name="Voices").click()
         pick(page, "voices-chosen", name)
         page.get_by_text("Rename / edit transcript", exact=True).click()
-        page.locator("#voices-new-name textarea, #voices-new-name input").first.fill(renamed)
+        new_name = page.locator("#voices-new-name textarea, #voices-new-name input").first
+        expect(new_name).to_have_value(name)  # the pick fills it with the current name: type after that lands
+        new_name.fill(renamed)
         page.locator("#voices-rename-btn").click()
         expect(page.locator("#voices-status")).to_contain_text(f"Renamed to {renamed}")
         expect(page.locator("#voices-chosen input")).to_have_value(renamed)
