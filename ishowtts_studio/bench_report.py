@@ -3,6 +3,7 @@ table printed at the end of a run."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 
@@ -49,28 +50,39 @@ def compare_workloads(result: dict[str, Any], baseline: dict[str, Any], toleranc
     return slower
 
 
+def _cell(value: Any, width: int, spec: str, scale: float = 1.0) -> str:
+    """A right-aligned table cell; a figure that was not measured is a dash, never "nan"."""
+    try:
+        v = float(value) * scale
+    except (TypeError, ValueError):
+        return f"{'—':>{width}}"
+    return f"{'—':>{width}}" if not math.isfinite(v) else f"{v:>{width}{spec}}"
+
+
 def format_table(result: dict[str, Any]) -> str:
     label = result.get("weights_label", "real")
     lines = [f"device: {result['device']}  precision: {result['precision']}  weights: {label}"
              + ("  (random weights: speed only, the audio is noise)" if result.get("random_weights") else "")]
     head = f"{'lang':4} {'text':6} {'nfe':>3} {'audio s':>7} {'ours ms':>8} {'p95 ms':>7} {'cv':>5} {'RTF':>7}"
-    head += f" {'TTFA ms':>8} {'stock ms':>9} {'stock/ours':>10} {'mel err':>8} {'peak MiB':>9} {'floor ms':>8}"
-    head += "  prep/sample/voc ms"
+    head += f" {'TTFA ms':>8} {'served ms':>9} {'stock ms':>9} {'stock/ours':>10} {'mel err':>8} {'peak MiB':>9}"
+    head += f" {'floor ms':>8}  prep/sample/voc ms"
     lines.append(head)
     for r in result["rows"]:
         ol = r["ours_latency"]
-        stock = r.get("stock_latency", {}).get("median")
-        ttfa = r.get("ours_ttfa", {}).get("median")
         lines.append(
-            f"{r['lang']:4} {r['text']:6} {r['nfe']:>3} {r['audio_s']:>7.2f} {ol['median'] * 1e3:>8.1f} "
-            f"{ol['p95'] * 1e3:>7.1f} {ol['cv']:>5.2f} {r['ours_rtf']['median']:>7.4f} "
-            f"{(ttfa * 1e3 if ttfa is not None else float('nan')):>8.1f} "
-            f"{(stock * 1e3 if stock is not None else float('nan')):>9.1f} "
-            f"{r.get('ratio_stock_over_ours', float('nan')):>10.1f} {r.get('mel_rel_err', float('nan')):>8.1e} "
-            f"{(r['peak_mem_mib'] or float('nan')):>9.0f} {r.get('compute_floor_ms', float('nan')):>8.1f}  "
+            f"{r['lang']:4} {r['text']:6} {r['nfe']:>3} {r['audio_s']:>7.2f} {_cell(ol['median'], 8, '.1f', 1e3)} "
+            f"{_cell(ol['p95'], 7, '.1f', 1e3)} {_cell(ol['cv'], 5, '.2f')} {_cell(r['ours_rtf']['median'], 7, '.4f')} "
+            f"{_cell(r.get('ours_ttfa', {}).get('median'), 8, '.1f', 1e3)} "
+            f"{_cell(r.get('ours_served_latency', {}).get('median'), 9, '.1f', 1e3)} "
+            f"{_cell(r.get('stock_latency', {}).get('median'), 9, '.1f', 1e3)} "
+            f"{_cell(r.get('ratio_stock_over_ours'), 10, '.1f')} {_cell(r.get('mel_rel_err'), 8, '.1e')} "
+            f"{_cell(r.get('peak_mem_mib'), 9, '.0f')} {_cell(r.get('compute_floor_ms'), 8, '.1f')}  "
             + "/".join(f"{v:.1f}" for v in r.get("parts", {}).values())
             + (f"  stock failed: {r['stock_error'][:60]}" if r.get("stock_error") else "")
         )
+    if result.get("rows"):
+        lines.append("ours = the engine alone; TTFA and served = the same text through the queue as a user sends it, "
+                     "chunked (first audio, whole request); — = not measured in this run")
     for c in result.get("concurrent", []):
         lines.append(f"{c['requests']} concurrent short requests, NFE {c['nfe']}: "
                      f"{c['audio_s_per_s']['median']:.1f} s of audio per second (largest batch {c['max_batch_seen']})")

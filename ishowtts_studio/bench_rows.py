@@ -187,13 +187,18 @@ def measure_row(engine: Any, runtime: EngineRuntime, cfg: BenchConfig, lang: str
     row = {"lang": lang, "text": size, "nfe": nfe, "chars": len(text)}
     row.update(runtime.call(measure))
     if cfg.streaming and chunker is not None:
-        ttfa = []
+        # TTFA is measured as a user gets it: through the runtime's queue, the text split into chunks. The same
+        # requests' total latency ("served") is kept next to it: "ours" above times the engine alone, and a
+        # TTFA beside an engine-only latency looked larger than the whole request
+        ttfa, served = [], []
         for _ in range(max(3, cfg.runs // 2)):
             handle = runtime.submit(SynthesisRequest(voice=voice, chunks=chunker(text), params=params, seed=cfg.seed,
                                                      origin="bench"))
             handle.result()
             ttfa.append(handle.stats.ttfa_s)
+            served.append(handle.stats.latency_s)
         row["ours_ttfa"] = summarise(ttfa)
+        row["ours_served_latency"] = summarise(served)
     return row
 
 

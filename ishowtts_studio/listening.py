@@ -199,13 +199,17 @@ def verdict(
             out["verdict"] = WORSE
             out["reason"] = "listeners hear no difference, but objective scores fall short: " + "; ".join(shortfalls)
     else:
+        votes_said = f"{n} vote{'s' if n != 1 else ''}"
+        if n == 0:
+            # nothing to project from: the only number that means anything is the minimum
+            out["verdict"] = f"not enough votes yet — none so far, at least {th.min_votes} needed"
+            out["more_votes_needed"] = th.min_votes
+            out["reason"] = f"no votes on this pair yet; a verdict needs at least {th.min_votes}"
+            return out
         more = max(votes_needed(ref_wins, ties, n, th.margin), th.min_votes - n)
         out["verdict"] = f"not enough votes yet — about {more} more needed"
         out["more_votes_needed"] = more
-        votes_said = f"{n} vote{'s' if n != 1 else ''}"
-        if n == 0:
-            out["reason"] = "no votes yet"
-        elif n < th.min_votes:
+        if n < th.min_votes:
             out["reason"] = (f"{votes_said} so far; a verdict needs at least {th.min_votes} "
                              f"(the reference is preferred {lo:.0%}–{hi:.0%} of the time, 95% interval)")
         else:

@@ -55,6 +55,8 @@ RTF_BUCKETS = (0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0
 SERIES = ("latency_s", "ttfa_s", "rtf", "queue_wait_s")
 REQUEST_FIELDS = ("engine", "voice", "nfe", "seed", "text_chars", "chunks", "batch_size", "queue_wait_s", "ttfa_s",
                   "latency_s", "audio_s", "estimated_audio_s", "rtf", "finished_at", "origin")
+# origins of traffic that is not live use (NFE compare renders, the benchmark): the live figures leave it out
+NOT_LIVE = ("nfe", "bench")
 
 
 class _StudioCollector(Collector):
@@ -323,10 +325,12 @@ class MetricsService:
         return True
 
     # ---- reading ----------------------------------------------------------------------------------
-    def recent_requests(self, limit: int | None = None) -> list[dict[str, Any]]:
-        """The last requests' figures, oldest first (copies)."""
+    def recent_requests(self, limit: int | None = None, *, live_only: bool = False) -> list[dict[str, Any]]:
+        """The last requests' figures, oldest first (copies); `live_only` leaves out benchmark and NFE renders."""
         with self._lock:
             rows = list(self._requests)
+        if live_only:
+            rows = [r for r in rows if r.get("origin") not in NOT_LIVE]
         if limit is not None:
             rows = rows[-limit:] if limit > 0 else []
         return [dict(r) for r in rows]
@@ -357,7 +361,10 @@ class MetricsService:
         info = rt.info
         fast = dict(info.fast_path) if info and info.fast_path else {}
         with self._lock:
-            window = list(self._requests)[-self.window:] if self.window > 0 else []
+            every = list(self._requests)[-self.window:] if self.window > 0 else []
+            # the live figures are live traffic; benchmark and NFE-render requests are only counted, apart
+            window = [r for r in self._requests if r.get("origin") not in NOT_LIVE][-self.window:] \
+                if self.window > 0 else []
             cache = dict(self._cache)
             memory = dict(self._memory)
             stats_at = self._stats_at
@@ -403,6 +410,9 @@ class MetricsService:
             # and each caller's (ui, api, cli, ...); `origins` counts every request since start
             "per_origin": per_origin(window),
             "origins": self.origin_counts(),
+            # requests of the benchmark and NFE compare among the last `window` requests (not in the figures)
+            "other_traffic": {o: sum(r.get("origin") == o for r in every)
+                              for o in sorted({r.get("origin") for r in every} & set(NOT_LIVE))},
             "engines": rt.engine_status() if hasattr(rt, "engine_status") else [],
             "last_request": last,
             "version": version,

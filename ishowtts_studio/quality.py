@@ -98,25 +98,45 @@ def score(reference: np.ndarray, degraded: np.ndarray, sr: int) -> QualityScores
     return out
 
 
-def mean_ci(values: list[float | None], confidence: float = 0.95) -> tuple[float | None, float | None, float | None]:
-    """Mean and Student-t confidence interval of the finite values (None where there are none)."""
+MIN_CI_N = 3  # fewer values give a Student-t interval so wide (t = 12.7 at n = 2) that it says nothing
+# the range each quantity can take: an interval is never drawn beyond it (an RTF below 0, a STOI above 1);
+# PESQ-WB tops out at 4.64 nominally, 4.644 as computed
+SCORE_BOUNDS: dict[str, tuple[float | None, float | None]] = {
+    "pesq_wb": (1.0, 4.65), "stoi": (0.0, 1.0), "estoi": (0.0, 1.0), "rtf": (0.0, None),
+}
+
+
+def mean_ci(
+    values: list[float | None], confidence: float = 0.95,
+    bounds: tuple[float | None, float | None] = (None, None),
+) -> tuple[float | None, float | None, float | None]:
+    """Mean and Student-t confidence interval of the finite values (None where there are none), limited to
+    `bounds`; with fewer than MIN_CI_N values there is no interval."""
     xs = np.array([v for v in values if v is not None and math.isfinite(v)], dtype=float)
     if xs.size == 0:
         return None, None, None
     m = float(xs.mean())
-    if xs.size == 1:
+    if xs.size < MIN_CI_N:
         return m, None, None
     from scipy import stats
 
     half = float(stats.t.ppf(0.5 + confidence / 2, xs.size - 1) * xs.std(ddof=1) / math.sqrt(xs.size))
-    return m, m - half, m + half
+    lo, hi = m - half, m + half
+    # never past the quantity's range, nor narrower than the values themselves (a computed score may sit a
+    # hair outside its nominal range)
+    if bounds[0] is not None:
+        lo = max(lo, min(bounds[0], float(xs.min())))
+    if bounds[1] is not None:
+        hi = min(hi, max(bounds[1], float(xs.max())))
+    return m, lo, hi
 
 
 SCORE_KEYS = ("pesq_wb", "stoi", "estoi", "rtf")
 
 
 def summarise(rows: list[dict[str, Any]], reference_nfe: int, confidence: float = 0.95) -> list[dict[str, Any]]:
-    """Per NFE: mean and Student-t interval of PESQ-WB, STOI, ESTOI and RTF across the renders in `rows`
+    """Per NFE: mean and Student-t interval (from 3 values, within each quantity's range) of PESQ-WB, STOI,
+    ESTOI and RTF across the renders in `rows`
     (one render per sentence, voice and seed), with the count of renders and of rows that could not be
     scored. The reference NFE has no scores of its own (it is what the others are scored against), only RTF."""
     by_nfe: dict[int, list[dict[str, Any]]] = {}
@@ -128,7 +148,7 @@ def summarise(rows: list[dict[str, Any]], reference_nfe: int, confidence: float 
         entry: dict[str, Any] = {"nfe": nfe, "is_reference": nfe == reference_nfe, "renders": len(group),
                                  "errors": sum(bool(r.get("error")) for r in group)}
         for key in SCORE_KEYS:
-            m, lo, hi = mean_ci([r.get(key) for r in group], confidence)
+            m, lo, hi = mean_ci([r.get(key) for r in group], confidence, SCORE_BOUNDS[key])
             entry[key], entry[f"{key}_ci"] = m, [lo, hi]
             entry[f"{key}_n"] = sum(r.get(key) is not None and math.isfinite(r[key]) for r in group)
         out.append(entry)

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from ishowtts_studio.audio import crossfade
+from ishowtts_studio.chunk_schedule import chunk_deadlines
 from ishowtts_studio.engine_pool import EnginePool, empty_cache, is_oom
 from ishowtts_studio.engines.base import ChunkJob, Engine, EngineInfo, EngineUnavailable
 from ishowtts_studio.request import BusyError, RequestHandle, RequestStats, SynthesisError, SynthesisRequest
@@ -333,9 +334,19 @@ class EngineRuntime:
         return _Active(handle=handle, jobs=jobs, frames=frames)
 
     def _choose(self, active: list[_Active]) -> list[tuple[_Active, int]]:
-        """The scheduler's pick among the chunk jobs that wait (see `BatchScheduler.choose`)."""
-        waiting = [Job(a, i, a.handle.request.engine, a.jobs[i].params.batch_key())
-                   for a in active if not a.handle.cancelled for i in range(len(a.jobs)) if i not in a.ready]
+        """The scheduler's pick among the chunk jobs that wait, each with the time playback needs it (see
+        `BatchScheduler.choose`)."""
+        waiting = []
+        for a in active:
+            h = a.handle
+            if h.cancelled:
+                continue
+            # playback starts when the first audio went out; until then the request is due already
+            start = h.submitted + h.stats.ttfa_s if h.samples else h.submitted
+            hop = self.engines[h.request.engine].hop_length
+            due = chunk_deadlines(start, [f * hop / h.sample_rate for f in a.frames])
+            waiting += [Job(a, i, h.request.engine, a.jobs[i].params.batch_key(), due[i])
+                        for i in range(len(a.jobs)) if i not in a.ready]
         return [(j.owner, j.index) for j in self.scheduler.choose(waiting)]
 
     def _run_batch(self, batch: list[tuple[_Active, int]]) -> None:

@@ -3,9 +3,11 @@
 No threads, no clocks, no torch: the runtime's worker hands it the jobs that wait and runs what it returns,
 so the policy is tested on fake jobs in microseconds.
 
-The rules: first chunks go first (they decide time to first audio); among the jobs that may go, the oldest
-one's key (engine, NFE, CFG, sway) picks the batch, filled with every job of that key from any request, up to
-the runtime's `max_batch` and the engine's own `max_batch`.
+The rules (`chunk_schedule.pick_batch`): every job has a deadline, when playback needs it (a request's first
+chunk is due at once, chunk i when the audio before it has played). The most urgent job's key (engine, NFE,
+CFG, sway) picks the batch, filled by deadline with jobs of that key from other requests, at most one job per
+request (its earliest: a request's later chunks are needed later, and batching them with the next one made
+playback stall on slow devices), up to the runtime's `max_batch` and the engine's own `max_batch`.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
+
+from ishowtts_studio.chunk_schedule import PendingChunk, pick_batch
 
 T = TypeVar("T")
 
@@ -25,6 +29,7 @@ class Job(Generic[T]):
     index: int  # chunk index in its request (0 = the first chunk: time to first audio)
     engine: str  # registered engine name
     key: Hashable  # jobs with equal engine and key can share one engine call
+    deadline: float = 0.0  # when playback needs it (the runtime's clock); ties go to the earlier-listed job
 
 
 class BatchScheduler:
@@ -44,10 +49,8 @@ class BatchScheduler:
 
     def choose(self, waiting: Sequence[Job[T]]) -> list[Job[T]]:
         """The next batch from `waiting` (oldest request first, each request's jobs in chunk order)."""
-        if not waiting:
-            return []
-        firsts = [j for j in waiting if j.index == 0]
-        pool = firsts or list(waiting)
-        lead = pool[0]
-        same = [j for j in pool if j.engine == lead.engine and j.key == lead.key]
-        return same[: self.limit(lead.engine)]
+        owners: dict[int, int] = {}  # owner -> its rank in `waiting` (the oldest request first breaks ties)
+        pending = [PendingChunk(owners.setdefault(id(j.owner), len(owners)), j.index, (j.engine, j.key), j.deadline)
+                   for j in waiting]
+        by_place = {(p.owner, p.index): j for p, j in zip(pending, waiting, strict=True)}
+        return [by_place[(p.owner, p.index)] for p in pick_batch(pending, lambda key: self.limit(key[0]))]

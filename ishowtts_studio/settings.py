@@ -566,6 +566,10 @@ class NfeSettings(_Section):
     stoi_min: float = _opt(0.90, "Lowest mean STOI for an indistinguishable verdict.", lo=0.0, hi=1.0)
     estoi_min: float = _opt(0.80, "Lowest mean ESTOI for an indistinguishable verdict.", lo=0.0, hi=1.0)
     min_votes: int = _opt(10, "Fewest A/B votes on a pair before any verdict is given.", lo=1, hi=10000)
+    listen_slack_s: float = _opt(
+        0.5, "A blind A/B vote is refused when it arrives sooner after the trial was handed out than the two clips "
+        "last together, less these seconds (both clips cannot have been heard).", lo=0.0, hi=86400.0,
+    )
 
     @property
     def candidate_list(self) -> list[int]:

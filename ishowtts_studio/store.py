@@ -203,6 +203,16 @@ class Store:
         with self._session() as s:
             return [synthesis_record(r) for r in s.scalars(stmt)]
 
+    def delete_synthesis(self, synthesis_id: int) -> SynthesisRecord | None:
+        """Remove one history row; returns it (None when there was none)."""
+        with self._session() as s:
+            row = s.get(SynthesisRow, synthesis_id)
+            if row is None:
+                return None
+            rec = synthesis_record(row)
+            s.delete(row)
+            return rec
+
     def get_synthesis(self, synthesis_id: int) -> SynthesisRecord | None:
         with self._session() as s:
             row = s.get(SynthesisRow, synthesis_id)

@@ -103,6 +103,20 @@ def find_pause(x: np.ndarray, sr: int, lo_s: float, hi_s: float) -> int:
     return min(int(hi_s * sr), best * hop + frame // 2)
 
 
+def loudness_message(measured: float, final: float, target: float) -> str:
+    """One sentence whose words agree with its numbers: raised or lowered, and, when the peaks kept it under
+    the target, by how much (before, "a little quieter" was printed beside a shortfall of several dB)."""
+    if abs(measured - final) < 0.05:
+        return f"Loudness {final:.1f} LUFS, already at the target ({target:g} LUFS); left as it was."
+    verb = "Raised" if final > measured else "Lowered"
+    msg = f"{verb} the loudness from {measured:.1f} to {final:.1f} LUFS"
+    short = target - final
+    if short >= 0.1:
+        return msg + (f", {short:.1f} dB under the target of {target:g} LUFS: going further would clip the loudest "
+                      "peaks.")
+    return msg + f" (target {target:g} LUFS)."
+
+
 def clean_clip(
     path: str | Path,
     *,
@@ -189,9 +203,6 @@ def clean_clip(
         y = y * (PEAK_CEILING / top)
     y32 = np.ascontiguousarray(y, dtype=np.float32)
     final = float(meter.integrated_loudness(y32.astype(np.float64)))
-    msg = f"Loudness {measured:.1f} LUFS → {final:.1f} LUFS (target {target_lufs:g})."
-    if top > PEAK_CEILING:
-        msg += " Peaks limited, so it is a little quieter than the target."
-    out.messages.append(msg)
+    out.messages.append(loudness_message(measured, final, target_lufs))
     out.audio, out.duration_s, out.loudness_lufs = y32, y32.shape[0] / sr, final
     return out

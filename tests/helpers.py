@@ -24,6 +24,9 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]  # the repository root
 APP = REPO / "app.py"
 START_TIMEOUT_S = 180.0
+# Tests that vote through the API do not wait the clips' length in real time: their studios accept a vote at once
+# (nfe.listen_slack_s). The check itself runs with the shipped value in tests/integration/test_polish_api.py.
+NO_LISTEN_WAIT_S = 86400.0
 CHROMIUM = "/usr/bin/chromium"  # Debian's; Playwright's own browser download cannot run here
 # no GPU, no background traffic (this machine's network is closed), and audio may play without a gesture
 CHROMIUM_ARGS = [
@@ -75,7 +78,7 @@ def running_studio(folder: Path, **overrides: object) -> Iterator[Any]:
     settings = load_settings(None, smoke=True, overrides={
         "paths.voices": str(folder / "v"), "paths.samples": str(folder / "s"),
         "paths.database": str(folder / "s" / "db.sqlite"), "paths.cache": str(folder / "cache"),
-        "engine.warmup": False, **overrides,
+        "engine.warmup": False, "nfe.listen_slack_s": NO_LISTEN_WAIT_S, **overrides,
     })
     studio = Studio(settings)
     studio.start()
@@ -130,6 +133,8 @@ def start_server(folder: Path, extra_toml: str = "", server_toml: str = "", auth
     folder.mkdir(parents=True, exist_ok=True)
     port = free_port()
     engine.setdefault("warmup", False)
+    if "[nfe]" not in extra_toml:
+        extra_toml += f"\n[nfe]\nlisten_slack_s = {NO_LISTEN_WAIT_S}\n"
     config = write_config(folder, port, extra_toml, server_toml, **engine)
     log = folder / "server.log"
     env = dict(os.environ)

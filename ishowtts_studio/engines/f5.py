@@ -24,6 +24,7 @@ import torch
 from ishowtts_studio.audio import read_audio
 from ishowtts_studio.engines.base import ChunkAudio, ChunkJob, EngineInfo, EngineUnavailable, VoiceRef
 from ishowtts_studio.engines.f5_sampler import F5Sampler, SampleItem, round_up
+from ishowtts_studio.engines.f5_weights import locate_weights
 from ishowtts_studio.engines.smoke import ensure_random_weights, full_arch
 
 log = logging.getLogger(__name__)
@@ -55,47 +56,6 @@ def resolve_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
-
-
-def resolve_file(spec: str, what: str, config_key: str) -> Path:
-    """A local path, or `hf://owner/repo/path/in/repo` fetched (or found in the cache) by huggingface_hub."""
-    if not spec.startswith("hf://"):
-        path = Path(spec).expanduser()
-        if not path.exists():
-            raise EngineUnavailable(
-                f"The F5-TTS {what} was not found at {path} ({config_key} in config.toml). Point {config_key} at the "
-                f"downloaded file, or use an hf:// id on a machine with internet access."
-            )
-        return path
-    from huggingface_hub import hf_hub_download
-
-    owner, repo, *rest = spec[len("hf://"):].split("/")
-    try:
-        return Path(hf_hub_download(repo_id=f"{owner}/{repo}", filename="/".join(rest)))
-    except Exception as exc:  # offline, not cached, network refused: all end the same way for the user
-        raise EngineUnavailable(
-            f"The F5-TTS {what} {spec} could not be fetched from the Hugging Face Hub ({type(exc).__name__}). "
-            f"On a machine with internet access run `hf download {owner}/{repo} {'/'.join(rest)}`, or copy the "
-            f"file here and set {config_key} in config.toml to its local path. Without weights, "
-            f"`python app.py --smoke` runs the studio on a tiny random model."
-        ) from exc
-
-
-def resolve_vocoder(spec: str) -> Path:
-    """The Vocos folder (config.yaml + pytorch_model.bin): a local folder or `hf://owner/repo`."""
-    if not spec.startswith("hf://"):
-        folder = Path(spec).expanduser()
-        missing = [n for n in ("config.yaml", "pytorch_model.bin") if not (folder / n).exists()]
-        if missing:
-            raise EngineUnavailable(
-                f"The Vocos vocoder folder {folder} (f5.vocoder in config.toml) lacks {', '.join(missing)}. "
-                f"Download charactr/vocos-mel-24khz into it."
-            )
-        return folder
-    repo = spec[len("hf://"):].strip("/")
-    config = resolve_file(f"hf://{repo}/config.yaml", "vocoder config", "f5.vocoder")
-    resolve_file(f"hf://{repo}/pytorch_model.bin", "vocoder weights", "f5.vocoder")
-    return config.parent
 
 
 @dataclass
@@ -210,9 +170,9 @@ class F5Engine:
             ckpt, vocab, vocoder_dir, arch = rw.checkpoint, rw.vocab, rw.vocoder_dir, rw.arch
         else:
             say(0.05, "locating F5-TTS weights")
-            ckpt = resolve_file(self.checkpoint, "checkpoint", "f5.checkpoint")
-            vocab = resolve_file(self.vocab, "vocabulary", "f5.vocab")
-            vocoder_dir = resolve_vocoder(self.vocoder_spec)
+            # all three at once: one message names every missing file (no download retries when offline)
+            found = locate_weights(self.checkpoint, self.vocab, self.vocoder_spec)
+            ckpt, vocab, vocoder_dir = found.checkpoint, found.vocab, found.vocoder_dir
             arch = full_arch(self.model_name)
         say(0.3, f"loading {ckpt.name}")
         # load on the CPU in fp32 (f5-tts picks fp16 itself on CUDA), then move once in our precision

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from ishowtts_studio.services.inputs import check_nfe
 from ishowtts_studio.services.nfe import NfeService
 from ishowtts_studio.services.nfe_plan import INDEXTTS_NFE, render_label
 from ishowtts_studio.settings import Settings
-from ishowtts_studio.store import NfeRender, Store
+from ishowtts_studio.store import AbTrial, NfeRender, Store
 from ishowtts_studio.validation import InvalidInput, clean_display_name
 
 REVIEWER_MAX = 100
@@ -104,6 +105,7 @@ class AbService:
             raise InputError("Choose A, B or tie (no difference).")
         secs = listening_seconds(seconds)
         ra = self.store.get_nfe_render_by_id(trial.render_a_id)
+        self._check_heard(trial, ra, self.store.get_nfe_render_by_id(trial.render_b_id))
         try:
             self.store.add_ab_vote(trial_id=trial.id, reviewer=name, nfe_a=trial.nfe_a, nfe_b=trial.nfe_b,
                                    reference_nfe=ra.reference_nfe if ra else max(trial.nfe_a, trial.nfe_b),
@@ -113,6 +115,23 @@ class AbService:
         return {"trial_id": trial.id, "choice": picked, "a_nfe": trial.nfe_a, "b_nfe": trial.nfe_b,
                 "reference_nfe": ra.reference_nfe if ra else None,
                 "a_label": render_label(trial.nfe_a), "b_label": render_label(trial.nfe_b)}
+
+    def _check_heard(self, trial: AbTrial, ra: NfeRender | None, rb: NfeRender | None) -> None:
+        """Refuse a vote that arrives before both clips could have been played once (the page also waits for
+        both to play to the end; this holds for API clients and edited pages too)."""
+        slack = float(self.settings.nfe.listen_slack_s)
+        clips = sum(float(r.audio_seconds or 0.0) for r in (ra, rb) if r is not None)
+        created = trial.created_at
+        if created is None or clips <= slack:
+            return
+        if isinstance(created, str):
+            created = datetime.fromisoformat(created)  # stored to the second: errs on the reviewer's side
+        if created.tzinfo is None:
+            created = created.replace(tzinfo=UTC)
+        age = (datetime.now(UTC) - created).total_seconds()
+        if age < clips - slack:
+            raise InputError(f"Listen to both clips first: together they last {clips:.1f} s, and this trial was "
+                             f"handed out {max(age, 0.0):.1f} s ago. Play A and B to the end, then vote.")
 
     def results(self, reference_nfe: Any = None, boot: int = 200) -> dict[str, Any]:
         """Pair statistics, Bradley–Terry, position bias, votes per reviewer, verdicts, recommended NFE."""
@@ -149,7 +168,21 @@ class AbService:
             trial = self.store.get_ab_trial(v.trial_id)
             r = renders.get(trial.render_a_id, {}) if trial else {}
             votes.append(dict(v.to_dict(), voice_slug=r.get("voice_slug"), text=r.get("text"), seed=r.get("seed")))
-        return {"votes": votes, "renders": [{k: r[k] for k in keep} for r in renders.values()]}
+        return {"votes": votes, "renders": [{k: r[k] for k in keep} for r in renders.values()],
+                "verdicts": self.verdict_rows()}
+
+    def verdict_rows(self, boot: int = 50) -> list[dict[str, Any]]:
+        """One row per candidate and reference NFE: the verdict and the figures behind it (for the export)."""
+        out = []
+        for ref in sorted({r.reference_nfe for r in self.store.list_nfe_renders()}):
+            res = self.results(ref, boot=boot)
+            for v in res["verdicts"]:
+                lo, hi = v["prefer_reference_ci"]
+                out.append({"reference_nfe": ref, "nfe": v["nfe"], "verdict": v["verdict"], "reason": v["reason"],
+                            "votes": v["votes"], "reference_preferred": v["reference_preferred"], "ties": v["ties"],
+                            "prefer_reference": v["prefer_reference"], "ci_low": lo, "ci_high": hi,
+                            "objective_ok": v["objective_ok"], "recommended": v["nfe"] == res["recommended_nfe"]})
+        return out
 
 
 def listening_seconds(seconds: Any) -> float | None:

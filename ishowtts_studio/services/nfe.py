@@ -276,6 +276,25 @@ class NfeService:
                                      audio_s=r.audio_seconds, render_id=r.id, reused=r.id in run.reused_ids))
         return rows
 
+    def stored_renders(self, reference_nfe: Any = None) -> list[dict[str, Any]]:
+        """Every stored render with the given reference NFE (default: the configured one if stored, else the latest
+        run's), as rows shaped like `render`'s, so a reloaded page can show them again."""
+        every = self.store.list_nfe_renders()
+        if not every:
+            return []
+        if reference_nfe in (None, ""):
+            refs = {r.reference_nfe for r in every}
+            default = self.reference_default()
+            reference_nfe = default if default in refs else every[-1].reference_nfe
+        ref = check_nfe(reference_nfe)
+        names = {v.slug: v.name for v in self.library.list()}
+        return [{"voice": names.get(r.voice_slug, r.voice_slug), "text": r.text, "seed": r.seed,
+                 "nfe": r.nfe, "reference_nfe": ref, "is_reference": r.nfe == ref,
+                 "engine": INDEXTTS if r.nfe == INDEXTTS_NFE else self.runtime.engine.name,
+                 "pesq_wb": r.pesq_wb, "stoi": r.stoi, "estoi": r.estoi, "rtf": r.rtf, "error": r.error,
+                 "audio_s": r.audio_seconds, "render_id": r.id, "reused": True}
+                for r in every if r.reference_nfe == ref]
+
     def scores(
         self, text: Any, voice: Any, nfes: Any = None, reference_nfe: Any = None, seed: Any = 0,
         progress: Any = None,

@@ -20,6 +20,10 @@ class Preferences:
         adopted = self.store.get_pref(DEFAULT_NFE_PREF)
         return int(adopted) if adopted is not None else self.settings.engine.default_nfe
 
+    def default_nfe_adopted(self) -> bool:
+        """True when the default NFE was adopted in NFE compare (not the configured `engine.default_nfe`)."""
+        return self.store.get_pref(DEFAULT_NFE_PREF) is not None
+
     def set_default_nfe(self, nfe: Any) -> int:
         value = check_nfe(nfe)
         self.store.set_pref(DEFAULT_NFE_PREF, value)

@@ -163,8 +163,8 @@ class SynthesisService:
         sr = engine.sample_rate
         if remove_silence and audio.size:
             audio = trim_silence(audio, sr)
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        rel = Path("history") / f"{stamp}-{uuid.uuid4().hex[:8]}.wav"
+        # a name that says what the take is when it is downloaded: voice, start of the text, time
+        rel = Path("history") / f"{history_file_stem(voice.slug, text)}-{uuid.uuid4().hex[:6]}.wav"
         path = self.settings.paths.samples / rel
         write_wav_atomic(path, audio, sr)
         # the default engine's info is the runtime's; another engine reports its own (device, precision)
@@ -202,6 +202,35 @@ class SynthesisService:
             raise InputError(f"No history entry {history_id}.")
         return self._history_row(rec)
 
+    def search_history(self, query: str | None, limit: int = 50, scan: int = 2000) -> list[dict[str, Any]]:
+        """History rows whose text or voice name contains every word of `query` (case-insensitive), newest first;
+        an empty query is the plain history."""
+        words = str(query or "").casefold().split()
+        if not words:
+            return self.history(limit)
+        out = []
+        for rec in self.store.list_syntheses(limit=scan):
+            hay = f"{rec.text} {rec.voice_name}".casefold()
+            if all(w in hay for w in words):
+                out.append(self._history_row(rec))
+                if len(out) >= limit:
+                    break
+        return out
+
+    def delete_history(self, history_id: Any) -> dict[str, Any]:
+        """Delete one take: its row, then its audio file (a row never points at a missing file)."""
+        try:
+            hid = int(history_id)
+        except (TypeError, ValueError):
+            raise InputError("Select a take in the history first.") from None
+        rec = self.store.delete_synthesis(hid)
+        if rec is None:
+            raise InputError(f"No history entry {hid}: it may have been deleted already.")
+        path = (self.settings.paths.samples / rec.audio_path).resolve()
+        if path.is_relative_to(self.settings.paths.samples.resolve()):
+            path.unlink(missing_ok=True)
+        return self._history_row(rec)
+
     def history_audio(self, history_id: int) -> Path:
         rec = self.store.get_synthesis(int(history_id))
         if rec is None:
@@ -210,3 +239,17 @@ class SynthesisService:
         if not path.is_relative_to(self.settings.paths.samples.resolve()) or not path.exists():
             raise InputError(f"The audio of history entry {history_id} is missing.")
         return path
+
+
+def history_file_stem(voice_slug: str, text: str, when: float | None = None) -> str:
+    """'<voice>-<first words>-<YYYYmmdd-HHMMSS>': letters and digits only (any script), short enough for any disk."""
+    import re
+    import unicodedata
+
+    def clean(s: str, limit: int) -> str:
+        s = unicodedata.normalize("NFKC", s).lower()
+        s = "".join(ch if unicodedata.category(ch)[0] in "LNM" else "-" for ch in s)
+        return re.sub(r"-+", "-", s).strip("-")[:limit].strip("-")
+
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(when))
+    return "-".join([clean(voice_slug, 32) or "voice", clean(text, 40) or "take", stamp])

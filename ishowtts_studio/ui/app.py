@@ -13,9 +13,9 @@ from ishowtts_studio.studio import Studio
 from ishowtts_studio.ui.api import register_api
 from ishowtts_studio.ui.chat import CHAT_CSS, build_chat_figures_panel, build_chat_tab, register_chat_api
 from ishowtts_studio.ui.common import banner_classes, status_markdown, user_errors
-from ishowtts_studio.ui.live import SHORTCUT_JS, build_live_tab, voice_choices
-from ishowtts_studio.ui.nfe import build_nfe_tab, register_nfe_api
-from ishowtts_studio.ui.performance import build_performance_tab
+from ishowtts_studio.ui.live import SHORTCUT_JS, build_live_tab, nfe_slider, synth_button, voice_choices
+from ishowtts_studio.ui.nfe import AB_KEYS_JS, build_nfe_tab, register_nfe_api
+from ishowtts_studio.ui.performance import bench_nfes_update, build_performance_tab
 from ishowtts_studio.ui.server_guard import ServerGuard
 from ishowtts_studio.ui.voices import build_voices_tab
 
@@ -44,7 +44,26 @@ CSS = """
 #smoke-notice { padding: 0.2rem 0.9rem; border-radius: 8px; background: rgba(249, 115, 22, 0.14);
   border: 1px dashed rgba(249, 115, 22, 0.7); }
 #stats-line { min-height: 2.2rem; font-size: 0.92rem; }
+#live-char-count { font-size: 0.8rem; opacity: 0.75; text-align: right; margin-top: -0.4rem; }
+#live-char-count.over-limit { color: rgb(185, 28, 28); opacity: 1; font-weight: 600; }
 #voices-refresh { align-self: end; margin-bottom: 0.6rem; }
+/* Blind A/B: the three answers always sit side by side with equal widths, at any screen width (a layout
+   that puts one answer on a row of its own can bias the vote). */
+#ab-votes { flex-wrap: nowrap !important; gap: 0.4rem !important; }
+#ab-votes > * { flex: 1 1 0 !important; min-width: 0 !important; width: auto !important; }
+#ab-votes button { white-space: normal; padding-left: 0.3rem; padding-right: 0.3rem; }
+/* Phone width: tables scroll sideways instead of breaking words into single letters; plots take the full
+   width, one under the other. */
+@media (max-width: 640px) {
+  #history-table table, #voices-table table, #nfe-table table, #nfe-details table { min-width: 600px; }
+  #history-table [role=gridcell], #history-table [role=columnheader], #voices-table [role=gridcell],
+  #voices-table [role=columnheader], #nfe-table [role=gridcell], #nfe-table [role=columnheader],
+  #nfe-details [role=gridcell], #nfe-details [role=columnheader] { min-width: 5.5em; }
+  #history-table td, #history-table th, #voices-table td, #voices-table th, #nfe-table td, #nfe-table th,
+  #nfe-details td, #nfe-details th { word-break: normal !important; overflow-wrap: normal !important; }
+  .plot-row { flex-direction: column !important; }
+  .plot-row > * { width: 100% !important; min-width: 0 !important; }
+}
 """ + CHAT_CSS
 
 
@@ -122,9 +141,9 @@ def build_ui(studio: Studio) -> gr.Blocks:
             with gr.Tab("Live chat", id="chat"):
                 build_chat_tab(studio)
             with gr.Tab("NFE compare", id="nfe"):
-                build_nfe_tab(studio, gpu_limit=gpu_limit)
+                nfe_tab = build_nfe_tab(studio, gpu_limit=gpu_limit)
             with gr.Tab("Performance", id="performance"):
-                build_performance_tab(studio, studio.metrics)
+                perf = build_performance_tab(studio, studio.metrics)
                 build_chat_figures_panel(studio)
 
         register_api(studio, gpu_limit=gpu_limit)
@@ -141,24 +160,37 @@ def build_ui(studio: Studio) -> gr.Blocks:
             show_progress="hidden", api_visibility="private",
         )
         register_nfe_api(studio, gpu_limit=gpu_limit)
+        # an adopted NFE reaches this page at once: the Live slider and hint, and the benchmark's choices
+        nfe_tab.adopted.success(
+            lambda: (nfe_slider(studio), bench_nfes_update(studio)), outputs=[live.nfe, perf.nfes],
+            queue=False, show_progress="hidden", api_visibility="private",
+        )
 
         def refresh_banner() -> gr.Markdown:
             h = studio.health()
             return gr.Markdown(value=status_markdown(h), elem_classes=banner_classes(h))
 
+        def tick(engine: str | None) -> tuple[Any, ...]:
+            return refresh_banner(), synth_button(studio, engine)
+
         # The status tick must never wait behind GPU work: no queue, no progress spinner.
         timer = gr.Timer(2.0)
         timer.tick(
-            refresh_banner, outputs=banner, api_name="status_tick", queue=False, show_progress="hidden",
-            api_visibility="private",
+            tick, inputs=live.engine, outputs=[banner, live.synth], api_name="status_tick", queue=False,
+            show_progress="hidden", api_visibility="private",
+        )
+        live.engine.change(
+            lambda e: synth_button(studio, e), inputs=live.engine, outputs=live.synth, queue=False,
+            show_progress="hidden", api_visibility="private",
         )
 
-        def on_load() -> tuple[Any, ...]:
-            return (refresh_banner(), *live.on_load(studio))
+        def on_load(engine: str | None) -> tuple[Any, ...]:
+            return (*tick(engine), *live.on_load(studio))
 
         demo.load(
-            user_errors(on_load), outputs=[banner, live.voice, live.nfe, live.history], api_name="page_load",
-            queue=False, show_progress="hidden", api_visibility="private",
+            user_errors(on_load), inputs=live.engine, outputs=[banner, live.synth, live.voice, live.nfe, live.history],
+            api_name="page_load", queue=False, show_progress="hidden", api_visibility="private",
         )
         demo.load(None, js=SHORTCUT_JS, api_name="shortcuts", api_visibility="private")
+        demo.load(None, js=AB_KEYS_JS, api_name="ab_keys", api_visibility="private")
     return demo

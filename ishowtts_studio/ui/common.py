@@ -144,3 +144,28 @@ def short_time(iso: str | None, now: datetime | None = None) -> str:
 def excerpt(text: str | None, limit: int = 60) -> str:
     text = " ".join(str(text or "").split())
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def voice_options(studio: Any) -> list[tuple[str, str]]:
+    """(name, slug) pairs for a voice picker. The value is the slug: it survives a rename, so a picker keeps
+    pointing at the same voice after its display name changes in another tab."""
+    return [(v["name"], v["slug"]) for v in studio.voices.list_voices()]
+
+
+def voice_picker(studio: Any, current: str | None) -> gr.Dropdown:
+    """A voice dropdown update that keeps `current` (a slug, or a name from an older page) when it still exists,
+    else picks the first voice."""
+    options = voice_options(studio)
+    return gr.Dropdown(choices=options, value=picked_voice(options, current))
+
+
+def picked_voice(options: list[tuple[str, str]], current: str | None) -> str | None:
+    """The slug a picker should hold: `current` when it is still a voice (by slug, or by name), else the first."""
+    slugs = [slug for _, slug in options]
+    value = current if current in slugs else None
+    if value is None and current:
+        by_name = {name.casefold(): slug for name, slug in options}
+        value = by_name.get(str(current).casefold())
+    if value is None:
+        value = slugs[0] if slugs else None
+    return value

@@ -12,6 +12,7 @@ from typing import Any
 import gradio as gr
 
 from ishowtts_studio.engines.indextts import EMOTIONS, IndexTTSOptions
+from ishowtts_studio.services.errors import InputError
 from ishowtts_studio.services.inputs import CFG_MAX, CFG_MIN, NFE_MAX, NFE_MIN, SPEED_MAX, SPEED_MIN
 from ishowtts_studio.studio import Studio
 from ishowtts_studio.ui.common import (
@@ -23,11 +24,14 @@ from ishowtts_studio.ui.common import (
     short_time,
     to_gr_error,
     user_errors,
+    voice_options,
+    voice_picker,
     wav_bytes,
 )
 
 log = logging.getLogger(__name__)
 
+STOPPED = "⏹ **Stopped.** The take was cancelled and not saved."
 HISTORY_LIMIT = 50
 HISTORY_HEADERS = ["#", "Time", "Voice", "Text", "Engine / NFE", "Seed", "Audio (s)", "RTF"]
 HISTORY_TYPES = ["number", "str", "str", "str", "str", "number", "number", "number"]
@@ -45,6 +49,18 @@ SHORTCUT_JS = """
     const btn = el && (el.tagName === "BUTTON" ? el : el.querySelector("button"));
     if (btn && !btn.disabled) btn.click();
   }, true);
+  // live character counter under the text box (also follows text loaded from the history)
+  const count = () => {
+    const box = document.querySelector("#live-text textarea");
+    const out = document.getElementById("live-char-count");
+    if (!box || !out) return;
+    const max = Number(out.dataset.max || 0);
+    const n = box.value.length;
+    out.textContent = `${n} / ${max} characters`;
+    out.classList.toggle("over-limit", max > 0 && n > max);
+  };
+  document.addEventListener("input", count, true);
+  setInterval(count, 700);
 }
 """
 
@@ -56,15 +72,36 @@ class LiveTab:
     voice: gr.Dropdown
     nfe: gr.Slider
     history: gr.Dataframe
+    engine: gr.Radio
+    synth: gr.Button
 
     def on_load(self, studio: Studio) -> tuple[Any, Any, Any]:
-        return voice_choices(studio, None), gr.Slider(value=studio.synthesis.default_nfe()), history_rows(studio)
+        return voice_choices(studio, None), nfe_slider(studio), history_rows(studio)
+
+
+def synth_button(studio: Studio, engine: str | None) -> gr.Button:
+    """Synthesize is greyed out while the chosen engine cannot synthesise (say, F5-TTS weights are missing); the
+    status banner says why."""
+    usable = True
+    for e in studio.engines():
+        if e["name"] == (engine or "f5"):
+            usable = e["status"] != "unavailable"
+    return gr.Button(interactive=usable)
+
+
+def nfe_hint(studio: Studio) -> str:
+    """The NFE slider's help line, naming the studio's current default (and where it came from)."""
+    where = " (adopted in NFE compare)" if studio.preferences.default_nfe_adopted() else ""
+    return f"Fewer steps = faster; more = cleaner. The studio default is {studio.default_nfe()}{where}."
+
+
+def nfe_slider(studio: Studio) -> gr.Slider:
+    """An update that moves the NFE slider to the studio's default and says so in its help line."""
+    return gr.Slider(value=studio.default_nfe(), info=nfe_hint(studio))
 
 
 def voice_choices(studio: Studio, current: str | None) -> gr.Dropdown:
-    names = studio.voices.voice_names()
-    value = current if current in names else (names[0] if names else None)
-    return gr.Dropdown(choices=names, value=value)
+    return voice_picker(studio, current)
 
 
 def engine_label(row: dict[str, Any]) -> str:
@@ -72,9 +109,9 @@ def engine_label(row: dict[str, Any]) -> str:
     return "IndexTTS" if row.get("engine") == "indextts" else f"F5 · NFE {row.get('nfe')}"
 
 
-def history_rows(studio: Studio) -> list[list[Any]]:
+def history_rows(studio: Studio, query: str | None = None) -> list[list[Any]]:
     rows = []
-    for r in studio.synthesis.history(HISTORY_LIMIT):
+    for r in studio.synthesis.search_history(query, HISTORY_LIMIT):
         rows.append([
             r["id"], short_time(r.get("created_at")), r.get("voice_name") or "", excerpt(r.get("text")),
             engine_label(r), r.get("seed"), round(float(r.get("audio_seconds") or 0.0), 2),
@@ -122,7 +159,7 @@ def _wait_for_engine(studio: Studio, progress: gr.Progress) -> None:
 
 
 def build_live_tab(studio: Studio, *, gpu_limit: int = 1) -> LiveTab:
-    names = studio.voices.voice_names()
+    options = voice_options(studio)
     max_chars = studio.settings.engine.max_text_chars
 
     with gr.Row(equal_height=False):
@@ -135,7 +172,7 @@ def build_live_tab(studio: Studio, *, gpu_limit: int = 1) -> LiveTab:
             engine_info = gr.Markdown("", elem_id="engine-note")
             with gr.Row():
                 voice = gr.Dropdown(
-                    choices=names, value=names[0] if names else None, label="Voice", scale=5,
+                    choices=options, value=options[0][1] if options else None, label="Voice", scale=5,
                     info="A saved voice from the voice library.", elem_id="live-voice",
                 )
                 refresh_voices = gr.Button("↻", scale=0, min_width=48, size="sm", elem_id="voices-refresh")
@@ -144,10 +181,12 @@ def build_live_tab(studio: Studio, *, gpu_limit: int = 1) -> LiveTab:
                 placeholder="Type what the voice should say…",
                 info=f"Up to {max_chars} characters. Ctrl+Enter (⌘+Enter) synthesises.",
             )
+            gr.HTML(f'<div id="live-char-count" data-max="{max_chars}">0 / {max_chars} characters</div>',
+                    elem_id="live-char-count-box")
             with gr.Row():
                 nfe = gr.Slider(
-                    NFE_MIN, NFE_MAX, value=studio.synthesis.default_nfe(), step=1, label="NFE (ODE steps)",
-                    info="Fewer steps = faster; more = cleaner. 16 is a good default.", elem_id="live-nfe",
+                    NFE_MIN, NFE_MAX, value=studio.default_nfe(), step=1, label="NFE (ODE steps)",
+                    info=nfe_hint(studio), elem_id="live-nfe",
                 )
                 speed = gr.Slider(
                     SPEED_MIN, SPEED_MAX, value=studio.settings.engine.speed, step=0.05, label="Speed",
@@ -186,10 +225,13 @@ def build_live_tab(studio: Studio, *, gpu_limit: int = 1) -> LiveTab:
     with gr.Accordion("History", open=True, elem_id="history-panel"):
         with gr.Row(equal_height=False):
             with gr.Column(scale=5):
+                search = gr.Textbox(label="Search history", placeholder="words of the text or the voice name",
+                                    elem_id="history-search", max_lines=1)
                 history = gr.Dataframe(
                     value=history_rows(studio), headers=HISTORY_HEADERS, datatype=HISTORY_TYPES,
                     interactive=False, label="Recent syntheses (select a row to play it)", max_height=360,
-                    column_widths=["5%", "10%", "15%", "30%", "11%", "12%", "9%", "8%"], elem_id="history-table",
+                    column_widths=["5%", "11%", "17%", "27%", "13%", "12%", "8%", "7%"], elem_id="history-table",
+                    wrap=True,
                 )
                 refresh_history = gr.Button("Refresh history", size="sm")
             with gr.Column(scale=2, min_width=260):
@@ -198,6 +240,10 @@ def build_live_tab(studio: Studio, *, gpu_limit: int = 1) -> LiveTab:
                     elem_id="history-audio",
                 )
                 history_info = gr.Markdown("", elem_id="history-info")
+                chosen_take = gr.State(None)
+                with gr.Row():
+                    load_take = gr.Button("Use these settings", size="sm", elem_id="history-load")
+                    delete_take = gr.Button("Delete take", size="sm", variant="stop", elem_id="history-delete")
 
     # ---- handlers -----------------------------------------------------------------------------------
     def live_synthesize(
@@ -217,14 +263,15 @@ def build_live_tab(studio: Studio, *, gpu_limit: int = 1) -> LiveTab:
                 remove_silence=bool(remove_v), engine=engine_v,
                 indextts=_index_options(list(index_v)) if index else None,
             )
-            reuse = gr.Button(f"Reuse seed {live.seed} for the next take", visible=True)
-            yield gr.skip(), None, f"Synthesising with seed **{live.seed}**…", reuse, live.seed, gr.skip()
+            # the seed is offered for reuse only once the take is complete: a stopped take is not kept
+            yield gr.skip(), None, f"Synthesising with seed **{live.seed}**…", gr.skip(), gr.skip(), gr.skip()
             for chunk in live:
                 yield wav_bytes(chunk, live.sample_rate), *[gr.skip()] * 5
             outcome = live.finish()
             finished = True
-            take = hand_out(studio, outcome.wav_path, f"take-{outcome.history_id}.wav")
-            yield gr.skip(), take, format_stats(outcome.stats), gr.skip(), gr.skip(), history_rows(
+            reuse = gr.Button(f"Reuse seed {live.seed} for the next take", visible=True)
+            take = hand_out(studio, outcome.wav_path)  # the file's own descriptive name (voice, text, time)
+            yield gr.skip(), take, format_stats(outcome.stats), reuse, live.seed, history_rows(
                 studio
             )
         except Exception as exc:
@@ -244,7 +291,14 @@ def build_live_tab(studio: Studio, *, gpu_limit: int = 1) -> LiveTab:
         show_progress_on=[stats],
         api_visibility="private",
     )
-    stop.click(None, cancels=[synth_event], api_name="live_stop", api_visibility="private")
+    def stopped(done_seed: int | None) -> tuple[Any, ...]:
+        # the cancelled take is not saved; "Reuse seed" goes back to the last finished take, if any
+        reuse = (gr.Button(f"Reuse seed {done_seed} for the next take", visible=True) if done_seed is not None
+                 else gr.Button(visible=False))
+        return STOPPED, reuse
+
+    stop.click(stopped, inputs=last_seed, outputs=[stats, reuse_seed], cancels=[synth_event], api_name="live_stop",
+               api_visibility="private", queue=False, show_progress="hidden")
 
     def choose_engine(name: str) -> tuple[Any, ...]:
         index = name == "indextts"
@@ -262,17 +316,42 @@ def build_live_tab(studio: Studio, *, gpu_limit: int = 1) -> LiveTab:
         api_name="live_refresh_voices", **quick,
     )
     refresh_history.click(
-        user_errors(lambda: history_rows(studio)), outputs=history, api_name="live_refresh_history", **quick
+        user_errors(lambda q: history_rows(studio, q)), inputs=search, outputs=history,
+        api_name="live_refresh_history", **quick
     )
+    search.change(user_errors(lambda q: history_rows(studio, q)), inputs=search, outputs=history,
+                  api_name="live_search_history", **quick)
+
+    def use_settings(take: Any) -> tuple[Any, ...]:
+        if take is None:
+            raise InputError("Select a take in the history first.")
+        r = studio.synthesis.history_entry(take)
+        engine_v = r.get("engine") or "f5"
+        return (engine_v, voice_picker(studio, r.get("voice_slug")), r.get("text") or "",
+                gr.skip() if engine_v == "indextts" else r.get("nfe"), r.get("seed"), r.get("speed"),
+                r.get("cfg_strength"), f"Loaded the settings of take #{take}: press Synthesize to make it again.")
+
+    # queued (not queue=False): Gradio shows a handler's error (e.g. "select a take first") only for queued events
+    load_take.click(user_errors(use_settings), inputs=chosen_take,
+                    outputs=[engine, voice, text, nfe, seed, speed, cfg, stats], api_name="live_use_take",
+                    api_visibility="private")
+
+    def delete_chosen(take: Any, q: str | None) -> tuple[Any, ...]:
+        r = studio.synthesis.delete_history(take)
+        return history_rows(studio, q), None, f"Deleted take #{r['id']}.", None
+
+    delete_take.click(user_errors(delete_chosen), inputs=[chosen_take, search],
+                      outputs=[history, history_audio, history_info, chosen_take], api_name="live_delete_take",
+                      api_visibility="private")
     reuse_seed.click(
         lambda s: s if s is not None else -1, inputs=last_seed, outputs=seed, api_name="live_reuse_seed", **quick
     )
 
     @user_errors
-    def select_history(evt: gr.SelectData) -> tuple[Any, str]:
+    def select_history(evt: gr.SelectData) -> tuple[Any, str, Any]:
         row = evt.row_value or []
         if not row or row[0] in (None, ""):
-            return None, ""
+            return None, "", None
         history_id = int(float(row[0]))
         path = studio.synthesis.history_audio(history_id)
         info = studio.synthesis.history_entry(history_id)
@@ -280,12 +359,12 @@ def build_live_tab(studio: Studio, *, gpu_limit: int = 1) -> LiveTab:
             f"**Take #{history_id}** — {info.get('voice_name')}, {engine_label(info)}, seed {info.get('seed')}, "
             f"speed {info.get('speed')}, CFG {info.get('cfg_strength')}\n\n> {gr_escape(info.get('text') or '')}"
         )
-        return hand_out(studio, path, f"take-{history_id}.wav"), details
+        return hand_out(studio, path), details, history_id
 
     history.select(
-        select_history, outputs=[history_audio, history_info], api_name="live_select_history", **quick
+        select_history, outputs=[history_audio, history_info, chosen_take], api_name="live_select_history", **quick
     )
-    return LiveTab(voice=voice, nfe=nfe, history=history)
+    return LiveTab(voice=voice, nfe=nfe, history=history, engine=engine, synth=synth)
 
 
 def _index_options_panel() -> tuple[list[Any], gr.Accordion, gr.Group]:

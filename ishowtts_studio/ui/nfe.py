@@ -14,6 +14,7 @@ import io
 import json
 import time
 import urllib.parse
+from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
@@ -38,6 +39,8 @@ EXPORT_FIELDS = {
               "voice_slug", "text", "seed"],
     "renders": ["id", "created_at", "voice_slug", "text", "seed", "nfe", "reference_nfe", "pesq_wb", "stoi",
                 "estoi", "rtf", "error", "audio_seconds", "smoke"],
+    "verdicts": ["reference_nfe", "nfe", "verdict", "reason", "votes", "reference_preferred", "ties",
+                 "prefer_reference", "ci_low", "ci_high", "objective_ok", "recommended"],
 }
 NFE_CHOICES = [2, 3, 4, 5, 6, 7, 8, 10, 12, 16, 20, 24, 32]
 
@@ -113,7 +116,10 @@ def _with_ci(entry: dict[str, Any], key: str, digits: int) -> str:
     if m is None:
         return "—"
     lo, hi = entry.get(f"{key}_ci") or [None, None]
-    return f"{m:.{digits}f}" if lo is None else f"{m:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
+    if lo is None:  # too few values for an interval that means anything
+        n = entry.get(f"{key}_n")
+        return f"{m:.{digits}f} (n = {n}, no interval)" if n else f"{m:.{digits}f}"
+    return f"{m:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
 
 
 def score_table(summary: list[dict[str, Any]]) -> list[list[Any]]:
@@ -222,12 +228,12 @@ def _csv_cell(value: Any) -> Any:
 
 
 def export_files(studio: Studio) -> list[str]:
-    """Votes and renders as CSV (spreadsheet-safe) and everything as one JSON file."""
+    """Votes, renders and verdicts as CSV (spreadsheet-safe) and everything as one JSON file."""
     data = studio.ab.export()
     folder = studio.served.folder()  # served as it is, withdrawn with the other hand-outs (no temp folder left)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = []
-    for name in ("votes", "renders"):
+    for name in ("votes", "renders", "verdicts"):
         rows = data[name]
         path = folder / f"nfe-{name}-{stamp}.csv"
         buf = io.StringIO()
@@ -244,13 +250,75 @@ def export_files(studio: Studio) -> list[str]:
 
 
 # ---- the tab ---------------------------------------------------------------------------------------
+# A clip counts as heard only when it was played through: seconds of real playback (timeupdate steps while
+# not seeking) must cover nearly all of it before `ended` fires, so seeking to the end does not count. The
+# tally is kept per clip URL, and every trial's clips have their own URLs (`<trial>-A.wav`), so a player
+# element that Gradio reuses for the next trial starts that trial from zero.
 ENDED_JS = """
-const done = new WeakSet();
-element.addEventListener('ended', (ev) => {
-  done.add(ev.target);
-  const clips = [...element.querySelectorAll('audio')];
-  if (clips.length === 2 && clips.every((c) => done.has(c))) trigger('end');
+const heard = new Set();
+const tally = new Map();
+const key = (a) => a.currentSrc || a.src;
+element.addEventListener('timeupdate', (ev) => {
+  const a = ev.target;
+  const t = tally.get(key(a)) || {secs: 0, last: null};
+  if (t.last !== null && !a.seeking) {
+    const step = a.currentTime - t.last;
+    if (step > 0 && step < 1.5) t.secs += step;
+  }
+  t.last = a.currentTime;
+  tally.set(key(a), t);
 }, true);
+element.addEventListener('seeking', (ev) => {
+  const t = tally.get(key(ev.target));
+  if (t) t.last = null;
+}, true);
+element.addEventListener('play', (ev) => {
+  const t = tally.get(key(ev.target));
+  if (t) t.last = ev.target.currentTime;
+}, true);
+element.addEventListener('ended', (ev) => {
+  const a = ev.target;
+  const t = tally.get(key(a));
+  if (!t || !isFinite(a.duration) || t.secs < 0.9 * a.duration - 0.3) return;
+  heard.add(key(a));
+  const clips = [...element.querySelectorAll('audio')];
+  if (clips.length === 2 && clips.every((c) => heard.has(key(c)))) trigger('end');
+}, true);
+"""
+
+
+# Keyboard for the blind A/B (outside text boxes): 1 = A, 2 = no difference, 3 = B (only once the vote is
+# unlocked), R = play the last clip again from the start.
+AB_KEYS_JS = """
+() => {
+  if (window.__ishowttsAbKeys) return;
+  window.__ishowttsAbKeys = true;
+  let last = "a";
+  document.addEventListener("play", (e) => {
+    const id = e.target && e.target.id;
+    if (id === "ab-audio-a" || id === "ab-audio-b") last = id.slice(-1);
+  }, true);
+  document.addEventListener("keydown", (e) => {
+    if (e.ctrlKey || e.metaKey || e.altKey || e.isComposing || e.repeat) return;
+    const t = e.target;
+    if (t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA" || t.isContentEditable)) return;
+    const votes = {"1": "ab-vote-a", "2": "ab-vote-tie", "3": "ab-vote-b"};
+    const el = document.getElementById(votes[e.key] || "");
+    if (el && el.offsetParent !== null) {
+      const btn = el.tagName === "BUTTON" ? el : el.querySelector("button");
+      if (btn && !btn.disabled) { e.preventDefault(); btn.click(); }
+      return;
+    }
+    if (e.key === "r" || e.key === "R") {
+      const clip = document.getElementById("ab-audio-" + last);
+      if (!clip || clip.offsetParent === null) return;
+      e.preventDefault();
+      document.querySelectorAll("#ab-player audio").forEach((a) => { if (a !== clip) a.pause(); });
+      clip.currentTime = 0;
+      clip.play();
+    }
+  }, true);
+}
 """
 
 
@@ -259,10 +327,17 @@ def player_html(a: Any, b: Any) -> str:
         src = "gradio_api/file=" + urllib.parse.quote(str(path))
         return (f'<div class="ab-side"><strong>{side}</strong><br>'
                 f'<audio controls preload="auto" src="{src}" id="ab-audio-{side.lower()}"></audio></div>')
-    return f'<div style="display:flex;gap:2rem">{one("A", a)}{one("B", b)}</div>'
+    return f'<div style="display:flex;flex-wrap:wrap;gap:1rem 2rem">{one("A", a)}{one("B", b)}</div>'
 
 
-def build_nfe_tab(studio: Studio, *, gpu_limit: int = 1) -> None:
+@dataclass
+class NfeTab:
+    """What the page wires across tabs: the adopt event, so an adopted NFE reaches Live and Performance."""
+
+    adopted: Any  # the "Adopt recommended NFE" event (chain with .success)
+
+
+def build_nfe_tab(studio: Studio, *, gpu_limit: int = 1) -> NfeTab:
     if studio.is_smoke:
         gr.Markdown(f"⚠️ **{SMOKE_SCORES_NOTICE}**", elem_id="nfe-smoke-notice")
     voices_now = studio.nfe.voice_names()
@@ -299,7 +374,7 @@ def build_nfe_tab(studio: Studio, *, gpu_limit: int = 1) -> None:
     run_md = gr.Markdown("", elem_id="nfe-run-summary")
     table = gr.Dataframe(headers=SCORE_HEADERS, value=[], label="Per NFE: mean [95% interval] across sentences",
                          interactive=False, wrap=True, elem_id="nfe-table")
-    with gr.Row():
+    with gr.Row(elem_id="nfe-plots", elem_classes=["plot-row"]):
         plot_scores = gr.Plot(nfe_scores_figure([]), label="Scores vs NFE", elem_id="nfe-plot", show_label=False)
         plot_rtf = gr.Plot(nfe_rtf_figure([]), label="RTF vs NFE", elem_id="nfe-plot-rtf", show_label=False)
         plot_front = gr.Plot(nfe_frontier_figure([]), label="Quality / speed frontier", elem_id="nfe-plot-frontier",
@@ -329,6 +404,27 @@ def build_nfe_tab(studio: Studio, *, gpu_limit: int = 1) -> None:
         return (run_summary(rows), score_table(summary), nfe_scores_figure(summary, ref_nfe, limits),
                 nfe_rtf_figure(summary), nfe_frontier_figure(summary), render_table(rows))
 
+    def stored_view() -> tuple[Any, ...]:
+        # a reloaded page shows what is stored instead of empty tables and plots
+        rows = studio.nfe.stored_renders()
+        if not rows:
+            return (gr.skip(),) * 6
+        from ishowtts_studio.quality import summarise
+
+        ref_nfe = rows[0]["reference_nfe"]
+        summary = summarise([r for r in rows if r["nfe"] != INDEXTTS_NFE], ref_nfe)
+        th = studio.nfe.thresholds()
+        limits = {"pesq_wb": th.pesq_min, "stoi": th.stoi_min, "estoi": th.estoi_min}
+        groups = len({(r["voice"], r["text"], r["seed"]) for r in rows})
+        note = (f"Showing the **{len(rows)} stored renders** with reference NFE {ref_nfe} ({groups} sentence × voice × "
+                "seed combinations) from earlier runs. *Render and score* adds to them.")
+        return (note, score_table(summary), nfe_scores_figure(summary, ref_nfe, limits), nfe_rtf_figure(summary),
+                nfe_frontier_figure(summary), render_table(rows))
+
+    gr.on(triggers=None, fn=user_errors(stored_view), outputs=[run_md, table, plot_scores, plot_rtf, plot_front,
+                                                               details], show_progress="hidden",
+          api_visibility="private")
+
     render.click(user_errors(do_render), inputs=[voices, builtin, custom, nfes, ref, seeds, cross],
                  outputs=[run_md, table, plot_scores, plot_rtf, plot_front, details], show_progress_on=[run_md],
                  concurrency_id=GPU, concurrency_limit=gpu_limit, api_visibility="private")
@@ -344,10 +440,10 @@ def build_nfe_tab(studio: Studio, *, gpu_limit: int = 1) -> None:
     # plain <audio> elements for the studio's own WAV files (served as they are, never re-normalised); the
     # listener unlocks the vote through the `end` event once every clip of the current trial has ended
     player = gr.HTML("", elem_id="ab-player", js_on_load=ENDED_JS)
-    with gr.Row():
-        vote_a = gr.Button("A sounds better", interactive=False, elem_id="ab-vote-a")
-        vote_tie = gr.Button("No difference", interactive=False, elem_id="ab-vote-tie")
-        vote_b = gr.Button("B sounds better", interactive=False, elem_id="ab-vote-b")
+    with gr.Row(elem_id="ab-votes"):  # one row of equal buttons at every width (see the page CSS)
+        vote_a = gr.Button("A sounds better [1]", interactive=False, elem_id="ab-vote-a")
+        vote_tie = gr.Button("No difference [2]", interactive=False, elem_id="ab-vote-tie")
+        vote_b = gr.Button("B sounds better [3]", interactive=False, elem_id="ab-vote-b")
     reveal = gr.Markdown("", elem_id="ab-reveal")
 
     def locked() -> Any:  # an update, built inside handlers: a Button made here would render on the page
@@ -357,7 +453,8 @@ def build_nfe_tab(studio: Studio, *, gpu_limit: int = 1) -> None:
         trial_id, a, b = studio.ab.next_trial(name)
         a, b = ab_clips(studio, trial_id, a, b)
         return (trial_id, {"A": False, "B": False, "t0": time.time()}, player_html(a, b), locked(), locked(), locked(),
-                "Play both clips to the end to unlock the vote.")
+                "Play both clips to the end to unlock the vote. Keys: 1 = A, 2 = no difference, 3 = B, "
+                "R = play the last clip again.")
 
     next_btn.click(user_errors(next_trial), inputs=[reviewer],
                    outputs=[trial, played, player, vote_a, vote_tie, vote_b, reveal],
@@ -415,6 +512,7 @@ def build_nfe_tab(studio: Studio, *, gpu_limit: int = 1) -> None:
         studio.nfe.adopt_default_nfe(rec)
         return f"Default NFE is now **{rec}**; Live synthesis uses it (it persists across restarts)."
 
-    adopt.click(user_errors(do_adopt), inputs=[ref], outputs=[adopt_msg], api_visibility="private")
+    adopted = adopt.click(user_errors(do_adopt), inputs=[ref], outputs=[adopt_msg], api_visibility="private")
     export.click(user_errors(lambda: gr.File(value=export_files(studio), visible=True)), outputs=[files],
                  api_visibility="private")
+    return NfeTab(adopted=adopted)

@@ -82,7 +82,7 @@ def tiles_html(snap: dict[str, Any]) -> str:
     else:
         on_cpu = str(snap.get("device") or "").lower().startswith("cpu")
         mem_value, mem_sub = ("CPU", "no GPU memory") if on_cpu else ("—", "not measured yet")
-    last = f"last {n} requests" if n else "no requests yet"
+    last = f"last {n} live requests" if n else "no live requests yet"
     tiles = [
         _tile("RTF p50", fmt_rtf(rtf), f"{1 / speed:.1f}× real time · {last}" if speed else last),
         _tile("Latency p50 / p95", f"{fmt_seconds(lat.get('p50'))} / {fmt_seconds(lat.get('p95'))}",
@@ -96,7 +96,16 @@ def tiles_html(snap: dict[str, Any]) -> str:
               f"{cache.get('hits', 0)} hits · {cache.get('misses', 0)} misses · {cache.get('items', 0)} held"),
         _tile("Throughput", "—" if rate is None else f"{rate:.1f} s/s", "audio seconds per second"),
     ]
-    return '<div id="perf-tiles" style="display:flex;flex-wrap:wrap;gap:0.6rem">' + "".join(tiles) + "</div>"
+    other = snap.get("other_traffic") or {}
+    names = {"bench": "benchmark", "nfe": "NFE-compare render"}
+    note = ""
+    if other:
+        parts = [f"{c} {names.get(s, s)} request{'s' if c != 1 else ''}" for s, c in sorted(other.items())]
+        note = ('<div id="perf-other-traffic" style="font-size:0.8rem;opacity:0.75;margin-top:0.3rem">'
+                f"Not in these figures: {html.escape(', '.join(parts))} (see the benchmark results and the NFE "
+                "compare tab).</div>")
+    return ('<div id="perf-tiles" style="display:flex;flex-wrap:wrap;gap:0.6rem">' + "".join(tiles) + "</div>"
+            + note)
 
 
 def engine_markdown(snap: dict[str, Any]) -> str:
@@ -209,10 +218,21 @@ class PerformanceTab:
     engine: gr.Markdown
     plots: list[gr.Plot]
     baselines: gr.Dropdown
+    nfes: gr.CheckboxGroup
+
+
+def bench_nfe_choices(studio: Studio) -> list[int]:
+    """The benchmark's NFE choices: the standard ones plus the studio's default (say, an adopted 7)."""
+    return sorted({*NFE_CHOICES, studio.default_nfe()})
+
+
+def bench_nfes_update(studio: Studio) -> gr.CheckboxGroup:
+    """Choices that include the current default NFE, which is ticked."""
+    return gr.CheckboxGroup(choices=bench_nfe_choices(studio), value=[studio.default_nfe()])
 
 
 def _live_figures(bench: BenchService, metrics: MetricsService) -> list[Any]:
-    reqs = metrics.recent_requests()
+    reqs = metrics.recent_requests(live_only=True)  # benchmark and NFE renders are not live traffic
     device = bench.device()
     return [
         plots.rtf_over_time_figure(reqs),
@@ -229,10 +249,10 @@ def build_performance_tab(studio: Studio, metrics: MetricsService, *, refresh_s:
     gr.Markdown("Live figures of the shared engine over the last requests; they refresh every few seconds.")
     engine = gr.Markdown(engine_markdown(snap), elem_id="perf-engine")
     tiles = gr.HTML(tiles_html(snap), elem_id="perf-tiles-box")
-    with gr.Row():
+    with gr.Row(elem_classes=["plot-row"]):
         rtf_time = gr.Plot(label="RTF over time", format="png", show_label=False)
         latency_hist = gr.Plot(label="Latency distribution", format="png", show_label=False)
-    with gr.Row():
+    with gr.Row(elem_classes=["plot-row"]):
         rtf_audio = gr.Plot(label="RTF vs audio length", format="png", show_label=False)
         memory = gr.Plot(label="GPU memory", format="png", show_label=False)
     live_plots = [rtf_time, latency_hist, rtf_audio, memory]
@@ -246,8 +266,8 @@ def build_performance_tab(studio: Studio, metrics: MetricsService, *, refresh_s:
             f"regressions (rows more than {REGRESSION_TOLERANCE:.0%} slower are flagged)."
         )
         with gr.Row():
-            nfes = gr.CheckboxGroup(NFE_CHOICES, value=[bench.default_nfe()] if bench.default_nfe() in NFE_CHOICES
-                                    else [16], label="NFE (ODE steps)", elem_id="bench-nfe")
+            nfes = gr.CheckboxGroup(bench_nfe_choices(studio), value=[studio.default_nfe()], label="NFE (ODE steps)",
+                                    elem_id="bench-nfe")
             sizes = gr.CheckboxGroup(TEXT_SIZES, value=["short"], label="Text sizes", elem_id="bench-texts")
             langs = gr.CheckboxGroup(sorted(TEXTS), value=["en"], label="Languages", elem_id="bench-langs")
         with gr.Row():
@@ -257,7 +277,7 @@ def build_performance_tab(studio: Studio, metrics: MetricsService, *, refresh_s:
         run_btn = gr.Button("Run benchmark", variant="primary", elem_id="bench-run")
         bench_status = gr.Markdown("", elem_id="bench-status")
         table = gr.Code("", label="Results", language=None, interactive=False, elem_id="bench-table")
-        with gr.Row():
+        with gr.Row(elem_classes=["plot-row"]):
             bench_latency = gr.Plot(plots.benchmark_latency_figure(None), label="Benchmark latency", format="png",
                                    show_label=False)
             bench_rtf = gr.Plot(plots.benchmark_rtf_figure(None), label="Benchmark RTF", format="png",
@@ -316,15 +336,16 @@ def build_performance_tab(studio: Studio, metrics: MetricsService, *, refresh_s:
         choices = bench.baseline_names()
         return f"Saved this run as baseline `{html.escape(name)}`.", gr.Dropdown(choices=choices, value=name)
 
-    save_btn.click(save_baseline, inputs=[baseline_name, last], outputs=[bench_status, baselines], queue=False,
+    # queued (not queue=False): Gradio shows a handler's error only for queued events; unqueued ones answer
+    # HTTP 500 and the page stays silent. These events have their own concurrency group, not the GPU's.
+    save_btn.click(save_baseline, inputs=[baseline_name, last], outputs=[bench_status, baselines],
                    api_visibility="private")
 
     @user_errors
     def compare_with(name: str | None, result: dict[str, Any] | None) -> str:
         return comparison_markdown(result, bench.baseline_for(name, result), name)
 
-    compare_btn.click(compare_with, inputs=[baselines, last], outputs=comparison, queue=False,
-                      api_visibility="private")
+    compare_btn.click(compare_with, inputs=[baselines, last], outputs=comparison, api_visibility="private")
 
     def refresh_baselines(current: str | None) -> gr.Dropdown:
         choices = bench.baseline_names()
@@ -333,4 +354,4 @@ def build_performance_tab(studio: Studio, metrics: MetricsService, *, refresh_s:
     baselines.focus(refresh_baselines, inputs=baselines, outputs=baselines, queue=False, show_progress="hidden",
                     api_visibility="private")
 
-    return PerformanceTab(timer=timer, tiles=tiles, engine=engine, plots=live_plots, baselines=baselines)
+    return PerformanceTab(timer=timer, tiles=tiles, engine=engine, plots=live_plots, baselines=baselines, nfes=nfes)

@@ -3,7 +3,9 @@ the library: play, preview synthesis, rename, edit transcript/language, delete (
 
 from __future__ import annotations
 
+import functools
 import html
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,9 +19,11 @@ from ishowtts_studio.ui.common import (
     GPU,
     format_stats,
     hand_out,
+    picked_voice,
     short_time,
     to_gr_error,
     user_errors,
+    voice_options,
 )
 
 LANG_CHOICES = [("English", "en"), ("Chinese", "zh"), ("Other", "other")]
@@ -38,21 +42,22 @@ class VoicesTab:
         return [self.table, self.chosen, self.notice, *self.details]
 
     def refresh(self, studio: Studio, current: str | None = None) -> tuple[Any, ...]:
-        names = library_names(studio)
-        value = current if current in names else (names[0] if names else None)
-        return (voice_table(studio), gr.Dropdown(choices=names, value=value), broken_notice(studio, value),
+        # the value is the slug: a rename keeps the selection
+        options = library_options(studio)
+        value = picked_voice(options, current)
+        return (voice_table(studio), gr.Dropdown(choices=options, value=value), broken_notice(studio, value),
                 *voice_details(studio, value))
 
 
-def library_names(studio: Studio) -> list[str]:
-    """Every voice the tab can pick: usable ones, then broken ones (to repair or delete)."""
-    return studio.voices.voice_names() + [b["name"] for b in studio.voices.broken_voices()]
+def library_options(studio: Studio) -> list[tuple[str, str]]:
+    """(label, slug) of every voice the tab can pick: usable ones, then broken ones (to repair or delete)."""
+    return voice_options(studio) + [(f"{b['name']} (broken)", b["slug"]) for b in studio.voices.broken_voices()]
 
 
-def broken_notice(studio: Studio, name: str | None) -> str:
-    """A warning when `name` is a broken voice: what is wrong and how to fix it; "" otherwise."""
+def broken_notice(studio: Studio, voice: str | None) -> str:
+    """A warning when `voice` (slug or name) is a broken voice: what is wrong and how to fix it; "" otherwise."""
     for b in studio.voices.broken_voices():
-        if b["name"] == name:
+        if voice in (b["slug"], b["name"]):
             fix = ("Upload a new clip under **Repair a broken voice**, or delete it." if b["repairable"]
                    else "Delete it and add it again.")
             return f"⚠️ **{html.escape(b['name'])}** is broken: {html.escape(b['problem'])}. {fix}"
@@ -76,7 +81,22 @@ def voice_table(studio: Studio) -> list[list[Any]]:
     return rows
 
 
-def clean_preview(studio: Studio, audio_path: str | None) -> tuple[str | None, str | None, str]:
+def words_kept(transcript: str | None, kept_s: float, speech_s: float) -> str | None:
+    """After a cut: roughly which words of the transcript remain, estimated from the share of speech kept (no
+    word timings are known), so the creator knows where to shorten the transcript."""
+    words = " ".join(str(transcript or "").split()).split(" ")
+    if not words or not words[0] or speech_s <= 0:
+        return None
+    n = max(1, min(len(words), round(len(words) * min(1.0, kept_s / speech_s))))
+    if n >= len(words):
+        return None
+    return (f"About the first {n} of {len(words)} words remain (estimated from the length kept): "
+            f"“{html.escape(' '.join(words[:n]))} …”. Listen to *After* and shorten the transcript to the words "
+            "you hear.")
+
+
+def clean_preview(studio: Studio, audio_path: str | None,
+                  transcript: str | None = None) -> tuple[str | None, str | None, str]:
     """(original, cleaned WAV path, Markdown report) for the before/after preview."""
     cleaned = studio.voices.clean_voice_clip(audio_path)
     # written straight into a served folder of its own: nothing to clean up under samples/
@@ -87,8 +107,30 @@ def clean_preview(studio: Studio, audio_path: str | None) -> tuple[str | None, s
         f"{cleaned.sample_rate} Hz mono, {cleaned.loudness_lufs:.1f} LUFS"
     ]
     lines += [f"- {m}" for m in cleaned.messages]
+    if cleaned.cut_at_s is not None:
+        speech = cleaned.original_duration_s - cleaned.trimmed_start_s - cleaned.trimmed_end_s
+        kept = words_kept(transcript, cleaned.duration_s, speech)
+        if kept:
+            lines.append(f"- {kept}")
     lines += [f"- ⚠️ {w}" for w in cleaned.warnings]
     return audio_path, str(out), "\n".join(lines)
+
+
+def keep_panel_on_error(fn: Callable[..., tuple[Any, ...]], n_rest: int) -> Callable[..., tuple[Any, ...]]:
+    """Wrap a handler whose first output is a status line: on an error, the status says what to fix and the
+    other `n_rest` outputs are left as they are (raising would paint every output with an "Error" badge and
+    blank the library panel)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any) -> tuple[Any, ...]:
+        try:
+            return fn(*args)
+        except Exception as exc:
+            message = to_gr_error(exc).message
+            gr.Warning(message)
+            return (f"⚠️ {html.escape(message)}", *[gr.skip()] * n_rest)
+
+    return wrapper
 
 
 def build_voices_tab(studio: Studio, *, gpu_limit: int = 1) -> VoicesTab:
@@ -123,8 +165,9 @@ def build_voices_tab(studio: Studio, *, gpu_limit: int = 1) -> VoicesTab:
                 headers=TABLE_HEADERS, value=voice_table(studio), interactive=False, elem_id="voices-table",
                 wrap=True,
             )
-            chosen = gr.Dropdown(choices=library_names(studio), label="Voice", elem_id="voices-chosen",
-                                 value=(library_names(studio) or [None])[0])
+            options = library_options(studio)
+            chosen = gr.Dropdown(choices=options, label="Voice", elem_id="voices-chosen",
+                                 value=options[0][1] if options else None)
             notice = gr.Markdown(elem_id="voices-broken-notice")
             reference = gr.Audio(label="Reference clip", interactive=False, elem_id="voices-reference")
             with gr.Row():
@@ -163,13 +206,15 @@ def build_voices_tab(studio: Studio, *, gpu_limit: int = 1) -> VoicesTab:
                     notice=notice)
 
     # ---- adding ---------------------------------------------------------------------------------
-    preview_btn.click(user_errors(lambda a: clean_preview(studio, a)), inputs=clip, outputs=[before, after, report],
+    preview_btn.click(user_errors(lambda a, t: clean_preview(studio, a, t)), inputs=[clip, transcript],
+                      outputs=[before, after, report],
                       api_name="voices_clean_preview", show_progress="minimal", api_visibility="private")
 
     transcribe_btn.click(user_errors(studio.voices.transcribe_clip), inputs=clip, outputs=transcript,
                          api_name="voices_transcribe", **gpu)
 
-    @user_errors
+    form = [clip, name, transcript, before, after, report]
+
     def save(a: str | None, n: str, t: str, lang: str) -> tuple[Any, ...]:
         v = studio.voices.add_voice(n, a, t, lang, original_name=Path(a).name if a else None)
         msgs = v["cleaning"]["messages"] + [f"⚠️ {w}" for w in v["cleaning"]["warnings"]]
@@ -180,10 +225,11 @@ def build_voices_tab(studio: Studio, *, gpu_limit: int = 1) -> VoicesTab:
             preview = hand_out(studio, outcome.wav_path, "preview.wav")
         except Exception as exc:  # the voice is saved; only the preview line failed
             text += f"\n\nThe preview line could not be synthesised: {to_gr_error(exc).message}"
-        return (text, preview, *tab.refresh(studio, v["name"]))
+        # a saved voice clears the form, so the next one starts empty
+        return (text, preview, *tab.refresh(studio, v["slug"]), None, "", "", None, None, "")
 
-    save_btn.click(save, inputs=[clip, name, transcript, language], outputs=[saved, saved_audio, *tab.outputs],
-                   api_name="voices_save", **gpu)
+    save_btn.click(keep_panel_on_error(save, 1 + len(tab.outputs) + len(form)), inputs=[clip, name, transcript,
+                   language], outputs=[saved, saved_audio, *tab.outputs, *form], api_name="voices_save", **gpu)
 
     # ---- managing -------------------------------------------------------------------------------
     chosen.change(user_errors(lambda v: broken_notice(studio, v)), inputs=chosen, outputs=notice,
@@ -207,16 +253,16 @@ def build_voices_tab(studio: Studio, *, gpu_limit: int = 1) -> VoicesTab:
 
     def rename(v: str | None, n: str) -> tuple[Any, ...]:
         voice = studio.voices.rename_voice(v, n)
-        return (f"Renamed to **{voice['name']}**.", *tab.refresh(studio, voice["name"]))
+        return (f"Renamed to **{voice['name']}**.", *tab.refresh(studio, voice["slug"]))
 
-    rename_btn.click(user_errors(rename), inputs=[chosen, new_name], outputs=[status, *tab.outputs],
-                     api_name="voices_rename", api_visibility="private")
+    rename_btn.click(keep_panel_on_error(rename, len(tab.outputs)), inputs=[chosen, new_name],
+                     outputs=[status, *tab.outputs], api_name="voices_rename", api_visibility="private")
 
     def update(v: str | None, t: str, lang: str | None) -> tuple[Any, ...]:
         voice = studio.voices.update_voice(v, t, lang)
-        return (f"Saved the transcript of **{voice['name']}**.", *tab.refresh(studio, voice["name"]))
+        return (f"Saved the transcript of **{voice['name']}**.", *tab.refresh(studio, voice["slug"]))
 
-    update_btn.click(user_errors(update), inputs=[chosen, edit_transcript, edit_language],
+    update_btn.click(keep_panel_on_error(update, len(tab.outputs)), inputs=[chosen, edit_transcript, edit_language],
                      outputs=[status, *tab.outputs], api_name="voices_update", **gpu)
 
     delete_btn.click(lambda: gr.Row(visible=True), outputs=confirm_row, **quick)
@@ -226,16 +272,16 @@ def build_voices_tab(studio: Studio, *, gpu_limit: int = 1) -> VoicesTab:
         voice = studio.voices.delete_voice(v)
         return (f"Deleted **{voice['name']}**.", gr.Row(visible=False), *tab.refresh(studio, None))
 
-    confirm_btn.click(user_errors(delete), inputs=chosen, outputs=[status, confirm_row, *tab.outputs],
-                      api_name="voices_delete", api_visibility="private")
+    confirm_btn.click(keep_panel_on_error(delete, 1 + len(tab.outputs)), inputs=chosen,
+                      outputs=[status, confirm_row, *tab.outputs], api_name="voices_delete", api_visibility="private")
 
     export_btn.click(user_errors(lambda v: hand_out(studio, studio.voices.export_voice(v))), inputs=chosen,
                      outputs=export_file, api_name="voices_export", api_visibility="private")
 
     def do_import(pack: str | None, n: str | None) -> tuple[Any, ...]:
         voice = studio.voices.import_voice(pack, n)
-        return (f"Imported **{voice['name']}**.", *tab.refresh(studio, voice["name"]))
+        return (f"Imported **{voice['name']}**.", *tab.refresh(studio, voice["slug"]))
 
-    import_btn.click(user_errors(do_import), inputs=[import_file, import_name], outputs=[status, *tab.outputs],
-                     api_name="voices_import", **gpu)
+    import_btn.click(keep_panel_on_error(do_import, len(tab.outputs)), inputs=[import_file, import_name],
+                     outputs=[status, *tab.outputs], api_name="voices_import", **gpu)
     return tab

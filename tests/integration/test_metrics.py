@@ -292,7 +292,7 @@ def test_tiles_and_engine_line(observed: dict[str, Any]) -> None:
     line = engine_markdown(snap)
     assert "**cpu**" in line and "CUDA graphs **off**" in line and "warm-up" in line and "random weights" in line
     empty = tiles_html({})
-    assert "no requests yet" in empty and "—" in empty
+    assert "no live requests yet" in empty and "—" in empty
     assert fmt_seconds(0.0421) == "42 ms" and fmt_seconds(2.5) == "2.50 s" and fmt_seconds(None) == "—"
 
 

@@ -247,7 +247,13 @@ def test_export_csv_and_json_with_a_hostile_name(tmp_path):
         assert res["votes_per_reviewer"] == {hostile: 1}  # stored as typed (JSON data, escaped where shown)
         files = [Path(_path(f)) for f in c.predict(api_name="/nfe_export")]
         names = sorted(f.name for f in files)
-        assert [n.split("-")[1] for n in names] == ["export", "renders", "votes"]
+        assert [n.split("-")[1] for n in names] == ["export", "renders", "verdicts", "votes"]
+        verdicts_csv = next(f for f in files if f.name.startswith("nfe-verdicts-"))
+        with open(verdicts_csv, newline="", encoding="utf-8") as fh:
+            verdicts = list(csv.DictReader(fh))
+        # the verdicts are in the export too (issue 13): one row for candidate 4 against reference 6
+        assert [(v["reference_nfe"], v["nfe"], v["votes"]) for v in verdicts] == [("6", "4", "1")]
+        assert verdicts[0]["verdict"].startswith("not enough votes")
         votes_csv = next(f for f in files if f.name.startswith("nfe-votes-"))
         with open(votes_csv, newline="", encoding="utf-8") as fh:
             (vote,) = list(csv.DictReader(fh))

@@ -148,3 +148,12 @@ def test_dict_votes_and_bad_choice():
     assert res["pairs"][0]["lower_wins"] == 1
     with pytest.raises(ValueError):
         L.analyse([{"nfe_a": 8, "nfe_b": 32, "choice": "C"}], reference_nfe=32, candidates=[8])
+
+
+def test_no_votes_names_the_minimum_not_a_projection():
+    # issue 13: "about 85 more needed — no votes yet" beside "a verdict needs at least 10"
+    res = L.analyse([], reference_nfe=32, candidates=[8], scores={8: GOOD}, boot=10,
+                    thresholds=L.Thresholds(min_votes=10))
+    (v,) = res["verdicts"]
+    assert v["verdict"] == "not enough votes yet — none so far, at least 10 needed"
+    assert v["more_votes_needed"] == 10 and "at least 10" in v["reason"]

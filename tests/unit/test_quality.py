@@ -76,6 +76,18 @@ def test_mean_ci():
     assert hi - m == pytest.approx(4.302653 / np.sqrt(3), rel=1e-5)
     assert quality.mean_ci([None]) == (None, None, None)
     assert quality.mean_ci([5.0]) == (5.0, None, None)
+    assert quality.mean_ci([5.0, 6.0]) == (5.5, None, None)  # too few for an interval
+
+
+def test_interval_stays_inside_what_the_quantity_can_be():
+    # issue 13: "RTF 1.130 [-2.485, 4.746]" (n = 2); a wide spread at n = 3 is cut at zero, STOI at one
+    m, lo, hi = quality.mean_ci([0.05, 0.1, 3.0], bounds=quality.SCORE_BOUNDS["rtf"])
+    assert lo == 0.0 and hi > m
+    m, lo, hi = quality.mean_ci([0.2, 0.99, 0.99], bounds=quality.SCORE_BOUNDS["stoi"])
+    assert hi == 1.0 and 0.0 <= lo < m
+    rows = [{"nfe": 8, "pesq_wb": 1.1, "stoi": 0.5, "estoi": 0.4, "rtf": r, "error": None} for r in (0.02, 0.05, 3.3)]
+    (e,) = quality.summarise(rows, 32)
+    assert e["rtf_ci"][0] >= 0 and e["pesq_wb_ci"][0] >= 1.0
 
 
 def test_summarise_per_nfe_by_hand():
@@ -89,13 +101,13 @@ def test_summarise_per_nfe_by_hand():
     ref, eight = sorted(quality.summarise(rows, 32), key=lambda e: -e["nfe"])
     assert ref["is_reference"] and ref["renders"] == 2 and ref["pesq_wb"] is None
     assert ref["rtf"] == pytest.approx(0.6)
-    # two values 0.5 and 0.7: sd = 0.141421, t(0.975, 1) = 12.7062 -> half width 12.7062 * 0.1 = 1.27062
-    assert ref["rtf_ci"] == pytest.approx([0.6 - 1.27062, 0.6 + 1.27062], abs=1e-4)
+    # two values give no interval (t(0.975, 1) = 12.7 would make it [-0.67, 1.87]: an RTF below zero)
+    assert ref["rtf_ci"] == [None, None]
     assert (eight["renders"], eight["errors"], eight["pesq_wb_n"], eight["rtf_n"]) == (3, 1, 2, 3)
     assert eight["pesq_wb"] == pytest.approx(3.5) and eight["stoi"] == pytest.approx(0.92)
-    assert eight["pesq_wb_ci"] == pytest.approx([3.5 - 6.35310, 3.5 + 6.35310], abs=1e-4)  # sd 0.7071 / sqrt 2
-    # rtf 0.1, 0.2, 0.3: sd 0.1, t(0.975, 2) = 4.302653 -> half 0.24841
-    assert eight["rtf_ci"] == pytest.approx([0.2 - 0.24841, 0.2 + 0.24841], abs=1e-4)
+    assert eight["pesq_wb_ci"] == [None, None]  # two values: no interval
+    # rtf 0.1, 0.2, 0.3: sd 0.1, t(0.975, 2) = 4.302653 -> half 0.24841; an RTF cannot be below 0
+    assert eight["rtf_ci"] == pytest.approx([0.0, 0.2 + 0.24841], abs=1e-4)
 
 
 def test_nfe_plots_frontier_and_error_bars():
