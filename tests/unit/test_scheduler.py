@@ -5,9 +5,11 @@ from __future__ import annotations
 from ishowtts_studio.scheduler import BatchScheduler, Job
 
 
-def jobs(*specs: tuple[str, int, str, int]) -> list[Job[str]]:
-    """(request, chunk index, engine, nfe) -> jobs, in the order the worker lists them (oldest request first)."""
-    return [Job(owner=r, index=i, engine=e, key=(n, 2.0, -1.0)) for r, i, e, n in specs]
+def jobs(*specs: tuple) -> list[Job[str]]:
+    """(request, chunk index, engine, nfe[, deadline]) -> jobs, in the order the worker lists them (oldest request
+    first)."""
+    return [Job(owner=s[0], index=s[1], engine=s[2], key=(s[3], 2.0, -1.0), deadline=s[4] if len(s) > 4 else 0.0)
+            for s in specs]
 
 
 def picked(batch: list[Job[str]]) -> list[tuple[str, int]]:
@@ -18,14 +20,17 @@ def test_nothing_waiting_gives_an_empty_batch() -> None:
     assert BatchScheduler(8, {"f5": 8}).choose([]) == []
 
 
-def test_first_chunks_go_before_later_chunks_of_older_requests() -> None:
-    waiting = jobs(("old", 1, "f5", 16), ("old", 2, "f5", 16), ("new", 0, "f5", 16), ("newer", 0, "f5", 16))
-    assert picked(BatchScheduler(8, {"f5": 8}).choose(waiting)) == [("new", 0), ("newer", 0)]
+def test_jobs_go_by_when_playback_needs_them_one_per_request() -> None:
+    # new requests' first chunks are due now; the playing request's next chunks when its audio runs out
+    waiting = jobs(("old", 1, "f5", 16, 5.0), ("old", 2, "f5", 16, 8.0), ("new", 0, "f5", 16, 1.0),
+                   ("newer", 0, "f5", 16, 2.0))
+    assert picked(BatchScheduler(8, {"f5": 8}).choose(waiting)) == [("new", 0), ("newer", 0), ("old", 1)]
 
 
-def test_the_oldest_jobs_key_picks_the_batch_and_it_fills_from_any_request() -> None:
+def test_the_urgent_jobs_key_picks_the_batch_and_it_fills_from_other_requests() -> None:
+    # equal deadlines: the oldest request leads; a request's later chunk never joins its earlier one
     waiting = jobs(("a", 1, "f5", 16), ("b", 1, "f5", 8), ("c", 1, "f5", 16), ("c", 2, "f5", 16))
-    assert picked(BatchScheduler(8, {"f5": 8}).choose(waiting)) == [("a", 1), ("c", 1), ("c", 2)]
+    assert picked(BatchScheduler(8, {"f5": 8}).choose(waiting)) == [("a", 1), ("c", 1)]
 
 
 def test_engines_are_never_mixed_in_one_batch() -> None:
