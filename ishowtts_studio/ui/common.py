@@ -43,7 +43,9 @@ def hand_out(studio: Studio, path: str | os.PathLike[str] | None, name: str | No
     if path is None:
         return None
     return str(studio.served.hand_out(path, name))
-MAX_MESSAGE_CHARS = 600
+# long enough for the studio's own longest message (every missing weight file with its download line), far
+# too short to echo a pasted input back
+MAX_MESSAGE_CHARS = 2000
 
 
 def public_message(text: str) -> str:

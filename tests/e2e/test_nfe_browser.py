@@ -17,7 +17,9 @@ EN = "Nature (English)"
 def _play_to_end(page, elem_id: str) -> None:
     audio = page.locator(f"#{elem_id}")
     audio.scroll_into_view_if_needed()
-    audio.evaluate("a => { a.playbackRate = 4; return a.play(); }")
+    # real-time playback: the page counts only timeupdate steps of real playing (a fast rate on a busy machine
+    # makes steps long enough to look like jumps)
+    audio.evaluate("a => { a.playbackRate = 1; return a.play(); }")
 
 
 def test_one_trial_from_play_to_reveal(browser, studio_url, client):
@@ -109,7 +111,7 @@ def test_bad_input_gives_a_clear_message(browser, studio_url):
         page.get_by_role("tab", name="NFE compare").click()
         page.locator("#nfe-none").click()
         page.locator("#nfe-render").click()
-        expect(page.get_by_text("Pick at least one sentence").first).to_be_visible()
+        expect(page.get_by_text("Pick at least one sentence").first).to_be_visible(timeout=30_000)
         page.locator("#nfe-text textarea").fill("Hello.")
         page.locator("#nfe-seeds textarea, #nfe-seeds input").first.fill("-1")
         page.locator("#nfe-render").click()
