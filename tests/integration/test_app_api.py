@@ -227,6 +227,9 @@ def test_ui_wiring(tmp_path):
     assert nfe_api <= public
     assert fns["nfe_scores"].concurrency_id == "gpu"
     public -= nfe_api
+    chat_api = {"chat_post", "chat_status", "chat_control", "chat_history"}
+    assert chat_api <= public and not any(fns[n].concurrency_id == "gpu" for n in chat_api)  # none waits for GPU
+    public -= chat_api
     assert public == {"health", "list_voices", "synthesize", "history", "metrics_snapshot", "run_benchmark", "engines"}
     assert fns["engines"].queue is False
     # the Performance tab's refresh never waits behind GPU work either

@@ -106,7 +106,7 @@ def test_fastapi_schema_route_is_off(studio_server):
 
 def test_nfe_export_is_handed_out_and_lists_no_file_paths(studio_server, raw_client):
     files = raw_client.predict(api_name="/nfe_export")
-    assert len(files) == 3
+    assert len(files) == 4  # votes CSV, renders CSV, verdicts CSV, everything as JSON
     for f in files:
         url = _url_of(f)
         assert "/ishowtts-served/" in url and "nfe-export-" not in Path(url).parent.name
