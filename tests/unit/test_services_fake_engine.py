@@ -23,7 +23,7 @@ from ishowtts_studio.settings import load_settings
 from ishowtts_studio.store import Store
 from ishowtts_studio.transcribe import Transcriber
 from ishowtts_studio.voices import VoiceLibrary
-from tests.helpers import FakeEngine
+from tests.helpers import NO_LISTEN_WAIT_S, FakeEngine
 
 
 @dataclass
@@ -44,7 +44,7 @@ def svc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
     settings = load_settings(None, overrides={
         "paths.voices": str(root / "v"), "paths.samples": str(root / "s"),
         "paths.database": str(root / "s" / "db.sqlite"), "paths.cache": str(root / "cache"),
-        "engine.max_batch": 4, "engine.queue_size": 8,
+        "engine.max_batch": 4, "engine.queue_size": 8, "nfe.listen_slack_s": NO_LISTEN_WAIT_S,  # votes at once
     })
     store = Store(settings.paths.database_url)
     library = VoiceLibrary(settings.paths.voices)
