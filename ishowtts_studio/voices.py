@@ -188,6 +188,21 @@ def _file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _replace_meta(folder: Path, meta: dict[str, Any]) -> None:
+    """Write a voice's voice.json atomically: a temp file in its folder, then a rename (and the folder synced)."""
+    fd, tmp_name = tempfile.mkstemp(prefix=".voice-", suffix=".json.tmp", dir=folder)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        _write_file(tmp, json.dumps(meta, ensure_ascii=False, indent=2).encode("utf-8"))
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, folder / META_FILE)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(folder)
+
+
 def _fsync_dir(path: Path) -> None:
     with contextlib.suppress(OSError):  # not every filesystem allows opening a directory
         fd = os.open(path, os.O_RDONLY)
@@ -452,17 +467,7 @@ class VoiceLibrary:
         folder = self.root / voice.slug
         meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
         meta.update(changes, updated=_now_iso())
-        fd, tmp_name = tempfile.mkstemp(prefix=".voice-", suffix=".json.tmp", dir=folder)
-        os.close(fd)
-        tmp = Path(tmp_name)
-        try:
-            _write_file(tmp, json.dumps(meta, ensure_ascii=False, indent=2).encode("utf-8"))
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, folder / META_FILE)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        _fsync_dir(folder)
+        _replace_meta(folder, meta)
         loaded = self._load(folder)
         if not isinstance(loaded, Voice):  # pragma: no cover - we just wrote it
             raise VoiceError(f"Voice {voice.name!r} was updated but cannot be read back")
@@ -530,17 +535,7 @@ class VoiceLibrary:
             changes = dict(extra or {}) | {"duration_s": duration_s, "sample_rate": sample_rate,
                                            "content_hash": hashlib.sha256(audio_bytes).hexdigest()}
             meta.update(changes, updated=_now_iso())
-            fd, tmp_name = tempfile.mkstemp(prefix=".voice-", suffix=".json.tmp", dir=folder)
-            os.close(fd)
-            tmp = Path(tmp_name)
-            try:
-                _write_file(tmp, json.dumps(meta, ensure_ascii=False, indent=2).encode("utf-8"))
-                os.chmod(tmp, 0o644)
-                os.replace(tmp, folder / META_FILE)
-            except BaseException:
-                tmp.unlink(missing_ok=True)
-                raise
-            _fsync_dir(folder)
+            _replace_meta(folder, meta)
             loaded = self._load(folder)
             if not isinstance(loaded, Voice):  # pragma: no cover - we just wrote it
                 raise VoiceError(f"Voice {found.name!r} was repaired but cannot be read back")
