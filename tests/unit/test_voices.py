@@ -17,6 +17,8 @@ import soundfile as sf
 
 from ishowtts_studio import voices as voices_mod
 from ishowtts_studio.voices import Voice, VoiceBroken, VoiceError, VoiceLibrary, VoiceNotFound, slugify
+from ishowtts_studio.voices import folder as voice_folder
+from ishowtts_studio.voices import library as library_mod
 
 SR = 24_000
 
@@ -250,7 +252,7 @@ def _process_add(
         results.put("lost")
 
 
-@pytest.mark.skipif(voices_mod.fcntl is None, reason="needs fcntl")
+@pytest.mark.skipif(library_mod.fcntl is None, reason="needs fcntl")
 def test_two_processes_same_name_exactly_one_wins(tmp_path: Path, wav: Path) -> None:
     ctx = multiprocessing.get_context("fork")
     barrier, results = ctx.Barrier(3), ctx.Queue()
@@ -313,7 +315,7 @@ def test_failing_replace_leaves_nothing(lib: VoiceLibrary, wav: Path, monkeypatc
     def boom(src: object, dst: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(voices_mod.os, "replace", boom)
+    monkeypatch.setattr(voice_folder.os, "replace", boom)
     with pytest.raises(OSError, match="disk full"):
         lib.add("Alice", wav, "hi")
     assert entries(lib.root) == set()
@@ -322,14 +324,14 @@ def test_failing_replace_leaves_nothing(lib: VoiceLibrary, wav: Path, monkeypatc
 
 
 def test_failing_metadata_write_leaves_nothing(lib: VoiceLibrary, wav: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    real_write = voices_mod._write_file
+    real_write = voice_folder.write_file
 
     def write_then_fail(path: Path, data: bytes) -> None:
-        if path.name == "voice.json":
+        if path.name.startswith(".voice-") and path.name.endswith(".json.tmp"):  # voice.json's temp file
             raise OSError("simulated crash while writing voice.json")
         real_write(path, data)
 
-    monkeypatch.setattr(voices_mod, "_write_file", write_then_fail)
+    monkeypatch.setattr(voice_folder, "write_file", write_then_fail)
     with pytest.raises(OSError, match="simulated"):
         lib.add("Alice", wav, "hi")
     assert entries(lib.root) == set()
