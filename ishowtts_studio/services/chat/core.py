@@ -1,9 +1,9 @@
 """The chat service's shared state and the small pieces every part of it uses: the constants, ChatInputError,
 the synthesizer's shape, and `ChatCore` (the state built once, preferences, depth, final states, events).
 
-The parts of the service are mixins over `ChatCore` (intake, loop, controls, readout), combined in
-`service.ChatService`; they share one object, one lock and one set of attributes, so splitting the class into
-files changes no behaviour.
+`ChatCore` is the one owner of the state the parts share; its attributes are public. The parts (intake, loop,
+controls, readout) are small classes that each hold the one `ChatCore` and are combined in
+`service.ChatService`, so no part reaches into another's private members.
 """
 
 from __future__ import annotations
@@ -58,7 +58,10 @@ Synthesizer = Callable[[str, str, int], SpeechStream]
 
 
 class ChatCore:
-    """The state shared by the chat service's parts, built once; see `service.ChatService` for the arguments."""
+    """The state shared by the chat service's parts, built once; see `service.ChatService` for the arguments.
+
+    Every attribute is public so that each part reads and changes it in the open; the parts change the mutable
+    ones (pipeline, audio, tokens, current, events, seq, ...) only while holding `lock`."""
 
     def __init__(
         self,
@@ -86,7 +89,7 @@ class ChatCore:
         self.rules = filters.TextRules.from_settings(settings)
         self.templates = {str(k): settings.template(str(k)) for k in MessageKind}
         self.templates["continued"] = settings.template_continued
-        hold = bool(self._pref("hold", settings.hold))
+        hold = bool(self.pref("hold", settings.hold))
         self.policy = ChatPolicy(QueueRules.from_settings(settings), clock, hold=hold)
         self.playout = Playout(settings.crossfade_ms / 1000)
         self.figures = ChatFigures(registry)
@@ -98,61 +101,67 @@ class ChatCore:
         self.outputs: list[SoundDeviceOutput] = [SoundDeviceOutput(settings.output_device)] if settings.sounddevice \
             else []
 
-        self._lock = threading.RLock()
-        self._wake = threading.Condition(self._lock)  # loop wake-ups and subscribe() long polls
-        self._pipeline: deque[ChatMessage] = deque()  # popped messages in speaking order: synthesizing/ready
-        self._audio: dict[int, tuple[str, float, int]] = {}  # message id -> (token, duration s, sample rate)
-        self._tokens: dict[str, tuple[Path, float]] = {}  # token -> (wav, expires at)
-        self._current: dict[str, ChatMessage] = {}  # token -> message on the timeline
-        self._events: deque[dict[str, Any]] = deque(maxlen=EVENTS_KEPT)
+        self.lock = threading.RLock()
+        self.wake = threading.Condition(self.lock)  # loop wake-ups and subscribe() long polls
+        self.pipeline: deque[ChatMessage] = deque()  # popped messages in speaking order: synthesizing/ready
+        self.audio: dict[int, tuple[str, float, int]] = {}  # message id -> (token, duration s, sample rate)
+        self.tokens: dict[str, tuple[Path, float]] = {}  # token -> (wav, expires at)
+        self.current: dict[str, ChatMessage] = {}  # token -> message on the timeline
+        self.events: deque[dict[str, Any]] = deque(maxlen=EVENTS_KEPT)
         # event numbers keep increasing across restarts (they start from the clock in ms), so a player that
         # reconnects after a restart with its old `after` still gets the new events
-        self._seq = int(self.clock() * 1000)
-        self._last_spoken_author: str | None = None  # for "name only on the first consecutive message"
-        self._last_accepted_author: str | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._pool: ThreadPoolExecutor | None = None
-        self.paused = bool(self._pref("paused", False))
+        self.seq = int(self.clock() * 1000)
+        self.last_spoken_author: str | None = None  # for "name only on the first consecutive message"
+        self.last_accepted_author: str | None = None
+        self.stop = threading.Event()
+        self.thread: threading.Thread | None = None
+        self.pool: ThreadPoolExecutor | None = None
+        self.paused = bool(self.pref("paused", False))
         if self.paused:
             self.playout.pause(self.clock())
 
     # ---- preferences -------------------------------------------------------------------------------
-    def _pref(self, key: str, default: Any) -> Any:
+    def pref(self, key: str, default: Any) -> Any:
         return self.prefs.get_pref(PREF + key, default)
 
-    def _set_pref(self, key: str, value: Any) -> None:
+    def set_pref(self, key: str, value: Any) -> None:
         self.prefs.set_pref(PREF + key, value)
 
-    def _depth(self) -> int:
-        return self.policy.depth + len(self._pipeline)
+    def depth(self) -> int:
+        return self.policy.depth + len(self.pipeline)
 
-    def _nfe(self) -> int:
-        nfe = int(self._pref("nfe", self.settings.nfe) or 0)
+    def nfe(self) -> int:
+        nfe = int(self.pref("nfe", self.settings.nfe) or 0)
         return nfe if nfe > 0 else int(self.default_nfe())
 
     def default_voice(self) -> str:
         """The chosen default voice, else the configured one, else the library's first (\"\" when none)."""
         names = list(self.voice_names())
-        for v in (self._pref("default_voice", None), self.settings.default_voice):
+        for v in (self.pref("default_voice", None), self.settings.default_voice):
             if v and v in names:
                 return str(v)
         return names[0] if names else ""
 
     def volume(self) -> float:
-        return float(self._pref("volume", 1.0))
+        return float(self.pref("volume", 1.0))
 
-    def _spoken_text(self, msg: ChatMessage, previous_author: str | None) -> str:
+    def spoken_text(self, msg: ChatMessage, previous_author: str | None) -> str:
         same = previous_author is not None and previous_author == msg.author.casefold()
         template = filters.choose_template(self.templates, msg.kind, same)
         return filters.render(template, msg.author, msg.clean_text, msg.amount) or msg.clean_text
 
-    def _final(self, msg: ChatMessage) -> None:
+    def final(self, msg: ChatMessage) -> None:
         self.db.save(msg)
         self.figures.final(msg)
 
-    def _emit(self, event: dict[str, Any]) -> None:
-        self._seq += 1
-        self._events.append({"seq": self._seq, **event})
-        self._wake.notify_all()
+    def emit(self, event: dict[str, Any]) -> None:
+        self.seq += 1
+        self.events.append({"seq": self.seq, **event})
+        self.wake.notify_all()
 
+    def discard_audio(self, message_id: int) -> None:
+        entry = self.audio.pop(message_id, None)
+        if entry is not None:
+            path, _ = self.tokens.pop(entry[0], (None, 0.0))
+            if path is not None:
+                path.unlink(missing_ok=True)

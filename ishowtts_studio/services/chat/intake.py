@@ -21,8 +21,11 @@ from ishowtts_studio.services.chat.policy import drop
 log = logging.getLogger(__name__)
 
 
-class ChatIntake(ChatCore):
+class ChatIntake:
     """The ways a message comes in (part of ChatService)."""
+
+    def __init__(self, core: ChatCore) -> None:
+        self.core = core
 
     def post(self, author: str, text: str, kind: str = "chat", amount: float = 0.0,
              platform: str = "api") -> dict[str, Any]:
@@ -33,7 +36,7 @@ class ChatIntake(ChatCore):
         author/text, an unknown kind or a negative/non-numeric amount."""
         return self._post(author, text, kind, amount, platform, {})
 
-    def _from_source(self, author: str, text: str, kind: str = "chat", amount: float = 0.0,
+    def from_source(self, author: str, text: str, kind: str = "chat", amount: float = 0.0,
                      platform: str = "", extra: dict[str, Any] | None = None) -> dict[str, Any] | None:
         """The sink handed to sources: like post, but bad input is logged, never raised into a source."""
         try:
@@ -46,26 +49,26 @@ class ChatIntake(ChatCore):
               extra: dict[str, Any]) -> dict[str, Any]:
         msg = self._checked(author, text, kind, amount, platform)
         msg.extra = dict(extra)
-        with self._lock:
-            msg.arrived_at = self.clock()
-            self.figures.arrived(msg)
-            cleaned = filters.clean(msg.author, msg.text, self.rules)
+        with self.core.lock:
+            msg.arrived_at = self.core.clock()
+            self.core.figures.arrived(msg)
+            cleaned = filters.clean(msg.author, msg.text, self.core.rules)
             if cleaned.text is None:
                 return self._refuse(msg, cleaned.why)
-            if not self.templates[str(msg.kind)].strip():
+            if not self.core.templates[str(msg.kind)].strip():
                 return self._refuse(msg, f"{msg.kind} messages are switched off (chat.template_{msg.kind} is empty)")
             msg.clean_text = cleaned.text
-            msg.spoken_text = self._spoken_text(msg, self._last_accepted_author)
+            msg.spoken_text = self.core.spoken_text(msg, self.core.last_accepted_author)
             msg.state = MessageState.QUEUED
-            self.db.add(msg)  # a row before the policy decides, so every outcome below updates a stored message
-            changed = self.policy.offer(msg)
-            self.db.save(*changed)
+            self.core.db.add(msg)  # a row before the policy decides, so every outcome below updates a stored message
+            changed = self.core.policy.offer(msg)
+            self.core.db.save(*changed)
             for m in changed:
-                self.figures.final(m)
+                self.core.figures.final(m)
             if msg.state is not MessageState.DROPPED:
-                self._last_accepted_author = msg.author.casefold()
-            self.figures.depth.set(self._depth())
-            self._wake.notify_all()
+                self.core.last_accepted_author = msg.author.casefold()
+            self.core.figures.depth.set(self.core.depth())
+            self.core.wake.notify_all()
             return self._answer(msg)
 
     def _checked(self, author: Any, text: Any, kind: Any, amount: Any, platform: Any) -> ChatMessage:
@@ -96,8 +99,8 @@ class ChatIntake(ChatCore):
 
     def _refuse(self, msg: ChatMessage, why: str) -> dict[str, Any]:
         drop(msg, DropReason.FILTERED, why, msg.arrived_at)
-        self.db.add(msg)
-        self.figures.final(msg)
+        self.core.db.add(msg)
+        self.core.figures.final(msg)
         return self._answer(msg)
 
     @staticmethod

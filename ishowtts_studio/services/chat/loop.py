@@ -17,61 +17,65 @@ from ishowtts_studio.services.chat.playout import Segment
 log = logging.getLogger(__name__)
 
 
-class ChatLoop(ChatCore):
-    """The loop thread's work (part of ChatService); every method here runs under the service's lock unless
-    it says otherwise."""
+class ChatLoop:
+    """The loop thread's work (part of ChatService); every method here runs under the shared lock
+    (`core.lock`) unless it says otherwise."""
 
-    def _remove_old_audio(self) -> None:
+    def __init__(self, core: ChatCore) -> None:
+        self.core = core
+
+    def remove_old_audio(self) -> None:
         """Segment WAVs of an earlier run: their tokens died with it, so nothing can fetch them any more."""
-        if self.audio_dir.is_dir():
-            for wav in self.audio_dir.glob("*.wav"):
-                if wav.stem not in self._tokens:
+        if self.core.audio_dir.is_dir():
+            for wav in self.core.audio_dir.glob("*.wav"):
+                if wav.stem not in self.core.tokens:
                     wav.unlink(missing_ok=True)
 
-    def _resume_from_db(self) -> None:
+    def resume_from_db(self) -> None:
         """Put back what was waiting or in flight when the studio stopped. A message that was being synthesised
         or spoken is queued again (spoken again, from the start) and says so in its detail."""
-        for msg in self.db.unfinished():
+        for msg in self.core.db.unfinished():
             if msg.state not in (MessageState.QUEUED, MessageState.HELD):
                 msg.detail = f"queued again after a restart (was {msg.state})"
                 msg.state = MessageState.QUEUED
                 msg.first_audio_at = msg.started_at = None
-                self.db.save(msg)
-            self.policy.restore(msg)
-        self.figures.depth.set(self._depth())
+                self.core.db.save(msg)
+            self.core.policy.restore(msg)
+        self.core.figures.depth.set(self.core.depth())
     # ---- the loop --------------------------------------------------------------------------------
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            with self._lock:
+    def run(self) -> None:
+        """The loop thread's body: one step per tick until the service stops."""
+        while not self.core.stop.is_set():
+            with self.core.lock:
                 try:
                     self._step()
                 except Exception:  # the loop must outlive any one bad message
                     log.exception("chat loop step failed")
-                self._wake.wait(TICK_S)
+                self.core.wake.wait(TICK_S)
 
     def _step(self) -> None:
-        now = self.clock()
-        for m in self.policy.expire():
-            self._final(m)
+        now = self.core.clock()
+        for m in self.core.policy.expire():
+            self.core.final(m)
         self._fill_pipeline()
         self._advance_timeline(now)
         self._expire_audio(now)
-        self.figures.depth.set(self._depth())
+        self.core.figures.depth.set(self.core.depth())
 
     def _fill_pipeline(self) -> None:
-        while len(self._pipeline) < self.settings.prefetch:
-            msg, stale = self.policy.pop()
+        while len(self.core.pipeline) < self.core.settings.prefetch:
+            msg, stale = self.core.policy.pop()
             for m in stale:
-                self._final(m)
+                self.core.final(m)
             if msg is None or not self._begin_synthesis(msg):
                 return
 
     def _voice_for(self, msg: ChatMessage) -> str:
-        names = list(self.voice_names())
-        own = self.db.viewer_voice(msg.author)
+        names = list(self.core.voice_names())
+        own = self.core.db.viewer_voice(msg.author)
         if own and own in names:
             return own
-        default = self.default_voice()
+        default = self.core.default_voice()
         if default:
             return default
         raise ChatInputError("There is no voice to speak with: add a voice in the Voices tab.")
@@ -79,24 +83,24 @@ class ChatLoop(ChatCore):
     def _begin_synthesis(self, msg: ChatMessage) -> bool:
         """Hand one message to the synthesizer; False when the runtime is busy (the message goes back first in
         line and the next tick tries again)."""
-        previous = self._last_spoken_author
+        previous = self.core.last_spoken_author
         # the name is said once per run of messages by the same author, in the order they are spoken
-        msg.spoken_text = self._spoken_text(msg, previous)
+        msg.spoken_text = self.core.spoken_text(msg, previous)
         try:
             msg.voice = self._voice_for(msg)
-            stream = self.synthesize(msg.spoken_text, msg.voice, self._nfe())
-        except self.busy_errors:
-            self.policy.requeue_front(msg)
+            stream = self.core.synthesize(msg.spoken_text, msg.voice, self.core.nfe())
+        except self.core.busy_errors:
+            self.core.policy.requeue_front(msg)
             return False
         except Exception as exc:
             self._fail(msg, exc)
             return True
-        self._last_spoken_author = msg.author.casefold()
+        self.core.last_spoken_author = msg.author.casefold()
         msg.state = MessageState.SYNTHESIZING
-        self.db.save(msg)
-        self._pipeline.append(msg)
-        assert self._pool is not None
-        self._pool.submit(self._consume, msg, stream)
+        self.core.db.save(msg)
+        self.core.pipeline.append(msg)
+        assert self.core.pool is not None
+        self.core.pool.submit(self._consume, msg, stream)
         return True
 
     def _consume(self, msg: ChatMessage, stream: SpeechStream) -> None:
@@ -105,68 +109,68 @@ class ChatLoop(ChatCore):
             pieces = []
             for piece in stream:
                 if not pieces:
-                    with self._lock:
-                        msg.first_audio_at = self.clock()
+                    with self.core.lock:
+                        msg.first_audio_at = self.core.clock()
                 pieces.append(np.asarray(piece, dtype=np.float32))
             audio = np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
             if audio.size == 0:
                 raise RuntimeError("the engine returned no audio")
             sr = int(stream.sample_rate)
             token = secrets.token_urlsafe(18)
-            wav = write_wav_atomic(self.audio_dir / f"{token}.wav", audio, sr)
+            wav = write_wav_atomic(self.core.audio_dir / f"{token}.wav", audio, sr)
             stats = getattr(getattr(stream, "handle", None), "stats", None)
-            with self._lock:
+            with self.core.lock:
                 if stats is not None:
                     msg.extra["batch_size"] = int(getattr(stats, "batch_size", 0) or 0)
                 if msg.state is not MessageState.SYNTHESIZING:  # cleared meanwhile: nobody will play it
                     wav.unlink(missing_ok=True)
                     return
-                self._tokens[token] = (wav, self.clock() + self.settings.audio_keep_s)
-                self._audio[msg.id] = (token, audio.size / sr, sr)
+                self.core.tokens[token] = (wav, self.core.clock() + self.core.settings.audio_keep_s)
+                self.core.audio[msg.id] = (token, audio.size / sr, sr)
                 msg.state = MessageState.READY
-                self.db.save(msg)
-                self.figures.first_audio((msg.first_audio_at or self.clock()) - msg.arrived_at)
-                self._wake.notify_all()
+                self.core.db.save(msg)
+                self.core.figures.first_audio((msg.first_audio_at or self.core.clock()) - msg.arrived_at)
+                self.core.wake.notify_all()
         except Exception as exc:
-            with self._lock:
+            with self.core.lock:
                 self._fail(msg, exc)
-                self._wake.notify_all()
+                self.core.wake.notify_all()
 
     def _fail(self, msg: ChatMessage, exc: BaseException) -> None:
         """Mark a message failed with a message fit for the history table; the queue goes on."""
-        if isinstance(exc, self.user_errors):
+        if isinstance(exc, self.core.user_errors):
             log.warning("chat message %s failed: %s", msg.id, exc)
             detail = str(exc) or type(exc).__name__
         else:
             log.error("chat message %s failed", msg.id, exc_info=exc)
             detail = f"synthesis failed ({type(exc).__name__}); the studio log has the details"
-        msg.state, msg.detail, msg.finished_at = MessageState.FAILED, detail, self.clock()
-        if msg in self._pipeline:
-            self._pipeline.remove(msg)
-        self._final(msg)
+        msg.state, msg.detail, msg.finished_at = MessageState.FAILED, detail, self.core.clock()
+        if msg in self.core.pipeline:
+            self.core.pipeline.remove(msg)
+        self.core.final(msg)
     def _advance_timeline(self, now: float) -> None:
-        for seg in self.playout.finished(now):
-            msg = self._current.pop(seg.token, None)
+        for seg in self.core.playout.finished(now):
+            msg = self.core.current.pop(seg.token, None)
             if msg is not None:
                 msg.state, msg.finished_at = MessageState.SPOKEN, seg.end_at
                 if seg.skipped_at is not None:
                     msg.detail = f"skipped after {max(0.0, seg.skipped_at - seg.start_at):.1f} s"
-                self._final(msg)
-        if self.playout.paused or not self._pipeline:
+                self.core.final(msg)
+        if self.core.playout.paused or not self.core.pipeline:
             return
-        head = self._pipeline[0]
+        head = self.core.pipeline[0]
         if head.state is not MessageState.READY:
             return
-        if self.playout.remaining(now) > LOOKAHEAD_S:
+        if self.core.playout.remaining(now) > LOOKAHEAD_S:
             return
-        self._pipeline.popleft()
-        token, duration, sr = self._audio.pop(head.id)
-        seg = self.playout.schedule(head.id, token, duration, sr, now, head.author, head.spoken_text)
+        self.core.pipeline.popleft()
+        token, duration, sr = self.core.audio.pop(head.id)
+        seg = self.core.playout.schedule(head.id, token, duration, sr, now, head.author, head.spoken_text)
         head.state, head.started_at = MessageState.SPEAKING, seg.start_at
-        self.db.save(head)
-        self._current[token] = head
-        self.figures.speech_start(seg.start_at - head.arrived_at, duration)
-        self._emit(self._segment_event(head, seg))
+        self.core.db.save(head)
+        self.core.current[token] = head
+        self.core.figures.speech_start(seg.start_at - head.arrived_at, duration)
+        self.core.emit(self._segment_event(head, seg))
 
     @staticmethod
     def _segment_event(msg: ChatMessage, seg: Segment) -> dict[str, Any]:
@@ -175,14 +179,7 @@ class ChatLoop(ChatCore):
                 "message": msg.clean_text, "kind": str(msg.kind), "amount": msg.amount,
                 "token": seg.token, "start_at": round(seg.start_at, 3), "duration_s": round(seg.duration_s, 3),
                 "sample_rate": seg.sample_rate}
-    def _discard_audio(self, message_id: int) -> None:
-        entry = self._audio.pop(message_id, None)
-        if entry is not None:
-            path, _ = self._tokens.pop(entry[0], (None, 0.0))
-            if path is not None:
-                path.unlink(missing_ok=True)
-
     def _expire_audio(self, now: float) -> None:
-        for token in [t for t, (_, until) in self._tokens.items() if until <= now and t not in self._current]:
-            path, _ = self._tokens.pop(token)
+        for token in [t for t, (_, until) in self.core.tokens.items() if until <= now and t not in self.core.current]:
+            path, _ = self.core.tokens.pop(token)
             path.unlink(missing_ok=True)

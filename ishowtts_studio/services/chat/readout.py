@@ -11,33 +11,36 @@ from ishowtts_studio.services.chat.core import ChatCore, ChatInputError
 from ishowtts_studio.services.chat.model import FINAL_STATES
 
 
-class ChatReadout(ChatCore):
+class ChatReadout:
     """Read-only views of the service (part of ChatService)."""
+
+    def __init__(self, core: ChatCore) -> None:
+        self.core = core
 
     def status(self) -> dict[str, Any]:
         """{"paused", "hold", "volume", "default_voice", "nfe", "current": msg | None,
         "queue": [msg + "waiting_s"], "figures": {"per_minute", "depth", "first_audio_p50_s", "first_audio_p95_s",
         "drops": {reason: n}, "backlog_warning": str | None}, "sources": [{"name", "state", "detail"}]}."""
-        with self._lock:
-            now = self.clock()
-            playing = self.playout.playing(now)
-            current = self._current.get(playing.token) if playing else None
+        with self.core.lock:
+            now = self.core.clock()
+            playing = self.core.playout.playing(now)
+            current = self.core.current.get(playing.token) if playing else None
             queue = [dict(m.to_dict(), waiting_s=round(now - m.arrived_at, 1))
-                     for m in [*self._pipeline, *self.policy.waiting(), *self.policy.held()]]
-            nfe = int(self._pref("nfe", self.settings.nfe) or 0)
+                     for m in [*self.core.pipeline, *self.core.policy.waiting(), *self.core.policy.held()]]
+            nfe = int(self.core.pref("nfe", self.core.settings.nfe) or 0)
             return {
-                "paused": self.paused, "hold": self.policy.hold, "volume": self.volume(),
-                "default_voice": self.default_voice(), "nfe": nfe or None, "effective_nfe": self._nfe(),
+                "paused": self.core.paused, "hold": self.core.policy.hold, "volume": self.core.volume(),
+                "default_voice": self.core.default_voice(), "nfe": nfe or None, "effective_nfe": self.core.nfe(),
                 "current": current.to_dict() if current else None, "queue": queue,
-                "figures": self.figures.snapshot(now, self._depth(), len(self.policy.held()),
-                                                 self.playout.remaining(now), self.settings.max_wait_s),
-                "sources": [s.state() for s in self.sources] + [o.state() for o in self.outputs],
+                "figures": self.core.figures.snapshot(now, self.core.depth(), len(self.core.policy.held()),
+                                                 self.core.playout.remaining(now), self.core.settings.max_wait_s),
+                "sources": [s.state() for s in self.core.sources] + [o.state() for o in self.core.outputs],
             }
     def expected_wait_s(self) -> float:
         """Seconds the newest message would wait (announced audio left + queue x mean message length)."""
-        with self._lock:
-            now = self.clock()
-            return self.figures.expected_wait_s(self.playout.remaining(now), self._depth())
+        with self.core.lock:
+            now = self.core.clock()
+            return self.core.figures.expected_wait_s(self.core.playout.remaining(now), self.core.depth())
 
     def history(self, limit: int = 100) -> list[dict[str, Any]]:
         """The newest `limit` messages (newest first) with their states, reasons and timings."""
@@ -48,7 +51,7 @@ class ChatReadout(ChatCore):
         if not 1 <= n <= 1000:
             raise ChatInputError("limit is a whole number from 1 to 1000.")
         out = []
-        for m in self.db.recent(n):
+        for m in self.core.db.recent(n):
             d = m.to_dict()
             d["first_audio_s"] = round(m.first_audio_at - m.arrived_at, 3) if m.first_audio_at else None
             d["speech_start_s"] = round(m.started_at - m.arrived_at, 3) if m.started_at else None
@@ -69,29 +72,29 @@ class ChatReadout(ChatCore):
         except (TypeError, ValueError):
             raise ChatInputError("after is a whole number and timeout a number of seconds.") from None
         deadline = time.monotonic() + timeout
-        with self._lock:
+        with self.core.lock:
             while True:
-                new = [e for e in self._events if e["seq"] > after]
-                if new or self._stop.is_set():
+                new = [e for e in self.core.events if e["seq"] > after]
+                if new or self.core.stop.is_set():
                     return [dict(e) for e in new]
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return []
-                self._wake.wait(left)
+                self.core.wake.wait(left)
 
     @property
     def last_seq(self) -> int:
-        with self._lock:
-            return self._seq
+        with self.core.lock:
+            return self.core.seq
 
     def audio_path(self, token: str) -> Path:
         """The WAV of a segment for its random token; KeyError for unknown or expired tokens."""
-        with self._lock:
-            entry = self._tokens.get(str(token))
-            if entry is None or (entry[1] <= self.clock() and token not in self._current):
+        with self.core.lock:
+            entry = self.core.tokens.get(str(token))
+            if entry is None or (entry[1] <= self.core.clock() and token not in self.core.current):
                 raise KeyError("unknown or expired audio token")
             return entry[0]
 
     def is_final(self, message_id: int) -> bool:
-        m = self.db.get(message_id)
+        m = self.core.db.get(message_id)
         return m is not None and m.state in FINAL_STATES

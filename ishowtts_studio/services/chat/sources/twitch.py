@@ -94,7 +94,7 @@ class _Bot(irc.bot.SingleServerIRCBot):
         self.recon = self.source.backoff()  # a good connection starts the back-off from 1 s again
         connection.cap("REQ", ":twitch.tv/tags twitch.tv/commands")
         connection.join(self.source.channel)
-        self.source._set("connected", f"reading {self.source.channel} as {self.source.nick} on "
+        self.source.set_state("connected", f"reading {self.source.channel} as {self.source.nick} on "
                                       f"{self.source.host}:{self.source.port}")
 
     def on_pubmsg(self, connection: Any, event: Any) -> None:
@@ -117,9 +117,9 @@ class _Bot(irc.bot.SingleServerIRCBot):
             self.source.sink(platform="twitch", **parsed)
 
     def on_disconnect(self, connection: Any, event: Any) -> None:
-        if not self.source._stopping.is_set():
+        if not self.source.stopping():
             why = event.arguments[0] if event.arguments and event.arguments[0] else "connection lost"
-            self.source._set("reconnecting", f"{why}; trying again with back-off (at most "
+            self.source.set_state("reconnecting", f"{why}; trying again with back-off (at most "
                                              f"{self.source.reconnect_max_s:g} s)")
 
     def on_reconnect(self, connection: Any, event: Any) -> None:
@@ -161,10 +161,15 @@ class TwitchSource:
     def backoff(self) -> irc.bot.ExponentialBackoff:
         return irc.bot.ExponentialBackoff(min_interval=1, max_interval=max(1, int(self.reconnect_max_s)))
 
-    def _set(self, state: str, detail: str) -> None:
+    def set_state(self, state: str, detail: str) -> None:
+        """Record the connection's state and why (shown in the chat status); called from the IRC thread too."""
         with self._lock:
             self._state, self._detail = state, detail
         log.info("%s: %s (%s)", self.name, state, detail)
+
+    def stopping(self) -> bool:
+        """Whether stop() was asked for (a disconnect is then expected, not a fault)."""
+        return self._stopping.is_set()
 
     def state(self) -> dict[str, Any]:
         with self._lock:
@@ -177,13 +182,13 @@ class TwitchSource:
         password = None
         if self._token is not None:  # an OAuth login was asked for
             if not self._token:
-                self._set("error", f"twitch_nick is set but the environment variable {self._token_env} is empty: "
+                self.set_state("error", f"twitch_nick is set but the environment variable {self._token_env} is empty: "
                                    "set it to your OAuth token (or clear twitch_nick for an anonymous login)")
                 return
             password = self._token if self._token.startswith("oauth:") else f"oauth:{self._token}"
         self._stopping.clear()
         self._bot = _Bot(self, password)
-        self._set("connecting", f"{self.host}:{self.port} as {self.nick}")
+        self.set_state("connecting", f"{self.host}:{self.port} as {self.nick}")
         self._thread = threading.Thread(target=self._run, name=f"chat-{self.name}", daemon=True)
         self._thread.start()
 
@@ -204,7 +209,7 @@ class TwitchSource:
             bot.connection.disconnect("bye")
         except Exception:
             pass
-        self._set("stopped", "")
+        self.set_state("stopped", "")
 
     def stop(self) -> None:
         self._stopping.set()
