@@ -11,6 +11,10 @@ its database row, so a crash leaves only these, never a half-written voice or a 
 Temp files and folders are removed. Audio without a row is moved (never deleted) to ``cache/orphans/<time>/``,
 outside what the web server may serve: it is normally the last clip of the crash, but after restoring an older
 database backup it may be real work, which can then be put back by hand.
+
+This module is the one owner of that clean-up. Two entry points share it: `recover` (everything above; the web
+server's start runs it before serving) and `remove_cache_leftovers` (only the voice add/import/repair folders in
+``cache/``, which every `Studio` runs when it is built, so the CLI commands tidy them too).
 """
 
 from __future__ import annotations
@@ -25,9 +29,11 @@ from pathlib import Path
 from sqlalchemy import select
 
 from ishowtts_studio.store import AbTrialRow, NfeRenderRow, Store, SynthesisRow
+from ishowtts_studio.voices.folder import TMP_PREFIX as VOICE_TEMP_PREFIX  # the library's folders being built
 
 log = logging.getLogger(__name__)
 
+# services/voices.py builds an upload's voice in these before moving it into the library
 CACHE_TEMP_PREFIXES = ("voice-add-", "voice-import-", "voice-repair-")
 TEMP_FILE_PREFIXES = (".voice-", ".reference-", ".pack-")
 AUDIO_FOLDERS = ("history", "nfe")  # under samples/: every WAV in them belongs to a row
@@ -45,6 +51,27 @@ class Recovery:
     @property
     def anything(self) -> bool:
         return bool(self.temp_folders or self.temp_files or self.orphans)
+
+
+def _remove_temp_folders(root: Path, prefixes: tuple[str, ...]) -> list[str]:
+    """Remove the folders directly in `root` whose names start with one of `prefixes`; returns their names."""
+    removed: list[str] = []
+    if not root.is_dir():
+        return removed
+    for entry in os.scandir(root):
+        if entry.is_dir(follow_symlinks=False) and entry.name.startswith(prefixes):
+            shutil.rmtree(entry.path, ignore_errors=True)
+            removed.append(entry.name)
+    return removed
+
+
+def remove_cache_leftovers(cache: Path) -> list[str]:
+    """Remove the temp folders of voice add/import/repair (``cache/voice-*-*``) that a crash left; returns their
+    names. Nothing refers to them, and they hold only a copy of an upload being checked."""
+    removed = _remove_temp_folders(Path(cache), CACHE_TEMP_PREFIXES)
+    if removed:
+        log.info("removed %d temporary folder(s) left by an interrupted voice add/import/repair", len(removed))
+    return removed
 
 
 def _is_temp_file(name: str) -> bool:
@@ -67,13 +94,8 @@ def recover(*, voices: Path, samples: Path, cache: Path, store: Store) -> Recove
     """Remove what crashed writers left and set aside audio without a row. Run it before serving (nothing of
     this studio writes yet); another studio must not share these folders at the same time."""
     found = Recovery()
-    for root, prefixes in ((voices, (".tmp-",)), (cache, CACHE_TEMP_PREFIXES)):
-        if not root.is_dir():
-            continue
-        for entry in os.scandir(root):
-            if entry.is_dir(follow_symlinks=False) and entry.name.startswith(prefixes):
-                shutil.rmtree(entry.path, ignore_errors=True)
-                found.temp_folders.append(f"{root.name}/{entry.name}")
+    found.temp_folders += [f"{voices.name}/{name}" for name in _remove_temp_folders(voices, (VOICE_TEMP_PREFIX,))]
+    found.temp_folders += [f"{cache.name}/{name}" for name in remove_cache_leftovers(cache)]
     for root in (voices, samples):
         if not root.is_dir():
             continue

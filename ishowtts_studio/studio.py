@@ -18,8 +18,8 @@ from typing import Any
 
 from ishowtts_studio.engines.f5 import F5Engine
 from ishowtts_studio.engines.indextts import IndexTTSEngine
-from ishowtts_studio.housekeeping import remove_leftovers
 from ishowtts_studio.metrics import MetricsService
+from ishowtts_studio.recovery import remove_cache_leftovers
 from ishowtts_studio.runtime import BusyError, EngineRuntime
 from ishowtts_studio.served_files import ServedFiles
 from ishowtts_studio.services.ab import AbService
@@ -45,7 +45,7 @@ class Studio:
         paths = settings.paths
         for folder in (paths.voices, paths.samples, paths.cache):
             folder.mkdir(parents=True, exist_ok=True)
-        remove_leftovers(paths.cache)
+        remove_cache_leftovers(paths.cache)  # what a crashed voice add/import/repair left
         # files handed to pages (the UI moves the root into the web server's folder)
         self.served = ServedFiles(paths.cache / "served")
         self.store = Store(paths.database_url)

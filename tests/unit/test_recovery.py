@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ishowtts_studio.recovery import recover
+from ishowtts_studio.recovery import recover, remove_cache_leftovers
+from ishowtts_studio.settings import load_settings
 from ishowtts_studio.store import Store, SynthesisRecord
 
 
@@ -45,3 +46,31 @@ def test_recover_on_a_clean_studio_finds_nothing(tmp_path: Path) -> None:
         found = recover(voices=tmp_path / "voices", samples=tmp_path / "samples", cache=tmp_path / "cache",
                         store=store)
     assert not found.anything
+
+
+def test_cache_leftovers_of_add_import_and_repair_are_removed(tmp_path: Path) -> None:
+    for name in ("voice-add-abc", "voice-import-def", "voice-repair-ghi", "served", "random-smoke-1"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "voice-add-abc" / "reference.wav").write_bytes(b"half")
+    (tmp_path / "voice-other").write_text("a file, not a temp folder")
+    assert sorted(remove_cache_leftovers(tmp_path)) == ["voice-add-abc", "voice-import-def", "voice-repair-ghi"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["random-smoke-1", "served", "voice-other"]
+
+
+def test_building_a_studio_removes_a_crashed_repair_folder(tmp_path: Path) -> None:
+    """Every Studio (server or CLI) tidies cache/ through recovery's one list of temp folders; a crashed repair's
+    folder (voice-repair-*) was once left behind there, as only add and import were listed."""
+    from ishowtts_studio.studio import Studio
+
+    cache = tmp_path / "cache"
+    for name in ("voice-repair-x1", "voice-add-x2"):
+        (cache / name).mkdir(parents=True)
+        (cache / name / "reference.wav").write_bytes(b"RIFF half")
+    settings = load_settings(None, smoke=True, overrides={
+        "paths.voices": str(tmp_path / "v"), "paths.samples": str(tmp_path / "s"),
+        "paths.database": str(tmp_path / "s" / "db.sqlite"), "paths.cache": str(cache)})
+    studio = Studio(settings)
+    try:
+        assert not (cache / "voice-repair-x1").exists() and not (cache / "voice-add-x2").exists()
+    finally:
+        studio.close()

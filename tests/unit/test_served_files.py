@@ -7,7 +7,6 @@ import time
 
 import pytest
 
-from ishowtts_studio.housekeeping import remove_leftovers
 from ishowtts_studio.served_files import ServedFiles
 from ishowtts_studio.ui.server_guard import LoginThrottle, _drop_api_info
 
@@ -71,14 +70,6 @@ def test_a_new_root_sweeps_expired_hand_outs_only(tmp_path, source):
     assert not old.exists(), "expired: removed"
     assert young.exists(), "another studio's page may still play it"
     assert keep.exists(), "not a hand-out: never touched"
-
-
-def test_leftover_voice_folders_are_removed(tmp_path):
-    for name in ("voice-add-abc", "voice-import-def", "served", "random-smoke-1"):
-        (tmp_path / name).mkdir()
-    (tmp_path / "voice-add-abc" / "reference.wav").write_bytes(b"half")
-    assert sorted(remove_leftovers(tmp_path)) == ["voice-add-abc", "voice-import-def"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["random-smoke-1", "served"]
 
 
 def test_login_throttle_doubles_and_resets():
