@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import CHROMIUM, CHROMIUM_ARGS, Server, start_server, stop
+from tests.helpers import CHROMIUM, CHROMIUM_ARGS, Server, open_page, start_server, stop
 
 LEVELS = ("unit", "integration", "e2e")
 
@@ -62,3 +62,10 @@ def browser() -> Iterator:
             yield instance
         finally:
             instance.close()
+
+
+@pytest.fixture
+def page(browser, studio_url: str) -> Iterator:
+    """The studio's page (1400 x 1100) in its own browser context, once the engine is ready (`open_page`)."""
+    with open_page(browser, studio_url) as opened:
+        yield opened

@@ -36,6 +36,33 @@ CHROMIUM_ARGS = [
 ]
 
 
+@contextlib.contextmanager
+def open_context(browser: Any, *, width: int = 1400, height: int = 1100, **options: Any) -> Iterator[Any]:
+    """A fresh browser context (its own cookies and storage) with a 30 s default timeout, closed afterwards even
+    when the test fails; `options` go to Playwright's `new_context` (e.g. is_mobile=True)."""
+    context = browser.new_context(viewport={"width": width, "height": height}, **options)
+    context.set_default_timeout(30_000)
+    try:
+        yield context
+    finally:
+        context.close()
+
+
+@contextlib.contextmanager
+def open_page(browser: Any, url: str, *, ready: str | None = "Engine ready", ready_timeout_ms: int = 60_000,
+              **context_options: Any) -> Iterator[Any]:
+    """The one way tests open the studio in Chromium: a page in a fresh context (see `open_context`), at `url`,
+    once the status banner says `ready` (None: do not wait for the banner, e.g. for the overlay page)."""
+    from playwright.sync_api import expect  # only browser tests get here; others never need Playwright
+
+    with open_context(browser, **context_options) as context:
+        page = context.new_page()
+        page.goto(url)
+        if ready is not None:
+            expect(page.locator("#status-banner")).to_contain_text(ready, timeout=ready_timeout_ms)
+        yield page
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))

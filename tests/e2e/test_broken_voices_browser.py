@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from gradio_client import handle_file
 
+from tests.helpers import open_page
+
 EN_CLIP = Path(str(importlib.resources.files("f5_tts").joinpath("infer/examples/basic/basic_ref_en.wav")))
 EN_TEXT = "Some call me nature, others call me mother nature."
 
@@ -30,26 +32,23 @@ def test_broken_voice_in_the_voices_tab(browser, client, studio_server, studio_u
     voice = add(client, name)
     (folder(studio_server, voice["slug"]) / "reference.wav").unlink()
 
-    page = browser.new_context(viewport={"width": 1400, "height": 1100}).new_page()
-    page.set_default_timeout(30_000)
-    page.goto(studio_url)
-    expect(page.locator("#status-banner")).to_contain_text("Engine ready", timeout=30_000)
-    page.get_by_role("tab", name="Voices").click()
-    expect(page.locator("#voices-table")).to_contain_text(re.compile(r"broken: reference\.wav is missing"))
+    with open_page(browser, studio_url) as page:
+        page.get_by_role("tab", name="Voices").click()
+        expect(page.locator("#voices-table")).to_contain_text(re.compile(r"broken: reference\.wav is missing"))
 
-    chooser = page.locator("#voices-chosen input")
-    chooser.click()
-    chooser.fill(name)
-    page.get_by_role("option", name=name).click()
-    expect(page.locator("#voices-broken-notice")).to_contain_text("is broken: reference.wav is missing")
+        chooser = page.locator("#voices-chosen input")
+        chooser.click()
+        chooser.fill(name)
+        page.get_by_role("option", name=name).click()
+        expect(page.locator("#voices-broken-notice")).to_contain_text("is broken: reference.wav is missing")
 
-    page.get_by_role("button", name=re.compile("^Repair a broken voice")).click()
-    page.locator("#voices-repair-clip input[type=file]").set_input_files(str(EN_CLIP))
-    expect(page.locator("#voices-repair-clip audio, #voices-repair-clip .waveform-container").first).to_be_attached(
-        timeout=30_000)
-    page.locator("#voices-repair-btn").click()
-    expect(page.locator("#voices-status")).to_contain_text(f"Repaired {name}", timeout=90_000)
-    expect(page.locator("#voices-broken-notice")).to_have_text("")
-    page.screenshot(path=str(tmp_path / "voices-repaired.png"), full_page=True)
-    assert name in [v["name"] for v in client.predict(api_name="/list_voices")]
-    client.predict(name, api_name="/delete_voice")
+        page.get_by_role("button", name=re.compile("^Repair a broken voice")).click()
+        page.locator("#voices-repair-clip input[type=file]").set_input_files(str(EN_CLIP))
+        expect(page.locator("#voices-repair-clip audio, #voices-repair-clip .waveform-container").first).to_be_attached(
+            timeout=30_000)
+        page.locator("#voices-repair-btn").click()
+        expect(page.locator("#voices-status")).to_contain_text(f"Repaired {name}", timeout=90_000)
+        expect(page.locator("#voices-broken-notice")).to_have_text("")
+        page.screenshot(path=str(tmp_path / "voices-repaired.png"), full_page=True)
+        assert name in [v["name"] for v in client.predict(api_name="/list_voices")]
+        client.predict(name, api_name="/delete_voice")

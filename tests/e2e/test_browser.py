@@ -14,20 +14,6 @@ STATS_DONE = re.compile(r"RTF \d+\.\d+.*seed \d+", re.S)
 
 
 
-
-@pytest.fixture
-def page(browser, studio_url):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    page.goto(studio_url)
-    expect(page.locator("#status-banner")).to_contain_text("Engine ready", timeout=30_000)
-    try:
-        yield page
-    finally:
-        context.close()
-
-
 def synthesize_with_shortcut(page, text: str) -> str:
     box = page.locator("#live-text textarea")
     box.fill(text)

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from gradio_client import Client
 
-from tests.helpers import APP, START_TIMEOUT_S, Server, start_server
+from tests.helpers import APP, START_TIMEOUT_S, Server, open_context, open_page, start_server
 from tests.helpers import health as _health
 from tests.helpers import stop as _stop
 
@@ -97,12 +97,9 @@ def client(studio_server: Server) -> Client:
 
 @pytest.fixture
 def context(browser):
-    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
-    ctx.set_default_timeout(30_000)
-    try:
+    """One browser context per test, for the tab and the overlay page it opens."""
+    with open_context(browser, height=1000) as ctx:
         yield ctx
-    finally:
-        ctx.close()
 
 
 def test_tab_and_overlay_play_three_posted_messages_in_order(context, studio_url, client, tmp_path):
@@ -199,8 +196,7 @@ def test_skip_pause_and_resume_in_the_tab(context, studio_url, client):
 
 
 def test_phone_width_screenshot(browser, studio_url, tmp_path):
-    ctx = browser.new_context(viewport={"width": 420, "height": 900}, is_mobile=True)
-    try:
+    with open_context(browser, width=420, height=900, is_mobile=True) as ctx:
         page = ctx.new_page()
         open_chat_tab(page, studio_url)
         for element in ("#chat-lines", "#chat-post", "#chat-skip", "#chat-queue", "#chat-history"):
@@ -209,8 +205,6 @@ def test_phone_width_screenshot(browser, studio_url, tmp_path):
         shot = shots_dir(tmp_path) / "chat-420.png"
         page.screenshot(path=str(shot), full_page=True)
         assert shot.stat().st_size > 10_000
-    finally:
-        ctx.close()
 
 
 def _launch_again(server: Server) -> subprocess.Popen:
@@ -225,41 +219,38 @@ def _launch_again(server: Server) -> subprocess.Popen:
 
 def test_overlay_reconnects_by_itself_when_the_studio_restarts(browser, tmp_path_factory):
     server = start_server(tmp_path_factory.mktemp("chat-restart"))
-    ctx = browser.new_context(viewport={"width": 1280, "height": 720})
     try:
-        overlay = ctx.new_page()
-        overlay.goto(server.url + "overlay")
-        root = overlay.locator("#overlay")
-        expect(root).to_have_attribute("data-connection", "live", timeout=30_000)
-        client = Client(server.url, verbose=False, analytics_enabled=False, download_files=False)
-        first = client.predict("before", "spoken before the restart", "chat", 0, "api", api_name="/chat_post")
-        wait_for(lambda: any(e["id"] == first["id"] for e in starts(overlay)), 240, "the first message")
+        with open_context(browser, width=1280, height=720) as ctx:
+            overlay = ctx.new_page()
+            overlay.goto(server.url + "overlay")
+            root = overlay.locator("#overlay")
+            expect(root).to_have_attribute("data-connection", "live", timeout=30_000)
+            client = Client(server.url, verbose=False, analytics_enabled=False, download_files=False)
+            first = client.predict("before", "spoken before the restart", "chat", 0, "api", api_name="/chat_post")
+            wait_for(lambda: any(e["id"] == first["id"] for e in starts(overlay)), 240, "the first message")
 
-        _stop(server.process)
-        expect(root).to_have_attribute("data-connection", "reconnecting", timeout=30_000)
-        expect(overlay.locator("#conn")).to_contain_text("reconnecting")
-        server.process = _launch_again(server)
-        wait_for(lambda: (_health(server.url) or {}).get("status") == "ready", START_TIMEOUT_S, "the restart")
-        # the page was never reloaded: the player found the new studio by itself
-        expect(root).to_have_attribute("data-connection", "live", timeout=60_000)
-        client = Client(server.url, verbose=False, analytics_enabled=False, download_files=False)
-        second = client.predict("after", "spoken after the restart", "chat", 0, "api", api_name="/chat_post")
-        wait_for(lambda: any(e["id"] == second["id"] for e in starts(overlay)), 240, "the message after restart")
-        expect(overlay.locator("#text")).to_contain_text("spoken after the restart")
+            _stop(server.process)
+            expect(root).to_have_attribute("data-connection", "reconnecting", timeout=30_000)
+            expect(overlay.locator("#conn")).to_contain_text("reconnecting")
+            server.process = _launch_again(server)
+            wait_for(lambda: (_health(server.url) or {}).get("status") == "ready", START_TIMEOUT_S, "the restart")
+            # the page was never reloaded: the player found the new studio by itself
+            expect(root).to_have_attribute("data-connection", "live", timeout=60_000)
+            client = Client(server.url, verbose=False, analytics_enabled=False, download_files=False)
+            second = client.predict("after", "spoken after the restart", "chat", 0, "api", api_name="/chat_post")
+            wait_for(lambda: any(e["id"] == second["id"] for e in starts(overlay)), 240, "the message after restart")
+            expect(overlay.locator("#text")).to_contain_text("spoken after the restart")
     finally:
-        ctx.close()
         _stop(server.process)
 
 
-def test_performance_tab_shows_the_chat_figures(context, studio_url, client):
-    page = context.new_page()
-    page.goto(studio_url)
-    expect(page.locator("#status-banner")).to_contain_text("Engine ready", timeout=60_000)
-    page.get_by_role("tab", name="Performance").click()
-    panel = page.locator("#perf-chat-figures")
-    expect(panel).to_contain_text("Messages / min")
-    expect(panel).to_contain_text("Arrival → first audio")
-    p50 = client.predict(api_name="/chat_status")["figures"]["first_audio_p50_s"]
-    if p50 is not None:  # after the other tests of this module: a measured figure, not a dash
-        value = panel.locator(".chat-tile").nth(2).locator(".val")
-        expect(value).to_have_text(re.compile(r"^\d+(\.\d)? (ms|s)$"), timeout=10_000)
+def test_performance_tab_shows_the_chat_figures(browser, studio_url, client):
+    with open_page(browser, studio_url, height=1000) as page:
+        page.get_by_role("tab", name="Performance").click()
+        panel = page.locator("#perf-chat-figures")
+        expect(panel).to_contain_text("Messages / min")
+        expect(panel).to_contain_text("Arrival → first audio")
+        p50 = client.predict(api_name="/chat_status")["figures"]["first_audio_p50_s"]
+        if p50 is not None:  # after the other tests of this module: a measured figure, not a dash
+            value = panel.locator(".chat-tile").nth(2).locator(".val")
+            expect(value).to_have_text(re.compile(r"^\d+(\.\d)? (ms|s)$"), timeout=10_000)

@@ -6,6 +6,8 @@ import re
 
 import pytest
 
+from tests.helpers import open_page
+
 playwright_sync = pytest.importorskip("playwright.sync_api")
 expect = playwright_sync.expect
 
@@ -24,11 +26,7 @@ def _play_to_end(page, elem_id: str) -> None:
 
 def test_one_trial_from_play_to_reveal(browser, studio_url, client):
     client.predict("Hello there, friend.", EN, [4], 6, 11, api_name="/nfe_scores")
-    context = browser.new_context(viewport={"width": 1400, "height": 1200})
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    try:
-        page.goto(studio_url)
+    with open_page(browser, studio_url, ready=None, height=1200) as page:
         page.get_by_role("tab", name="NFE compare").click()
         expect(page.locator("#nfe-smoke-notice")).to_contain_text("scores and votes are meaningless")
         page.locator("#ab-reviewer textarea, #ab-reviewer input").first.fill("browser-reviewer")
@@ -46,19 +44,13 @@ def test_one_trial_from_play_to_reveal(browser, studio_url, client):
         page.locator("#ab-vote-b").click()
         expect(page.locator("#ab-reveal")).to_contain_text(re.compile(r"A was \*?\*?NFE \d+|A was NFE \d+"))
         expect(page.locator("#ab-vote-a")).to_be_disabled()
-    finally:
-        context.close()
     res = client.predict(api_name="/ab_results")
     assert res["votes_per_reviewer"].get("browser-reviewer") == 1
 
 
 def test_render_two_voices_two_texts_table_plots_reuse_results_export(browser, studio_url, client):
     zh = next(v["name"] for v in client.predict(api_name="/list_voices") if v["name"] != EN)
-    context = browser.new_context(viewport={"width": 1400, "height": 1400})
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    try:
-        page.goto(studio_url)
+    with open_page(browser, studio_url, ready=None, height=1400) as page:
         page.get_by_role("tab", name="NFE compare").click()
         # the empty state explains itself before anything is rendered
         expect(page.locator("#nfe-plot")).to_be_visible()
@@ -98,16 +90,10 @@ def test_render_two_voices_two_texts_table_plots_reuse_results_export(browser, s
         expect(page.locator("#nfe-export-files")).to_contain_text("nfe-votes-", timeout=30_000)
         page.locator("#nfe-adopt").click()
         expect(page.get_by_text("nothing to adopt").first).to_be_visible(timeout=30_000)
-    finally:
-        context.close()
 
 
 def test_bad_input_gives_a_clear_message(browser, studio_url):
-    context = browser.new_context(viewport={"width": 1400, "height": 1200})
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    try:
-        page.goto(studio_url)
+    with open_page(browser, studio_url, ready=None, height=1200) as page:
         page.get_by_role("tab", name="NFE compare").click()
         page.locator("#nfe-none").click()
         page.locator("#nfe-render").click()
@@ -119,5 +105,3 @@ def test_bad_input_gives_a_clear_message(browser, studio_url):
         page.locator("#ab-reviewer textarea, #ab-reviewer input").first.fill("   ")
         page.locator("#ab-next").click()
         expect(page.get_by_text("Enter your name").first).to_be_visible()
-    finally:
-        context.close()

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.helpers import APP, Server, free_port, write_config
+from tests.helpers import APP, Server, free_port, open_page, write_config
 from tests.helpers import health as _health
 from tests.helpers import stop as _stop
 
@@ -63,18 +63,13 @@ def test_every_missing_file_is_named_once_with_its_fix(offline_server: Server) -
 
 def test_synthesize_is_greyed_out_while_the_engine_is_unavailable(offline_server: Server, browser) -> None:
     expect = pytest.importorskip("playwright.sync_api").expect
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    try:
-        page.goto(offline_server.url)
+    with open_page(browser, offline_server.url, ready="Engine unavailable", ready_timeout_ms=30_000,
+                   height=1000) as page:
         banner = page.locator("#status-banner")
-        expect(banner).to_contain_text("Engine unavailable", timeout=30_000)
         expect(banner).to_contain_text("hf download charactr/vocos-mel-24khz pytorch_model.bin")
         synth = page.locator("#synth-btn")
         expect(synth).to_be_disabled(timeout=10_000)
         page.screenshot(path=str(offline_server.folder / "offline-start.png"), full_page=True)
-    finally:
-        context.close()
 
 
 def test_the_api_refuses_synthesis_with_the_same_message(offline_server: Server) -> None:

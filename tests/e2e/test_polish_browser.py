@@ -6,10 +6,11 @@ from __future__ import annotations
 import importlib.resources
 import re
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.helpers import open_page
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 expect = playwright_sync.expect
@@ -17,19 +18,6 @@ expect = playwright_sync.expect
 EN = "Nature (English)"
 EN_CLIP = Path(str(importlib.resources.files("f5_tts").joinpath("infer/examples/basic/basic_ref_en.wav")))
 EN_TEXT = "Some call me nature, others call me mother nature."
-
-
-@pytest.fixture
-def page(browser, studio_url) -> Iterator:
-    context = browser.new_context(viewport={"width": 1400, "height": 1100})
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    page.goto(studio_url)
-    expect(page.locator("#status-banner")).to_contain_text("Engine ready", timeout=60_000)
-    try:
-        yield page
-    finally:
-        context.close()
 
 
 def pick(page, elem_id: str, name: str) -> None:
@@ -210,11 +198,7 @@ def test_layout_history_tables_plots_and_symmetric_ab_buttons(browser, studio_ur
     shots.mkdir(parents=True, exist_ok=True)
     client.predict("Hello there, friend.", EN, [4], 6, 11, api_name="/nfe_scores")
     client.predict("A take so the history has a row.", EN, 16, 5, 1.0, api_name="/synthesize")
-    context = browser.new_context(viewport={"width": width, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    try:
-        page.goto(studio_url)
+    with open_page(browser, studio_url, ready=None, width=width, height=1000) as page:
         expect(page.locator("#history-table [role=gridcell]").first).to_be_visible(timeout=60_000)
         page.wait_for_timeout(1000)
         page.screenshot(path=str(shots / f"live-{width}.png"), full_page=True)
@@ -242,8 +226,6 @@ def test_layout_history_tables_plots_and_symmetric_ab_buttons(browser, studio_ur
         open_tab(page, "Performance")
         page.wait_for_timeout(2500)
         page.screenshot(path=str(shots / f"performance-{width}.png"), full_page=True)
-    finally:
-        context.close()
 
 
 # ---- what users expect: history search, load settings back, delete, descriptive names; a character counter ----

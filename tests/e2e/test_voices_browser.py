@@ -17,12 +17,8 @@ STATS_DONE = re.compile(r"RTF \d+\.\d+.*seed \d+", re.S)
 
 
 
-def test_add_voice_in_the_page_and_synthesise_with_it(browser, studio_url, client, tmp_path):
+def test_add_voice_in_the_page_and_synthesise_with_it(page, client, tmp_path):
     name = f"Browser voice {uuid.uuid4().hex[:5]}"
-    page = browser.new_context(viewport={"width": 1400, "height": 1100}).new_page()
-    page.set_default_timeout(30_000)
-    page.goto(studio_url)
-    expect(page.locator("#status-banner")).to_contain_text("Engine ready", timeout=30_000)
 
     page.get_by_role("tab", name="Voices").click()
     page.locator("#voice-clip input[type=file]").set_input_files(str(EN_CLIP))

@@ -25,7 +25,7 @@ from ishowtts_studio.engines.base import ChunkJob, EngineUnavailable, Generation
 from ishowtts_studio.engines.f5 import F5Engine
 from ishowtts_studio.engines.indextts import IndexTTSEngine, IndexTTSOptions, WorkerStopped
 from ishowtts_studio.runtime import EngineRuntime, SynthesisRequest
-from tests.helpers import REPO, Server, running_studio, start_server, stop
+from tests.helpers import REPO, Server, open_page, running_studio, start_server, stop
 
 INDEX_PY = REPO / ".venv-indextts" / "bin" / "python"
 EN_WAV = Path(str(files("f5_tts").joinpath("infer/examples/basic/basic_ref_en.wav")))
@@ -352,19 +352,9 @@ def test_api_says_how_to_install_when_the_extra_is_missing(client) -> None:
 
 
 # ---- the page -----------------------------------------------------------------------------------------
-def _open(browser, url: str):
-    expect = pytest.importorskip("playwright.sync_api").expect
-    context = browser.new_context(viewport={"width": 1400, "height": 1100})
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    page.goto(url)
-    expect(page.locator("#status-banner")).to_contain_text("Engine ready", timeout=30_000)
-    return context, page, expect
-
-
 def test_live_tab_switches_to_indextts_and_speaks(browser, index_server: Server, tmp_path: Path) -> None:
-    context, page, expect = _open(browser, index_server.url)
-    try:
+    expect = pytest.importorskip("playwright.sync_api").expect
+    with open_page(browser, index_server.url) as page:
         page.locator("#live-engine label").filter(has_text="IndexTTS").click()
         expect(page.locator("#engine-note")).to_contain_text("IndexTTS 1.5")
         expect(page.locator("#live-nfe")).to_be_hidden()
@@ -388,18 +378,14 @@ def test_live_tab_switches_to_indextts_and_speaks(browser, index_server: Server,
         page.locator("#live-engine label").filter(has_text="F5-TTS").click()
         expect(page.locator("#live-nfe")).to_be_visible()
         expect(options).to_be_hidden()
-    finally:
-        context.close()
 
 
 def test_live_tab_explains_an_unavailable_indextts(browser, studio_url: str) -> None:
-    context, page, expect = _open(browser, studio_url)
-    try:
+    expect = pytest.importorskip("playwright.sync_api").expect
+    with open_page(browser, studio_url) as page:
         page.locator("#live-engine label").filter(has_text="IndexTTS").click()
         expect(page.locator("#engine-note")).to_contain_text("IndexTTS is unavailable")
         expect(page.locator("#engine-note")).to_contain_text("indextts.model_dir")
-    finally:
-        context.close()
 
 
 # ---- NFE compare: the cross-engine blind A/B ---------------------------------------------------------
