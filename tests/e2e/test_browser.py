@@ -13,7 +13,6 @@ SMOKE_NOTICE = "Smoke mode: a tiny randomly initialised model — the audio is n
 STATS_DONE = re.compile(r"RTF \d+\.\d+.*seed \d+", re.S)
 
 
-
 def synthesize_with_shortcut(page, text: str) -> str:
     box = page.locator("#live-text textarea")
     box.fill(text)
