@@ -1,0 +1,96 @@
+"""Managing stored voices: rename, update, delete (VoiceLibrary) and voice packs (ishowtts_studio.voices.pack):
+the export round trip, and hostile or oversized .zip files refused before anything touches the disk."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from ishowtts_studio.voices import VoiceError, VoiceLibrary, VoiceNotFound, read_pack
+
+SR = 24_000
+
+
+@pytest.fixture
+def wav(tmp_path: Path) -> Path:
+    t = np.arange(int(1.5 * SR)) / SR
+    path = tmp_path / "clip.wav"
+    sf.write(path, (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), SR)
+    return path
+
+
+@pytest.fixture
+def lib(tmp_path: Path) -> VoiceLibrary:
+    return VoiceLibrary(tmp_path / "voices")
+
+
+def test_rename_keeps_slug_and_refuses_clashes(lib: VoiceLibrary, wav: Path) -> None:
+    a = lib.add("Alice", wav, "hello there", "en")
+    lib.add("Bob", wav, "hello there", "en")
+    r = lib.rename("alice", "Alicia")
+    assert r.name == "Alicia" and r.slug == a.slug and r.created == a.created
+    assert r.content_hash == a.content_hash
+    with pytest.raises(VoiceError, match="already exists"):
+        lib.rename("Alicia", "BOB")
+    with pytest.raises(VoiceError, match="letter or digit"):
+        lib.rename("Alicia", "../..")
+    assert lib.names() == ["Alicia", "Bob"]
+    assert not [p for p in lib.root.rglob("*.tmp")]
+
+
+def test_update_transcript_and_language(lib: VoiceLibrary, wav: Path) -> None:
+    lib.add("Alice", wav, "hello there", "en")
+    v = lib.update("Alice", transcript="  new   words ", language="zh")
+    assert v.transcript == "new words" and v.language == "zh"
+    assert lib.update("Alice", language="other").transcript == "new words"
+    with pytest.raises(VoiceError, match="transcript"):
+        lib.update("Alice", transcript="   ")
+    with pytest.raises(VoiceError, match="Language"):
+        lib.update("Alice", language="xx")
+    assert lib.get("Alice").language == "other"
+
+
+def test_delete_removes_the_folder_atomically(lib: VoiceLibrary, wav: Path) -> None:
+    v = lib.add("Alice", wav, "hello there", "en")
+    assert lib.delete("ALICE").slug == v.slug
+    assert not (lib.root / v.slug).exists()
+    assert {p.name for p in lib.root.iterdir()} - {".lock"} == set()
+    with pytest.raises(VoiceNotFound):
+        lib.delete("Alice")
+
+
+def test_pack_round_trip(lib: VoiceLibrary, wav: Path, tmp_path: Path) -> None:
+    v = lib.add("Alice", wav, "hello there", "en")
+    pack = lib.export_pack("Alice", tmp_path / "out")
+    p = read_pack(pack)
+    assert (p.name, p.transcript, p.language) == ("Alice", "hello there", "en")
+    assert hashlib.sha256(p.audio).hexdigest() == v.content_hash
+
+
+@pytest.mark.parametrize("bad", ["../evil.wav", "/abs.wav", "a\\..\\b", "C:evil", "x/../../y"])
+def test_pack_unsafe_paths_refused(tmp_path: Path, wav: Path, bad: str) -> None:
+    path = tmp_path / "p.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("voice.json", json.dumps({"name": "x", "transcript": "y"}))
+        zf.writestr("reference.wav", wav.read_bytes())
+        zf.writestr(bad, b"x")
+    with pytest.raises(VoiceError, match="unsafe path"):
+        read_pack(path)
+
+
+def test_pack_size_limits(tmp_path: Path, wav: Path) -> None:
+    path = tmp_path / "p.zip"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("voice.json", json.dumps({"name": "x", "transcript": "y"}))
+        zf.writestr("reference.wav", bytes(5 * 2**20))
+    with pytest.raises(VoiceError, match="unpack to"):
+        read_pack(path, max_bytes=2**20)
+    assert read_pack(path, max_bytes=10 * 2**20).name == "x"
+    with pytest.raises(VoiceError, match="larger than"):
+        read_pack(path, max_bytes=1000)
