@@ -46,7 +46,7 @@ def _stock_once(engine: Any, voice: VoiceRef, text: str, params: GenerationParam
     from f5_tts.infer.utils_infer import infer_batch_process
 
     from ishowtts_studio.audio import read_audio
-    from ishowtts_studio.engines.f5 import preprocess_ref_text
+    from ishowtts_studio.engines.f5_refs import preprocess_ref_text
 
     wav, sr = read_audio(voice.audio_path, target_sr=engine.sample_rate)
     ref = (torch.from_numpy(wav)[None], sr)
@@ -65,18 +65,14 @@ def _mel_check(engine: Any, voice: VoiceRef, text: str, params: GenerationParams
     """Our sampler against `CFM.sample` on the same noise: relative error of the mel, same duration."""
     import torch
 
-    from ishowtts_studio.engines.f5_sampler import SampleItem
-
-    prepared, _ = engine._prepared(voice)
-    total, _ = engine.estimate_frames(voice, text, params.speed)
-    ids = engine._text_ids(prepared.ref_text + text)
+    item, _ = engine.sample_item(voice, text, speed=params.speed, seed=seed)
     ours = engine.sampler.sample(
-        [SampleItem(cond_mel=prepared.mel, text_ids=ids, duration=total, seed=seed)],
-        nfe=params.nfe, cfg_strength=params.cfg_strength, sway_coef=params.sway_coef,
+        [item], nfe=params.nfe, cfg_strength=params.cfg_strength, sway_coef=params.sway_coef,
     )[0].float()
     with torch.inference_mode():
         ref, _ = engine.cfm.sample(
-            cond=prepared.mel[None].to(engine.dtype), text=ids[None], duration=total, steps=params.nfe,
+            cond=item.cond_mel[None].to(engine.dtype), text=item.text_ids[None], duration=item.duration,
+            steps=params.nfe,
             cfg_strength=params.cfg_strength, sway_sampling_coef=params.sway_coef, seed=seed,
         )
     ref = ref[0].float()
@@ -106,21 +102,17 @@ def _profile_parts(engine: Any, job: ChunkJob, reps: int = 5) -> dict[str, float
     """Median milliseconds of each stage of one synthesis, to see where the time goes."""
     import torch
 
-    from ishowtts_studio.engines.f5_sampler import SampleItem
-
     parts: dict[str, list[float]] = {"prep_ms": [], "sample_ms": [], "vocoder_ms": []}
     p = job.params
     for _ in range(reps):
         _sync()
         t0 = time.perf_counter()
-        prepared, _ = engine._prepared(job.voice)
-        total, ref_frames = engine.estimate_frames(job.voice, job.text, p.speed)
-        ids = engine._text_ids(prepared.ref_text + job.text)
+        item, prepared = engine.sample_item(job.voice, job.text, speed=p.speed, seed=job.seed)
+        ref_frames = prepared.ref_frames
         _sync()
         t1 = time.perf_counter()
         # the engine's own serving path (exact or bucketed graph), as a request would take it
-        mel = engine._sample_by_length([SampleItem(cond_mel=prepared.mel, text_ids=ids, duration=total,
-                                                   seed=job.seed)], p)[0]
+        mel = engine.sample_mels([item], p)[0]
         _sync()
         t2 = time.perf_counter()
         with torch.inference_mode():
