@@ -337,6 +337,13 @@ class EngineSettings(_Section):
     chunk_chars: int = _opt(
         135, "Byte limit of the other text chunks (UTF-8 bytes, as F5-TTS measures).", lo=20, hi=1000
     )
+    single_chunk_chars: int = _opt(
+        135,
+        "A text of at most this many bytes (and within chunk_chars) runs as one chunk, without the short first "
+        "chunk: a chat line costs one sampler call instead of two, since every chunk carries the whole reference. "
+        "0 = always split.",
+        lo=0, hi=1000,
+    )
     cuda_graphs: bool = _opt(True, "Capture the sampler in CUDA graphs (GPU only) to cut launch overhead.")
     bucket_frames: int = _opt(
         32,
