@@ -81,6 +81,18 @@ def _mel_check(engine: Any, voice: VoiceRef, text: str, params: GenerationParams
     return {"mel_rel_err": err, "same_duration": same, "frames": int(ours.shape[0])}
 
 
+def fp8_check(engine: Any, voice: VoiceRef, text: str, params: GenerationParams, seed: int) -> dict[str, Any]:
+    """With `engine.fp8_gemms`: the serving sampler (FP8 GEMMs) against a plain sampler over the same model
+    without FP8 (no graphs, no compile), on the same noise: the error FP8 adds to the mel."""
+    from ishowtts_studio.engines.f5_sampler import F5Sampler
+
+    item, _ = engine.sample_item(voice, text, speed=params.speed, seed=seed)
+    kw = {"nfe": params.nfe, "cfg_strength": params.cfg_strength, "sway_coef": params.sway_coef}
+    fp8 = engine.sampler.sample([item], **kw)[0].float()
+    plain = F5Sampler(engine.cfm, attention=engine.attention).sample([item], **kw)[0].float()
+    return {"fp8_mel_rel_err": float((fp8 - plain).norm() / plain.norm())}
+
+
 def compute_floor_ms(engine: Any, total_frames: int, nfe: int, peak_tflops: float, batch: int = 1) -> float:
     """Milliseconds the sampler's matrix arithmetic needs at `peak_tflops`: every linear layer of the DiT on
     every frame of the CFG-packed batch, attention's two products, the position convolutions, per step."""
@@ -161,6 +173,8 @@ def measure_row(engine: Any, runtime: EngineRuntime, cfg: BenchConfig, lang: str
         row["compute_floor_ms"] = compute_floor_ms(eng, total, nfe, cfg.peak_tflops)
         if stock_error:
             row["stock_error"] = stock_error
+        if getattr(eng.sampler, "fp8", False):
+            row.update(fp8_check(eng, voice, text, params, cfg.seed))
         row["ours_latency"] = summarise(ours)
         row["ours_rtf"] = summarise([t / audio_s for t in ours])
         row["audio_s"] = audio_s

@@ -397,6 +397,12 @@ class EngineSettings(_Section):
         "Hand-written GPU kernels in the sampler: the position convolutions in Triton and the feed-forward's GELU "
         "in the GEMM epilogue (GPU only).",
     )
+    fp8_gemms: bool = _opt(
+        False,
+        "FP8 (e4m3) matrix products in the model's blocks, scaled per row and channel: GPUs of compute capability "
+        "8.9+ (Hopper, Ada) in bf16 only, otherwise off with a warning. Changes the audio slightly (the error "
+        "against bf16 is in docs/performance.md).",
+    )
     warmup: bool = _opt(True, "Run a short synthesis at start-up so the first real request is fast.")
     ref_cache_items: int = _opt(64, "Reference voices whose prepared audio is kept in memory.", lo=1, hi=10000)
     max_loaded_engines: int = _opt(

@@ -80,6 +80,7 @@ class F5Engine:
         share_graph_memory: bool = True,
         cudnn_benchmark: bool = False,
         idle_before_prepare_s: float = 2.0,
+        fp8_gemms: bool = False,
     ) -> None:
         self.checkpoint, self.vocab, self.vocoder_spec = checkpoint, vocab, vocoder
         self.model_name = model_name
@@ -99,6 +100,7 @@ class F5Engine:
         # traffic is left alone and a pause gets the work; run 5 measured the cost of a shorter wait)
         self.idle_before_prepare_s = idle_before_prepare_s
         self._last_busy = 0.0
+        self.fp8_gemms = fp8_gemms
         self.cfm: Any = None
         self.vocoder: Any = None
         self.sampler: F5Sampler | None = None
@@ -157,6 +159,8 @@ class F5Engine:
             triton_conv=self.fused_kernels,
             gelu_epilogue=self.fused_kernels,
             share_graph_memory=self.share_graph_memory,
+            # on the CPU FP8 would only be emulated (slower): the switch is for FP8 tensor cores
+            fp8_gemms=self.fp8_gemms and self.device.type == "cuda",
         )
         say(0.7, "model ready")
         return self.info()
@@ -188,6 +192,7 @@ class F5Engine:
                 "prepare_frames": [self.prepare_min_frames, self.prepare_max_frames],
                 "exact_graphs": self.exact_graphs,
                 "share_graph_memory": self.share_graph_memory,
+                "fp8_gemms": bool(self.sampler and self.sampler.fp8),
             },
         )
 

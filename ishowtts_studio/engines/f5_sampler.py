@@ -36,6 +36,8 @@ import torch.nn.functional as F
 from f5_tts.model.utils import get_epss_timesteps
 from x_transformers.x_transformers import apply_rotary_pos_emb
 
+from ishowtts_studio.engines.f5_fp8 import Fp8Weight, fp8_supported, linear
+
 log = logging.getLogger(__name__)
 
 
@@ -120,13 +122,13 @@ def fused_block(
     mod: torch.Tensor,
     next_w: torch.Tensor,
     next_b: torch.Tensor,
-    w_qkv: torch.Tensor,
+    w_qkv: torch.Tensor | Fp8Weight,
     b_qkv: torch.Tensor,
-    w_o: torch.Tensor,
+    w_o: torch.Tensor | Fp8Weight,
     b_o: torch.Tensor,
-    w_ff1: torch.Tensor,
+    w_ff1: torch.Tensor | Fp8Weight,
     b_ff1: torch.Tensor,
-    w_ff2: torch.Tensor,
+    w_ff2: torch.Tensor | Fp8Weight,
     b_ff2: torch.Tensor,
     cos: torch.Tensor,
     sin: torch.Tensor,
@@ -136,6 +138,7 @@ def fused_block(
     eps_ff: float,
     eps_next: float,
     gelu_epilogue: bool = False,
+    fp8_native: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One DiT block (published layout) as a pure function of its weights, so one compiled graph serves
     all blocks. `norm` is this block's modulated attention norm of `x` (computed by the previous block or
@@ -144,25 +147,26 @@ def fused_block(
     the gated residual and the next norm share one pass. Modulated norms are `layer_norm` calls (the step's
     modulation is shared by every row; `mod` holds 1 + scale), q/k/v one GEMM, rotary on q and k together
     from cos / signed-sin tables, gated residuals `addcmul`, the tanh-GELU feed-forward (with
-    `gelu_epilogue`, GELU runs in the GEMM's epilogue: cuBLASLt's GELU is the same tanh form)."""
+    `gelu_epilogue`, GELU runs in the GEMM's epilogue: cuBLASLt's GELU is the same tanh form). Weights given
+    as `Fp8Weight` (`engine.fp8_gemms`) run as FP8 GEMMs (`f5_fp8`; `fp8_native`: on FP8 tensor cores)."""
     b, n, dim = x.shape
     _, _, gate_msa, shift_mlp, wscale_mlp, gate_mlp = mod.view(6, dim).unbind(0)
-    qkv = F.linear(norm, w_qkv, b_qkv).view(b, n, 3, heads, -1)
+    qkv = linear(norm, w_qkv, b_qkv, fp8_native).view(b, n, 3, heads, -1)
     qk = qkv[:, :, :2]
     qk = torch.addcmul(qk * cos, qk.unflatten(-1, (-1, 2)).flip(-1).flatten(-2), sin)
     o = F.scaled_dot_product_attention(
         qk[:, :, 0].transpose(1, 2), qk[:, :, 1].transpose(1, 2), qkv[:, :, 2].transpose(1, 2), attn_mask=attn_bias
     )
-    o = F.linear(o.transpose(1, 2).reshape(b, n, -1), w_o, b_o)
+    o = linear(o.transpose(1, 2).reshape(b, n, -1), w_o, b_o, fp8_native)
     if keep is not None:
         o = o.masked_fill(~keep, 0.0)
     x = torch.addcmul(x, gate_msa, o)
     norm = F.layer_norm(x, (dim,), wscale_mlp, shift_mlp, eps_ff)
-    if gelu_epilogue:
+    if gelu_epilogue and not isinstance(w_ff1, Fp8Weight):
         hidden = torch.ops.ishowtts.linear_gelu(norm.view(b * n, dim), w_ff1, b_ff1).view(b, n, -1)
     else:
-        hidden = F.gelu(F.linear(norm, w_ff1, b_ff1), approximate="tanh")
-    x = torch.addcmul(x, gate_mlp, F.linear(hidden, w_ff2, b_ff2))
+        hidden = F.gelu(linear(norm, w_ff1, b_ff1, fp8_native), approximate="tanh")
+    x = torch.addcmul(x, gate_mlp, linear(hidden, w_ff2, b_ff2, fp8_native))
     return x, F.layer_norm(x, (dim,), next_w, next_b, eps_next)
 
 
@@ -218,6 +222,7 @@ class F5Sampler:
         gelu_epilogue: bool = False,
         max_graphs: int = 32,
         share_graph_memory: bool = True,
+        fp8_gemms: bool = False,
     ) -> None:
         self.cfm = cfm
         self.attention = attention
@@ -286,6 +291,19 @@ class F5Sampler:
 
             w1, b1, w2, b2 = self._conv
             self._conv = (arrange_weight(w1, self._conv_groups), b1, arrange_weight(w2, self._conv_groups), b2)
+        # FP8 GEMMs in the blocks (`engine.fp8_gemms`): native on FP8 tensor cores in bf16, emulated elsewhere
+        # (CPU tests); the fused path only, since the blocks' four GEMMs are where the matrix time goes
+        self.fp8 = bool(fp8_gemms and self.fused)
+        self.fp8_native = self.fp8 and self.dtype == torch.bfloat16 and fp8_supported(self.device)
+        if fp8_gemms and self.device.type == "cuda" and not self.fp8_native:
+            log.warning("engine.fp8_gemms: no FP8 tensor cores in %s (needs compute capability 8.9+, bf16); "
+                        "FP8 GEMMs off", self.dtype)
+            self.fp8 = False
+        if self.fp8:
+            self._block_weights = [
+                (Fp8Weight.of(qkv), bqkv, Fp8Weight.of(wo), bo, Fp8Weight.of(w1), b1, Fp8Weight.of(w2), b2)
+                for qkv, bqkv, wo, bo, w1, b1, w2, b2 in self._block_weights
+            ]
         self._forward = self._velocity_packed
         self._head, self._blockfn, self._tail = fused_head, fused_block, fused_tail
         # torch.compile of the fused path: head, one block (shared by all blocks) and tail compiled
@@ -500,7 +518,7 @@ class F5Sampler:
                     _mark_dynamic(h, norm)
                 nw, nb, neps = lns[j + 1]
                 h, norm = self._blockfn(h, norm, m, nw, nb, *w, cos, sin, keep, attn_bias, blk.attn.heads,
-                                        blk.ff_norm.eps, neps, self.gelu_epilogue)
+                                        blk.ff_norm.eps, neps, self.gelu_epilogue, self.fp8_native)
             if self.compiled:
                 _mark_dynamic(norm)
             return self._tail(norm, dit.proj_out.weight.detach(), dit.proj_out.bias.detach(), cfg, use_cfg)
