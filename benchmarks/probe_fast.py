@@ -133,8 +133,8 @@ def main() -> None:
         torch.cuda.empty_cache()
 
     if args.conv_check:  # the Triton position convolution against the unfold + bmm path, random inputs
+        from ishowtts_studio.engines.f5_blocks import _grouped_conv
         from ishowtts_studio.engines.f5_kernels import arrange_weight, gconv_mish
-        from ishowtts_studio.engines.f5_sampler import _grouped_conv
 
         conv = eng.cfm.transformer.input_embed.conv_pos_embed.conv1d[0]
         groups = conv.groups

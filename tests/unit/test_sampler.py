@@ -108,7 +108,7 @@ def test_fused_head_matches_the_modules(masked: bool) -> None:
     convolutions as unfold + bmm) equals f5-tts's ConvPositionEmbedding added to its input, masks included."""
     from f5_tts.model.modules import ConvPositionEmbedding
 
-    from ishowtts_studio.engines.f5_sampler import fused_head
+    from ishowtts_studio.engines.f5_blocks import fused_head
 
     torch.manual_seed(3)
     module = ConvPositionEmbedding(dim=64, kernel_size=31, groups=16).eval()
