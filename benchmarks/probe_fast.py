@@ -52,12 +52,7 @@ def main() -> None:
     print(f"load {time.perf_counter() - t_start:.1f} s; inductor cache {os.environ.get('TORCHINDUCTOR_CACHE_DIR')}",
           flush=True)
     voice = builtin_voice("en")
-    prepared, _ = eng._prepared(voice)
-    items = {}
-    for size in ("short", "medium", "long"):
-        total, _ = eng.estimate_frames(voice, TEXTS["en"][size], 1.0)
-        ids = eng._text_ids(prepared.ref_text + TEXTS["en"][size])
-        items[size] = SampleItem(cond_mel=prepared.mel, text_ids=ids, duration=total, seed=1)
+    items = {size: eng.sample_item(voice, TEXTS["en"][size], seed=1)[0] for size in ("short", "medium", "long")}
     refs = {}
     with torch.inference_mode():
         for size, it in items.items():
@@ -65,12 +60,13 @@ def main() -> None:
                                     duration=it.duration, steps=args.nfe, cfg_strength=2.0, sway_sampling_coef=-1.0,
                                     seed=it.seed)
             refs[size] = ref[0].float()
-    batch_items = [SampleItem(cond_mel=prepared.mel, text_ids=items["short"].text_ids, duration=items["short"].duration,
+    short = items["short"]
+    batch_items = [SampleItem(cond_mel=short.cond_mel, text_ids=short.text_ids, duration=short.duration,
                               seed=100 + i) for i in range(args.batch)]
     mixed = [items["short"], items["medium"]]  # a padded batch of two lengths
-    pair = [items["short"], SampleItem(cond_mel=prepared.mel, text_ids=items["short"].text_ids,
+    pair = [items["short"], SampleItem(cond_mel=items["short"].cond_mel, text_ids=items["short"].text_ids,
                                        duration=items["short"].duration, seed=2)]  # two of one length
-    near = [items["short"], SampleItem(cond_mel=prepared.mel, text_ids=items["short"].text_ids,
+    near = [items["short"], SampleItem(cond_mel=items["short"].cond_mel, text_ids=items["short"].text_ids,
                                        duration=items["short"].duration - 8, seed=2)]  # 8 frames apart
     results: dict = {"device": torch.cuda.get_device_name(), "torch": torch.__version__, "nfe": args.nfe,
                      "variants": {}}
@@ -116,10 +112,9 @@ def main() -> None:
                 t0 = time.perf_counter()
                 its = []
                 for job in jobs:
-                    prep, _ = eng._prepared(job.voice)
-                    total, ref_frames = eng.estimate_frames(job.voice, job.text, 1.0)
-                    its.append(SampleItem(cond_mel=prep.mel, text_ids=eng._text_ids(prep.ref_text + job.text),
-                                          duration=total, seed=job.seed))
+                    item, prep = eng.sample_item(job.voice, job.text, seed=job.seed)
+                    its.append(item)
+                    ref_frames = prep.ref_frames
                 t1 = time.perf_counter()
                 ts, mels = sync_time(run, its)
                 tv, _ = sync_time(eng._vocode, [m[ref_frames:] for m in mels])
@@ -138,8 +133,8 @@ def main() -> None:
         torch.cuda.empty_cache()
 
     if args.conv_check:  # the Triton position convolution against the unfold + bmm path, random inputs
+        from ishowtts_studio.engines.f5_blocks import _grouped_conv
         from ishowtts_studio.engines.f5_kernels import arrange_weight, gconv_mish
-        from ishowtts_studio.engines.f5_sampler import _grouped_conv
 
         conv = eng.cfm.transformer.input_embed.conv_pos_embed.conv1d[0]
         groups = conv.groups

@@ -22,7 +22,6 @@ from triton.testing import do_bench
 
 from ishowtts_studio.bench import builtin_voice
 from ishowtts_studio.engines.f5 import F5Engine
-from ishowtts_studio.engines.f5_sampler import SampleItem
 from ishowtts_studio.workloads import chat_lines
 
 
@@ -70,13 +69,8 @@ def timed(fn) -> tuple[float, object]:
 
 def sampler_probe(eng: F5Engine, nfe: int, runs: int) -> list[dict]:
     voice = builtin_voice("en")
-    prepared, _ = eng._prepared(voice)
     lines = chat_lines(8, seed=99, languages=("en",))
-    items = []
-    for i, text in enumerate(lines):
-        total, _ = eng.estimate_frames(voice, text, 1.0)
-        items.append(SampleItem(cond_mel=prepared.mel, text_ids=eng._text_ids(prepared.ref_text + text),
-                                duration=total, seed=i))
+    items = [eng.sample_item(voice, text, seed=i)[0] for i, text in enumerate(lines)]
     sampler = eng.sampler
     kw = {"nfe": nfe, "cfg_strength": 2.0, "sway_coef": -1.0}
     rows = []
@@ -85,7 +79,7 @@ def sampler_probe(eng: F5Engine, nfe: int, runs: int) -> list[dict]:
                                  ("b8_padded_bucket32", items, 32)):
         sampler.bucket_frames = bucket
         if label == "b8_exact_groups":
-            fn = lambda b=batch: eng._sample_by_length(b, type("P", (), kw | {"nfe": nfe})())  # noqa: E731
+            fn = lambda b=batch: eng.sample_mels(b, type("P", (), kw | {"nfe": nfe})())  # noqa: E731
         else:
             fn = lambda b=batch: sampler.sample(b, **kw)  # noqa: E731
         first, out = timed(fn)

@@ -31,10 +31,9 @@ eng = F5Engine(checkpoint="", vocab="", vocoder="", device="cuda", precision=arg
                compile_model=args.compile, attention=args.attention)
 eng.load()
 voice = builtin_voice("en")
-prepared, _ = eng._prepared(voice)
-total, _ = eng.estimate_frames(voice, TEXTS["en"][args.text], 1.0)
-ids = eng._text_ids(prepared.ref_text + TEXTS["en"][args.text])
-items = [SampleItem(cond_mel=prepared.mel, text_ids=ids, duration=total, seed=1 + i) for i in range(args.batch)]
+one, _ = eng.sample_item(voice, TEXTS["en"][args.text])
+items = [SampleItem(cond_mel=one.cond_mel, text_ids=one.text_ids, duration=one.duration, seed=1 + i)
+         for i in range(args.batch)]
 for bucket in args.buckets:
     eng.sampler.bucket_frames = bucket
     for _ in range(3):
@@ -45,7 +44,7 @@ for bucket in args.buckets:
         torch.cuda.synchronize()
     table = prof.key_averages().table(sort_by="self_cuda_time_total", row_limit=args.rows, max_name_column_width=70)
     kernels = sum(1 for e in prof.events() if e.device_type.name == "CUDA")
-    head = (f"=== {args.text} batch {args.batch} bucket {bucket} frames {total} precision {args.precision} "
+    head = (f"=== {args.text} batch {args.batch} bucket {bucket} frames {one.duration} precision {args.precision} "
             f"compile {eng.sampler.compiled} attention {args.attention} CUDA kernels per call {kernels}")
     print(f"{head}\n{table}")
     if args.out:

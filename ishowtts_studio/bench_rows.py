@@ -46,7 +46,7 @@ def _stock_once(engine: Any, voice: VoiceRef, text: str, params: GenerationParam
     from f5_tts.infer.utils_infer import infer_batch_process
 
     from ishowtts_studio.audio import read_audio
-    from ishowtts_studio.engines.f5 import preprocess_ref_text
+    from ishowtts_studio.engines.f5_refs import preprocess_ref_text
 
     wav, sr = read_audio(voice.audio_path, target_sr=engine.sample_rate)
     ref = (torch.from_numpy(wav)[None], sr)
@@ -65,24 +65,32 @@ def _mel_check(engine: Any, voice: VoiceRef, text: str, params: GenerationParams
     """Our sampler against `CFM.sample` on the same noise: relative error of the mel, same duration."""
     import torch
 
-    from ishowtts_studio.engines.f5_sampler import SampleItem
-
-    prepared, _ = engine._prepared(voice)
-    total, _ = engine.estimate_frames(voice, text, params.speed)
-    ids = engine._text_ids(prepared.ref_text + text)
+    item, _ = engine.sample_item(voice, text, speed=params.speed, seed=seed)
     ours = engine.sampler.sample(
-        [SampleItem(cond_mel=prepared.mel, text_ids=ids, duration=total, seed=seed)],
-        nfe=params.nfe, cfg_strength=params.cfg_strength, sway_coef=params.sway_coef,
+        [item], nfe=params.nfe, cfg_strength=params.cfg_strength, sway_coef=params.sway_coef,
     )[0].float()
     with torch.inference_mode():
         ref, _ = engine.cfm.sample(
-            cond=prepared.mel[None].to(engine.dtype), text=ids[None], duration=total, steps=params.nfe,
+            cond=item.cond_mel[None].to(engine.dtype), text=item.text_ids[None], duration=item.duration,
+            steps=params.nfe,
             cfg_strength=params.cfg_strength, sway_sampling_coef=params.sway_coef, seed=seed,
         )
     ref = ref[0].float()
     same = ours.shape == ref.shape
     err = float((ours - ref).norm() / ref.norm()) if same else float("nan")
     return {"mel_rel_err": err, "same_duration": same, "frames": int(ours.shape[0])}
+
+
+def fp8_check(engine: Any, voice: VoiceRef, text: str, params: GenerationParams, seed: int) -> dict[str, Any]:
+    """With `engine.fp8_gemms`: the serving sampler (FP8 GEMMs) against a plain sampler over the same model
+    without FP8 (no graphs, no compile), on the same noise: the error FP8 adds to the mel."""
+    from ishowtts_studio.engines.f5_sampler import F5Sampler
+
+    item, _ = engine.sample_item(voice, text, speed=params.speed, seed=seed)
+    kw = {"nfe": params.nfe, "cfg_strength": params.cfg_strength, "sway_coef": params.sway_coef}
+    fp8 = engine.sampler.sample([item], **kw)[0].float()
+    plain = F5Sampler(engine.cfm, attention=engine.attention).sample([item], **kw)[0].float()
+    return {"fp8_mel_rel_err": float((fp8 - plain).norm() / plain.norm())}
 
 
 def compute_floor_ms(engine: Any, total_frames: int, nfe: int, peak_tflops: float, batch: int = 1) -> float:
@@ -106,21 +114,17 @@ def _profile_parts(engine: Any, job: ChunkJob, reps: int = 5) -> dict[str, float
     """Median milliseconds of each stage of one synthesis, to see where the time goes."""
     import torch
 
-    from ishowtts_studio.engines.f5_sampler import SampleItem
-
     parts: dict[str, list[float]] = {"prep_ms": [], "sample_ms": [], "vocoder_ms": []}
     p = job.params
     for _ in range(reps):
         _sync()
         t0 = time.perf_counter()
-        prepared, _ = engine._prepared(job.voice)
-        total, ref_frames = engine.estimate_frames(job.voice, job.text, p.speed)
-        ids = engine._text_ids(prepared.ref_text + job.text)
+        item, prepared = engine.sample_item(job.voice, job.text, speed=p.speed, seed=job.seed)
+        ref_frames = prepared.ref_frames
         _sync()
         t1 = time.perf_counter()
         # the engine's own serving path (exact or bucketed graph), as a request would take it
-        mel = engine._sample_by_length([SampleItem(cond_mel=prepared.mel, text_ids=ids, duration=total,
-                                                   seed=job.seed)], p)[0]
+        mel = engine.sample_mels([item], p)[0]
         _sync()
         t2 = time.perf_counter()
         with torch.inference_mode():
@@ -169,6 +173,8 @@ def measure_row(engine: Any, runtime: EngineRuntime, cfg: BenchConfig, lang: str
         row["compute_floor_ms"] = compute_floor_ms(eng, total, nfe, cfg.peak_tflops)
         if stock_error:
             row["stock_error"] = stock_error
+        if getattr(eng.sampler, "fp8", False):
+            row.update(fp8_check(eng, voice, text, params, cfg.seed))
         row["ours_latency"] = summarise(ours)
         row["ours_rtf"] = summarise([t / audio_s for t in ours])
         row["audio_s"] = audio_s

@@ -61,6 +61,7 @@ class Studio:
             prepare_min_frames=eng.prepare_min_frames, prepare_max_frames=eng.prepare_max_frames,
             exact_graphs=eng.exact_graphs, share_graph_memory=eng.share_graph_memory,
             cudnn_benchmark=eng.cudnn_benchmark, idle_before_prepare_s=eng.idle_prepare_after_s,
+            fp8_gemms=eng.fp8_gemms,
         )
         idx = settings.indextts
         self.indextts = IndexTTSEngine(

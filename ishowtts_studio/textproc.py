@@ -222,5 +222,10 @@ def split_sentences(text: str, *, max_chars: int = 135, first_chunk_chars: int |
 
 def chunk_for_engine(text: str, engine: Any) -> list[str]:
     """Split text the way the studio streams it: `engine.chunk_chars` per chunk, a short first chunk of
-    `engine.first_chunk_chars` (an `EngineSettings`). Synthesis, NFE renders and the benchmark share it."""
+    `engine.first_chunk_chars` (an `EngineSettings`), except that a text of at most `engine.single_chunk_chars`
+    bytes stays whole (splitting it would run the reference twice for little earlier audio). Synthesis, NFE
+    renders and the benchmark share it."""
+    whole = min(engine.single_chunk_chars, engine.chunk_chars)
+    if whole and utf8_len(" ".join(text.split())) <= whole:
+        return split_sentences(text, max_chars=engine.chunk_chars)
     return split_sentences(text, max_chars=engine.chunk_chars, first_chunk_chars=engine.first_chunk_chars)

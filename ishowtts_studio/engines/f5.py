@@ -7,32 +7,23 @@ that says exactly what is missing and how to fix it.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from ishowtts_studio.audio import read_audio
 from ishowtts_studio.engines.base import ChunkAudio, ChunkJob, EngineInfo, EngineUnavailable, VoiceRef
+from ishowtts_studio.engines.f5_refs import HOP, SAMPLE_RATE, TARGET_RMS, PreparedVoice, RefCache
 from ishowtts_studio.engines.f5_sampler import F5Sampler, SampleItem, round_up
 from ishowtts_studio.engines.f5_weights import locate_weights
 from ishowtts_studio.engines.smoke import ensure_random_weights, full_arch
 
 log = logging.getLogger(__name__)
-
-SAMPLE_RATE = 24000
-HOP = 256
-TARGET_RMS = 0.1  # f5-tts normalises quiet references to this RMS and scales the output back
-REF_CACHE_VERSION = 1
 
 Progress = Callable[[float, str], None]
 
@@ -56,30 +47,6 @@ def resolve_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
-
-
-@dataclass
-class PreparedVoice:
-    mel: torch.Tensor  # (frames, n_mels) float32 on the engine's device
-    ref_samples: int
-    rms: float
-    ref_text: str
-
-
-def preprocess_ref_text(text: str) -> str:
-    """f5-tts's `preprocess_ref_audio_text` rule: the transcript ends with a sentence stop and a space."""
-    text = text.strip()
-    if not text.endswith((". ", "。")):
-        text = text + " " if text.endswith(".") else text + ". "
-    return text
-
-
-def normalise_ref_text(text: str) -> str:
-    """The reference text exactly as f5-tts's `infer_batch_process` uses it: after the preprocessing rule
-    it appends one more space when the last character is single-byte. The duration rule counts these bytes,
-    so both spaces matter for identical output lengths."""
-    text = preprocess_ref_text(text)
-    return text + " " if len(text[-1].encode("utf-8")) == 1 else text
 
 
 class F5Engine:
@@ -113,6 +80,7 @@ class F5Engine:
         share_graph_memory: bool = True,
         cudnn_benchmark: bool = False,
         idle_before_prepare_s: float = 2.0,
+        fp8_gemms: bool = False,
     ) -> None:
         self.checkpoint, self.vocab, self.vocoder_spec = checkpoint, vocab, vocoder
         self.model_name = model_name
@@ -132,15 +100,15 @@ class F5Engine:
         # traffic is left alone and a pause gets the work; run 5 measured the cost of a shorter wait)
         self.idle_before_prepare_s = idle_before_prepare_s
         self._last_busy = 0.0
+        self.fp8_gemms = fp8_gemms
         self.cfm: Any = None
         self.vocoder: Any = None
         self.sampler: F5Sampler | None = None
         self.vocab_char_map: dict[str, int] = {}
         self.device = torch.device("cpu")
         self.dtype = torch.float32
-        self._refs: OrderedDict[str, PreparedVoice] = OrderedDict()
-        self._refs_lock = threading.Lock()
-        self._stats = {"ref_cache_hits": 0, "ref_cache_disk_hits": 0, "ref_cache_misses": 0}
+        # references are analysed once per voice: memory LRU + disk (the mel needs the loaded model)
+        self.refs = RefCache(self.cache_dir, ref_cache_items, lambda wave: self.cfm.mel_spec(wave), self.device)
 
     # ---- loading ------------------------------------------------------------------------------
     def load(self, progress: Progress | None = None) -> EngineInfo:
@@ -151,6 +119,7 @@ class F5Engine:
         say = progress or (lambda f, m: log.info("%3.0f%% %s", f * 100, m))
         self.device = resolve_device(self.device_spec)
         self.dtype = resolve_precision(self.device, self.precision_spec)
+        self.refs.device = self.device
         if self.device.type == "cuda":
             # cuDNN autotuning times its algorithms for every new input shape: the text embedding's and the
             # vocoder's convolutions meet a new length with nearly every live request, and the tuning then sits on
@@ -190,6 +159,8 @@ class F5Engine:
             triton_conv=self.fused_kernels,
             gelu_epilogue=self.fused_kernels,
             share_graph_memory=self.share_graph_memory,
+            # on the CPU FP8 would only be emulated (slower): the switch is for FP8 tensor cores
+            fp8_gemms=self.fp8_gemms and self.device.type == "cuda",
         )
         say(0.7, "model ready")
         return self.info()
@@ -221,67 +192,23 @@ class F5Engine:
                 "prepare_frames": [self.prepare_min_frames, self.prepare_max_frames],
                 "exact_graphs": self.exact_graphs,
                 "share_graph_memory": self.share_graph_memory,
+                "fp8_gemms": bool(self.sampler and self.sampler.fp8),
             },
         )
 
     # ---- references ---------------------------------------------------------------------------
-    def _ref_key(self, voice: VoiceRef) -> str:
-        raw = f"{REF_CACHE_VERSION}|{voice.content_hash}|{SAMPLE_RATE}|{HOP}|vocos-100|{TARGET_RMS}"
-        return hashlib.sha256(raw.encode()).hexdigest()[:32]
-
     def prepare_voice(self, voice: VoiceRef) -> bool:
-        return self._prepared(voice)[1]
-
-    def _prepared(self, voice: VoiceRef) -> tuple[PreparedVoice, bool]:
-        key = self._ref_key(voice)
-        ref_text = normalise_ref_text(voice.transcript)
-        with self._refs_lock:
-            hit = self._refs.get(key)
-            if hit is not None and hit.ref_text == ref_text:
-                self._refs.move_to_end(key)
-                self._stats["ref_cache_hits"] += 1
-                return hit, True
-        disk = self.cache_dir / "ref-mels" / f"{key}.pt"
-        from_disk = False
-        if disk.exists():
-            try:
-                blob = torch.load(disk, map_location="cpu", weights_only=True)
-                mel, samples, rms = blob["mel"], int(blob["samples"]), float(blob["rms"])
-                from_disk = True
-            except Exception:  # a corrupt cache file is rebuilt, never fatal
-                log.warning("reference cache file %s unreadable; rebuilding", disk)
-        if not from_disk:
-            wav, _ = read_audio(voice.audio_path, target_sr=SAMPLE_RATE)
-            rms = float(np.sqrt(np.mean(np.square(wav, dtype=np.float64))))
-            if 0 < rms < TARGET_RMS:
-                wav = wav * (TARGET_RMS / rms)
-            with torch.inference_mode():
-                mel = self.cfm.mel_spec(torch.from_numpy(wav).float().to(self.device)[None])[0].T.float().cpu()
-            samples = len(wav)
-            disk.parent.mkdir(parents=True, exist_ok=True)
-            tmp = disk.with_suffix(f".tmp{threading.get_ident()}")
-            torch.save({"mel": mel, "samples": samples, "rms": rms}, tmp)
-            tmp.replace(disk)
-        prepared = PreparedVoice(mel=mel.to(self.device), ref_samples=samples, rms=rms, ref_text=ref_text)
-        with self._refs_lock:
-            self._stats["ref_cache_disk_hits" if from_disk else "ref_cache_misses"] += 1
-            self._refs[key] = prepared
-            while len(self._refs) > self.ref_cache_items:
-                self._refs.popitem(last=False)
-        return prepared, from_disk
+        return self.refs.get(voice)[1]
 
     def forget_voice(self, voice: VoiceRef) -> None:
-        key = self._ref_key(voice)
-        with self._refs_lock:
-            self._refs.pop(key, None)
-        (self.cache_dir / "ref-mels" / f"{key}.pt").unlink(missing_ok=True)
+        self.refs.forget(voice)
 
     # ---- synthesis ----------------------------------------------------------------------------
     def estimate_frames(self, voice: VoiceRef, text: str, speed: float) -> tuple[int, int]:
         """f5-tts's duration rule: reference frames plus the reference's frames-per-byte times the new
         text's bytes, over the speed (very short texts are slowed to 0.3, as f5-tts does)."""
-        prepared, _ = self._prepared(voice)
-        ref_frames = prepared.ref_samples // HOP
+        prepared, _ = self.refs.get(voice)
+        ref_frames = prepared.ref_frames
         gen_bytes = len(text.encode("utf-8"))
         local_speed = 0.3 if gen_bytes < 10 else speed
         ref_bytes = len(prepared.ref_text.encode("utf-8"))
@@ -293,33 +220,39 @@ class F5Engine:
         tokens = convert_char_to_pinyin([text])
         return list_str_to_idx(tokens, self.vocab_char_map)[0].to(self.device)
 
+    def sample_item(self, voice: VoiceRef, text: str, *, speed: float = 1.0, seed: int = 0,
+                    duration: int | None = None) -> tuple[SampleItem, PreparedVoice]:
+        """The sampler's input for one chunk (reference mel, reference + chunk text ids, total frames by the
+        duration rule unless given) and the prepared reference it used. The benchmark's profile and mel check
+        call this too, so they time and check exactly what a request runs."""
+        prepared, _ = self.refs.get(voice)
+        total = duration if duration is not None else self.estimate_frames(voice, text, speed)[0]
+        ids = self._text_ids(prepared.ref_text + text)
+        return SampleItem(cond_mel=prepared.mel, text_ids=ids, duration=total, seed=seed), prepared
+
     def synthesize(self, jobs: list[ChunkJob]) -> list[ChunkAudio]:
         if self.cfm is None or self.sampler is None:
             raise EngineUnavailable("The F5-TTS engine is not loaded yet.")
         params = jobs[0].params
         if any(j.params.batch_key() != params.batch_key() for j in jobs):
             raise ValueError("a batch must share NFE, CFG strength and sway coefficient")
-        items, metas = [], []
+        items, refs = [], []
         for job in jobs:
-            prepared, _ = self._prepared(job.voice)
-            ref_frames = prepared.ref_samples // HOP
-            total = job.duration_frames
-            if total is None:
-                total, _ = self.estimate_frames(job.voice, job.text, job.params.speed)
-            ids = self._text_ids(prepared.ref_text + job.text)
-            items.append(SampleItem(cond_mel=prepared.mel, text_ids=ids, duration=total, seed=job.seed))
-            metas.append((prepared, ref_frames))
-        mels = self._sample_by_length(items, params)
-        waves = self._vocode([mel[ref_frames:] for mel, (_, ref_frames) in zip(mels, metas)])
+            item, prepared = self.sample_item(job.voice, job.text, speed=job.params.speed, seed=job.seed,
+                                              duration=job.duration_frames)
+            items.append(item)
+            refs.append(prepared)
+        mels = self.sample_mels(items, params)
+        waves = self._vocode([mel[p.ref_frames:] for mel, p in zip(mels, refs)])
         self._last_busy = time.monotonic()
         out = []
-        for wave, mel, (prepared, ref_frames) in zip(waves, mels, metas):
+        for wave, mel, prepared in zip(waves, mels, refs):
             if 0 < prepared.rms < TARGET_RMS:
                 wave = wave * (prepared.rms / TARGET_RMS)
-            out.append(ChunkAudio(audio=wave, duration_frames=mel.shape[0], ref_frames=ref_frames))
+            out.append(ChunkAudio(audio=wave, duration_frames=mel.shape[0], ref_frames=prepared.ref_frames))
         return out
 
-    def _sample_by_length(self, items: list[SampleItem], params: Any) -> list[torch.Tensor]:
+    def sample_mels(self, items: list[SampleItem], params: Any) -> list[torch.Tensor]:
         """Sample the items in groups of one exact length, each group in its own batch.
 
         Why not one padded batch: measured on an H100 (benchmarks/h100-2026-11-23/probe3.json) and again on the
@@ -396,7 +329,7 @@ class F5Engine:
         if self.sampler is not None and self.sampler.compiled and voices:
             # compiled code is specialised for a single request: compile the batched variant now (two requests
             # of one length), not on a user's first batch; later batch sizes and lengths reuse it (dynamic
-            # shapes). Batches are never padded with exact-length buckets (`_sample_by_length`); with larger
+            # shapes). Batches are never padded with exact-length buckets (`sample_mels`); with larger
             # buckets these warm-ups are padded and compile that variant too.
             plan.append([ChunkJob(voice=voices[0], text=texts[1], params=params, seed=s) for s in (0, 1)])
         if self.sampler is not None and self.sampler.bucket_frames > 1 and self.exact_graphs and voices:
@@ -438,14 +371,12 @@ class F5Engine:
 
     def cache_stats(self) -> dict[str, int]:
         shapes = dict(self.sampler.shape_stats) if self.sampler is not None else {}
-        with self._refs_lock:
-            return dict(self._stats, ref_cache_items=len(self._refs), **shapes)
+        return dict(self.refs.counts(), **shapes)
 
     def unload(self) -> None:
         """Drop the model, vocoder and captured graphs so another engine can have the GPU memory; `load`
         brings them back (the reference cache on disk survives)."""
         self.cfm = self.vocoder = self.sampler = None
-        with self._refs_lock:
-            self._refs.clear()
+        self.refs.clear()
         if self.device.type == "cuda":
             torch.cuda.empty_cache()

@@ -36,6 +36,9 @@ import torch.nn.functional as F
 from f5_tts.model.utils import get_epss_timesteps
 from x_transformers.x_transformers import apply_rotary_pos_emb
 
+from ishowtts_studio.engines.f5_blocks import fusable, fused_block, fused_head, fused_tail
+from ishowtts_studio.engines.f5_fp8 import Fp8Weight, fp8_supported
+
 log = logging.getLogger(__name__)
 
 
@@ -64,137 +67,6 @@ def round_up(n: int, multiple: int) -> int:
     return n if multiple <= 1 else int(math.ceil(n / multiple) * multiple)
 
 
-def _grouped_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, groups: int) -> torch.Tensor:
-    """A grouped 'same' Conv1d on (batch, length, channels) as one bmm over unfolded windows."""
-    b, n, c = x.shape
-    out_c, cg, k = weight.shape
-    pad = k // 2
-    windows = F.pad(x, (0, 0, pad, pad)).unfold(1, k, 1)  # (b, n, c, k), a view
-    windows = windows.reshape(b * n, groups, cg * k).transpose(0, 1)  # (groups, b*n, cg*k)
-    w = weight.view(groups, -1, cg * k).transpose(1, 2)  # (groups, cg*k, out per group)
-    return torch.bmm(windows, w).transpose(0, 1).reshape(b, n, out_c) + bias
-
-
-def fused_head(
-    x: torch.Tensor,
-    static: torch.Tensor,
-    w_x: torch.Tensor,
-    conv_w1: torch.Tensor,
-    conv_b1: torch.Tensor,
-    conv_w2: torch.Tensor,
-    conv_b2: torch.Tensor,
-    keep: torch.Tensor | None,
-    ln_w: torch.Tensor,
-    ln_b: torch.Tensor,
-    eps: float,
-    groups: int,
-    use_cfg: bool,
-    triton_conv: bool = False,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The DiT's input embedding at one step: the step-dependent part of the input projection plus the
-    precomputed static part, then the convolutional position embedding (conv, Mish, conv, Mish; padded
-    frames zeroed) added back. `keep` is the (packed batch, length, 1) frame mask or None (no padding).
-    With `triton_conv` each conv + mask + Mish is one Triton kernel (weights from
-    `f5_kernels.arrange_weight`). Returns the hidden state and the first block's modulated layer norm of
-    it (weight `ln_w` = 1 + scale, bias `ln_b` = shift)."""
-    xx = torch.cat((x, x), dim=0) if use_cfg else x
-    h = F.linear(xx, w_x) + static
-    c = h if keep is None else h.masked_fill(~keep, 0.0)
-    if triton_conv:
-        keep8 = keep.squeeze(-1).to(torch.uint8) if keep is not None else None
-        for w, b in ((conv_w1, conv_b1), (conv_w2, conv_b2)):
-            c = torch.ops.ishowtts.gconv_mish(c, w, b, keep8)
-    else:
-        for w, b in ((conv_w1, conv_b1), (conv_w2, conv_b2)):
-            c = _grouped_conv(c, w, b, groups)
-            if keep is not None:
-                c = c.masked_fill(~keep, 0.0)
-            c = F.mish(c)
-    h = c + h
-    return h, F.layer_norm(h, (h.shape[-1],), ln_w, ln_b, eps)
-
-
-def fused_block(
-    x: torch.Tensor,
-    norm: torch.Tensor,
-    mod: torch.Tensor,
-    next_w: torch.Tensor,
-    next_b: torch.Tensor,
-    w_qkv: torch.Tensor,
-    b_qkv: torch.Tensor,
-    w_o: torch.Tensor,
-    b_o: torch.Tensor,
-    w_ff1: torch.Tensor,
-    b_ff1: torch.Tensor,
-    w_ff2: torch.Tensor,
-    b_ff2: torch.Tensor,
-    cos: torch.Tensor,
-    sin: torch.Tensor,
-    keep: torch.Tensor | None,
-    attn_bias: torch.Tensor | None,
-    heads: int,
-    eps_ff: float,
-    eps_next: float,
-    gelu_epilogue: bool = False,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """One DiT block (published layout) as a pure function of its weights, so one compiled graph serves
-    all blocks. `norm` is this block's modulated attention norm of `x` (computed by the previous block or
-    the head); the block returns the new hidden state and the NEXT layer's modulated norm of it (weight
-    `next_w` = 1 + scale, bias `next_b` = shift: the next block's attention norm, or the final norm), so
-    the gated residual and the next norm share one pass. Modulated norms are `layer_norm` calls (the step's
-    modulation is shared by every row; `mod` holds 1 + scale), q/k/v one GEMM, rotary on q and k together
-    from cos / signed-sin tables, gated residuals `addcmul`, the tanh-GELU feed-forward (with
-    `gelu_epilogue`, GELU runs in the GEMM's epilogue: cuBLASLt's GELU is the same tanh form)."""
-    b, n, dim = x.shape
-    _, _, gate_msa, shift_mlp, wscale_mlp, gate_mlp = mod.view(6, dim).unbind(0)
-    qkv = F.linear(norm, w_qkv, b_qkv).view(b, n, 3, heads, -1)
-    qk = qkv[:, :, :2]
-    qk = torch.addcmul(qk * cos, qk.unflatten(-1, (-1, 2)).flip(-1).flatten(-2), sin)
-    o = F.scaled_dot_product_attention(
-        qk[:, :, 0].transpose(1, 2), qk[:, :, 1].transpose(1, 2), qkv[:, :, 2].transpose(1, 2), attn_mask=attn_bias
-    )
-    o = F.linear(o.transpose(1, 2).reshape(b, n, -1), w_o, b_o)
-    if keep is not None:
-        o = o.masked_fill(~keep, 0.0)
-    x = torch.addcmul(x, gate_msa, o)
-    norm = F.layer_norm(x, (dim,), wscale_mlp, shift_mlp, eps_ff)
-    if gelu_epilogue:
-        hidden = torch.ops.ishowtts.linear_gelu(norm.view(b * n, dim), w_ff1, b_ff1).view(b, n, -1)
-    else:
-        hidden = F.gelu(F.linear(norm, w_ff1, b_ff1), approximate="tanh")
-    x = torch.addcmul(x, gate_mlp, F.linear(hidden, w_ff2, b_ff2))
-    return x, F.layer_norm(x, (dim,), next_w, next_b, eps_next)
-
-
-def fused_tail(
-    norm: torch.Tensor,
-    w_out: torch.Tensor,
-    b_out: torch.Tensor,
-    cfg: torch.Tensor,
-    use_cfg: bool,
-) -> torch.Tensor:
-    """Output projection of the final modulated norm (computed by the last block), CFG combination."""
-    pred = F.linear(norm, w_out, b_out)
-    if not use_cfg:
-        return pred
-    p_c, p_u = torch.chunk(pred, 2, dim=0)
-    return p_c + (p_c - p_u) * cfg
-
-
-def _fusable(dit: Any) -> bool:
-    """The fused path covers the published F5 configs: rotary on every head, no qk-norm, no xpos, no long
-    skip connection, tanh-GELU feed-forward."""
-    blocks = dit.transformer_blocks
-    return (
-        getattr(dit.rotary_embed, "scale", None) is None  # xpos scaling off
-        and dit.long_skip_connection is None
-        and all(b.attn.processor.pe_attn_head is None for b in blocks)
-        and all(b.attn.q_norm is None and b.attn.k_norm is None for b in blocks)
-        and all(b.attn.to_q.bias is not None for b in blocks)
-        and all(getattr(b.ff.ff[0][1], "approximate", None) == "tanh" for b in blocks)
-    )
-
-
 def _mark_dynamic(*tensors: torch.Tensor | None, dims: tuple[int, ...] = (0, 1)) -> None:
     """Tell torch.compile that batch and length vary, so one compiled graph serves every shape."""
     for t in tensors:
@@ -218,6 +90,7 @@ class F5Sampler:
         gelu_epilogue: bool = False,
         max_graphs: int = 32,
         share_graph_memory: bool = True,
+        fp8_gemms: bool = False,
     ) -> None:
         self.cfm = cfm
         self.attention = attention
@@ -254,7 +127,7 @@ class F5Sampler:
         self._w_x = w[:, : self.n_mels]
         self._w_static = w[:, self.n_mels :]
         self._b_in = dit.input_embed.proj.bias
-        self.fused = _fusable(dit)
+        self.fused = fusable(dit)
         if self.fused:
             # each block's weights as plain tensors (q, k and v as one GEMM), so the block is a pure
             # function of them and one compiled graph serves all blocks
@@ -286,6 +159,19 @@ class F5Sampler:
 
             w1, b1, w2, b2 = self._conv
             self._conv = (arrange_weight(w1, self._conv_groups), b1, arrange_weight(w2, self._conv_groups), b2)
+        # FP8 GEMMs in the blocks (`engine.fp8_gemms`): native on FP8 tensor cores in bf16, emulated elsewhere
+        # (CPU tests); the fused path only, since the blocks' four GEMMs are where the matrix time goes
+        self.fp8 = bool(fp8_gemms and self.fused)
+        self.fp8_native = self.fp8 and self.dtype == torch.bfloat16 and fp8_supported(self.device)
+        if fp8_gemms and self.device.type == "cuda" and not self.fp8_native:
+            log.warning("engine.fp8_gemms: no FP8 tensor cores in %s (needs compute capability 8.9+, bf16); "
+                        "FP8 GEMMs off", self.dtype)
+            self.fp8 = False
+        if self.fp8:
+            self._block_weights = [
+                (Fp8Weight.of(qkv), bqkv, Fp8Weight.of(wo), bo, Fp8Weight.of(w1), b1, Fp8Weight.of(w2), b2)
+                for qkv, bqkv, wo, bo, w1, b1, w2, b2 in self._block_weights
+            ]
         self._forward = self._velocity_packed
         self._head, self._blockfn, self._tail = fused_head, fused_block, fused_tail
         # torch.compile of the fused path: head, one block (shared by all blocks) and tail compiled
@@ -500,7 +386,7 @@ class F5Sampler:
                     _mark_dynamic(h, norm)
                 nw, nb, neps = lns[j + 1]
                 h, norm = self._blockfn(h, norm, m, nw, nb, *w, cos, sin, keep, attn_bias, blk.attn.heads,
-                                        blk.ff_norm.eps, neps, self.gelu_epilogue)
+                                        blk.ff_norm.eps, neps, self.gelu_epilogue, self.fp8_native)
             if self.compiled:
                 _mark_dynamic(norm)
             return self._tail(norm, dit.proj_out.weight.detach(), dit.proj_out.bias.detach(), cfg, use_cfg)

@@ -37,10 +37,7 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> F5Engine:
 
 
 def _item(engine: F5Engine, text: str, seed: int = 5) -> SampleItem:
-    prepared, _ = engine._prepared(VOICE)
-    total, _ = engine.estimate_frames(VOICE, text, 1.0)
-    return SampleItem(cond_mel=prepared.mel, text_ids=engine._text_ids(prepared.ref_text + text), duration=total,
-                      seed=seed)
+    return engine.sample_item(VOICE, text, seed=seed)[0]
 
 
 def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -61,15 +58,15 @@ def test_new_length_padded_equals_known_length_exact_and_cfm_sample(engine: F5En
     it = _unpadded_length(engine, "A brand new chat line arrives")
     frames = sampler.duration_of(it)
     before = dict(sampler.shape_stats)
-    first = engine._sample_by_length([it], PARAMS)[0]  # new length: its padded bucket
+    first = engine.sample_mels([it], PARAMS)[0]  # new length: its padded bucket
     bucket = -(-frames // BUCKET) * BUCKET
     assert (1, bucket, True, True) in sampler._shapes_seen and not sampler.exact_ready(frames, True)
     assert sampler.pending == 0  # met once: nothing queued yet
-    second = engine._sample_by_length([it], PARAMS)[0]  # met again: still padded, now queued for an exact shape
+    second = engine.sample_mels([it], PARAMS)[0]  # met again: still padded, now queued for an exact shape
     assert sampler.pending == 1
     assert engine.prepare_next_shape(min_idle_s=0) is False  # prepared the one queued shape; nothing left
     assert sampler.exact_ready(frames, True) and sampler.pending == 0
-    third = engine._sample_by_length([it], PARAMS)[0]  # a known length: exact, unpadded
+    third = engine.sample_mels([it], PARAMS)[0]  # a known length: exact, unpadded
     assert (1, frames, True, False) in sampler._shapes_seen
     assert sampler.shape_stats["new_shapes"] - before["new_shapes"] == 2  # the padded bucket, then the exact one
     assert first.shape == third.shape == (frames, engine.cfm.num_channels)
@@ -89,7 +86,7 @@ def test_mixed_batch_serves_each_length_its_own_way(engine: F5Engine) -> None:
     known = _unpadded_length(engine, "This line has been said before")
     frames = sampler.duration_of(known)
     for _ in range(2):
-        engine._sample_by_length([known], PARAMS)
+        engine.sample_mels([known], PARAMS)
     while engine.prepare_next_shape(min_idle_s=0):
         pass
     assert sampler.exact_ready(frames, True)
@@ -97,7 +94,7 @@ def test_mixed_batch_serves_each_length_its_own_way(engine: F5Engine) -> None:
     twin_a = _item(engine, "Two viewers typed the same", seed=1)
     twin_b = SampleItem(cond_mel=twin_a.cond_mel, text_ids=twin_a.text_ids, duration=twin_a.duration, seed=2)
     items = [known, new, twin_a, twin_b]
-    together = engine._sample_by_length(items, PARAMS)
+    together = engine.sample_mels(items, PARAMS)
     kw = {"nfe": PARAMS.nfe, "cfg_strength": PARAMS.cfg_strength, "sway_coef": PARAMS.sway_coef}
     for it, mel in zip(items, together):
         alone = sampler.sample([it], length=sampler.duration_of(it), **kw)[0]

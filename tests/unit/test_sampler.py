@@ -108,7 +108,7 @@ def test_fused_head_matches_the_modules(masked: bool) -> None:
     convolutions as unfold + bmm) equals f5-tts's ConvPositionEmbedding added to its input, masks included."""
     from f5_tts.model.modules import ConvPositionEmbedding
 
-    from ishowtts_studio.engines.f5_sampler import fused_head
+    from ishowtts_studio.engines.f5_blocks import fused_head
 
     torch.manual_seed(3)
     module = ConvPositionEmbedding(dim=64, kernel_size=31, groups=16).eval()
@@ -153,7 +153,7 @@ def test_engine_samples_mixed_lengths_in_unpadded_groups(cfm: CFM, tmp_path) -> 
     gen = torch.Generator().manual_seed(41)
     items = [_item(20, 15, 50, 1, gen), _item(20, 15, 64, 2, gen), _item(20, 15, 50, 3, gen)]
     params = SimpleNamespace(nfe=6, cfg_strength=2.0, sway_coef=-1.0)
-    out = eng._sample_by_length(items, params)
+    out = eng.sample_mels(items, params)
     assert sorted(calls) == [1, 2]  # lengths 50 (two requests) and 64
     for it, mel in zip(items, out):
         alone = sample([it], nfe=6, cfg_strength=2.0, sway_coef=-1.0)[0]

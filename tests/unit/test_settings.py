@@ -109,7 +109,7 @@ def test_every_key_is_in_config_toml_commented_with_its_default() -> None:
     reference = settings_reference()
     keys = [k for k, _, _ in reference]
     # 53 (earlier) + 6 live shapes [engine]; 38 [chat]; 2 [api]; server.allow_no_login; nfe.listen_slack_s
-    assert len(keys) == len(set(keys)) == 59 + 38 + 2 + 1 + 1
+    assert len(keys) == len(set(keys)) == 59 + 38 + 2 + 1 + 1 + 2
     assert sorted(entries) == sorted(keys), "config.toml and the settings dataclasses list different keys"
     for key, default, description in reference:
         raw, comments = entries[key]
@@ -170,6 +170,7 @@ def test_model_names_come_from_installed_f5_tts() -> None:
         ('[engine]\nwarmup = "yes"', "engine.warmup", ['"yes"', "true or false"]),
         ("[engine]\nchunk_chars = 19", "engine.chunk_chars", ["19", "from 20 to 1000"]),
         ("[engine]\nfirst_chunk_chars = 501", "engine.first_chunk_chars", ["501", "from 10 to 500"]),
+        ("[engine]\nsingle_chunk_chars = -1", "engine.single_chunk_chars", ["-1", "from 0 to 1000"]),
         ('[f5]\nmodel = "F5TTS_v2_Base"', "f5.model", ['"F5TTS_v2_Base"', "F5TTS_v1_Base"]),
         ('[f5]\ncheckpoint = "hf://SWivid"', "f5.checkpoint", ["hf://owner/repo", "e.g."]),
         ('[f5]\nvocab = "hf:///x/vocab.txt"', "f5.vocab", ["hf://owner/repo"]),

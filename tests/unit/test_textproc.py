@@ -254,3 +254,36 @@ def test_normalize_never_crashes_and_output_is_clean(text: str) -> None:
     assert not any(unicodedata.category(ch) in ("Cc", "Cf", "So") for ch in out)
     assert any(unicodedata.category(ch)[0] in "LN" for ch in out)
     assert normalize_text(out, 1000) == out  # idempotent
+
+
+# --------------------------------------------------------------------------------------------
+# chunk_for_engine: the studio's chunking, with short texts kept whole
+
+
+def test_short_text_stays_whole_long_text_gets_a_short_first_chunk() -> None:
+    from ishowtts_studio.settings import EngineSettings
+    from ishowtts_studio.textproc import chunk_for_engine
+
+    line = "Thanks for the raid, everyone! That was a wild fight, and the boss nearly got us twice."  # 87 bytes
+    engine = EngineSettings()
+    assert (engine.first_chunk_chars, engine.chunk_chars, engine.single_chunk_chars) == (60, 135, 135)
+    assert chunk_for_engine(line, engine) == [line]
+    # before: every text over first_chunk_chars was split, so a chat line ran the reference through the sampler twice
+    split = chunk_for_engine(line, EngineSettings(single_chunk_chars=0))
+    assert len(split) == 2 and utf8_len(split[0]) <= 60 and " ".join(split) == line
+    long = " ".join([line] * 3)  # 263 bytes: over the whole-text limit, so streaming still starts early
+    chunks = chunk_for_engine(long, engine)
+    assert utf8_len(chunks[0]) <= 60 and all(utf8_len(c) <= 135 for c in chunks) and " ".join(chunks) == long
+    # counted in bytes, as the chunker counts: 30 Chinese characters are 90 bytes, 50 are 150
+    zh = "大家好欢迎来到今天的直播间我们一起来玩这个游戏吧谢谢你们"
+    assert chunk_for_engine(zh, engine) == [zh] and utf8_len(zh) <= 135
+    assert len(chunk_for_engine(zh * 2, engine)) > 1
+
+
+def test_single_chunk_limit_never_exceeds_chunk_chars() -> None:
+    from ishowtts_studio.settings import EngineSettings
+    from ishowtts_studio.textproc import chunk_for_engine
+
+    line = "word " * 30  # 149 bytes after collapsing
+    chunks = chunk_for_engine(line, EngineSettings(single_chunk_chars=500, chunk_chars=100))
+    assert len(chunks) >= 2 and utf8_len(chunks[0]) <= 60 and all(utf8_len(c) <= 100 for c in chunks)
