@@ -35,6 +35,15 @@ def empty_cache() -> None:
         pass
 
 
+def bind_thread_to(device: str) -> None:
+    """Make a "cuda:N" worker's GPU the current device of its thread (PyTorch's current device is per thread):
+    CUDA streams, graph pools and `empty_cache` then act on that GPU. Other devices need nothing."""
+    if device.startswith("cuda:"):
+        import torch
+
+        torch.cuda.set_device(int(device.split(":")[1].split("#")[0]))
+
+
 class EnginePool:
     def __init__(self, engines: dict[str, Engine], max_loaded: int) -> None:
         self.engines = engines

@@ -21,62 +21,21 @@ import traceback
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
-from ishowtts_studio.audio import crossfade
 from ishowtts_studio.chunk_schedule import chunk_deadlines
-from ishowtts_studio.engine_pool import EnginePool, empty_cache, is_oom
+from ishowtts_studio.device_routing import queued_audio_s
+from ishowtts_studio.engine_pool import EnginePool, bind_thread_to, empty_cache, is_oom
 from ishowtts_studio.engines.base import ChunkJob, Engine, EngineInfo, EngineUnavailable
 from ishowtts_studio.request import BusyError, RequestHandle, RequestStats, SynthesisError, SynthesisRequest
+from ishowtts_studio.runtime_stream import ActiveRequest
 from ishowtts_studio.scheduler import BatchScheduler, Job
 
 log = logging.getLogger(__name__)
 
 # the request types live in request.py; importing them from here keeps working
 __all__ = ["BusyError", "EngineRuntime", "RequestHandle", "RequestStats", "SynthesisError", "SynthesisRequest"]
-
-
-@dataclass
-class _Active:
-    """A request the worker has accepted: its chunk jobs, results so far and the cross-fade tail."""
-
-    handle: RequestHandle
-    jobs: list[ChunkJob]
-    frames: list[int]
-    ready: dict[int, np.ndarray] = field(default_factory=dict)
-    next_emit: int = 0
-    tail: np.ndarray | None = None
-    started: bool = False
-
-    def emit_ready(self) -> bool:
-        """Stream the chunks that are ready, in order, cross-fading neighbours; True once all are out."""
-        sr = self.handle.sample_rate
-        fade = int(self.handle.request.crossfade_s * sr)
-        last = len(self.jobs) - 1
-        while self.next_emit in self.ready:
-            i = self.next_emit
-            cur = self.ready[i]
-            start = 0
-            if self.tail is not None:
-                f = min(len(self.tail), len(cur) // 2)
-                if len(self.tail) > f:
-                    self.handle.emit(self.tail[: len(self.tail) - f])
-                if f:
-                    self.handle.emit(crossfade(self.tail[len(self.tail) - f :], cur[:f], curve="linear"))
-                start = f
-                self.tail = None
-            if i < last and fade > 0:
-                keep = min(fade, (len(cur) - start) // 2)
-                self.handle.emit(cur[start : len(cur) - keep])
-                self.tail = cur[len(cur) - keep :]
-            else:
-                self.handle.emit(cur[start:])
-            self.ready[i] = np.zeros(0, np.float32)  # keep the key (done), free the samples
-            self.next_emit += 1
-        return self.next_emit > last
 
 
 @dataclass
@@ -97,8 +56,12 @@ class EngineRuntime:
         batch_wait_s: float = 0.004,
         extra_engines: dict[str, Engine] | None = None,
         max_loaded: int = 2,
+        device: str = "",
     ) -> None:
         self.engine = engine
+        # the worker's device as configured ("cuda:1", "cpu#0"): the `device` label of its figures; a "cuda:N"
+        # worker makes that GPU its thread's current device, so streams, graphs and caches land there
+        self.device = device or "default"
         self.engines: dict[str, Engine] = {engine.name: engine, **(extra_engines or {})}
         self.pool = EnginePool(self.engines, max_loaded)
         self.scheduler = BatchScheduler(max_batch, {name: e.max_batch for name, e in self.engines.items()})
@@ -109,6 +72,7 @@ class EngineRuntime:
         # take a user's place in the bounded request queue
         self._calls: queue.SimpleQueue[_Call] = queue.SimpleQueue()
         self._handles: dict[int, RequestHandle] = {}
+        self._active: list[ActiveRequest] = []  # the worker's accepted requests (read by queued_audio_s)
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self.status = "loading"
@@ -148,6 +112,7 @@ class EngineRuntime:
 
     def _run(self, warmup: Callable[[Any, Callable[[float, str], None]], None] | None) -> None:
         try:
+            bind_thread_to(self.device)
             self.info = self.engine.load(self._progress)
             self.pool.mark_loaded(self.engine.name)
             if warmup is not None:
@@ -175,7 +140,7 @@ class EngineRuntime:
         stats = RequestStats(
             engine=engine.name, device=info.device if info else "?", voice=request.voice.slug,
             nfe=request.params.nfe, seed=request.seed, text_chars=request.text_chars, chunks=len(request.chunks),
-            origin=request.origin,
+            origin=request.origin, worker=self.device,
         )
         handle = RequestHandle(request, engine.sample_rate, stats)
         self._handles[id(request)] = handle  # before the put: the worker may take it at once
@@ -197,6 +162,12 @@ class EngineRuntime:
         future: Future = Future()
         self._calls.put(_Call(fn, future, name, load))
         return future.result(timeout)
+
+    def call_all(self, fn: Callable[[Engine], Any], timeout: float | None = 600, engine: str = "",
+                 load: bool = True) -> list[Any]:
+        """`fn(engine)` on every device worker (here: this one), one result each; e.g. forgetting a voice must
+        reach every device's cache."""
+        return [self.call(fn, timeout, engine, load)]
 
     def engine_for(self, name: str) -> Engine:
         """The registered engine called `name` ("" = default), or EngineUnavailable saying why not. Another
@@ -235,6 +206,30 @@ class EngineRuntime:
     def queue_depth(self) -> int:
         return self._queue.qsize()
 
+    @property
+    def workers(self) -> list[EngineRuntime]:
+        """The device workers behind this runtime: just itself (`DeviceRuntimes` has several)."""
+        return [self]
+
+    def queued_audio_s(self) -> float:
+        """Seconds of audio the requests submitted here still have to produce (estimated until accepted)."""
+        # read from the caller's thread: copies of the worker's current lists, no lock on the worker's path
+        handles = list(self._handles.values()) + [a.handle for a in self._active]
+        return queued_audio_s([(h.stats.estimated_audio_s, h.samples / h.sample_rate, h.request.text_chars)
+                               for h in handles if not h.done])
+
+    def device_status(self) -> list[dict[str, Any]]:
+        """Per device (here: one) figures for /health, the Performance tab and Prometheus."""
+        return [self.worker_status()]
+
+    def worker_status(self) -> dict[str, Any]:
+        """This worker's figures: device, state, queue, queued audio and counts."""
+        info = self.info
+        return {"device": self.device, "status": self.status, "message": self.message,
+                "name": info.device if info else None, "queue_depth": self.queue_depth(),
+                "queued_audio_s": round(self.queued_audio_s(), 3), "completed": self.completed,
+                "failed": self.failed, "rejected_busy": self.rejected_busy}
+
     def _check_available(self) -> None:
         if self.status == "unavailable":
             raise EngineUnavailable(self.message)
@@ -243,26 +238,26 @@ class EngineRuntime:
 
     # ---- worker -----------------------------------------------------------------------------------
     def _serve(self) -> None:
-        active: list[_Active] = []
+        active = self._active = []
         while not self._stop.is_set():
             self._take(active, block=not active)
             if self._stop.is_set():
                 break
-            active = [a for a in active if not a.handle.cancelled or self._drop(a)]
+            active = self._active = [a for a in active if not a.handle.cancelled or self._drop(a)]
             batch = self._choose(active)
             if batch:
                 self._run_batch(batch)
-            active = [a for a in active if not a.handle.done]
+            active = self._active = [a for a in active if not a.handle.done]
         for a in active:
             a.handle.finish(EngineUnavailable("The studio is shutting down."))
         while not self._calls.empty():
             self._calls.get_nowait().future.set_exception(EngineUnavailable("The studio is shutting down."))
 
-    def _drop(self, a: _Active) -> bool:
+    def _drop(self, a: ActiveRequest) -> bool:
         a.handle.finish(SynthesisError("cancelled"))
         return False
 
-    def _take(self, active: list[_Active], block: bool) -> None:
+    def _take(self, active: list[ActiveRequest], block: bool) -> None:
         """Move waiting requests into the active set (bounded, so the queue applies back-pressure)."""
         deadline = time.perf_counter() + self.batch_wait_s
         while self.scheduler.accept(len(active)):
@@ -311,7 +306,7 @@ class EngineRuntime:
             except BaseException as exc:
                 call.future.set_exception(exc)
 
-    def _accept(self, req: SynthesisRequest) -> _Active | None:
+    def _accept(self, req: SynthesisRequest) -> ActiveRequest | None:
         handle = self._handles.pop(id(req))
         handle.stats.queue_wait_s = time.perf_counter() - handle.submitted
         try:
@@ -331,9 +326,9 @@ class EngineRuntime:
             self.failed += 1
             return None
         handle.stats.estimated_audio_s = sum(frames) * engine.hop_length / engine.sample_rate
-        return _Active(handle=handle, jobs=jobs, frames=frames)
+        return ActiveRequest(handle=handle, jobs=jobs, frames=frames)
 
-    def _choose(self, active: list[_Active]) -> list[tuple[_Active, int]]:
+    def _choose(self, active: list[ActiveRequest]) -> list[tuple[ActiveRequest, int]]:
         """The scheduler's pick among the chunk jobs that wait, each with the time playback needs it (see
         `BatchScheduler.choose`)."""
         waiting = []
@@ -349,7 +344,7 @@ class EngineRuntime:
                         for i in range(len(a.jobs)) if i not in a.ready]
         return [(j.owner, j.index) for j in self.scheduler.choose(waiting)]
 
-    def _run_batch(self, batch: list[tuple[_Active, int]]) -> None:
+    def _run_batch(self, batch: list[tuple[ActiveRequest, int]]) -> None:
         jobs = [a.jobs[i] for a, i in batch]
         try:
             outputs = self._synthesize(self.pool.ensure_loaded(batch[0][0].handle.request.engine), jobs)
@@ -377,7 +372,7 @@ class EngineRuntime:
             empty_cache()
             return [engine.synthesize([job])[0] for job in jobs]
 
-    def _complete(self, a: _Active) -> None:
+    def _complete(self, a: ActiveRequest) -> None:
         st = a.handle.stats
         st.latency_s = time.perf_counter() - a.handle.submitted
         st.audio_s = a.handle.samples / a.handle.sample_rate
@@ -402,4 +397,3 @@ class EngineRuntime:
         log.error("synthesis failed:\n%s", traceback.format_exc())
         return SynthesisError(f"Synthesis failed ({type(exc).__name__}: {exc}). The engine is still running; "
                               "try again.")
-

@@ -201,6 +201,12 @@ class _Section:
 # validators
 
 
+def _check_devices(value: str) -> str | None:
+    from ishowtts_studio.device_routing import check_devices
+
+    return check_devices(value)
+
+
 def _non_empty(value: str) -> str | None:
     return "must not be empty" if not str(value).strip() else None
 
@@ -310,6 +316,14 @@ class EngineSettings(_Section):
         "auto",
         "Where the model runs: auto picks cuda when a GPU is present, else cpu.",
         choices=("auto", "cuda", "cpu"),
+    )
+    # several GPUs (issue 16, branch gpu): keep with `device` above when the settings move into a package
+    devices: str = _opt(
+        "",
+        "Devices with one engine and worker each, as a comma-separated list such as \"cuda:0,cuda:1\", or \"all\" "
+        "for every CUDA GPU; each request goes to the worker with the least queued audio. Empty = the one device "
+        "above.",
+        check=_check_devices,
     )
     precision: str = _opt(
         "auto",
