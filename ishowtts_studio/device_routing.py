@@ -47,7 +47,7 @@ def device_labels(devices: Sequence[str]) -> list[str]:
 
 def queued_audio_s(pending: Sequence[tuple[float, float, int]]) -> float:
     """Seconds of audio a worker still has to produce. `pending` holds one (estimated_audio_s, produced_s,
-    text_chars) per unfinished request; estimated_audio_s is 0 until the worker has accepted the request."""
+    characters of text) per unfinished request; estimated_audio_s is 0 until the worker has accepted it."""
     total = 0.0
     for estimated, produced, chars in pending:
         expected = estimated if estimated > 0 else chars * SECONDS_PER_CHAR
