@@ -71,6 +71,10 @@ def test_concurrent_syntheses_use_both_devices_and_metrics_say_so(server: Server
     rows = {row["device"]: row for row in snap["per_device"]}
     assert sorted(rows) == list(DEVICES) and sum(row["n"] for row in rows.values()) >= 12
     assert all(row["audio_s_per_s"] for row in rows.values())
+    from ishowtts_studio.ui.performance import engine_markdown
+
+    line = engine_markdown(snap)  # the Performance tab's engine line, from the server's own snapshot
+    assert "Devices — cpu#0: ready" in line and "cpu#1: ready" in line and "audio s/s" in line
 
 
 def test_one_device_is_the_plain_runtime_with_one_device_row(tmp_path: Path) -> None:
