@@ -37,19 +37,25 @@ class DeviceRuntimes:
         self.ready_event = threading.Event()
         self._route = threading.Lock()  # a burst's submits see each other's queued audio
         self._extra_rejected = 0
+        self._stopping = False
 
     # ---- lifecycle --------------------------------------------------------------------------------
     def start(self, warmup: Warmup | None = None) -> None:
-        for w in self._workers:
-            w.start(warmup)
-        threading.Thread(target=self._watch_ready, name="devices-ready", daemon=True).start()
+        """Start the workers one after the other: each loads and warms up once the previous one is ready. Loading
+        writes shared files (random weights, the compile cache) and torch.compile is not made for two threads
+        tracing at once; a worker that is ready already serves while the next one warms up."""
+        threading.Thread(target=self._start_in_turn, args=(warmup,), name="devices-start", daemon=True).start()
 
-    def _watch_ready(self) -> None:
+    def _start_in_turn(self, warmup: Warmup | None) -> None:
         for w in self._workers:
+            if self._stopping:
+                break
+            w.start(warmup)
             w.ready_event.wait()
         self.ready_event.set()
 
     def stop(self, timeout: float = 10.0) -> None:
+        self._stopping = True
         for w in self._workers:
             w.stop(timeout)
 
@@ -68,8 +74,10 @@ class DeviceRuntimes:
         able = [w for w in self._workers if name in w.engines]
         if not able:
             raise EngineUnavailable(f"Unknown engine {engine!r}. Choose one of: {', '.join(self.engines)}.")
-        # a worker whose default engine failed to load still serves the other engines (as one runtime does)
-        usable = [w.status != "unavailable" or name != self.engine.name for w in able]
+        # ready workers first: one still loading (started in turn) only queues when none is ready yet; a worker
+        # whose default engine failed to load still serves the other engines (as one runtime does)
+        wanted = ("ready",) if any(w.status == "ready" for w in able) else ("ready", "loading")
+        usable = [w.status in wanted or name != self.engine.name for w in able]
         if not any(usable):
             able[0].engine_for(engine)  # raises the reason (the engine's own message)
         loads = [w.queued_audio_s() for w in able]

@@ -192,3 +192,35 @@ def test_an_extra_engine_lives_on_the_first_worker_and_calls_reach_every_worker(
     assert rt.call(lambda engine: engine.name) == "fake"
     with pytest.raises(Exception, match="Unknown engine 'nope'"):
         rt.submit(request(engine="nope"))
+
+
+class GatedEngine(FakeEngine):
+    """A fake engine whose load waits for a gate (a GPU still loading and warming up), noting what it saw."""
+
+    def __init__(self, gate: threading.Event, first: FakeEngine) -> None:
+        super().__init__()
+        self.gate, self.first, self.first_was_loaded = gate, first, None
+
+    def load(self, progress: object = None) -> object:
+        self.first_was_loaded = self.first.loaded
+        assert self.gate.wait(30)
+        return super().load(progress)
+
+
+def test_workers_start_in_turn_and_a_ready_one_serves_while_the_next_loads(runtimes) -> None:
+    a, gate = FakeEngine(), threading.Event()
+    b = GatedEngine(gate, a)
+    pending = iter([a, b])
+    rt = build_runtime(["cpu", "cpu"], lambda device: next(pending))
+    runtimes.append(rt)
+    rt.start()
+    try:
+        assert rt.workers[0].wait_ready(10)
+        assert rt.status == "ready" and rt.workers[1].status == "loading" and not rt.ready_event.is_set()
+        handles = [rt.submit(request(seed=k)) for k in range(4)]
+        assert all(h.result(30)[0].size > 0 for h in handles)
+        assert {h.stats.worker for h in handles} == {"cpu#0"}, "no request waits on the device still loading"
+    finally:
+        gate.set()
+    assert rt.wait_ready(10) and b.first_was_loaded is True, "the second device loaded after the first was ready"
+    assert [row["status"] for row in rt.device_status()] == ["ready", "ready"]
