@@ -17,7 +17,6 @@ import logging
 import queue
 import threading
 import time
-import traceback
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -25,10 +24,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from ishowtts_studio.chunk_schedule import chunk_deadlines
-from ishowtts_studio.device_routing import queued_audio_s
-from ishowtts_studio.engine_pool import EnginePool, bind_thread_to, empty_cache, is_oom
+from ishowtts_studio.engine_pool import EnginePool, bind_thread_to, synthesize_with_retry, user_error
 from ishowtts_studio.engines.base import ChunkJob, Engine, EngineInfo, EngineUnavailable
 from ishowtts_studio.request import BusyError, RequestHandle, RequestStats, SynthesisError, SynthesisRequest
+from ishowtts_studio.runtime_status import RuntimeStatus
 from ishowtts_studio.runtime_stream import ActiveRequest
 from ishowtts_studio.scheduler import BatchScheduler, Job
 
@@ -46,7 +45,7 @@ class _Call:
     load: bool = True
 
 
-class EngineRuntime:
+class EngineRuntime(RuntimeStatus):
     def __init__(
         self,
         engine: Engine,
@@ -183,53 +182,8 @@ class EngineRuntime:
             engine.check()  # cheap: says at once what is missing, before the request waits in the queue
         return engine
 
-    def engine_status(self) -> list[dict[str, Any]]:
-        """Every registered engine: name, label, and whether it is loaded, loading or unavailable (and why)."""
-        out = []
-        for name, engine in self.engines.items():
-            if engine is self.engine:
-                status, message = self.status, self.message
-            elif name == self.pool.loading:
-                status, message = "loading", f"Loading {engine.label}..."
-            elif self.pool.is_loaded(name):
-                status, message = "ready", "Loaded."
-            else:
-                try:
-                    engine.check()
-                    status, message = "available", self.pool.load_errors.get(name, "Loads on first use.")
-                except EngineUnavailable as exc:
-                    status, message = "unavailable", str(exc)
-            out.append({"name": name, "label": engine.label, "status": status, "message": message,
-                        "loaded": self.pool.is_loaded(name), "default": engine is self.engine})
-        return out
-
     def queue_depth(self) -> int:
         return self._queue.qsize()
-
-    @property
-    def workers(self) -> list[EngineRuntime]:
-        """The device workers behind this runtime: just itself (`DeviceRuntimes` has several)."""
-        return [self]
-
-    def queued_audio_s(self) -> float:
-        """Seconds of audio the requests submitted here still have to produce (estimated until accepted)."""
-        # read from the caller's thread: copies of the worker's current lists, no lock on the worker's path
-        handles = list(self._handles.values()) + [a.handle for a in self._active]
-        # the chunks' characters, not `text_chars`: callers such as the benchmark leave that at 0
-        return queued_audio_s([(h.stats.estimated_audio_s, h.samples / h.sample_rate, sum(map(len, h.request.chunks)))
-                               for h in handles if not h.done])
-
-    def device_status(self) -> list[dict[str, Any]]:
-        """Per device (here: one) figures for /health, the Performance tab and Prometheus."""
-        return [self.worker_status()]
-
-    def worker_status(self) -> dict[str, Any]:
-        """This worker's figures: device, state, queue, queued audio and counts."""
-        info = self.info
-        return {"device": self.device, "status": self.status, "message": self.message,
-                "name": info.device if info else None, "queue_depth": self.queue_depth(),
-                "queued_audio_s": round(self.queued_audio_s(), 3), "completed": self.completed,
-                "failed": self.failed, "rejected_busy": self.rejected_busy}
 
     def _check_available(self) -> None:
         if self.status == "unavailable":
@@ -323,7 +277,7 @@ class EngineRuntime:
                 jobs.append(ChunkJob(voice=req.voice, text=text, params=req.params, seed=seed, duration_frames=total,
                                      extra=dict(req.extra)))
         except Exception as exc:
-            handle.finish(self._wrap(exc))
+            handle.finish(user_error(exc))
             self.failed += 1
             return None
         handle.stats.estimated_audio_s = sum(frames) * engine.hop_length / engine.sample_rate
@@ -348,9 +302,9 @@ class EngineRuntime:
     def _run_batch(self, batch: list[tuple[ActiveRequest, int]]) -> None:
         jobs = [a.jobs[i] for a, i in batch]
         try:
-            outputs = self._synthesize(self.pool.ensure_loaded(batch[0][0].handle.request.engine), jobs)
+            outputs = synthesize_with_retry(self.pool.ensure_loaded(batch[0][0].handle.request.engine), jobs)
         except Exception as exc:
-            err = self._wrap(exc)
+            err = user_error(exc)
             for a, _ in batch:
                 if not a.handle.done:
                     self.failed += 1
@@ -361,17 +315,6 @@ class EngineRuntime:
             a.ready[i] = out.audio
             if a.emit_ready():
                 self._complete(a)
-
-    def _synthesize(self, engine: Engine, jobs: list[ChunkJob]) -> list[Any]:
-        try:
-            return engine.synthesize(jobs)
-        except Exception as exc:
-            if not is_oom(exc) or len(jobs) == 1:
-                raise
-            # out of GPU memory with a batch: free what we can and run the jobs one at a time
-            log.warning("GPU out of memory on a batch of %d; retrying one by one", len(jobs))
-            empty_cache()
-            return [engine.synthesize([job])[0] for job in jobs]
 
     def _complete(self, a: ActiveRequest) -> None:
         st = a.handle.stats
@@ -387,14 +330,3 @@ class EngineRuntime:
                 listener(st)
             except Exception:
                 log.exception("metrics listener failed")
-
-    @staticmethod
-    def _wrap(exc: Exception) -> Exception:
-        if isinstance(exc, (EngineUnavailable, SynthesisError)):
-            return exc
-        if is_oom(exc):
-            empty_cache()
-            return SynthesisError("The GPU ran out of memory on this request. Try a shorter text, or try again.")
-        log.error("synthesis failed:\n%s", traceback.format_exc())
-        return SynthesisError(f"Synthesis failed ({type(exc).__name__}: {exc}). The engine is still running; "
-                              "try again.")
