@@ -160,6 +160,10 @@ def run_devices(settings: Settings, args: argparse.Namespace, kind: str | None,
     if isinstance(lists, str):
         print(lists, file=sys.stderr)
         return 2
+    if args.save_baseline or args.against or args.compare_stock:
+        print("--devices compares device configurations with each other; run --save-baseline, --against and "
+              "--compare-stock without --devices", file=sys.stderr)
+        return 2
     if not args.concurrency and not args.workload:
         print("--devices measures --concurrency N and/or --workload paced burst: add at least one", file=sys.stderr)
         return 2

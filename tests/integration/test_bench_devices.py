@@ -56,3 +56,5 @@ def test_bad_device_lists_and_nothing_to_measure_are_refused_with_what_to_do(tmp
     assert run.returncode == 2 and "'cuda0'" in run.stderr and "cuda:0,cuda:1" in run.stderr
     run = bench(tmp_path, "--smoke", "--devices", "cpu")
     assert run.returncode == 2 and "--concurrency N and/or --workload" in run.stderr
+    run = bench(tmp_path, "--smoke", "--devices", "cpu", "--concurrency", "2", "--compare-stock")
+    assert run.returncode == 2 and "without --devices" in run.stderr
