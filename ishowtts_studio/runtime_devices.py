@@ -77,7 +77,7 @@ class DeviceRuntimes:
         # ready workers first: one still loading (started in turn) only queues when none is ready yet; a worker
         # whose default engine failed to load still serves the other engines (as one runtime does)
         wanted = ("ready",) if any(w.status == "ready" for w in able) else ("ready", "loading")
-        usable = [w.status in wanted or name != self.engine.name for w in able]
+        usable = [w.alive() and (w.status in wanted or name != self.engine.name) for w in able]
         if not any(usable):
             able[0].engine_for(engine)  # raises the reason (the engine's own message)
         loads = [w.queued_audio_s() for w in able]
@@ -118,16 +118,17 @@ class DeviceRuntimes:
     # ---- figures ----------------------------------------------------------------------------------
     @property
     def status(self) -> str:
-        states = [w.status for w in self._workers]
+        states = [w.status if w.alive() else "unavailable" for w in self._workers]
         if "ready" in states:
             return "ready"
         return "loading" if "loading" in states else "unavailable"
 
     @property
     def message(self) -> str:
-        if all(w.status == "ready" for w in self._workers):
+        rows = [w.worker_status() for w in self._workers]
+        if all(row["status"] == "ready" for row in rows):
             return "Ready."
-        return " ".join(f"{w.device}: {w.message}" for w in self._workers if w.status != "ready")
+        return " ".join(f"{row['device']}: {row['message']}" for row in rows if row["status"] != "ready")
 
     @property
     def progress(self) -> float:

@@ -51,10 +51,18 @@ class RuntimeStatus:
         """Per device (here: one) figures for /health, the Performance tab and Prometheus."""
         return [self.worker_status()]
 
+    def alive(self) -> bool:
+        """False once the worker thread has ended (a fatal error or a stop): it will take no request again."""
+        thread = self._thread
+        return thread is None or thread.is_alive()
+
     def worker_status(self) -> dict[str, Any]:
         """This worker's figures: device, state, queue, queued audio and counts."""
         info = self.info
-        return {"device": self.device, "status": self.status, "message": self.message,
+        status, message = self.status, self.message
+        if not self.alive():
+            status, message = "unavailable", f"The worker on {self.device} stopped; restart the studio."
+        return {"device": self.device, "status": status, "message": message,
                 "name": info.device if info else None, "queue_depth": self.queue_depth(),
                 "queued_audio_s": round(self.queued_audio_s(), 3), "completed": self.completed,
                 "failed": self.failed, "rejected_busy": self.rejected_busy}

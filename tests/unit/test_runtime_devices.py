@@ -224,3 +224,23 @@ def test_workers_start_in_turn_and_a_ready_one_serves_while_the_next_loads(runti
         gate.set()
     assert rt.wait_ready(10) and b.first_was_loaded is True, "the second device loaded after the first was ready"
     assert [row["status"] for row in rt.device_status()] == ["ready", "ready"]
+
+
+class DyingEngine(FakeEngine):
+    """A fake engine whose idle work ends its worker thread (an error no handler catches, as a fatal one)."""
+
+    def idle_work(self) -> bool:
+        raise SystemExit("the worker thread ends here")
+
+
+def test_a_worker_whose_thread_ended_gets_no_requests_and_says_so(runtimes) -> None:
+    a, b = FakeEngine(), DyingEngine()
+    rt = two_cpu(runtimes, a, b)
+    worker = rt.workers[1]
+    worker._thread.join(10)  # idle work runs once the queue is quiet: the thread ends
+    assert not worker.alive()
+    handles = [rt.submit(request(seed=k)) for k in range(6)]
+    assert all(h.result(10)[0].size > 0 for h in handles), "no request waits on a worker that is gone"
+    assert {h.stats.worker for h in handles} == {"cpu#0"}
+    row = rt.device_status()[1]
+    assert row["status"] == "unavailable" and "stopped" in row["message"]
