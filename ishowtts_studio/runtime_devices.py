@@ -80,6 +80,7 @@ class DeviceRuntimes:
         usable = [w.alive() and (w.status in wanted or name != self.engine.name) for w in able]
         if not any(usable):
             able[0].engine_for(engine)  # raises the reason (the engine's own message)
+            raise EngineUnavailable(self.message)  # every worker that has the engine has stopped
         loads = [w.queued_audio_s() for w in able]
         order = []
         while True:

@@ -244,3 +244,16 @@ def test_a_worker_whose_thread_ended_gets_no_requests_and_says_so(runtimes) -> N
     assert {h.stats.worker for h in handles} == {"cpu#0"}
     row = rt.device_status()[1]
     assert row["status"] == "unavailable" and "stopped" in row["message"]
+
+
+def test_every_worker_gone_refuses_at_once_with_the_reason(runtimes) -> None:
+    from ishowtts_studio.engines.base import EngineUnavailable
+
+    rt = two_cpu(runtimes, DyingEngine(), DyingEngine())
+    for worker in rt.workers:
+        worker._thread.join(10)
+    assert rt.status == "unavailable"
+    with pytest.raises(EngineUnavailable, match="stopped; restart the studio"):
+        rt.submit(request())
+    with pytest.raises(EngineUnavailable, match="stopped"):
+        rt.call(lambda engine: None)
