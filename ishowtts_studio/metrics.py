@@ -27,6 +27,7 @@ from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
 from ishowtts_studio.metrics_devices import device_rows, sum_dicts
 from ishowtts_studio.metrics_prometheus import StudioCollector
+from ishowtts_studio.metrics_snapshot import NOT_LIVE, build_snapshot
 from ishowtts_studio.numbers import finite_or_none
 from ishowtts_studio.request_stats import (  # noqa: F401 - part of this module's interface
     DEFAULT_PERCENTILES,
@@ -51,11 +52,8 @@ QUEUE_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 # Real-time factor (seconds of compute per second of audio; < 1 is faster than real time).
 RTF_BUCKETS = (0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
 
-SERIES = ("latency_s", "ttfa_s", "rtf", "queue_wait_s")
 REQUEST_FIELDS = ("engine", "voice", "nfe", "seed", "text_chars", "chunks", "batch_size", "queue_wait_s", "ttfa_s",
                   "latency_s", "audio_s", "estimated_audio_s", "rtf", "finished_at", "origin", "worker")
-# origins of traffic that is not live use (NFE compare renders, the benchmark): the live figures leave it out
-NOT_LIVE = ("nfe", "bench")
 
 
 class MetricsService:
@@ -325,8 +323,6 @@ class MetricsService:
     def snapshot(self) -> dict[str, Any]:
         """Every live figure as a JSON-safe dict. Never waits for the engine."""
         rt = self.runtime
-        info = rt.info
-        fast = dict(info.fast_path) if info and info.fast_path else {}
         with self._lock:
             every = list(self._requests)[-self.window:] if self.window > 0 else []
             # the live figures are live traffic; benchmark and NFE-render requests are only counted, apart
@@ -338,55 +334,11 @@ class MetricsService:
             total_seen = len(self._requests)
             audio_total = self._audio_total
             version = self.version
-        hits = int(cache.get("ref_cache_hits", 0)) + int(cache.get("ref_cache_disk_hits", 0))
-        misses = int(cache.get("ref_cache_misses", 0))
-        lookups = hits + misses
-        stats: dict[str, Any] = {k: describe([r.get(k) for r in window]) for k in SERIES}
-        stats["audio_s"] = describe([r.get("audio_s") for r in window])
-        last = window[-1] if window else None
-        return {
-            "status": rt.status,
-            "message": rt.message,
-            "ready": rt.status == "ready",
-            "warmup": self.warmup_state(),
-            "engine": info.name if info else rt.engine.name,
-            "device": info.device if info else None,
-            "precision": info.precision if info else None,
-            "random_weights": bool(info.random_weights) if info else None,
-            "smoke": bool(info.smoke) if info else None,
-            "fast_path": fast,
-            "cuda_graphs": bool(fast.get("cuda_graphs")),
-            "compile": bool(fast.get("compile")),
-            "counts": {"completed": rt.completed, "failed": rt.failed, "rejected_busy": rt.rejected_busy},
-            "queue_depth": rt.queue_depth(),
-            "cache": {
-                "hits": hits,
-                "memory_hits": int(cache.get("ref_cache_hits", 0)),
-                "disk_hits": int(cache.get("ref_cache_disk_hits", 0)),
-                "misses": misses,
-                "items": int(cache.get("ref_cache_items", 0)),
-                "hit_rate": hits / lookups if lookups else None,
-            },
-            "gpu_memory": memory,  # {} on CPU or before the first reading
-            "engine_stats_at": stats_at,
-            "window": {"size": self.window, "n": len(window), "seen": total_seen, **stats,
-                       "audio_s_per_s": audio_seconds_per_second(window)},
-            "audio_seconds_total": audio_total,
-            # each engine's share of the window (F5-TTS and IndexTTS run through the same worker)
-            "per_engine": per_engine(window),
-            # and each caller's (ui, api, cli, ...); `origins` counts every request since start
-            "per_origin": per_origin(window),
-            "origins": self.origin_counts(),
-            # each device worker's figures (engine.devices; one entry with one device)
-            "per_device": self.per_device(window),
-            # requests of the benchmark and NFE compare among the last `window` requests (not in the figures)
-            "other_traffic": {o: sum(r.get("origin") == o for r in every)
-                              for o in sorted({r.get("origin") for r in every} & set(NOT_LIVE))},
-            "engines": rt.engine_status() if hasattr(rt, "engine_status") else [],
-            "last_request": last,
-            "version": version,
-            "dropped_writes": self.dropped_writes,
-        }
+        return build_snapshot(
+            rt, every=every, window=window, cache=cache, memory=memory, stats_at=stats_at, total_seen=total_seen,
+            audio_total=audio_total, version=version, window_size=self.window, warmup=self.warmup_state(),
+            origins=self.origin_counts(), per_device=self.per_device(window), dropped_writes=self.dropped_writes,
+        )
 
     def prometheus_text(self) -> bytes:
         """The Prometheus text exposition of this service's own registry."""
