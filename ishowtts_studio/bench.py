@@ -110,6 +110,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-rows", action="store_true", help="skip the known-text rows (run only --workload)")
     p.add_argument("--max-batch", type=int, help="override engine.max_batch")
     p.add_argument("--device", choices=["auto", "cuda", "cpu"])
+    p.add_argument("--devices", action="append", default=[], metavar="LIST",
+                   help="compare device configurations in one run (repeat: --devices cuda:0 --devices cuda:0,cuda:1): "
+                   "--concurrency and --workload on each, aggregate audio s/s and the ratio (bench_devices.py)")
     p.add_argument("--precision", choices=["auto", "bf16", "fp16", "fp32"])
     p.add_argument("--no-graphs", action="store_true", help="disable CUDA graphs")
     p.add_argument("--compile", action="store_true", help="torch.compile the per-step forward")
@@ -125,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     if "chat" in args.workload:  # only reached when the chat bench's own check above missed it (e.g. "--work chat")
         p.error("--workload chat runs on its own (it runs the whole studio): run it without paced/burst, "
                 "as python -m ishowtts_studio.bench --workload chat")
-    if args.no_rows and not args.workload:
+    if args.no_rows and not args.workload and not args.devices:
         p.error("--no-rows leaves nothing to run: add --workload paced and/or burst")
     if args.messages < 0 or args.rate <= 0:
         p.error("--messages must be 0 or more and --rate above 0")
@@ -158,6 +161,10 @@ def main(argv: list[str] | None = None) -> int:
                   file=sys.stderr)
             return 2
     kind = "smoke" if args.smoke else args.random_weights
+    if args.devices:  # several device configurations compared in one run: bench_devices.py
+        from ishowtts_studio.bench_devices import run_devices
+
+        return run_devices(settings, args, kind, lambda text: chunk_for_engine(text, eng_s))
     engine = F5Engine(
         checkpoint=f5.checkpoint, vocab=f5.vocab, vocoder=f5.vocoder, model_name=f5.model, device=eng_s.device,
         precision=eng_s.precision, cache_dir=settings.paths.cache, random_weights=kind,

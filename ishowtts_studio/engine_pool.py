@@ -5,9 +5,12 @@ every other engine and try once more. Used only from the runtime's worker thread
 from __future__ import annotations
 
 import logging
+import traceback
 from collections import OrderedDict
+from typing import Any
 
-from ishowtts_studio.engines.base import Engine, EngineUnavailable
+from ishowtts_studio.engines.base import ChunkJob, Engine, EngineUnavailable
+from ishowtts_studio.request import SynthesisError
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +36,40 @@ def empty_cache() -> None:
             torch.cuda.empty_cache()
     except Exception:
         pass
+
+
+def bind_thread_to(device: str) -> None:
+    """Make a "cuda:N" worker's GPU the current device of its thread (PyTorch's current device is per thread):
+    CUDA streams, graph pools and `empty_cache` then act on that GPU. Other devices need nothing."""
+    if device.startswith("cuda:"):
+        import torch
+
+        torch.cuda.set_device(int(device.split(":")[1].split("#")[0]))
+
+
+
+def synthesize_with_retry(engine: Engine, jobs: list[ChunkJob]) -> list[Any]:
+    """`engine.synthesize(jobs)`; out of GPU memory with a batch, free what we can and run the jobs one at a time."""
+    try:
+        return engine.synthesize(jobs)
+    except Exception as exc:
+        if not is_oom(exc) or len(jobs) == 1:
+            raise
+        log.warning("GPU out of memory on a batch of %d; retrying one by one", len(jobs))
+        empty_cache()
+        return [engine.synthesize([job])[0] for job in jobs]
+
+
+def user_error(exc: Exception) -> Exception:
+    """The error a request's caller gets for `exc` raised by an engine (the worker keeps serving)."""
+    if isinstance(exc, (EngineUnavailable, SynthesisError)):
+        return exc
+    if is_oom(exc):
+        empty_cache()
+        return SynthesisError("The GPU ran out of memory on this request. Try a shorter text, or try again.")
+    log.error("synthesis failed:\n%s", traceback.format_exc())
+    return SynthesisError(f"Synthesis failed ({type(exc).__name__}: {exc}). The engine is still running; "
+                          "try again.")
 
 
 class EnginePool:

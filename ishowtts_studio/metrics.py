@@ -20,14 +20,14 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
-from prometheus_client.registry import Collector
 
+from ishowtts_studio.metrics_devices import device_rows, sum_dicts
+from ishowtts_studio.metrics_prometheus import StudioCollector
+from ishowtts_studio.metrics_snapshot import NOT_LIVE, build_snapshot
 from ishowtts_studio.numbers import finite_or_none
 from ishowtts_studio.request_stats import (  # noqa: F401 - part of this module's interface
     DEFAULT_PERCENTILES,
@@ -52,80 +52,8 @@ QUEUE_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 # Real-time factor (seconds of compute per second of audio; < 1 is faster than real time).
 RTF_BUCKETS = (0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
 
-SERIES = ("latency_s", "ttfa_s", "rtf", "queue_wait_s")
 REQUEST_FIELDS = ("engine", "voice", "nfe", "seed", "text_chars", "chunks", "batch_size", "queue_wait_s", "ttfa_s",
-                  "latency_s", "audio_s", "estimated_audio_s", "rtf", "finished_at", "origin")
-# origins of traffic that is not live use (NFE compare renders, the benchmark): the live figures leave it out
-NOT_LIVE = ("nfe", "bench")
-
-
-class _StudioCollector(Collector):
-    """Counters and gauges read at scrape time from the runtime and the service's cached engine stats."""
-
-    def __init__(self, service: MetricsService) -> None:
-        self.service = service
-
-    def describe(self) -> list[Any]:
-        return []  # names are fixed and unique; skip the registry's duplicate check by collection
-
-    def collect(self) -> Iterator[Any]:
-        svc, rt = self.service, self.service.runtime
-        for name, doc, value in (
-            ("ishowtts_requests_completed", "Syntheses completed by the engine runtime.", rt.completed),
-            ("ishowtts_requests_failed", "Syntheses that failed in the engine runtime.", rt.failed),
-            ("ishowtts_requests_rejected_busy", "Syntheses refused because the queue was full.", rt.rejected_busy),
-        ):
-            fam = CounterMetricFamily(name, doc)
-            fam.add_metric([], float(value))
-            yield fam
-        by_origin = CounterMetricFamily("ishowtts_requests_by_origin", "Syntheses completed, by who asked "
-                                        "(ui, api, cli, nfe, bench).", labels=["origin"])
-        for origin, n in sorted(svc.origin_counts().items()):
-            by_origin.add_metric([origin], float(n))
-        yield by_origin
-        audio = CounterMetricFamily("ishowtts_audio_generated_seconds", "Seconds of audio generated.")
-        audio.add_metric([], svc._audio_total)
-        yield audio
-
-        cache = svc._cache
-        hits = CounterMetricFamily("ishowtts_ref_cache_hits", "Reference-audio cache hits (memory or disk).",
-                                   labels=["tier"])
-        hits.add_metric(["memory"], float(cache.get("ref_cache_hits", 0)))
-        hits.add_metric(["disk"], float(cache.get("ref_cache_disk_hits", 0)))
-        yield hits
-        misses = CounterMetricFamily("ishowtts_ref_cache_misses", "Reference-audio cache misses (mel computed).")
-        misses.add_metric([], float(cache.get("ref_cache_misses", 0)))
-        yield misses
-        items = GaugeMetricFamily("ishowtts_ref_cache_items", "Voices whose reference is held in memory.")
-        items.add_metric([], float(cache.get("ref_cache_items", 0)))
-        yield items
-
-        depth = GaugeMetricFamily("ishowtts_queue_depth", "Requests waiting for the engine worker.")
-        depth.add_metric([], float(rt.queue_depth()))
-        yield depth
-        ready = GaugeMetricFamily("ishowtts_engine_ready", "1 when the engine is loaded and serving, else 0.")
-        ready.add_metric([], 1.0 if rt.status == "ready" else 0.0)
-        yield ready
-
-        mem = GaugeMetricFamily("ishowtts_gpu_memory_bytes", "GPU memory of the engine's device (PyTorch allocator).",
-                                labels=["kind"])
-        for kind in ("allocated", "reserved", "peak"):
-            mib = svc._memory.get(f"{kind}_mib")
-            if mib is not None:
-                mem.add_metric([kind], float(mib) * 2**20)
-        yield mem
-
-        info = rt.info
-        if info is not None:
-            fam = InfoMetricFamily("ishowtts_engine", "The engine, its device and its fast path.")
-            fast = info.fast_path or {}
-            fam.add_metric([], {
-                "engine": str(info.name), "device": str(info.device), "precision": str(info.precision),
-                "cuda_graphs": str(bool(fast.get("cuda_graphs"))).lower(),
-                "compile": str(bool(fast.get("compile"))).lower(),
-                "random_weights": str(bool(info.random_weights)).lower(),
-            })
-            yield fam
+                  "latency_s", "audio_s", "estimated_audio_s", "rtf", "finished_at", "origin", "worker")
 
 
 class MetricsService:
@@ -155,6 +83,9 @@ class MetricsService:
         self._stats_at: float | None = None
         self._audio_total = 0.0
         self._origins: dict[str, int] = {}
+        # per device worker (its `device` label): the engine's cache and memory figures, and audio produced
+        self._per_device: dict[str, dict[str, dict[str, Any]]] = {}
+        self._device_audio: dict[str, float] = {}
         self.version = 0  # bumps whenever plotted data changes, so views can skip redrawing
         self.dropped_writes = 0
         self.write_errors = 0
@@ -175,7 +106,7 @@ class MetricsService:
         self.origin_ttfa = Histogram("ishowtts_origin_time_to_first_audio_seconds", "Submit to first audio chunk, "
                                      "by who asked (ui, api, cli, nfe, bench).", labelnames=["origin"],
                                      buckets=LATENCY_BUCKETS, registry=self.registry)
-        self.registry.register(_StudioCollector(self))
+        self.registry.register(StudioCollector(self))
 
     # ---- lifecycle --------------------------------------------------------------------------------
     def attach(self) -> MetricsService:
@@ -222,7 +153,8 @@ class MetricsService:
     def _on_request(self, stats: Any) -> None:
         """Runtime listener: runs on the GPU worker thread after each completed request. Cheap work only."""
         row = {k: getattr(stats, k, None) for k in REQUEST_FIELDS}
-        self._refresh_engine_stats(self.runtime.engine)
+        device = str(row.get("worker") or "")
+        self._refresh_engine_stats(self._engine_of(device), device)
         if self._memory:
             row["memory"] = dict(self._memory)
         origin = row["origin"] = str(row.get("origin") or "ui")
@@ -230,6 +162,7 @@ class MetricsService:
             self._requests.append(row)
             self._origins[origin] = self._origins.get(origin, 0) + 1
             self._audio_total += float(row.get("audio_s") or 0.0)
+            self._device_audio[device] = self._device_audio.get(device, 0.0) + float(row.get("audio_s") or 0.0)
             self._add_memory_point_locked(row.get("finished_at") or time.time())
             self.version += 1
         for hist, key in ((self.latency, "latency_s"), (self.ttfa, "ttfa_s"), (self.queue_wait, "queue_wait_s"),
@@ -255,8 +188,16 @@ class MetricsService:
             if self.dropped_writes in (1, 10, 100) or self.dropped_writes % 1000 == 0:
                 log.warning("metrics: database writer is behind, %d samples dropped", self.dropped_writes)
 
-    def _refresh_engine_stats(self, engine: Any) -> None:
-        """Read the engine's cache and memory statistics (call on the worker thread only)."""
+    def _engine_of(self, device: str) -> Any:
+        """The engine of the worker labelled `device` (the default engine when none is)."""
+        for worker in getattr(self.runtime, "workers", []):
+            if worker.device == device:
+                return worker.engine
+        return self.runtime.engine
+
+    def _refresh_engine_stats(self, engine: Any, device: str = "") -> None:
+        """Read the engine's cache and memory statistics (call on that engine's worker thread only). The studio
+        figures are the sums over the devices (with one device: that device's)."""
         try:
             cache = dict(engine.cache_stats())
         except Exception:
@@ -268,10 +209,13 @@ class MetricsService:
             log.debug("metrics: memory_stats failed", exc_info=True)
             memory = None
         with self._lock:
+            mine = self._per_device.setdefault(device, {"cache": {}, "memory": {}})
             if cache is not None:
-                self._cache = cache
+                mine["cache"] = cache
             if memory is not None:
-                self._memory = memory
+                mine["memory"] = memory
+            self._cache = sum_dicts(d["cache"] for d in self._per_device.values())
+            self._memory = sum_dicts(d["memory"] for d in self._per_device.values())
             self._stats_at = time.time()
 
     def _add_memory_point_locked(self, when: float) -> None:
@@ -309,13 +253,17 @@ class MetricsService:
         """Refresh the engine stats through the worker if it is idle; True when they were refreshed.
 
         Never call it from a UI tick: it may wait up to `timeout` for the worker."""
-        rt = self.runtime
-        if rt.status != "ready" or rt.queue_depth() > 0:
-            return False
-        try:
-            rt.call(self._refresh_engine_stats, timeout=timeout, load=False)
-        except Exception:
-            log.debug("metrics: idle sample skipped", exc_info=True)
+        refreshed = False
+        for worker in self.runtime.workers:  # each device's engine, through its own worker, when that one is idle
+            if worker.status != "ready" or worker.queue_depth() > 0:
+                continue
+            try:
+                worker.call(lambda engine, d=worker.device: self._refresh_engine_stats(engine, d), timeout=timeout,
+                            load=False)
+                refreshed = True
+            except Exception:
+                log.debug("metrics: idle sample of %s skipped", worker.device, exc_info=True)
+        if not refreshed:
             return False
         with self._lock:
             before = len(self._memory_points)
@@ -334,6 +282,23 @@ class MetricsService:
         if limit is not None:
             rows = rows[-limit:] if limit > 0 else []
         return [dict(r) for r in rows]
+
+    def device_memory(self) -> dict[str, dict[str, float]]:
+        """GPU memory per device worker (allocated_mib, reserved_mib, peak_mib; {} on CPU)."""
+        with self._lock:
+            return {d: dict(v["memory"]) for d, v in self._per_device.items() if d}
+
+    def device_audio(self) -> dict[str, float]:
+        """Seconds of audio produced per device worker since start."""
+        with self._lock:
+            return dict(self._device_audio)
+
+    def per_device(self, window: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Each device worker's state, queue and counts, with its share of the live window and its engine's cache
+        and GPU memory figures (the Performance tab's per-device table)."""
+        with self._lock:
+            engine_stats = {d: {k: dict(v) for k, v in s.items()} for d, s in self._per_device.items()}
+        return device_rows(self.runtime.device_status(), window, engine_stats)
 
     def origin_counts(self) -> dict[str, int]:
         """Completed requests per origin since start (ui, api, cli, nfe, bench)."""
@@ -358,8 +323,6 @@ class MetricsService:
     def snapshot(self) -> dict[str, Any]:
         """Every live figure as a JSON-safe dict. Never waits for the engine."""
         rt = self.runtime
-        info = rt.info
-        fast = dict(info.fast_path) if info and info.fast_path else {}
         with self._lock:
             every = list(self._requests)[-self.window:] if self.window > 0 else []
             # the live figures are live traffic; benchmark and NFE-render requests are only counted, apart
@@ -371,53 +334,11 @@ class MetricsService:
             total_seen = len(self._requests)
             audio_total = self._audio_total
             version = self.version
-        hits = int(cache.get("ref_cache_hits", 0)) + int(cache.get("ref_cache_disk_hits", 0))
-        misses = int(cache.get("ref_cache_misses", 0))
-        lookups = hits + misses
-        stats: dict[str, Any] = {k: describe([r.get(k) for r in window]) for k in SERIES}
-        stats["audio_s"] = describe([r.get("audio_s") for r in window])
-        last = window[-1] if window else None
-        return {
-            "status": rt.status,
-            "message": rt.message,
-            "ready": rt.status == "ready",
-            "warmup": self.warmup_state(),
-            "engine": info.name if info else rt.engine.name,
-            "device": info.device if info else None,
-            "precision": info.precision if info else None,
-            "random_weights": bool(info.random_weights) if info else None,
-            "smoke": bool(info.smoke) if info else None,
-            "fast_path": fast,
-            "cuda_graphs": bool(fast.get("cuda_graphs")),
-            "compile": bool(fast.get("compile")),
-            "counts": {"completed": rt.completed, "failed": rt.failed, "rejected_busy": rt.rejected_busy},
-            "queue_depth": rt.queue_depth(),
-            "cache": {
-                "hits": hits,
-                "memory_hits": int(cache.get("ref_cache_hits", 0)),
-                "disk_hits": int(cache.get("ref_cache_disk_hits", 0)),
-                "misses": misses,
-                "items": int(cache.get("ref_cache_items", 0)),
-                "hit_rate": hits / lookups if lookups else None,
-            },
-            "gpu_memory": memory,  # {} on CPU or before the first reading
-            "engine_stats_at": stats_at,
-            "window": {"size": self.window, "n": len(window), "seen": total_seen, **stats,
-                       "audio_s_per_s": audio_seconds_per_second(window)},
-            "audio_seconds_total": audio_total,
-            # each engine's share of the window (F5-TTS and IndexTTS run through the same worker)
-            "per_engine": per_engine(window),
-            # and each caller's (ui, api, cli, ...); `origins` counts every request since start
-            "per_origin": per_origin(window),
-            "origins": self.origin_counts(),
-            # requests of the benchmark and NFE compare among the last `window` requests (not in the figures)
-            "other_traffic": {o: sum(r.get("origin") == o for r in every)
-                              for o in sorted({r.get("origin") for r in every} & set(NOT_LIVE))},
-            "engines": rt.engine_status() if hasattr(rt, "engine_status") else [],
-            "last_request": last,
-            "version": version,
-            "dropped_writes": self.dropped_writes,
-        }
+        return build_snapshot(
+            rt, every=every, window=window, cache=cache, memory=memory, stats_at=stats_at, total_seen=total_seen,
+            audio_total=audio_total, version=version, window_size=self.window, warmup=self.warmup_state(),
+            origins=self.origin_counts(), per_device=self.per_device(window), dropped_writes=self.dropped_writes,
+        )
 
     def prometheus_text(self) -> bytes:
         """The Prometheus text exposition of this service's own registry."""

@@ -55,6 +55,7 @@ class RequestStats:
     rtf: float = 0.0
     finished_at: float = 0.0
     origin: str = "ui"
+    worker: str = ""  # which device worker ran it ("cuda:1"; "cpu#0" when one device has several workers)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -17,66 +17,24 @@ import logging
 import queue
 import threading
 import time
-import traceback
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
-from ishowtts_studio.audio import crossfade
 from ishowtts_studio.chunk_schedule import chunk_deadlines
-from ishowtts_studio.engine_pool import EnginePool, empty_cache, is_oom
+from ishowtts_studio.engine_pool import EnginePool, bind_thread_to, synthesize_with_retry, user_error
 from ishowtts_studio.engines.base import ChunkJob, Engine, EngineInfo, EngineUnavailable
 from ishowtts_studio.request import BusyError, RequestHandle, RequestStats, SynthesisError, SynthesisRequest
+from ishowtts_studio.runtime_status import RuntimeStatus
+from ishowtts_studio.runtime_stream import ActiveRequest
 from ishowtts_studio.scheduler import BatchScheduler, Job
 
 log = logging.getLogger(__name__)
 
 # the request types live in request.py; importing them from here keeps working
 __all__ = ["BusyError", "EngineRuntime", "RequestHandle", "RequestStats", "SynthesisError", "SynthesisRequest"]
-
-
-@dataclass
-class _Active:
-    """A request the worker has accepted: its chunk jobs, results so far and the cross-fade tail."""
-
-    handle: RequestHandle
-    jobs: list[ChunkJob]
-    frames: list[int]
-    ready: dict[int, np.ndarray] = field(default_factory=dict)
-    next_emit: int = 0
-    tail: np.ndarray | None = None
-    started: bool = False
-
-    def emit_ready(self) -> bool:
-        """Stream the chunks that are ready, in order, cross-fading neighbours; True once all are out."""
-        sr = self.handle.sample_rate
-        fade = int(self.handle.request.crossfade_s * sr)
-        last = len(self.jobs) - 1
-        while self.next_emit in self.ready:
-            i = self.next_emit
-            cur = self.ready[i]
-            start = 0
-            if self.tail is not None:
-                f = min(len(self.tail), len(cur) // 2)
-                if len(self.tail) > f:
-                    self.handle.emit(self.tail[: len(self.tail) - f])
-                if f:
-                    self.handle.emit(crossfade(self.tail[len(self.tail) - f :], cur[:f], curve="linear"))
-                start = f
-                self.tail = None
-            if i < last and fade > 0:
-                keep = min(fade, (len(cur) - start) // 2)
-                self.handle.emit(cur[start : len(cur) - keep])
-                self.tail = cur[len(cur) - keep :]
-            else:
-                self.handle.emit(cur[start:])
-            self.ready[i] = np.zeros(0, np.float32)  # keep the key (done), free the samples
-            self.next_emit += 1
-        return self.next_emit > last
 
 
 @dataclass
@@ -87,7 +45,7 @@ class _Call:
     load: bool = True
 
 
-class EngineRuntime:
+class EngineRuntime(RuntimeStatus):
     def __init__(
         self,
         engine: Engine,
@@ -97,8 +55,12 @@ class EngineRuntime:
         batch_wait_s: float = 0.004,
         extra_engines: dict[str, Engine] | None = None,
         max_loaded: int = 2,
+        device: str = "",
     ) -> None:
         self.engine = engine
+        # the worker's device as configured ("cuda:1", "cpu#0"): the `device` label of its figures; a "cuda:N"
+        # worker makes that GPU its thread's current device, so streams, graphs and caches land there
+        self.device = device or "default"
         self.engines: dict[str, Engine] = {engine.name: engine, **(extra_engines or {})}
         self.pool = EnginePool(self.engines, max_loaded)
         self.scheduler = BatchScheduler(max_batch, {name: e.max_batch for name, e in self.engines.items()})
@@ -109,6 +71,7 @@ class EngineRuntime:
         # take a user's place in the bounded request queue
         self._calls: queue.SimpleQueue[_Call] = queue.SimpleQueue()
         self._handles: dict[int, RequestHandle] = {}
+        self._active: list[ActiveRequest] = []  # the worker's accepted requests (read by queued_audio_s)
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self.status = "loading"
@@ -148,6 +111,7 @@ class EngineRuntime:
 
     def _run(self, warmup: Callable[[Any, Callable[[float, str], None]], None] | None) -> None:
         try:
+            bind_thread_to(self.device)
             self.info = self.engine.load(self._progress)
             self.pool.mark_loaded(self.engine.name)
             if warmup is not None:
@@ -175,7 +139,7 @@ class EngineRuntime:
         stats = RequestStats(
             engine=engine.name, device=info.device if info else "?", voice=request.voice.slug,
             nfe=request.params.nfe, seed=request.seed, text_chars=request.text_chars, chunks=len(request.chunks),
-            origin=request.origin,
+            origin=request.origin, worker=self.device,
         )
         handle = RequestHandle(request, engine.sample_rate, stats)
         self._handles[id(request)] = handle  # before the put: the worker may take it at once
@@ -198,6 +162,12 @@ class EngineRuntime:
         self._calls.put(_Call(fn, future, name, load))
         return future.result(timeout)
 
+    def call_all(self, fn: Callable[[Engine], Any], timeout: float | None = 600, engine: str = "",
+                 load: bool = True) -> list[Any]:
+        """`fn(engine)` on every device worker (here: this one), one result each; e.g. forgetting a voice must
+        reach every device's cache."""
+        return [self.call(fn, timeout, engine, load)]
+
     def engine_for(self, name: str) -> Engine:
         """The registered engine called `name` ("" = default), or EngineUnavailable saying why not. Another
         engine stays usable when the default one could not load (say, F5-TTS weights are missing)."""
@@ -212,26 +182,6 @@ class EngineRuntime:
             engine.check()  # cheap: says at once what is missing, before the request waits in the queue
         return engine
 
-    def engine_status(self) -> list[dict[str, Any]]:
-        """Every registered engine: name, label, and whether it is loaded, loading or unavailable (and why)."""
-        out = []
-        for name, engine in self.engines.items():
-            if engine is self.engine:
-                status, message = self.status, self.message
-            elif name == self.pool.loading:
-                status, message = "loading", f"Loading {engine.label}..."
-            elif self.pool.is_loaded(name):
-                status, message = "ready", "Loaded."
-            else:
-                try:
-                    engine.check()
-                    status, message = "available", self.pool.load_errors.get(name, "Loads on first use.")
-                except EngineUnavailable as exc:
-                    status, message = "unavailable", str(exc)
-            out.append({"name": name, "label": engine.label, "status": status, "message": message,
-                        "loaded": self.pool.is_loaded(name), "default": engine is self.engine})
-        return out
-
     def queue_depth(self) -> int:
         return self._queue.qsize()
 
@@ -243,26 +193,26 @@ class EngineRuntime:
 
     # ---- worker -----------------------------------------------------------------------------------
     def _serve(self) -> None:
-        active: list[_Active] = []
+        active = self._active = []
         while not self._stop.is_set():
             self._take(active, block=not active)
             if self._stop.is_set():
                 break
-            active = [a for a in active if not a.handle.cancelled or self._drop(a)]
+            active = self._active = [a for a in active if not a.handle.cancelled or self._drop(a)]
             batch = self._choose(active)
             if batch:
                 self._run_batch(batch)
-            active = [a for a in active if not a.handle.done]
+            active = self._active = [a for a in active if not a.handle.done]
         for a in active:
             a.handle.finish(EngineUnavailable("The studio is shutting down."))
         while not self._calls.empty():
             self._calls.get_nowait().future.set_exception(EngineUnavailable("The studio is shutting down."))
 
-    def _drop(self, a: _Active) -> bool:
+    def _drop(self, a: ActiveRequest) -> bool:
         a.handle.finish(SynthesisError("cancelled"))
         return False
 
-    def _take(self, active: list[_Active], block: bool) -> None:
+    def _take(self, active: list[ActiveRequest], block: bool) -> None:
         """Move waiting requests into the active set (bounded, so the queue applies back-pressure)."""
         deadline = time.perf_counter() + self.batch_wait_s
         while self.scheduler.accept(len(active)):
@@ -311,7 +261,7 @@ class EngineRuntime:
             except BaseException as exc:
                 call.future.set_exception(exc)
 
-    def _accept(self, req: SynthesisRequest) -> _Active | None:
+    def _accept(self, req: SynthesisRequest) -> ActiveRequest | None:
         handle = self._handles.pop(id(req))
         handle.stats.queue_wait_s = time.perf_counter() - handle.submitted
         try:
@@ -327,13 +277,13 @@ class EngineRuntime:
                 jobs.append(ChunkJob(voice=req.voice, text=text, params=req.params, seed=seed, duration_frames=total,
                                      extra=dict(req.extra)))
         except Exception as exc:
-            handle.finish(self._wrap(exc))
+            handle.finish(user_error(exc))
             self.failed += 1
             return None
         handle.stats.estimated_audio_s = sum(frames) * engine.hop_length / engine.sample_rate
-        return _Active(handle=handle, jobs=jobs, frames=frames)
+        return ActiveRequest(handle=handle, jobs=jobs, frames=frames)
 
-    def _choose(self, active: list[_Active]) -> list[tuple[_Active, int]]:
+    def _choose(self, active: list[ActiveRequest]) -> list[tuple[ActiveRequest, int]]:
         """The scheduler's pick among the chunk jobs that wait, each with the time playback needs it (see
         `BatchScheduler.choose`)."""
         waiting = []
@@ -349,12 +299,12 @@ class EngineRuntime:
                         for i in range(len(a.jobs)) if i not in a.ready]
         return [(j.owner, j.index) for j in self.scheduler.choose(waiting)]
 
-    def _run_batch(self, batch: list[tuple[_Active, int]]) -> None:
+    def _run_batch(self, batch: list[tuple[ActiveRequest, int]]) -> None:
         jobs = [a.jobs[i] for a, i in batch]
         try:
-            outputs = self._synthesize(self.pool.ensure_loaded(batch[0][0].handle.request.engine), jobs)
+            outputs = synthesize_with_retry(self.pool.ensure_loaded(batch[0][0].handle.request.engine), jobs)
         except Exception as exc:
-            err = self._wrap(exc)
+            err = user_error(exc)
             for a, _ in batch:
                 if not a.handle.done:
                     self.failed += 1
@@ -366,18 +316,7 @@ class EngineRuntime:
             if a.emit_ready():
                 self._complete(a)
 
-    def _synthesize(self, engine: Engine, jobs: list[ChunkJob]) -> list[Any]:
-        try:
-            return engine.synthesize(jobs)
-        except Exception as exc:
-            if not is_oom(exc) or len(jobs) == 1:
-                raise
-            # out of GPU memory with a batch: free what we can and run the jobs one at a time
-            log.warning("GPU out of memory on a batch of %d; retrying one by one", len(jobs))
-            empty_cache()
-            return [engine.synthesize([job])[0] for job in jobs]
-
-    def _complete(self, a: _Active) -> None:
+    def _complete(self, a: ActiveRequest) -> None:
         st = a.handle.stats
         st.latency_s = time.perf_counter() - a.handle.submitted
         st.audio_s = a.handle.samples / a.handle.sample_rate
@@ -391,15 +330,3 @@ class EngineRuntime:
                 listener(st)
             except Exception:
                 log.exception("metrics listener failed")
-
-    @staticmethod
-    def _wrap(exc: Exception) -> Exception:
-        if isinstance(exc, (EngineUnavailable, SynthesisError)):
-            return exc
-        if is_oom(exc):
-            empty_cache()
-            return SynthesisError("The GPU ran out of memory on this request. Try a shorter text, or try again.")
-        log.error("synthesis failed:\n%s", traceback.format_exc())
-        return SynthesisError(f"Synthesis failed ({type(exc).__name__}: {exc}). The engine is still running; "
-                              "try again.")
-

@@ -16,11 +16,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from ishowtts_studio.engine_factory import build_runtime, configured_devices, f5_engine
 from ishowtts_studio.engines.f5 import F5Engine
 from ishowtts_studio.engines.indextts import IndexTTSEngine
 from ishowtts_studio.metrics import MetricsService
 from ishowtts_studio.recovery import remove_cache_leftovers
-from ishowtts_studio.runtime import BusyError, EngineRuntime
+from ishowtts_studio.runtime import BusyError
 from ishowtts_studio.served_files import ServedFiles
 from ishowtts_studio.services.ab import AbService
 from ishowtts_studio.services.bench import BenchService
@@ -52,25 +53,24 @@ class Studio:
         self.library = VoiceLibrary(paths.voices)
         self.library.seed_defaults()
         kind = random_weights or ("smoke" if settings.smoke else None)
-        eng, f5 = settings.engine, settings.f5
-        self.engine = F5Engine(
-            checkpoint=f5.checkpoint, vocab=f5.vocab, vocoder=f5.vocoder, model_name=f5.model,
-            device=eng.device, precision=eng.precision, cache_dir=paths.cache, random_weights=kind,
-            cuda_graphs=eng.cuda_graphs, compile_model=eng.compile, ref_cache_items=eng.ref_cache_items,
-            bucket_frames=eng.bucket_frames, attention=eng.attention, fused_kernels=eng.fused_kernels,
-            prepare_min_frames=eng.prepare_min_frames, prepare_max_frames=eng.prepare_max_frames,
-            exact_graphs=eng.exact_graphs, share_graph_memory=eng.share_graph_memory,
-            cudnn_benchmark=eng.cudnn_benchmark, idle_before_prepare_s=eng.idle_prepare_after_s,
-            fp8_gemms=eng.fp8_gemms,
-        )
+        eng = settings.engine
+        # one F5 engine per configured device (engine.devices); the first device's is the studio's own engine
+        devices = configured_devices(settings)
+        self.engine = f5_engine(settings, devices[0], kind)
+        first = iter([self.engine])
+
+        def engine_on(device: str) -> F5Engine:
+            return next(first, None) or f5_engine(settings, device, kind)
+
         idx = settings.indextts
         self.indextts = IndexTTSEngine(
             model_dir=idx.model_dir, version=idx.version, python=idx.python, aux_dir=idx.aux_dir, device=idx.device,
             use_fp16=idx.use_fp16, use_cuda_kernel=idx.use_cuda_kernel, use_deepspeed=idx.use_deepspeed,
         )
-        self.runtime = EngineRuntime(
-            self.engine, queue_size=eng.queue_size, max_batch=eng.max_batch, batch_wait_s=eng.batch_wait_ms / 1000,
-            extra_engines={self.indextts.name: self.indextts}, max_loaded=eng.max_loaded_engines,
+        self.runtime = build_runtime(
+            devices, engine_on, queue_size=eng.queue_size, max_batch=eng.max_batch,
+            batch_wait_s=eng.batch_wait_ms / 1000, extra_engines={self.indextts.name: self.indextts},
+            max_loaded=eng.max_loaded_engines,
         )
         self.metrics = MetricsService(self.runtime, self.store, warmup_enabled=eng.warmup)
         self.transcriber = Transcriber(settings.voices.whisper_model)
@@ -138,6 +138,8 @@ class Studio:
             "queue_depth": rt.queue_depth(),
             "fast_path": info.fast_path if info else {},
             "engines": self.engines(),
+            # one entry per device worker (engine.devices): state, queue, queued audio, counts
+            "devices": rt.device_status(),
         }
 
     def engines(self) -> list[dict[str, Any]]:

@@ -596,7 +596,9 @@ class _StepGraph:
         torch.cuda.current_stream().wait_stream(stream)
         self.graph = torch.cuda.CUDAGraph()
         # a shared pool is safe: every tensor the step allocates is freed by its end (results go in place)
-        with torch.cuda.graph(self.graph, pool=sampler.graph_pool()):
+        # thread_local: with several GPUs (engine.devices) another worker thread allocates on its own GPU while
+        # this one captures; PyTorch's default ("global") would fail that thread's calls, not only this one's
+        with torch.cuda.graph(self.graph, pool=sampler.graph_pool(), capture_error_mode="thread_local"):
             step()
 
     def load(

@@ -177,7 +177,7 @@ class VoiceService:
         updated = self.library.update(chosen.slug, transcript=transcript, language=language)
         old = voice_ref(chosen)
         try:
-            self.runtime.call(lambda engine: engine.forget_voice(old), timeout=60, load=False)
+            self.runtime.call_all(lambda engine: engine.forget_voice(old), timeout=60, load=False)  # every device
         except (EngineUnavailable, BusyError, TimeoutError) as exc:
             # the engine also checks the transcript on every cache hit, so a stale entry is never used
             log.warning("could not drop the cached reference of %r: %s", chosen.name, exc)

@@ -91,3 +91,10 @@ def resolve_database(value: str, base: Path) -> str:
 def resolve_weights(value: str, base: Path) -> str:
     # hf:// references stay as they are; local weight paths resolve like every other path.
     return value if URL_SCHEME.match(value) else str(abs_path(value, base))
+
+
+def check_devices(value: str) -> str | None:
+    # imported here: device_routing imports nothing from settings, but keep the settings package free of runtime modules
+    from ishowtts_studio.device_routing import check_devices as check
+
+    return check(value)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ishowtts_studio.settings.checks import check_model, check_weights
+from ishowtts_studio.settings.checks import check_devices, check_model, check_weights
 from ishowtts_studio.settings.fields import NFE_HI, NFE_LO, Section, opt
 
 
@@ -17,6 +17,13 @@ class EngineSettings(Section):
         "auto",
         "Where the model runs: auto picks cuda when a GPU is present, else cpu.",
         choices=("auto", "cuda", "cpu"),
+    )
+    devices: str = opt(
+        "",
+        "Devices with one engine and worker each, as a comma-separated list such as \"cuda:0,cuda:1\", or \"all\" "
+        "for every CUDA GPU; each request goes to the worker with the least queued audio. Empty = the one device "
+        "above.",
+        check=check_devices,
     )
     precision: str = opt(
         "auto",
@@ -43,6 +50,13 @@ class EngineSettings(Section):
     )
     chunk_chars: int = opt(
         135, "Byte limit of the other text chunks (UTF-8 bytes, as F5-TTS measures).", lo=20, hi=1000
+    )
+    single_chunk_chars: int = opt(
+        135,
+        "A text of at most this many bytes (and within chunk_chars) runs as one chunk, without the short first "
+        "chunk: a chat line costs one sampler call instead of two, since every chunk carries the whole reference. "
+        "0 = always split.",
+        lo=0, hi=1000,
     )
     cuda_graphs: bool = opt(True, "Capture the sampler in CUDA graphs (GPU only) to cut launch overhead.")
     bucket_frames: int = opt(
@@ -96,6 +110,12 @@ class EngineSettings(Section):
         True,
         "Hand-written GPU kernels in the sampler: the position convolutions in Triton and the feed-forward's GELU "
         "in the GEMM epilogue (GPU only).",
+    )
+    fp8_gemms: bool = opt(
+        False,
+        "FP8 (e4m3) matrix products in the model's blocks, scaled per row and channel: GPUs of compute capability "
+        "8.9+ (Hopper, Ada) in bf16 only, otherwise off with a warning. Changes the audio slightly (the error "
+        "against bf16 is in docs/performance.md).",
     )
     warmup: bool = opt(True, "Run a short synthesis at start-up so the first real request is fast.")
     ref_cache_items: int = opt(64, "Reference voices whose prepared audio is kept in memory.", lo=1, hi=10000)

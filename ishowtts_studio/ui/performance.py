@@ -136,7 +136,24 @@ def engine_markdown(snap: dict[str, Any]) -> str:
         engines.append(f"{html.escape(str(e.get('label')))}: {load}{seen}")
     if engines:
         line += "  \nEngines — " + " · ".join(engines)
-    return line
+    return line + devices_markdown(snap.get("per_device") or [])
+
+
+def devices_markdown(rows: list[dict[str, Any]]) -> str:
+    """With several devices (engine.devices), one more line: each device's state, queue and figures."""
+    if len(rows) < 2:
+        return ""
+    parts = []
+    for row in rows:
+        rate, queued = row.get("audio_s_per_s"), float(row.get("queued_audio_s") or 0)
+        text = (f"{html.escape(str(row['device']))}: {html.escape(str(row.get('status')))}, queue "
+                f"{row.get('queue_depth', 0)} ({queued:.1f} s of audio), {row.get('completed', 0)} done")
+        if rate:
+            text += f", {float(rate):.1f} audio s/s"
+        if row.get("failed"):
+            text += f", {int(row['failed'])} failed"
+        parts.append(text)
+    return "  \nDevices — " + " · ".join(parts)
 
 
 def comparison_markdown(result: dict[str, Any], baseline: dict[str, Any], name: str,
