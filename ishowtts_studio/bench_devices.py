@@ -59,6 +59,10 @@ def measure_configuration(settings: Settings, devices: list[str], cfg: BenchConf
     try:
         if not runtime.wait_ready(3600):
             raise RuntimeError(f"devices {','.join(devices)}: engine unavailable: {runtime.message}")
+        # the studio serves once its first device is ready; a measurement of N devices needs all N warm
+        for worker in runtime.workers:
+            if not worker.wait_ready(3600):
+                raise RuntimeError(f"device {worker.device}: engine unavailable: {worker.message}")
         out: dict[str, Any] = {"devices": devices, "ready_s": time.perf_counter() - t0,
                                "engine": runtime.info.device if runtime.info else "?"}
         runtime.call_all(lambda eng: [eng.prepare_voice(v) for v in voices])  # every device's reference cache

@@ -583,8 +583,11 @@ class _StepGraph:
             self.index.add_(1)
 
         # warm up on a side stream (as CUDA graph capture requires), then capture
-        stream = torch.cuda.Stream()
-        stream.wait_stream(torch.cuda.current_stream())
+        # the side stream is made on this graph's GPU: PyTorch's default capture stream is one per process, made on
+        # whichever GPU captured first, and capturing on another GPU's stream marks that GPU's random generator as
+        # capturing (its worker then fails with "Offset increment outside graph capture"), as seen on two H200s
+        stream = torch.cuda.Stream(device=self.x.device)
+        stream.wait_stream(torch.cuda.current_stream(self.x.device))
         # two warm-up steps for the first graph of a kind (lazy library set-up), one after that: it is time a
         # capture costs, on whatever path it runs
         kind = (batch == 1, padded)
@@ -593,12 +596,13 @@ class _StepGraph:
         with torch.cuda.stream(stream):
             for _ in range(warm):
                 step()
-        torch.cuda.current_stream().wait_stream(stream)
+        torch.cuda.current_stream(self.x.device).wait_stream(stream)
         self.graph = torch.cuda.CUDAGraph()
         # a shared pool is safe: every tensor the step allocates is freed by its end (results go in place)
         # thread_local: with several GPUs (engine.devices) another worker thread allocates on its own GPU while
         # this one captures; PyTorch's default ("global") would fail that thread's calls, not only this one's
-        with torch.cuda.graph(self.graph, pool=sampler.graph_pool(), capture_error_mode="thread_local"):
+        with torch.cuda.graph(self.graph, pool=sampler.graph_pool(), stream=stream,
+                              capture_error_mode="thread_local"):
             step()
 
     def load(
