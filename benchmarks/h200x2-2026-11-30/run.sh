@@ -19,7 +19,7 @@ if [ "${1:-}" != larger ] && [ ! -s $OUT/devices.json ]; then   # torch.compile 
 fi
 if [ "${1:-}" = larger ]; then   # second call: a longer burst and more concurrent requests than the first
   echo "=== devices, larger $(date +%T)" | tee -a $OUT/log.txt
-  timeout 400 $B --concurrency 64 --workload burst --messages 192 --json $OUT/devices-larger.json \
+  timeout 400 $B --concurrency 64 --workload burst --messages 96 --json $OUT/devices-larger.json \
     --plots $OUT/plots-larger 2>&1 | tee -a $OUT/log.txt | grep -v "__recompiles\|Warning\|warn(\| INFO " | tail -8
 fi
 echo "=== end $(date +%T)" | tee -a $OUT/log.txt
