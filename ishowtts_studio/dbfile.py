@@ -13,7 +13,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-__all__ = ["DatabaseDamaged", "backup_database", "check_database_file", "restore_database"]
+__all__ = ["DatabaseDamaged", "DatabaseUnusable", "backup_database", "check_database_file", "restore_database"]
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 _SIDE_FILES = ("-wal", "-shm")
@@ -22,7 +22,12 @@ _RESTORE_HINT = ("Nothing was changed: the file is kept as it is. Restore a back
                  "the file away to start with an empty database.")
 
 
-class DatabaseDamaged(RuntimeError):
+class DatabaseUnusable(RuntimeError):
+    """The studio cannot use its database as it is (damaged, unreachable, or too new); the message says what to
+    do, and nothing in the database was changed."""
+
+
+class DatabaseDamaged(DatabaseUnusable):
     """The database file exists but is not a sound SQLite database; the message says what to do."""
 
 

@@ -62,3 +62,28 @@ def browser() -> Iterator:
             yield instance
         finally:
             instance.close()
+
+
+# ---- databases: SQLite and a real PostgreSQL server ---------------------------------------------------
+BACKENDS = ("sqlite", "postgresql")
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator:
+    """One throwaway PostgreSQL server for the whole session (tests/pg.py); skipped only where Debian's
+    postgresql package is not installed (.ci/run installs it)."""
+    from tests.pg import PG_BIN_GLOB, pg_bin, pg_server
+
+    if pg_bin() is None:
+        pytest.skip(f"PostgreSQL is not installed (no {PG_BIN_GLOB}/pg_ctl): apt-get install -y postgresql")
+    with pg_server() as server:
+        yield server
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A new, empty database on each backend: a SQLite file in tmp_path, or a fresh database on the session's
+    PostgreSQL server."""
+    if request.param == "sqlite":
+        return str(tmp_path / "db" / "studio.sqlite")
+    return request.getfixturevalue("postgres").create_database()
