@@ -15,16 +15,19 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
-from sqlalchemy import text
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.pool import NullPool
 
 from ishowtts_studio.dbfile import DatabaseUnusable
+from ishowtts_studio.store_engine import is_sqlite_memory
 
 log = logging.getLogger(__name__)
 
@@ -69,9 +72,37 @@ def _refuse_unknown(revisions: tuple[str, ...], where: str) -> None:
                 "(or restore a backup made before the upgrade).")
 
 
+def _sqlite_migration_engine(engine: Engine) -> Engine:
+    """An engine whose transactions hold DDL too: Python's sqlite3 commits before every CREATE or ALTER on its
+    own, which would leave a failed migration half done. BEGIN IMMEDIATE also makes a second studio opening the
+    same file wait until the first has migrated."""
+    migration = create_engine(engine.url, poolclass=NullPool)
+
+    @event.listens_for(migration, "connect")
+    def _own_transactions(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # the driver begins nothing by itself; "begin" below does
+        dbapi_conn.execute("PRAGMA busy_timeout=30000")
+
+    @event.listens_for(migration, "begin")
+    def _begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return migration
+
+
 def upgrade_database(engine: Engine, where: str) -> tuple[tuple[str, ...], str]:
-    """Upgrade the database behind `engine` to the head revision; returns (revisions before, head).
-    `where` names the database in messages (never with a password)."""
+    """Upgrade the database behind `engine` to the head revision in one transaction; returns (revisions before,
+    head). `where` names the database in messages (never with a password or a folder)."""
+    on_file = engine.dialect.name == "sqlite" and not is_sqlite_memory(engine.url)
+    migration = _sqlite_migration_engine(engine) if on_file else engine
+    try:
+        return _upgrade(migration, where)
+    finally:
+        if migration is not engine:
+            migration.dispose()
+
+
+def _upgrade(engine: Engine, where: str) -> tuple[tuple[str, ...], str]:
     cfg = alembic_config()
     head = head_revision()
     with engine.begin() as conn:

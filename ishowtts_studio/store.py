@@ -26,7 +26,7 @@ from sqlalchemy.engine import URL, Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from ishowtts_studio.dbfile import check_database_file
+from ishowtts_studio.dbfile import check_database_file, create_database_file
 from ishowtts_studio.migrate import upgrade_database
 from ishowtts_studio.store_ab import NfeStudyQueries
 from ishowtts_studio.store_engine import describe, is_sqlite_memory, make_engine, to_url, unreachable
@@ -61,7 +61,8 @@ class Store(NfeStudyQueries):
         sqlite = self.url.get_backend_name() == "sqlite"
         if sqlite and not is_sqlite_memory(self.url):
             # refuse a damaged file before SQLAlchemy touches it: an empty file would silently become a new database
-            check_database_file(self.url.database or "")
+            if not create_database_file(self.url.database or ""):
+                check_database_file(self.url.database or "")
         self.engine: Engine = make_engine(self.url)
         try:
             upgrade_database(self.engine, describe(self.url))

@@ -85,5 +85,6 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A new, empty database on each backend: a SQLite file in tmp_path, or a fresh database on the session's
     PostgreSQL server."""
     if request.param == "sqlite":
+        (tmp_path / "db").mkdir(exist_ok=True)
         return str(tmp_path / "db" / "studio.sqlite")
     return request.getfixturevalue("postgres").create_database()
