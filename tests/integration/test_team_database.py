@@ -124,16 +124,22 @@ def test_two_studio_processes_share_one_postgresql_database(postgres, tmp_path: 
             two.close()
 
 
-def test_the_app_refuses_a_database_from_a_newer_studio(tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", ["app", "say"])
+def test_a_database_from_a_newer_studio_is_refused_at_start(tmp_path: Path, command: str) -> None:
     db = tmp_path / "samples" / "studio.db"
     with Store(db) as store, store.engine.begin() as conn:
         conn.execute(sa.text("UPDATE alembic_version SET version_num = '0099'"))
     config = write_config(tmp_path, 1)
     env = dict(os.environ, HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False", PYTHONPATH=str(REPO))
     env.pop("ISHOWTTS_CONFIG", None)
-    result = subprocess.run([sys.executable, str(REPO / "app.py"), "--smoke", "--config", str(config)], cwd=tmp_path,
-                            env=env, capture_output=True, text=True, timeout=240)
+    args = [str(REPO / "app.py")] if command == "app" else ["-m", "ishowtts_studio", "say"]
+    args += ["--smoke", "--config", str(config)]
+    if command == "say":
+        args += ["--voice", "Nature (English)", "-o", "out.wav", "Hello."]
+    result = subprocess.run([sys.executable, *args], cwd=tmp_path, env=env, capture_output=True, text=True,
+                            timeout=240)
     assert result.returncode == 2, result.stderr[-2000:]
+    assert not (tmp_path / "out.wav").exists()
     assert "studio.db is at schema revision '0099'" in result.stderr and "newer iShowTTS Studio" in result.stderr
     assert "Traceback" not in result.stderr and str(tmp_path) not in result.stderr
     engine = sa.create_engine(f"sqlite:///{db}")
