@@ -81,5 +81,6 @@ def unreachable(url: URL, exc: BaseException) -> DatabaseUnreachable:
     if url.password:
         reason = reason.replace(str(url.password), "***")
     return DatabaseUnreachable(
-        f"Cannot open the studio database ({describe(url)}): {reason}. Start the database server, or fix "
-        "paths.database (form: postgresql://USER:PASSWORD@HOST:PORT/DATABASE).")
+        f"Cannot open the studio database ({describe(url)}): {reason}. Start the database server, create the "
+        "database if it is new (createdb NAME), or fix paths.database (form: "
+        "postgresql://USER:PASSWORD@HOST:PORT/DATABASE).")

@@ -206,3 +206,10 @@ def test_a_postgresql_server_that_does_not_answer_is_refused_without_the_passwor
     message = str(err.value)
     assert "Cannot open the studio database (postgresql 127.0.0.1:" in message and "/team)" in message
     assert "Start the database server" in message and "s3cret" not in message
+
+
+def test_a_database_that_does_not_exist_on_the_server_is_refused_with_what_to_do(postgres) -> None:
+    with pytest.raises(DatabaseUnreachable) as err:
+        Store(postgres.url("no_such_database"))
+    message = str(err.value)
+    assert 'database "no_such_database" does not exist' in message and "createdb NAME" in message
