@@ -146,14 +146,15 @@ def test_a_pre_origin_database_is_taken_in_too(tmp_path: Path) -> None:
             assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
 
 
-def test_a_foreign_table_is_not_taken_for_a_studio_table(tmp_path: Path) -> None:
-    db = tmp_path / "other.db"
-    with sqlite3.connect(db) as con:
-        con.execute("CREATE TABLE syntheses (id INTEGER PRIMARY KEY, something TEXT)")
+def test_a_foreign_table_is_not_taken_for_a_studio_table_and_nothing_is_half_done(database_url: str) -> None:
+    engine = _engine(database_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE syntheses (id INTEGER PRIMARY KEY, something TEXT)"))
     with pytest.raises(RuntimeError, match="has no column created_at"):
-        Store(db)
-    with sqlite3.connect(db) as con:  # left as it was
-        assert [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")] == ["syntheses"]
+        Store(database_url)
+    # the migration ran in one transaction: not even the alembic_version table is left behind
+    assert sa.inspect(engine).get_table_names() == ["syntheses"]
+    engine.dispose()
 
 
 # ---- several studios, one new database ---------------------------------------------------------------
