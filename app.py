@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from ishowtts_studio.api import mount_api
     from ishowtts_studio.api.chat import mount_chat_routes
-    from ishowtts_studio.dbfile import DatabaseDamaged
+    from ishowtts_studio.dbfile import DatabaseUnusable
     from ishowtts_studio.studio import Studio
     from ishowtts_studio.ui import build_ui, launch_options, server_options
     from ishowtts_studio.ui.chat import gradio_session_user
@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         studio = Studio(settings)
-    except DatabaseDamaged as exc:  # kept untouched; the message says how to restore or start afresh
+    except DatabaseUnusable as exc:  # damaged, too new or unreachable: kept untouched; the message says what to do
         print(str(exc), file=sys.stderr)
         return 2
     except OSError as exc:  # e.g. a folder in [paths] that cannot be created or written

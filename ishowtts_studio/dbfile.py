@@ -10,10 +10,12 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import threading
 import time
 from pathlib import Path
 
-__all__ = ["DatabaseDamaged", "backup_database", "check_database_file", "restore_database"]
+__all__ = ["DatabaseDamaged", "DatabaseUnusable", "backup_database", "check_database_file", "create_database_file",
+           "restore_database"]
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 _SIDE_FILES = ("-wal", "-shm")
@@ -22,7 +24,12 @@ _RESTORE_HINT = ("Nothing was changed: the file is kept as it is. Restore a back
                  "the file away to start with an empty database.")
 
 
-class DatabaseDamaged(RuntimeError):
+class DatabaseUnusable(RuntimeError):
+    """The studio cannot use its database as it is (damaged, unreachable, or too new); the message says what to
+    do, and nothing in the database was changed."""
+
+
+class DatabaseDamaged(DatabaseUnusable):
     """The database file exists but is not a sound SQLite database; the message says what to do."""
 
 
@@ -43,6 +50,10 @@ def _problems(path: Path, *, full: bool) -> list[str]:
     try:
         with contextlib.closing(_connect(path)) as con:
             rows = con.execute("PRAGMA integrity_check" if full else "PRAGMA quick_check").fetchall()
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            return []  # another studio is writing to it right now: busy is not damaged, and the open will wait
+        return [f"SQLite cannot read it ({exc})"]
     except sqlite3.DatabaseError as exc:
         return [f"SQLite cannot read it ({exc})"]
     found = [str(r[0]) for r in rows]
@@ -59,6 +70,26 @@ def check_database_file(path: Path | str, *, full: bool = False) -> None:
     if problems:
         more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
         raise DatabaseDamaged(f"The studio database {p} is damaged: {problems[0][:200]}{more}. {_RESTORE_HINT}")
+
+
+def create_database_file(path: Path | str) -> bool:
+    """Create a new, empty SQLite database at `path` in one step (False: it already exists). SQLite itself would
+    leave a 0-byte file until its first commit, which a second studio opening the same path at that moment
+    would take for a damaged database; this one has its header (and WAL mode) from the start."""
+    p = Path(path)
+    if p.exists():
+        return False
+    tmp = p.with_name(f".{p.name}.{os.getpid()}.{threading.get_ident()}.new")
+    try:
+        with contextlib.closing(sqlite3.connect(tmp)) as con:
+            con.execute("PRAGMA journal_mode=WAL")  # writes the header; WAL: readers never wait for a writer
+        try:
+            os.link(tmp, p)  # unlike a rename, never replaces a database another studio created meanwhile
+        except FileExistsError:
+            return False
+    finally:
+        tmp.unlink(missing_ok=True)
+    return True
 
 
 def backup_database(source: Path | str, dest: Path | str) -> Path:

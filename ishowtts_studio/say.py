@@ -128,10 +128,13 @@ def run(args: argparse.Namespace, audio_out: IO[bytes]) -> int:
         return _fail(USAGE, f"configuration error: {exc}")
 
     from ishowtts_studio.api.adapter import SpeechAdapter
+    from ishowtts_studio.dbfile import DatabaseUnusable
     from ishowtts_studio.studio import Studio
 
     try:
         studio = Studio(settings)
+    except DatabaseUnusable as exc:  # damaged, too new or unreachable: the message says what to do
+        return _fail(USAGE, str(exc))
     except OSError as exc:
         return _fail(USAGE, f"cannot set up the studio's folders: {exc}")
     try:

@@ -1,10 +1,13 @@
-"""The studio database: synthesis history, preferences, metric samples and benchmark runs.
+"""The studio database: synthesis history, preferences, metric samples and benchmark runs (NFE renders, A/B
+trials and votes in `store_ab.py`).
 
-SQLite (WAL mode) by default, through the SQLAlchemy 2.x ORM so a PostgreSQL URL works as well.
-Every public method opens its own short session, so one ``Store`` is safe to share between threads.
-Audio lives on disk; rows only hold paths relative to the samples folder.
+SQLite (WAL mode) by default, or PostgreSQL for a team (`store_engine.py`), through the SQLAlchemy 2.x ORM.
+Every public method opens its own short session, so one ``Store`` is safe to share between threads, and every
+rule that must hold across studio processes (one vote per trial, one baseline per name, preference upserts) is
+the database's own. Audio lives on disk; rows only hold paths relative to the samples folder.
 
-Tables and typed records live in ``store_models.py``; ``create_all`` runs when a Store opens.
+Tables and typed records live in ``store_models.py``; Alembic (`migrate.py`) brings the schema up to date when a
+Store opens.
 """
 
 from __future__ import annotations
@@ -18,18 +21,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Self
 
-from sqlalchemy import (
-    create_engine,
-    delete,
-    event,
-    func,
-    select,
-)
-from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy import delete, func, select
+from sqlalchemy.engine import URL, Engine
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.pool import StaticPool
 
-from ishowtts_studio.dbfile import check_database_file
+from ishowtts_studio.dbfile import check_database_file, create_database_file
+from ishowtts_studio.migrate import upgrade_database
+from ishowtts_studio.store_ab import NfeStudyQueries
+from ishowtts_studio.store_engine import describe, is_sqlite_memory, make_engine, to_url, unreachable
 from ishowtts_studio.store_models import (  # noqa: F401 - the records are part of the store's interface
     METRIC_SETTABLE,
     SYNTHESIS_FIELDS,
@@ -50,7 +50,6 @@ from ishowtts_studio.store_models import (  # noqa: F401 - the records are part 
     benchmark_run_record,
     load_json,
     metric_sample_record,
-    record_of,
     synthesis_record,
     utcnow,
 )
@@ -58,105 +57,29 @@ from ishowtts_studio.store_models import (  # noqa: F401 - the records are part 
 log = logging.getLogger(__name__)
 
 
-
-# -------------------------------------------------------------------------------------------- store
-
-
-def _to_url(url: str | Path) -> URL:
-    """A bare filesystem path means a SQLite file; anything with a scheme is a SQLAlchemy URL."""
-    if isinstance(url, Path) or "://" not in url:
-        path = Path(url).expanduser().resolve()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return URL.create("sqlite", database=str(path))
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and not _is_sqlite_memory(parsed):
-        Path(parsed.database or "").expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
-    return parsed
-
-
-def add_missing_columns(engine: Engine, metadata: Any) -> list[str]:
-    """Add columns declared on the models but missing from an existing database (``create_all`` only creates
-    whole tables). Only additive changes, each a column with a server default or nullable, so old rows stay
-    valid; returns "table.column" for each column added."""
-    from sqlalchemy import inspect, text
-
-    inspector = inspect(engine)
-    existing_tables = set(inspector.get_table_names())
-    added = []
-    with engine.begin() as conn:
-        for table in metadata.sorted_tables:
-            if table.name not in existing_tables:
-                continue
-            have = {c["name"] for c in inspector.get_columns(table.name)}
-            for column in table.columns:
-                if column.name in have:
-                    continue
-                if not column.nullable and column.server_default is None:
-                    raise RuntimeError(f"cannot add {table.name}.{column.name} to an existing database: it needs a "
-                                       "server default or must be nullable")
-                preparer = engine.dialect.identifier_preparer
-                ddl = (f"ALTER TABLE {preparer.format_table(table)} ADD COLUMN {preparer.format_column(column)} "
-                       f"{column.type.compile(engine.dialect)}")
-                if column.server_default is not None:
-                    default = column.server_default.arg
-                    quoted = "'" + default.replace("'", "''") + "'" if isinstance(default, str) else str(default)
-                    ddl += f" DEFAULT {quoted}"
-                    if not column.nullable:
-                        ddl += " NOT NULL"
-                conn.execute(text(ddl))
-                added.append(f"{table.name}.{column.name}")
-        for table in metadata.sorted_tables:  # indexes of the new columns (create_all skipped existing tables)
-            for index in table.indexes:
-                if any(f"{table.name}.{c.name}" in added for c in index.columns):
-                    index.create(conn, checkfirst=True)
-    if added:
-        log.info("database upgraded: added %s", ", ".join(added))
-    return added
-
-
-def _is_sqlite_memory(url: URL) -> bool:
-    return url.database in (None, "", ":memory:") or "mode=memory" in str(url.query.get("mode", ""))
-
-
-def _make_engine(url: URL) -> Engine:
-    if url.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
-
-    memory = _is_sqlite_memory(url)
-    kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False}}
-    if memory:
-        kwargs["poolclass"] = StaticPool  # every connection to :memory: would otherwise be a fresh, empty database
-    engine = create_engine(url, **kwargs)
-
-    @event.listens_for(engine, "connect")
-    def _sqlite_pragmas(dbapi_conn: Any, record_of: Any) -> None:
-        cur = dbapi_conn.cursor()
-        try:
-            cur.execute("PRAGMA busy_timeout=5000")  # first, so the WAL switch itself waits for other writers
-            cur.execute("PRAGMA foreign_keys=ON")
-            if not memory:
-                cur.execute("PRAGMA journal_mode=WAL")  # readers never block the GPU worker's writes
-                cur.execute("PRAGMA synchronous=NORMAL")  # safe with WAL against app crashes, far fewer fsyncs
-        finally:
-            cur.close()
-
-    return engine
-
-
-class Store:
+class Store(NfeStudyQueries):
     """Thread-safe access to the studio database. Each method uses its own short transaction."""
 
     def __init__(self, url: str | Path) -> None:
-        self.url: URL = _to_url(url)
-        if self.url.get_backend_name() == "sqlite" and not _is_sqlite_memory(self.url):
+        self.url: URL = to_url(url)
+        sqlite = self.url.get_backend_name() == "sqlite"
+        if sqlite and not is_sqlite_memory(self.url):
             # refuse a damaged file before SQLAlchemy touches it: an empty file would silently become a new database
-            check_database_file(self.url.database or "")
-        self.engine: Engine = _make_engine(self.url)
-        Base.metadata.create_all(self.engine)
-        add_missing_columns(self.engine, Base.metadata)
+            if not create_database_file(self.url.database or ""):
+                check_database_file(self.url.database or "")
+        self.engine: Engine = make_engine(self.url)
+        try:
+            upgrade_database(self.engine, describe(self.url))
+        except OperationalError as exc:
+            self.engine.dispose()
+            if sqlite:
+                raise
+            raise unreachable(self.url, exc) from None
+        except BaseException:
+            self.engine.dispose()
+            raise
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._baseline_lock = threading.Lock()
-
     def __repr__(self) -> str:
         return f"Store({self.url.render_as_string(hide_password=True)!r})"
 
@@ -346,82 +269,3 @@ class Store:
     def delete_benchmark_run(self, run_id: int) -> bool:
         with self._session() as s:
             return bool(s.execute(delete(BenchmarkRunRow).where(BenchmarkRunRow.id == run_id)).rowcount)
-
-    # ---------------------------------------------------------------------- NFE renders and A/B votes
-
-    def get_nfe_render(self, key: str) -> NfeRender | None:
-        with self._session() as s:
-            row = s.scalars(select(NfeRenderRow).where(NfeRenderRow.key == key)).first()
-            return record_of(NfeRender, row) if row is not None else None
-
-    def get_nfe_render_by_id(self, render_id: int) -> NfeRender | None:
-        with self._session() as s:
-            row = s.get(NfeRenderRow, render_id)
-            return record_of(NfeRender, row) if row is not None else None
-
-    def add_nfe_render(self, **fields: Any) -> int:
-        """Insert a render's metadata; a render already stored under the same key wins (its id is returned)."""
-        from sqlalchemy.exc import IntegrityError
-
-        try:
-            return self._insert(NfeRenderRow(created_at=utcnow(), **fields))
-        except IntegrityError:
-            existing = self.get_nfe_render(fields["key"])
-            if existing is None:
-                raise
-            return existing.id
-
-    def list_nfe_renders(self, group: str | None = None) -> list[NfeRender]:
-        stmt = select(NfeRenderRow).order_by(NfeRenderRow.id)
-        if group is not None:
-            stmt = stmt.where(NfeRenderRow.group_key == group)
-        with self._session() as s:
-            return [record_of(NfeRender, r) for r in s.scalars(stmt)]
-
-    def add_ab_trial(self, **fields: Any) -> str:
-        return self._insert(AbTrialRow(created_at=utcnow(), **fields))
-
-    def get_ab_trial(self, trial_id: str) -> AbTrial | None:
-        with self._session() as s:
-            row = s.get(AbTrialRow, str(trial_id))
-            return record_of(AbTrial, row) if row is not None else None
-
-    def open_ab_trial(self, reviewer: str) -> AbTrial | None:
-        """The reviewer's oldest trial that has no vote yet (so a reload gets the same trial back)."""
-        voted = select(AbVoteRow.trial_id)
-        stmt = (select(AbTrialRow).where(AbTrialRow.reviewer == reviewer, AbTrialRow.id.not_in(voted))
-                .order_by(AbTrialRow.created_at, AbTrialRow.id).limit(1))
-        with self._session() as s:
-            row = s.scalars(stmt).first()
-            return record_of(AbTrial, row) if row is not None else None
-
-    def ab_pairs_seen(self, reviewer: str) -> set[tuple[int, int]]:
-        """(lower render id, higher render id) pairs this reviewer has been given."""
-        stmt = select(AbTrialRow.render_a_id, AbTrialRow.render_b_id).where(AbTrialRow.reviewer == reviewer)
-        with self._session() as s:
-            return {(min(a, b), max(a, b)) for a, b in s.execute(stmt)}
-
-    def ab_pair_counts(self) -> dict[tuple[int, int], dict[str, int]]:
-        """Per render pair (lower id, higher id): trials given, and how often the lower id was on side A."""
-        stmt = select(AbTrialRow.render_a_id, AbTrialRow.render_b_id)
-        out: dict[tuple[int, int], dict[str, int]] = {}
-        with self._session() as s:
-            for a, b in s.execute(stmt):
-                c = out.setdefault((min(a, b), max(a, b)), {"trials": 0, "low_on_a": 0})
-                c["trials"] += 1
-                c["low_on_a"] += int(a < b)
-        return out
-
-    def add_ab_vote(self, **fields: Any) -> int:
-        """Record a vote; raises ``ValueError`` when the trial already has one."""
-        from sqlalchemy.exc import IntegrityError
-
-        try:
-            return self._insert(AbVoteRow(created_at=utcnow(), **fields))
-        except IntegrityError:
-            raise ValueError("This trial has already been voted on.") from None
-
-    def list_ab_votes(self) -> list[AbVote]:
-        with self._session() as s:
-            return [record_of(AbVote, r) for r in s.scalars(select(AbVoteRow).order_by(AbVoteRow.id))]
-

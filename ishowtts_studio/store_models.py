@@ -1,7 +1,8 @@
 """The database's tables (SQLAlchemy models) and the typed records `Store` returns for them.
 
-To add a table: declare a model on ``Base`` here, and a record next to the others; ``create_all`` runs when a
-Store opens.
+To change the schema: change the model here (and its record), then add an Alembic revision under
+``migrations/versions/`` that makes the same change; tests/unit/test_migrations.py checks that the migrated
+database and the models agree, on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Boolean, DateTime, Dialect, Float, Index, Integer, String, Text
+from sqlalchemy import Boolean, DateTime, Dialect, Float, Index, Integer, String, Text, false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -74,6 +75,8 @@ class SynthesisRow(Base):
     # who asked: ui (a tab or the named Gradio endpoints), api (/v1/audio/speech), cli (`say`); rows written
     # before the column existed were all from the page, hence the server default
     origin: Mapped[str] = mapped_column(String(32), default="ui", server_default="ui", index=True)
+    # marked by the creator in the history (Alembic revision 0002 added it: false for older rows)
+    favourite: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false(), nullable=False)
 
 
 class PreferenceRow(Base):
@@ -210,6 +213,7 @@ class SynthesisRecord:
     device: str = ""
     smoke: bool = False
     origin: str = "ui"
+    favourite: bool = False
     id: int | None = None
     created_at: datetime | None = None
 

@@ -69,9 +69,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def write_config(folder: Path, port: int, extra_toml: str = "", server_toml: str = "", **engine: object) -> Path:
+def write_config(folder: Path, port: int, extra_toml: str = "", server_toml: str = "", *,
+                 database: str = "samples/studio.db", **engine: object) -> Path:
     """A config.toml whose every path is inside `folder` (relative paths resolve against the file's folder);
-    `extra_toml` adds more sections (e.g. [indextts]), `server_toml` more [server] lines (e.g. a login)."""
+    `extra_toml` adds more sections (e.g. [indextts]), `server_toml` more [server] lines (e.g. a login),
+    `database` another database (a PostgreSQL URL)."""
     engine_lines = "\n".join(f"{k} = {str(v).lower() if isinstance(v, bool) else v}" for k, v in engine.items())
     text = f"""
 [server]
@@ -85,7 +87,7 @@ port = {port}
 [paths]
 voices = "voices"
 samples = "samples"
-database = "samples/studio.db"
+database = "{database}"
 cache = "cache"
 {extra_toml}
 """
@@ -123,6 +125,12 @@ class Server:
     config: Path
     log: Path
     process: subprocess.Popen
+    database: str = "samples/studio.db"  # paths.database: relative to `folder`, or a URL
+
+    @property
+    def database_url(self) -> str:
+        """An SQLAlchemy URL of the server's database, for tests that look at its rows."""
+        return self.database if "://" in self.database else f"sqlite:///{self.folder / self.database}"
 
     def log_text(self, tail: int = 20_000) -> str:
         try:
@@ -154,15 +162,15 @@ def stop(process: subprocess.Popen) -> None:
 
 
 def start_server(folder: Path, extra_toml: str = "", server_toml: str = "", auth: tuple[str, str] | None = None,
-                 **engine: object) -> Server:
+                 *, database: str = "samples/studio.db", **engine: object) -> Server:
     """Start `python app.py --smoke --config folder/config.toml` and wait until /health says ready
-    (`auth`: the login that `server_toml` sets, used for that check)."""
+    (`auth`: the login that `server_toml` sets, used for that check; `database`: paths.database)."""
     folder.mkdir(parents=True, exist_ok=True)
     port = free_port()
     engine.setdefault("warmup", False)
     if "[nfe]" not in extra_toml:
         extra_toml += f"\n[nfe]\nlisten_slack_s = {NO_LISTEN_WAIT_S}\n"
-    config = write_config(folder, port, extra_toml, server_toml, **engine)
+    config = write_config(folder, port, extra_toml, server_toml, database=database, **engine)
     log = folder / "server.log"
     env = dict(os.environ)
     env.pop("ISHOWTTS_CONFIG", None)
@@ -175,7 +183,8 @@ def start_server(folder: Path, extra_toml: str = "", server_toml: str = "", auth
             [sys.executable, str(APP), "--smoke", "--config", str(config), "--log-level", "info"],
             cwd=folder, env=env, stdout=out, stderr=subprocess.STDOUT,
         )
-    server = Server(url=f"http://127.0.0.1:{port}/", folder=folder, config=config, log=log, process=process)
+    server = Server(url=f"http://127.0.0.1:{port}/", folder=folder, config=config, log=log, process=process,
+                    database=database)
     deadline = time.monotonic() + START_TIMEOUT_S
     last = None
     while time.monotonic() < deadline:

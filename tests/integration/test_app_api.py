@@ -13,6 +13,8 @@ import pytest
 import soundfile as sf
 from gradio_client.exceptions import AppError
 
+ON_BOTH_DATABASES = True  # server tests run on a studio with SQLite and one with PostgreSQL (conftest.py)
+
 REPO = Path(__file__).resolve().parents[2]
 APP = REPO / "app.py"
 

@@ -12,6 +12,7 @@ from gradio_client import Client
 
 from tests.helpers import Server
 
+ON_BOTH_DATABASES = True  # server tests run on a studio with SQLite and one with PostgreSQL (conftest.py)
 
 def _unique(prefix: str) -> str:
     return f"{prefix}{uuid.uuid4().hex[:8]}"

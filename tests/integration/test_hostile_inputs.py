@@ -16,6 +16,8 @@ import pytest
 from ishowtts_studio.ui.common import GENERIC_ERROR
 from tests.hostile_inputs import AUDIO, CASES, DOC, PACK_BIDI, PACK_LONG, Case, doc_table, render_table
 
+ON_BOTH_DATABASES = True  # server tests run on a studio with SQLite and one with PostgreSQL (conftest.py)
+
 EN_CLIP = Path(str(importlib.resources.files("f5_tts").joinpath("infer/examples/basic/basic_ref_en.wav")))
 MAX_ANSWER_CHARS = 700
 

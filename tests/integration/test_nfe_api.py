@@ -14,6 +14,8 @@ from gradio_client.exceptions import AppError
 
 from tests.helpers import start_server, stop
 
+ON_BOTH_DATABASES = True  # server tests run on a studio with SQLite and one with PostgreSQL (conftest.py)
+
 EN = "Nature (English)"
 TEXT = "The quick brown fox jumps over the lazy dog."
 NFES = [4, 6]
@@ -37,11 +39,16 @@ def _own_wavs(client, server) -> list[Path]:
     """The WAVs of this module's own renders (TEXT, seed 7, reference REF), wherever the shared server keeps
     other modules' renders: their group folders come from the studio's database (the export leaves the folder
     names out, issue 12)."""
-    import sqlite3
+    import sqlalchemy as sa
 
-    with sqlite3.connect(f"file:{server.folder / 'samples' / 'studio.db'}?mode=ro", uri=True) as con:
-        groups = {row[0] for row in con.execute(
-            "SELECT group_key FROM nfe_renders WHERE text = ? AND seed = 7 AND reference_nfe = ?", (TEXT, REF))}
+    from ishowtts_studio.store_engine import to_url
+
+    engine = sa.create_engine(to_url(server.database_url))
+    with engine.connect() as con:
+        groups = {row[0] for row in con.execute(sa.text(
+            "SELECT group_key FROM nfe_renders WHERE text = :t AND seed = 7 AND reference_nfe = :r"),
+            {"t": TEXT, "r": REF})}
+    engine.dispose()
     assert len(groups) == 1, groups
     return sorted((server.folder / "samples" / "nfe" / groups.pop()).glob("*.wav"))
 

@@ -1,8 +1,7 @@
-"""Chat tables on a real SQLite file: messages and their states, viewer voices, across a reopen."""
+"""Chat tables on a real SQLite file and a real PostgreSQL database: messages and their states, viewer voices,
+across a reopen."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import pytest
 
@@ -11,8 +10,8 @@ from ishowtts_studio.services.chat.store import ChatStore
 from ishowtts_studio.store import Store
 
 
-def test_messages_and_voices_survive_a_reopen(tmp_path: Path) -> None:
-    db = tmp_path / "studio.db"
+def test_messages_and_voices_survive_a_reopen(database_url: str) -> None:
+    db = database_url
     store = Store(db)
     chat = ChatStore(store)
     a = ChatMessage(author="Ann", text="hi 😂", kind=MessageKind.GIFT, amount=5, platform="twitch", arrived_at=10.0,
@@ -48,8 +47,8 @@ def test_messages_and_voices_survive_a_reopen(tmp_path: Path) -> None:
     store2.close()
 
 
-def test_saving_an_unknown_message_is_an_error(tmp_path: Path) -> None:
-    chat = ChatStore(Store(tmp_path / "s.db"))
+def test_saving_an_unknown_message_is_an_error(database_url: str) -> None:
+    chat = ChatStore(Store(database_url))
     with pytest.raises(KeyError, match="not stored"):
         chat.save(ChatMessage(author="x", text="y", id=99))
     assert chat.get(99) is None

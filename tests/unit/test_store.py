@@ -1,4 +1,5 @@
-"""Store against a real SQLite file in tmp_path."""
+"""Store against a real SQLite file in tmp_path and a real PostgreSQL database (the `database_url` fixture runs
+each test on both; the SQLite-only tests at the top take a path of their own)."""
 
 from __future__ import annotations
 
@@ -17,8 +18,8 @@ from ishowtts_studio.store import Store, SynthesisRecord
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store(tmp_path / "db" / "studio.sqlite")
+def store(database_url: str) -> Iterator[Store]:
+    s = Store(database_url)
     yield s
     s.close()
 
@@ -198,7 +199,7 @@ def test_unique_baseline_enforced_by_database(store: Store) -> None:
         conn.execute(
             text(
                 "INSERT INTO benchmark_runs (created_at, name, is_baseline, payload) "
-                "VALUES ('2024-01-01 00:00:00', 'b', 1, '{}')"
+                "VALUES ('2024-01-01 00:00:00', 'b', true, '{}')"
             )
         )
 
@@ -226,9 +227,8 @@ def test_concurrent_inserts_from_threads(store: Store) -> None:
     assert all(store.get_pref(f"thread-{t}") == per_thread - 1 for t in range(n_threads))
 
 
-def test_two_stores_on_one_file_see_each_other(tmp_path: Path) -> None:
-    db = tmp_path / "shared.sqlite"
-    with Store(db) as a, Store(db) as b:
+def test_two_stores_on_one_database_see_each_other(database_url: str) -> None:
+    with Store(database_url) as a, Store(database_url) as b:
         a.add_synthesis(_rec())
         b.set_pref("x", "y")
         assert b.count_syntheses() == 1

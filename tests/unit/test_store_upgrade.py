@@ -1,4 +1,5 @@
-"""A database written before a column existed gets it on open (create_all only creates whole tables)."""
+"""A database written before the origin columns existed gets them on open (Alembic revision 0001 takes in a
+pre-Alembic database: docs/database.md)."""
 
 from __future__ import annotations
 
