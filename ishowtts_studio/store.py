@@ -192,11 +192,14 @@ class Store:
             values["created_at"] = utcnow()
         return self._insert(SynthesisRow(**values))
 
-    def list_syntheses(self, limit: int = 50, offset: int = 0) -> list[SynthesisRecord]:
-        """Newest first."""
+    def list_syntheses(self, limit: int = 50, offset: int = 0, *, favourites_only: bool = False
+                       ) -> list[SynthesisRecord]:
+        """Newest first; only the starred takes when `favourites_only`."""
+        stmt = select(SynthesisRow)
+        if favourites_only:
+            stmt = stmt.where(SynthesisRow.favourite.is_(True))
         stmt = (
-            select(SynthesisRow)
-            .order_by(SynthesisRow.created_at.desc(), SynthesisRow.id.desc())
+            stmt.order_by(SynthesisRow.created_at.desc(), SynthesisRow.id.desc())
             .limit(max(0, limit))
             .offset(max(0, offset))
         )
@@ -212,6 +215,16 @@ class Store:
             rec = synthesis_record(row)
             s.delete(row)
             return rec
+
+    def set_favourite(self, history_id: int, on: bool) -> SynthesisRecord | None:
+        """Star (or unstar) one take; returns it as it now is (None when there is no such take)."""
+        with self._session() as s:
+            row = s.get(SynthesisRow, history_id)
+            if row is None:
+                return None
+            row.favourite = bool(on)
+            s.flush()
+            return synthesis_record(row)
 
     def get_synthesis(self, synthesis_id: int) -> SynthesisRecord | None:
         with self._session() as s:
@@ -387,17 +400,38 @@ class Store:
             return record_of(AbTrial, row) if row is not None else None
 
     def open_ab_trial(self, reviewer: str) -> AbTrial | None:
-        """The reviewer's oldest trial that has no vote yet (so a reload gets the same trial back)."""
+        """The reviewer's oldest trial that has no vote yet and was not skipped (so a reload gets the same trial
+        back)."""
         voted = select(AbVoteRow.trial_id)
-        stmt = (select(AbTrialRow).where(AbTrialRow.reviewer == reviewer, AbTrialRow.id.not_in(voted))
+        stmt = (select(AbTrialRow).where(AbTrialRow.reviewer == reviewer, AbTrialRow.id.not_in(voted),
+                                         AbTrialRow.skipped_at.is_(None))
                 .order_by(AbTrialRow.created_at, AbTrialRow.id).limit(1))
         with self._session() as s:
             row = s.scalars(stmt).first()
             return record_of(AbTrial, row) if row is not None else None
 
+    def skip_ab_trial(self, trial_id: str) -> bool:
+        """Mark an unvoted trial skipped; False when it has a vote already (a skip never undoes a vote)."""
+        with self._session() as s:
+            row = s.get(AbTrialRow, str(trial_id))
+            if row is None:
+                return False
+            if s.scalar(select(func.count()).select_from(AbVoteRow).where(AbVoteRow.trial_id == row.id)):
+                return False
+            if row.skipped_at is None:
+                row.skipped_at = utcnow()
+            return True
+
     def ab_pairs_seen(self, reviewer: str) -> set[tuple[int, int]]:
         """(lower render id, higher render id) pairs this reviewer has been given."""
         stmt = select(AbTrialRow.render_a_id, AbTrialRow.render_b_id).where(AbTrialRow.reviewer == reviewer)
+        with self._session() as s:
+            return {(min(a, b), max(a, b)) for a, b in s.execute(stmt)}
+
+    def ab_pairs_skipped(self, reviewer: str) -> set[tuple[int, int]]:
+        """(lower render id, higher render id) pairs this reviewer skipped: never offered to them again."""
+        stmt = select(AbTrialRow.render_a_id, AbTrialRow.render_b_id).where(
+            AbTrialRow.reviewer == reviewer, AbTrialRow.skipped_at.is_not(None))
         with self._session() as s:
             return {(min(a, b), max(a, b)) for a, b in s.execute(stmt)}
 

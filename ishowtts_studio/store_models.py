@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Boolean, DateTime, Dialect, Float, Index, Integer, String, Text
+from sqlalchemy import Boolean, DateTime, Dialect, Float, Index, Integer, String, Text, false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -74,6 +74,8 @@ class SynthesisRow(Base):
     # who asked: ui (a tab or the named Gradio endpoints), api (/v1/audio/speech), cli (`say`); rows written
     # before the column existed were all from the page, hence the server default
     origin: Mapped[str] = mapped_column(String(32), default="ui", server_default="ui", index=True)
+    # starred in the History panel (its "favourites only" filter); older rows are not starred
+    favourite: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false(), nullable=False)
 
 
 class PreferenceRow(Base):
@@ -160,6 +162,8 @@ class AbTrialRow(Base):
     nfe_b: Mapped[int] = mapped_column(Integer)
     clip_a: Mapped[str] = mapped_column(String(500))  # served copies with neutral names, relative to samples/
     clip_b: Mapped[str] = mapped_column(String(500))
+    # set when the reviewer skipped the trial: no vote, never offered to them again, not in the results
+    skipped_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class AbVoteRow(Base):
@@ -210,6 +214,7 @@ class SynthesisRecord:
     device: str = ""
     smoke: bool = False
     origin: str = "ui"
+    favourite: bool = False
     id: int | None = None
     created_at: datetime | None = None
 
@@ -295,6 +300,7 @@ class AbTrial(_Record):
     nfe_b: int
     clip_a: str
     clip_b: str
+    skipped_at: datetime | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -105,6 +105,7 @@ class Voice:
     updated: str
     original_name: str | None = None
     loudness_lufs: float | None = None
+    preview_text: str | None = None  # the line "Preview synthesis" speaks; None = the language's default
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -120,6 +121,7 @@ class Voice:
             "updated": self.updated,
             "original_name": self.original_name,
             "loudness_lufs": self.loudness_lufs,
+            "preview_text": self.preview_text,
         }
 
 
@@ -341,6 +343,7 @@ class VoiceLibrary:
                 updated=str(meta.get("updated") or meta.get("created") or ""),
                 original_name=meta.get("original_name"),
                 loudness_lufs=None if meta.get("loudness_lufs") is None else float(meta["loudness_lufs"]),
+                preview_text=meta["preview_text"] if isinstance(meta.get("preview_text"), str) else None,
             )
         except FileNotFoundError:
             return self._broken(folder, name, f"{META_FILE} is missing", repairable=False)
@@ -482,8 +485,9 @@ class VoiceLibrary:
                 return voice
             return self._rewrite_meta(voice, {"name": new_name})
 
-    def update(self, name_or_slug: str, *, transcript: str | None = None, language: str | None = None) -> Voice:
-        """Change a voice's transcript and/or language."""
+    def update(self, name_or_slug: str, *, transcript: str | None = None, language: str | None = None,
+               preview_text: str | None = None) -> Voice:
+        """Change a voice's transcript, language and/or preview text ("" = back to the default line)."""
         with self._write_lock():
             voice = self.get(name_or_slug)
             changes: dict[str, Any] = {}
@@ -493,6 +497,8 @@ class VoiceLibrary:
                 if language not in LANGUAGES:
                     raise VoiceError(f"Language must be one of {', '.join(LANGUAGES)} (got {brief(language)})")
                 changes["language"] = language
+            if preview_text is not None:
+                changes["preview_text"] = preview_text or None
             if not changes:
                 return voice
             return self._rewrite_meta(voice, changes)

@@ -62,7 +62,7 @@ element.addEventListener('ended', (ev) => {
 
 
 # Keyboard for the blind A/B (outside text boxes): 1 = A, 2 = no difference, 3 = B (only once the vote is
-# unlocked), R = play the last clip again from the start.
+# unlocked), S = skip the trial, R = play the last clip again from the start.
 AB_KEYS_JS = """
 () => {
   if (window.__ishowttsAbKeys) return;
@@ -81,6 +81,12 @@ AB_KEYS_JS = """
     if (el && el.offsetParent !== null) {
       const btn = el.tagName === "BUTTON" ? el : el.querySelector("button");
       if (btn && !btn.disabled) { e.preventDefault(); btn.click(); }
+      return;
+    }
+    if (e.key === "s" || e.key === "S") {
+      const skip = document.getElementById("ab-skip");
+      const btn = skip && (skip.tagName === "BUTTON" ? skip : skip.querySelector("button"));
+      if (btn && !btn.disabled && skip.offsetParent !== null) { e.preventDefault(); btn.click(); }
       return;
     }
     if (e.key === "r" || e.key === "R") {
@@ -121,6 +127,8 @@ def build_ab_panel(studio: Studio) -> None:
         vote_a = gr.Button("A sounds better [1]", interactive=False, elem_id="ab-vote-a")
         vote_tie = gr.Button("No difference [2]", interactive=False, elem_id="ab-vote-tie")
         vote_b = gr.Button("B sounds better [3]", interactive=False, elem_id="ab-vote-b")
+    # outside the row of votes, so the three vote buttons stay symmetric; skipping needs no listening
+    skip_btn = gr.Button("Skip this trial [S]", size="sm", interactive=False, elem_id="ab-skip")
     reveal = gr.Markdown("", elem_id="ab-reveal")
 
     def locked() -> Any:  # an update, built inside handlers: a Button made here would render on the page
@@ -130,12 +138,24 @@ def build_ab_panel(studio: Studio) -> None:
         trial_id, a, b = studio.ab.next_trial(name)
         a, b = ab_clips(studio, trial_id, a, b)
         return (trial_id, {"A": False, "B": False, "t0": time.time()}, player_html(a, b), locked(), locked(), locked(),
+                gr.Button(interactive=True),
                 "Play both clips to the end to unlock the vote. Keys: 1 = A, 2 = no difference, 3 = B, "
-                "R = play the last clip again.")
+                "R = play the last clip again, S = skip this trial.")
 
     next_btn.click(user_errors(next_trial), inputs=[reviewer],
-                   outputs=[trial, played, player, vote_a, vote_tie, vote_b, reveal],
+                   outputs=[trial, played, player, vote_a, vote_tie, vote_b, skip_btn, reveal],
                    api_visibility="private")
+
+    def skip(trial_id: Any, name: Any) -> tuple[Any, ...]:
+        if not trial_id:
+            raise gr.Error("Ask for a trial first.")
+        studio.ab.skip(trial_id, name)
+        studio.served.withdraw_tag(trial_id)  # the trial is over: its clips are no longer served
+        return (None, "", "Skipped: no vote was stored, and this pair will not come back to you. Press *Next "
+                "trial* for another.", locked(), locked(), locked(), locked())
+
+    skip_btn.click(user_errors(skip), inputs=[trial, reviewer],
+                   outputs=[trial, player, reveal, vote_a, vote_tie, vote_b, skip_btn], api_visibility="private")
 
     def ended(state: dict[str, Any], trial_id: Any) -> tuple[Any, ...]:
         if not trial_id:
@@ -159,9 +179,9 @@ def build_ab_panel(studio: Studio) -> None:
             said = "no difference" if r["choice"] == "tie" else r["choice"]
             msg = (f"You chose **{said}**. A was **{r['a_label']}**, B was **{r['b_label']}** "
                    f"(reference NFE {r['reference_nfe']}). Press *Next trial* for another.")
-            return None, msg, locked(), locked(), locked()
+            return None, msg, locked(), locked(), locked(), locked()
         return fn
 
     for btn, ch in ((vote_a, "A"), (vote_tie, "tie"), (vote_b, "B")):
         btn.click(user_errors(vote(ch)), inputs=[trial, reviewer, played],
-                  outputs=[trial, reveal, vote_a, vote_tie, vote_b], api_visibility="private")
+                  outputs=[trial, reveal, vote_a, vote_tie, vote_b, skip_btn], api_visibility="private")

@@ -4,7 +4,7 @@
     /list_voices  -> list of voice dicts
     /synthesize   (text, voice, nfe, seed, speed, engine, options) -> (WAV file, stats dict)
     /engines      -> list of engines with status and message (f5, indextts)
-    /history      (limit) -> list of recent syntheses, newest first
+    /history      (limit, favourites_only) -> list of recent syntheses, newest first
     /add_voice    (name, audio file, transcript, language) -> the stored voice (dict, with `cleaning`)
     /rename_voice (voice, new_name) -> voice dict
     /update_voice (voice, transcript, language) -> voice dict (the engine's cached reference is dropped)
@@ -60,13 +60,15 @@ class StudioAPI:
         return [_public_voice(v) for v in self.studio.voices.list_voices()]
 
     @user_errors
-    def history(self, limit: float | None = 20) -> list[dict[str, Any]]:
-        """Recent syntheses, newest first: id, created_at, text, voice_name, nfe, seed, audio_seconds, rtf, ..."""
+    def history(self, limit: float | None = 20, favourites_only: bool = False) -> list[dict[str, Any]]:
+        """Recent syntheses, newest first: id, created_at, text, voice_name, nfe, seed, audio_seconds, rtf,
+        favourite, ...; favourites_only=true keeps the starred ones."""
         count = 20 if limit is None else int(to_number(limit, "limit", whole=True))
         if not 1 <= count <= 1000:
             raise InputError(f"limit must be from 1 to 1000, not {count}.")
         # the server's absolute file paths are none of the client's business
-        return [{k: v for k, v in row.items() if k != "audio_file"} for row in self.studio.synthesis.history(count)]
+        return [{k: v for k, v in row.items() if k != "audio_file"} for row in
+                self.studio.synthesis.history(count, favourites_only=bool(favourites_only))]
 
     @user_errors
     def synthesize(
@@ -179,10 +181,13 @@ def register_voice_api(studio: Studio, *, gpu_limit: int = 1) -> None:
         return _public_voice(voices.rename_voice(voice, new_name))
 
     @user_errors
-    def update_voice(voice: str, transcript: str | None = None, language: str | None = None) -> dict[str, Any]:
-        """Change the transcript and/or language (en, zh, other) of `voice`; None or "" keeps a field."""
+    def update_voice(voice: str, transcript: str | None = None, language: str | None = None,
+                     preview_text: str | None = None) -> dict[str, Any]:
+        """Change the transcript, language (en, zh, other) and/or preview text (the line voice previews say) of
+        `voice`; None or "" keeps the transcript and language, None keeps the preview text and "" resets it to the
+        default line."""
         text = transcript if transcript is not None and str(transcript) != "" else None
-        return _public_voice(voices.update_voice(voice, text, language or None))
+        return _public_voice(voices.update_voice(voice, text, language or None, preview_text))
 
     @user_errors
     def delete_voice(voice: str) -> dict[str, Any]:

@@ -116,7 +116,7 @@ def build_nfe_tab(studio: Studio, *, gpu_limit: int = 1) -> NfeTab:
         # a reloaded page shows what is stored instead of empty tables and plots
         rows = studio.nfe.stored_renders()
         if not rows:
-            return (gr.skip(),) * 6
+            return (gr.skip(),) * 7
         from ishowtts_studio.quality import summarise
 
         ref_nfe = rows[0]["reference_nfe"]
@@ -126,11 +126,13 @@ def build_nfe_tab(studio: Studio, *, gpu_limit: int = 1) -> NfeTab:
         groups = len({(r["voice"], r["text"], r["seed"]) for r in rows})
         note = (f"Showing the **{len(rows)} stored renders** with reference NFE {ref_nfe} ({groups} sentence × voice × "
                 "seed combinations) from earlier runs. *Render and score* adds to them.")
+        # the box names the reference these renders were scored against, not the configured one, so a
+        # "Refresh results" or a new run continues the study that is shown
         return (note, score_table(summary), nfe_scores_figure(summary, ref_nfe, limits), nfe_rtf_figure(summary),
-                nfe_frontier_figure(summary), render_table(rows))
+                nfe_frontier_figure(summary), render_table(rows), gr.Number(value=ref_nfe))
 
     gr.on(triggers=None, fn=user_errors(stored_view), outputs=[run_md, table, plot_scores, plot_rtf, plot_front,
-                                                               details], show_progress="hidden",
+                                                               details, ref], show_progress="hidden",
           api_visibility="private")
 
     render.click(user_errors(do_render), inputs=[voices, builtin, custom, nfes, ref, seeds, cross],

@@ -1,4 +1,5 @@
-"""The NFE compare endpoints (/nfe_scores, /ab_next_trial, /ab_vote, /ab_results, /nfe_export) and the
+"""The NFE compare endpoints (/nfe_scores, /ab_next_trial, /ab_vote, /ab_skip,
+/ab_results, /nfe_export) and the
 export files they and the tab hand out."""
 
 # No `from __future__ import annotations` here: gr.api reads the real type hints for its API schema.
@@ -25,7 +26,7 @@ EXPORT_FIELDS = {
 
 
 def register_nfe_api(studio: Studio, *, gpu_limit: int = 1) -> None:
-    """/nfe_scores, /ab_next_trial, /ab_vote, /ab_results, /nfe_export."""
+    """/nfe_scores, /ab_next_trial, /ab_vote, /ab_skip, /ab_results, /nfe_export."""
 
     @user_errors
     def nfe_scores(text: str, voice: str, nfes: list[int] | None = None, reference_nfe: int | None = None,
@@ -50,7 +51,16 @@ def register_nfe_api(studio: Studio, *, gpu_limit: int = 1) -> None:
 
     gr.api(nfe_scores, api_name="nfe_scores", concurrency_id=GPU, concurrency_limit=gpu_limit,
            api_description=nfe_scores.__doc__)
+    @user_errors
+    def ab_skip(trial_id: str, reviewer: str) -> dict[str, Any]:
+        """Skip a trial: no vote is stored and its pair is not offered to this reviewer again; a later vote on
+        it is refused. Reveals nothing about the sides."""
+        skipped = studio.ab.skip(trial_id, reviewer)
+        studio.served.withdraw_tag(str(trial_id))  # the trial is over: its clips are no longer served
+        return skipped
+
     gr.api(ab_vote, api_name="ab_vote", api_description=ab_vote.__doc__)
+    gr.api(ab_skip, api_name="ab_skip", api_description=ab_skip.__doc__)
     gr.api(ab_results, api_name="ab_results", api_description=ab_results.__doc__)
 
     @user_errors
