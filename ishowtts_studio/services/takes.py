@@ -56,14 +56,14 @@ def _take_bytes(service: SynthesisService, history_id: int, fmt: str) -> tuple[s
     return f"{stem}.{fmt}", encode_whole(audio, sr, fmt)
 
 
-def export_takes(service: SynthesisService, ids: Any, fmt: Any, folder: Path) -> Path:
-    """Write the takes `ids` into `folder`: one take as its own file, several as one ZIP. Every take is checked
-    before anything is written, so a bad number leaves no half-made archive."""
+def export_takes(service: SynthesisService, ids: Any, fmt: Any, folder: Path, *, as_zip: bool | None = None) -> Path:
+    """Write the takes `ids` into `folder`: one take as its own file, several (or any number with `as_zip`) as
+    one ZIP. Every take is checked before anything is written, so a bad number leaves no half-made archive."""
     kind = check_format(fmt)
     hids = check_take_ids(ids)
     for hid in hids:
         service.history_audio(hid)  # raises "No history entry …" / "audio is missing" before any writing
-    if len(hids) == 1:
+    if not as_zip and len(hids) == 1:
         name, data = _take_bytes(service, hids[0], kind)
         out = folder / name
         out.write_bytes(data)

@@ -67,8 +67,13 @@ def gr_escape(text: str) -> str:
 
 def take_details(info: dict[str, Any]) -> str:
     star = " ★" if info.get("favourite") else ""
-    return (f"**Take #{info['id']}**{star} — {info.get('voice_name')}, {engine_label(info)}, seed {info.get('seed')}, "
-            f"speed {info.get('speed')}, CFG {info.get('cfg_strength')}\n\n> {gr_escape(info.get('text') or '')}")
+    out = (f"**Take #{info['id']}**{star} — {info.get('voice_name')}, {engine_label(info)}, seed {info.get('seed')}, "
+           f"speed {info.get('speed')}, CFG {info.get('cfg_strength')}")
+    note = info.get("regenerated")
+    if note:
+        out += (f"\n\n🔁 Sentence {note['sentence']} of {note['sentences']} regenerated from take "
+                f"#{note['from_take']} with seed {note['seed']}.")
+    return out + f"\n\n> {gr_escape(info.get('text') or '')}"
 
 
 def build_history_panel(studio: Studio, live: LiveControls, *, gpu_limit: int = 1) -> HistoryPanel:
@@ -121,8 +126,8 @@ def build_history_panel(studio: Studio, live: LiveControls, *, gpu_limit: int = 
 
     def sentence_choices(history_id: int) -> gr.Dropdown:
         parts = studio.synthesis.take_sentences(history_id)
-        choices = [(f"{i + 1}. {excerpt(p, 60)}", i) for i, p in enumerate(parts)]
-        return gr.Dropdown(choices=choices, value=0 if choices else None)
+        choices = [(f"{i}. {excerpt(p, 60)}", i) for i, p in enumerate(parts, start=1)]  # numbered from 1
+        return gr.Dropdown(choices=choices, value=1 if choices else None)
 
     @user_errors
     def select(evt: gr.SelectData) -> tuple[Any, ...]:
@@ -179,7 +184,8 @@ def build_history_panel(studio: Studio, live: LiveControls, *, gpu_limit: int = 
         ids = [r["id"] for r in shown_takes(studio, q, fav)]
         if not ids:
             raise InputError("No takes are shown: clear the search or the favourites filter first.")
-        return gr.File(value=str(export_takes(studio.synthesis, ids, fmt_v, studio.served.folder())), visible=True)
+        archive = export_takes(studio.synthesis, ids, fmt_v, studio.served.folder(), as_zip=True)
+        return gr.File(value=str(archive), visible=True)
 
     one_btn.click(user_errors(download_one), inputs=[chosen, fmt], outputs=download,
                   api_name="live_download_take", api_visibility="private")
