@@ -4,7 +4,7 @@
     /list_voices  -> list of voice dicts
     /synthesize   (text, voice, nfe, seed, speed, engine, options) -> (WAV file, stats dict)
     /engines      -> list of engines with status and message (f5, indextts)
-    /history      (limit, favourites_only) -> list of recent syntheses, newest first
+    /history      (limit) -> list of recent syntheses, newest first (/history_favourites: the starred ones)
     /add_voice    (name, audio file, transcript, language) -> the stored voice (dict, with `cleaning`)
     /rename_voice (voice, new_name) -> voice dict
     /update_voice (voice, transcript, language) -> voice dict (the engine's cached reference is dropped)
@@ -60,9 +60,17 @@ class StudioAPI:
         return [_public_voice(v) for v in self.studio.voices.list_voices()]
 
     @user_errors
-    def history(self, limit: float | None = 20, favourites_only: bool = False) -> list[dict[str, Any]]:
+    def history(self, limit: float | None = 20) -> list[dict[str, Any]]:
         """Recent syntheses, newest first: id, created_at, text, voice_name, nfe, seed, audio_seconds, rtf,
-        favourite, ...; favourites_only=true keeps the starred ones."""
+        favourite, ... (/history_favourites lists the starred ones)."""
+        return self._history(limit, favourites_only=False)
+
+    @user_errors
+    def history_favourites(self, limit: float | None = 20) -> list[dict[str, Any]]:
+        """The starred takes (see /history_favourite), newest first, shaped like /history."""
+        return self._history(limit, favourites_only=True)
+
+    def _history(self, limit: float | None, *, favourites_only: bool) -> list[dict[str, Any]]:
         count = 20 if limit is None else int(to_number(limit, "limit", whole=True))
         if not 1 <= count <= 1000:
             raise InputError(f"limit must be from 1 to 1000, not {count}.")
@@ -120,6 +128,9 @@ def register_api(studio: Studio, *, gpu_limit: int = 1) -> StudioAPI:
     gr.api(health, api_name="health", queue=False, api_description=StudioAPI.health.__doc__)
     gr.api(list_voices, api_name="list_voices", queue=False, api_description=StudioAPI.list_voices.__doc__)
     gr.api(history, api_name="history", queue=False, api_description=StudioAPI.history.__doc__)
+    favourites = _unbound(api.history_favourites)
+    gr.api(favourites, api_name="history_favourites", queue=False,
+           api_description=StudioAPI.history_favourites.__doc__)
     gr.api(engines, api_name="engines", queue=False, api_description=StudioAPI.engines.__doc__)
     gr.api(metrics_snapshot, api_name="metrics_snapshot", queue=False,
            api_description=StudioAPI.metrics_snapshot.__doc__)
@@ -181,13 +192,15 @@ def register_voice_api(studio: Studio, *, gpu_limit: int = 1) -> None:
         return _public_voice(voices.rename_voice(voice, new_name))
 
     @user_errors
-    def update_voice(voice: str, transcript: str | None = None, language: str | None = None,
-                     preview_text: str | None = None) -> dict[str, Any]:
-        """Change the transcript, language (en, zh, other) and/or preview text (the line voice previews say) of
-        `voice`; None or "" keeps the transcript and language, None keeps the preview text and "" resets it to the
-        default line."""
+    def update_voice(voice: str, transcript: str | None = None, language: str | None = None) -> dict[str, Any]:
+        """Change the transcript and/or language (en, zh, other) of `voice`; None or "" keeps a field."""
         text = transcript if transcript is not None and str(transcript) != "" else None
-        return _public_voice(voices.update_voice(voice, text, language or None, preview_text))
+        return _public_voice(voices.update_voice(voice, text, language or None))
+
+    @user_errors
+    def set_preview_text(voice: str, text: str | None = None) -> dict[str, Any]:
+        """Set the line the voice's previews say (one line, at most 300 characters); empty = the default line."""
+        return _public_voice(voices.update_voice(voice, preview_text=text or ""))
 
     @user_errors
     def delete_voice(voice: str) -> dict[str, Any]:
@@ -198,6 +211,7 @@ def register_voice_api(studio: Studio, *, gpu_limit: int = 1) -> None:
     gr.api(update_voice, api_name="update_voice", concurrency_id=GPU, concurrency_limit=gpu_limit,
            api_description=update_voice.__doc__)
     gr.api(delete_voice, api_name="delete_voice", api_description=delete_voice.__doc__)
+    gr.api(set_preview_text, api_name="set_preview_text", api_description=set_preview_text.__doc__)
 
     @user_errors
     def broken_voices() -> list[dict[str, Any]]:

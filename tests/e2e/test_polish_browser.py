@@ -319,7 +319,7 @@ def test_history_favourites_and_mp3_and_zip_downloads(page, client):
     table = page.locator("#history-table")
     expect(table).to_contain_text(word)
     expect(table).not_to_contain_text(other)
-    starred = [r["id"] for r in client.predict(100, True, api_name="/history")]
+    starred = [r["id"] for r in client.predict(100, api_name="/history_favourites")]
 
     page.get_by_label("MP3").check()
     page.locator("#history-download-one").click()
@@ -389,4 +389,4 @@ def test_a_voice_previews_its_own_text(page, client):
         expect(page.locator("#voices-synth-stats")).to_contain_text(re.compile(r"RTF \d"), timeout=90_000)
         assert client.predict(1, api_name="/history")[0]["text"] == line  # the preview spoke the voice's own line
     finally:
-        client.predict(EN, None, None, "", api_name="/update_voice")
+        client.predict(EN, "", api_name="/set_preview_text")

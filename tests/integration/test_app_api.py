@@ -230,7 +230,8 @@ def test_ui_wiring(tmp_path):
     chat_api = {"chat_post", "chat_status", "chat_control", "chat_history"}
     assert chat_api <= public and not any(fns[n].concurrency_id == "gpu" for n in chat_api)  # none waits for GPU
     public -= chat_api
-    history_api = {"history_favourite", "history_download", "regenerate_sentence"}
+    history_api = {"history_favourite", "history_favourites", "history_download", "regenerate_sentence",
+                   "set_preview_text"}
     assert history_api <= public and fns["regenerate_sentence"].concurrency_id == "gpu"
     assert fns["history_favourite"].queue is False
     public -= history_api

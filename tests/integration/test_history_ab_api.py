@@ -34,14 +34,14 @@ def test_favourite_star_and_filter(client):
     starred, plain = _take(client, "Starred take for the filter."), _take(client, "Plain take, never starred.")
     row = client.predict(starred, True, api_name="/history_favourite")
     assert row["id"] == starred and row["favourite"] is True and "audio_file" not in row
-    favourites = client.predict(50, True, api_name="/history")
+    favourites = client.predict(50, api_name="/history_favourites")
     ids = [r["id"] for r in favourites]
     assert starred in ids and plain not in ids and all(r["favourite"] for r in favourites)
-    every = {r["id"]: r["favourite"] for r in client.predict(50, False, api_name="/history")}
+    every = {r["id"]: r["favourite"] for r in client.predict(50, api_name="/history")}
     assert every[plain] is False and every[starred] is True
     # unstar: the filter no longer shows it
     assert client.predict(starred, False, api_name="/history_favourite")["favourite"] is False
-    assert starred not in [r["id"] for r in client.predict(50, True, api_name="/history")]
+    assert starred not in [r["id"] for r in client.predict(50, api_name="/history_favourites")]
     assert "No history entry 987654" in _error(client, 987654, True, api_name="/history_favourite")
     assert "whole number" in _error(client, 2.5, True, api_name="/history_favourite")
 
@@ -135,10 +135,11 @@ def test_custom_preview_text_is_kept_in_voice_json(client, studio_server):
     voice = client.predict("Preview text voice", handle_file(str(clip)),
                            "Some call me nature, others call me mother nature.", "en", api_name="/add_voice")
     line = "Welcome back to the stream, everyone!"
-    updated = client.predict(voice["slug"], None, None, line, api_name="/update_voice")
+    updated = client.predict(voice["slug"], line, api_name="/set_preview_text")
     assert updated["preview_text"] == line and updated["transcript"] == voice["transcript"]
     meta = json.loads((studio_server.folder / "voices" / voice["slug"] / "voice.json").read_text("utf-8"))
     assert meta["preview_text"] == line
-    assert "keep it to 300" in _error(client, voice["slug"], None, None, "word " * 100, api_name="/update_voice")
-    assert client.predict(voice["slug"], None, None, "", api_name="/update_voice")["preview_text"] is None
+    assert "keep it to 300" in _error(client, voice["slug"], "word " * 100, api_name="/set_preview_text")
+    assert "Pick a voice" in _error(client, "", line, api_name="/set_preview_text")
+    assert client.predict(voice["slug"], "", api_name="/set_preview_text")["preview_text"] is None
     client.predict(voice["slug"], api_name="/delete_voice")
