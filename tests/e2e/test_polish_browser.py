@@ -381,9 +381,16 @@ def test_a_voice_previews_its_own_text(page, client):
     pick(page, "voices-chosen", EN)
     page.get_by_text("Rename / edit transcript").click()
     expect(page.locator("#voices-edit-transcript textarea")).not_to_have_value("")
-    page.locator("#voices-edit-preview textarea, #voices-edit-preview input").first.fill(line)
+    box = page.locator("#voices-edit-preview textarea, #voices-edit-preview input").first
+    for _ in range(10):  # the picked voice's details may land after typing and empty the box again
+        box.fill(line)
+        page.wait_for_timeout(800)
+        if box.input_value() == line:
+            break
     page.locator("#voices-update-btn").click()
-    expect(page.locator("#voices-status")).to_contain_text("preview text", timeout=60_000)
+    expect(page.locator("#voices-status")).to_contain_text("Saved the transcript, language and preview text",
+                                                           timeout=60_000)
+    expect(box).to_have_value(line)  # the refreshed details show the stored line
     try:
         page.locator("#voices-synth-btn").click()
         expect(page.locator("#voices-synth-stats")).to_contain_text(re.compile(r"RTF \d"), timeout=90_000)
