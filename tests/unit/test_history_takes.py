@@ -12,7 +12,12 @@ from ishowtts_studio.services.errors import InputError
 from ishowtts_studio.services.regenerate import check_sentence, join_placements
 from ishowtts_studio.services.takes import check_format, check_take_ids
 from ishowtts_studio.store import Store, SynthesisRecord
-from tests.unit.test_store_upgrade import OLD_SYNTHESES
+
+# the history table as it was before favourites (and before `origin`)
+OLD_SYNTHESES = """CREATE TABLE syntheses (id INTEGER PRIMARY KEY AUTOINCREMENT, created_at DATETIME, text TEXT,
+voice_name VARCHAR(200), voice_slug VARCHAR(100), engine VARCHAR(64), nfe INTEGER, seed INTEGER, speed FLOAT,
+cfg_strength FLOAT, audio_path VARCHAR(500), audio_seconds FLOAT, latency_s FLOAT, ttfa_s FLOAT, rtf FLOAT,
+device VARCHAR(200), smoke BOOLEAN)"""
 
 
 def _take(store: Store, text: str) -> int:
