@@ -115,11 +115,14 @@ class Store(NfeStudyQueries):
             values["created_at"] = utcnow()
         return self._insert(SynthesisRow(**values))
 
-    def list_syntheses(self, limit: int = 50, offset: int = 0) -> list[SynthesisRecord]:
-        """Newest first."""
+    def list_syntheses(self, limit: int = 50, offset: int = 0, *, favourites_only: bool = False
+                       ) -> list[SynthesisRecord]:
+        """Newest first; only the starred takes when `favourites_only`."""
+        stmt = select(SynthesisRow)
+        if favourites_only:
+            stmt = stmt.where(SynthesisRow.favourite.is_(True))
         stmt = (
-            select(SynthesisRow)
-            .order_by(SynthesisRow.created_at.desc(), SynthesisRow.id.desc())
+            stmt.order_by(SynthesisRow.created_at.desc(), SynthesisRow.id.desc())
             .limit(max(0, limit))
             .offset(max(0, offset))
         )
@@ -135,6 +138,16 @@ class Store(NfeStudyQueries):
             rec = synthesis_record(row)
             s.delete(row)
             return rec
+
+    def set_favourite(self, history_id: int, on: bool) -> SynthesisRecord | None:
+        """Star (or unstar) one take; returns it as it now is (None when there is no such take)."""
+        with self._session() as s:
+            row = s.get(SynthesisRow, history_id)
+            if row is None:
+                return None
+            row.favourite = bool(on)
+            s.flush()
+            return synthesis_record(row)
 
     def get_synthesis(self, synthesis_id: int) -> SynthesisRecord | None:
         with self._session() as s:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -68,17 +68,38 @@ class NfeStudyQueries:
             return record_of(AbTrial, row) if row is not None else None
 
     def open_ab_trial(self, reviewer: str) -> AbTrial | None:
-        """The reviewer's oldest trial that has no vote yet (so a reload gets the same trial back)."""
+        """The reviewer's oldest trial that has no vote yet and was not skipped (so a reload gets the same trial
+        back)."""
         voted = select(AbVoteRow.trial_id)
-        stmt = (select(AbTrialRow).where(AbTrialRow.reviewer == reviewer, AbTrialRow.id.not_in(voted))
+        stmt = (select(AbTrialRow).where(AbTrialRow.reviewer == reviewer, AbTrialRow.id.not_in(voted),
+                                         AbTrialRow.skipped_at.is_(None))
                 .order_by(AbTrialRow.created_at, AbTrialRow.id).limit(1))
         with self._session() as s:
             row = s.scalars(stmt).first()
             return record_of(AbTrial, row) if row is not None else None
 
+    def skip_ab_trial(self, trial_id: str) -> bool:
+        """Mark an unvoted trial skipped; False when it has a vote already (a skip never undoes a vote)."""
+        with self._session() as s:
+            row = s.get(AbTrialRow, str(trial_id))
+            if row is None:
+                return False
+            if s.scalar(select(func.count()).select_from(AbVoteRow).where(AbVoteRow.trial_id == row.id)):
+                return False
+            if row.skipped_at is None:
+                row.skipped_at = utcnow()
+            return True
+
     def ab_pairs_seen(self, reviewer: str) -> set[tuple[int, int]]:
         """(lower render id, higher render id) pairs this reviewer has been given."""
         stmt = select(AbTrialRow.render_a_id, AbTrialRow.render_b_id).where(AbTrialRow.reviewer == reviewer)
+        with self._session() as s:
+            return {(min(a, b), max(a, b)) for a, b in s.execute(stmt)}
+
+    def ab_pairs_skipped(self, reviewer: str) -> set[tuple[int, int]]:
+        """(lower render id, higher render id) pairs this reviewer skipped: never offered to them again."""
+        stmt = select(AbTrialRow.render_a_id, AbTrialRow.render_b_id).where(
+            AbTrialRow.reviewer == reviewer, AbTrialRow.skipped_at.is_not(None))
         with self._session() as s:
             return {(min(a, b), max(a, b)) for a, b in s.execute(stmt)}
 

@@ -75,7 +75,7 @@ class SynthesisRow(Base):
     # who asked: ui (a tab or the named Gradio endpoints), api (/v1/audio/speech), cli (`say`); rows written
     # before the column existed were all from the page, hence the server default
     origin: Mapped[str] = mapped_column(String(32), default="ui", server_default="ui", index=True)
-    # marked by the creator in the history (Alembic revision 0002 added it: false for older rows)
+    # starred in the History panel, for its "favourites only" filter (Alembic 0002: false for older rows)
     favourite: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false(), nullable=False)
 
 
@@ -163,6 +163,8 @@ class AbTrialRow(Base):
     nfe_b: Mapped[int] = mapped_column(Integer)
     clip_a: Mapped[str] = mapped_column(String(500))  # served copies with neutral names, relative to samples/
     clip_b: Mapped[str] = mapped_column(String(500))
+    # set when the reviewer skipped the trial: no vote, never offered to them again, not in the results
+    skipped_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class AbVoteRow(Base):
@@ -299,6 +301,7 @@ class AbTrial(_Record):
     nfe_b: int
     clip_a: str
     clip_b: str
+    skipped_at: datetime | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -104,11 +104,22 @@ CASES: tuple[Case, ...] = (
     Case("ab_next_trial", "reviewer", "zero-width space (U+200B)", ("ev\u200be",), "U\\+200B"),
     Case("nfe_scores", "nfes", "letters", (OK_TEXT, EXISTING, "a,b", None, 0), "Candidate NFEs must be whole"),
     Case("nfe_scores", "seed", "negative", (OK_TEXT, EXISTING, "8", None, -1), "need a fixed seed"),
+    Case("ab_skip", "trial", "1 MB trial id", (MB, "eve"), "Unknown trial"),
+    # ---- Live synthesis tab: the history's favourites, downloads and "regenerate one sentence"
+    Case("history_favourite", "take", "NaN", (NAN, True), "take number is a whole number from 1"),
+    Case("history_download", "takes", "1 MB of take numbers", (MB, "wav"), "Select a take"),
+    Case("history_download", "format", "1 MB format", ("1", MB), "choose WAV or MP3"),
+    Case("regenerate_sentence", "sentence", "infinity", ("1", "inf"), "Pick a sentence|No history entry"),
+    Case("regenerate_sentence", "take", "1 MB take number", (MB, "1"), "Select a take"),
+    # ---- Voices tab: the preview text
+    Case("set_preview_text", "text", "1 MB preview text", (EXISTING, MB), "keep it to 300"),
 )
 
 
 TABS = {"synthesize": "Live synthesis", "history": "Live synthesis (history)", "run_benchmark": "Performance",
-        "ab_vote": "NFE compare", "ab_next_trial": "NFE compare", "nfe_scores": "NFE compare"}
+        "ab_vote": "NFE compare", "ab_next_trial": "NFE compare", "nfe_scores": "NFE compare",
+        "ab_skip": "NFE compare", "history_favourite": "Live synthesis (history)",
+        "history_download": "Live synthesis (history)", "regenerate_sentence": "Live synthesis (history)"}
 
 
 def _cell(text: str) -> str:

@@ -81,6 +81,10 @@ class AbService:
             pairs = ab_pairs(self.store.list_nfe_renders())
             if not pairs:
                 raise InputError("No renders to compare yet: render a text at several NFEs first.")
+            skipped = self.store.ab_pairs_skipped(name)
+            pairs = [p for p in pairs if p not in skipped]  # a skipped pair is not offered to this reviewer again
+            if not pairs:
+                raise InputError("You have skipped every pair there is: render more texts or NFEs for new trials.")
             a_id, b_id = choose_pair(pairs, self.store.ab_pairs_seen(name), self.store.ab_pair_counts())
             ra, rb = self.store.get_nfe_render_by_id(a_id), self.store.get_nfe_render_by_id(b_id)
             assert ra is not None and rb is not None  # the pairs come from the stored renders
@@ -100,6 +104,8 @@ class AbService:
             raise InputError("Unknown trial: ask for a new one.")
         if trial.reviewer != name:
             raise InputError("This trial belongs to another reviewer.")
+        if trial.skipped_at is not None:
+            raise InputError("You skipped this trial, so it takes no vote: press Next trial for another.")
         picked = _CHOICES.get(str(choice or "").strip().lower())
         if picked is None:
             raise InputError("Choose A, B or tie (no difference).")
@@ -115,6 +121,19 @@ class AbService:
         return {"trial_id": trial.id, "choice": picked, "a_nfe": trial.nfe_a, "b_nfe": trial.nfe_b,
                 "reference_nfe": ra.reference_nfe if ra else None,
                 "a_label": render_label(trial.nfe_a), "b_label": render_label(trial.nfe_b)}
+
+    def skip(self, trial_id: Any, reviewer: Any) -> dict[str, Any]:
+        """Skip a trial: no vote is stored, the results do not change, and its pair is not offered to this
+        reviewer again. Which NFE was on which side stays hidden (a skip is not a way to peek)."""
+        name = check_reviewer(reviewer)
+        trial = self.store.get_ab_trial(str(trial_id or ""))
+        if trial is None:
+            raise InputError("Unknown trial: ask for a new one.")
+        if trial.reviewer != name:
+            raise InputError("This trial belongs to another reviewer.")
+        if not self.store.skip_ab_trial(trial.id):
+            raise InputError("This trial has already been voted on, so it cannot be skipped.")
+        return {"trial_id": trial.id, "skipped": True}
 
     def _check_heard(self, trial: AbTrial, ra: NfeRender | None, rb: NfeRender | None) -> None:
         """Refuse a vote that arrives before both clips could have been played once (the page also waits for

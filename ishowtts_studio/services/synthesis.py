@@ -193,23 +193,48 @@ class SynthesisService:
         row["audio_file"] = str(self.settings.paths.samples / rec.audio_path)
         return row
 
-    def history(self, limit: int = 50) -> list[dict[str, Any]]:
-        return [self._history_row(rec) for rec in self.store.list_syntheses(limit=limit)]
+    def history(self, limit: int = 50, *, favourites_only: bool = False) -> list[dict[str, Any]]:
+        return [self._history_row(rec)
+                for rec in self.store.list_syntheses(limit=limit, favourites_only=favourites_only)]
 
-    def history_entry(self, history_id: int) -> dict[str, Any]:
-        rec = self.store.get_synthesis(int(history_id))
+    def set_favourite(self, history_id: Any, on: Any) -> dict[str, Any]:
+        """Star (on=True) or unstar one take; returns its row as it now is."""
+        hid = check_history_id(history_id)
+        rec = self.store.set_favourite(hid, bool(on))
         if rec is None:
-            raise InputError(f"No history entry {history_id}.")
+            raise InputError(f"No history entry {hid}: it may have been deleted.")
         return self._history_row(rec)
 
-    def search_history(self, query: str | None, limit: int = 50, scan: int = 2000) -> list[dict[str, Any]]:
+    def history_entry(self, history_id: Any) -> dict[str, Any]:
+        """One take's row, with `regenerated` (which sentence of which take was made again) when it says so."""
+        from ishowtts_studio.services.regenerate import regeneration_note
+
+        hid = check_history_id(history_id)
+        rec = self.store.get_synthesis(hid)
+        if rec is None:
+            raise InputError(f"No history entry {hid}.")
+        return dict(self._history_row(rec), regenerated=regeneration_note(self, hid))
+
+    def take_sentences(self, history_id: Any) -> list[str]:
+        """The sentences (chunks) a take was rendered in, in order: what `regenerate_sentence` numbers."""
+        return self.chunk_text(self.history_entry(history_id)["text"])
+
+    def regenerate_sentence(self, history_id: Any, sentence: Any, seed: Any = None) -> SynthesisOutcome:
+        """Sentence `sentence` (1-based) of a take made again with a new seed, spliced in, saved as a new take
+        (see services/regenerate.py)."""
+        from ishowtts_studio.services.regenerate import regenerate_sentence
+
+        return regenerate_sentence(self, check_history_id(history_id), sentence, seed)
+
+    def search_history(self, query: str | None, limit: int = 50, scan: int = 2000, *,
+                       favourites_only: bool = False) -> list[dict[str, Any]]:
         """History rows whose text or voice name contains every word of `query` (case-insensitive), newest first;
-        an empty query is the plain history."""
+        an empty query is the plain history. `favourites_only` keeps the starred takes only."""
         words = str(query or "").casefold().split()
         if not words:
-            return self.history(limit)
+            return self.history(limit, favourites_only=favourites_only)
         out = []
-        for rec in self.store.list_syntheses(limit=scan):
+        for rec in self.store.list_syntheses(limit=scan, favourites_only=favourites_only):
             hay = f"{rec.text} {rec.voice_name}".casefold()
             if all(w in hay for w in words):
                 out.append(self._history_row(rec))
@@ -219,26 +244,41 @@ class SynthesisService:
 
     def delete_history(self, history_id: Any) -> dict[str, Any]:
         """Delete one take: its row, then its audio file (a row never points at a missing file)."""
-        try:
-            hid = int(history_id)
-        except (TypeError, ValueError):
-            raise InputError("Select a take in the history first.") from None
+        hid = check_history_id(history_id)
         rec = self.store.delete_synthesis(hid)
         if rec is None:
             raise InputError(f"No history entry {hid}: it may have been deleted already.")
+        from ishowtts_studio.services.regenerate import NOTE_KEY
+
+        if self.store.get_pref(NOTE_KEY.format(hid)) is not None:  # a later take may get this number again
+            self.store.set_pref(NOTE_KEY.format(hid), None)
         path = (self.settings.paths.samples / rec.audio_path).resolve()
         if path.is_relative_to(self.settings.paths.samples.resolve()):
             path.unlink(missing_ok=True)
         return self._history_row(rec)
 
-    def history_audio(self, history_id: int) -> Path:
-        rec = self.store.get_synthesis(int(history_id))
+    def history_audio(self, history_id: Any) -> Path:
+        history_id = check_history_id(history_id)
+        rec = self.store.get_synthesis(history_id)
         if rec is None:
             raise InputError(f"No history entry {history_id}.")
         path = (self.settings.paths.samples / rec.audio_path).resolve()
         if not path.is_relative_to(self.settings.paths.samples.resolve()) or not path.exists():
             raise InputError(f"The audio of history entry {history_id} is missing.")
         return path
+
+
+def check_history_id(history_id: Any) -> int:
+    """A take's number, or an InputError that says to pick one."""
+    if isinstance(history_id, bool):
+        raise InputError("Select a take in the history first.")
+    try:
+        f = float(history_id)
+    except (TypeError, ValueError):
+        raise InputError("Select a take in the history first.") from None
+    if not f.is_integer() or f < 1:
+        raise InputError(f"A take number is a whole number from 1, not {brief(history_id)}.")
+    return int(f)
 
 
 def history_file_stem(voice_slug: str, text: str, when: float | None = None) -> str:

@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # the synthesis service imports this module's lookups
 
 log = logging.getLogger(__name__)
 
+PREVIEW_MAX_CHARS = 300  # a preview is a sentence or two, not a take
 PREVIEW_LINES = {
     "en": "Hello! This is a short preview of my cloned voice.",
     "zh": "你好！这是我的克隆声音的简短预览。",
@@ -162,10 +163,13 @@ class VoiceService:
         return self._voice_dict(self.library.rename(chosen.slug, str(new_name)))
 
     def update_voice(
-        self, voice: str | None, transcript: str | None = None, language: str | None = None
+        self, voice: str | None, transcript: str | None = None, language: str | None = None,
+        preview_text: str | None = None,
     ) -> dict[str, Any]:
-        """Change the transcript and/or language; the engine's cached reference for the voice is dropped."""
+        """Change the transcript, language and/or preview text ("" = the default line); when the transcript or
+        language changes, the engine's cached reference for the voice is dropped."""
         chosen = self.get_voice(voice)
+        preview = None if preview_text is None else self.check_preview_text(preview_text)
         if transcript is not None and not isinstance(transcript, str):
             raise InputError(f"The transcript must be text, not {type(transcript).__name__}.")
         if transcript is not None and not str(transcript).strip():
@@ -174,7 +178,9 @@ class VoiceService:
             language = None
         if language is not None:
             _check_language(language)
-        updated = self.library.update(chosen.slug, transcript=transcript, language=language)
+        updated = self.library.update(chosen.slug, transcript=transcript, language=language, preview_text=preview)
+        if transcript is None and language is None:
+            return self._voice_dict(updated)  # the reference is unchanged: the engine's cache stays valid
         old = voice_ref(chosen)
         try:
             self.runtime.call_all(lambda engine: engine.forget_voice(old), timeout=60, load=False)  # every device
@@ -238,8 +244,22 @@ class VoiceService:
             return self.add_voice(new_name, wav, pack.transcript, pack.language,
                                   original_name=pack.original_name or "reference.wav")
 
+    def check_preview_text(self, text: Any) -> str:
+        """A preview line as stored ("" = the default line): one line of plain text, short, and speakable."""
+        if not isinstance(text, str):
+            raise InputError(f"The preview text must be text, not {type(text).__name__}.")
+        line = " ".join(text.split())
+        if not line:
+            return ""
+        if len(line) > PREVIEW_MAX_CHARS:
+            raise InputError(f"The preview text is {len(line)} characters long; keep it to {PREVIEW_MAX_CHARS} "
+                             "(a sentence or two), or leave it empty for the default line.")
+        return self.synthesis.clean_text(line)  # the same checks as a Live text (it is spoken the same way)
+
     def preview_voice(self, voice: str | None, text: str | None = None, **kwargs: Any) -> SynthesisOutcome:
-        """A short line in `voice` (in its language unless `text` is given)."""
+        """A short line in `voice`: `text` if given, else the voice's own preview text, else its language's
+        default line."""
         chosen = self.get_voice(voice)
-        line = text if text and str(text).strip() else PREVIEW_LINES.get(chosen.language, PREVIEW_LINES["en"])
+        default = chosen.preview_text or PREVIEW_LINES.get(chosen.language, PREVIEW_LINES["en"])
+        line = text if text and str(text).strip() else default
         return self.synthesis.synthesize(line, chosen.slug, **kwargs)

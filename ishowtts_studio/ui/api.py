@@ -4,7 +4,7 @@
     /list_voices  -> list of voice dicts
     /synthesize   (text, voice, nfe, seed, speed, engine, options) -> (WAV file, stats dict)
     /engines      -> list of engines with status and message (f5, indextts)
-    /history      (limit) -> list of recent syntheses, newest first
+    /history      (limit) -> list of recent syntheses, newest first (/history_favourites: the starred ones)
     /add_voice    (name, audio file, transcript, language) -> the stored voice (dict, with `cleaning`)
     /rename_voice (voice, new_name) -> voice dict
     /update_voice (voice, transcript, language) -> voice dict (the engine's cached reference is dropped)
@@ -61,12 +61,22 @@ class StudioAPI:
 
     @user_errors
     def history(self, limit: float | None = 20) -> list[dict[str, Any]]:
-        """Recent syntheses, newest first: id, created_at, text, voice_name, nfe, seed, audio_seconds, rtf, ..."""
+        """Recent syntheses, newest first: id, created_at, text, voice_name, nfe, seed, audio_seconds, rtf,
+        favourite, ... (/history_favourites lists the starred ones)."""
+        return self._history(limit, favourites_only=False)
+
+    @user_errors
+    def history_favourites(self, limit: float | None = 20) -> list[dict[str, Any]]:
+        """The starred takes (see /history_favourite), newest first, shaped like /history."""
+        return self._history(limit, favourites_only=True)
+
+    def _history(self, limit: float | None, *, favourites_only: bool) -> list[dict[str, Any]]:
         count = 20 if limit is None else int(to_number(limit, "limit", whole=True))
         if not 1 <= count <= 1000:
             raise InputError(f"limit must be from 1 to 1000, not {count}.")
         # the server's absolute file paths are none of the client's business
-        return [{k: v for k, v in row.items() if k != "audio_file"} for row in self.studio.synthesis.history(count)]
+        return [{k: v for k, v in row.items() if k != "audio_file"} for row in
+                self.studio.synthesis.history(count, favourites_only=bool(favourites_only))]
 
     @user_errors
     def synthesize(
@@ -118,6 +128,9 @@ def register_api(studio: Studio, *, gpu_limit: int = 1) -> StudioAPI:
     gr.api(health, api_name="health", queue=False, api_description=StudioAPI.health.__doc__)
     gr.api(list_voices, api_name="list_voices", queue=False, api_description=StudioAPI.list_voices.__doc__)
     gr.api(history, api_name="history", queue=False, api_description=StudioAPI.history.__doc__)
+    favourites = _unbound(api.history_favourites)
+    gr.api(favourites, api_name="history_favourites", queue=False,
+           api_description=StudioAPI.history_favourites.__doc__)
     gr.api(engines, api_name="engines", queue=False, api_description=StudioAPI.engines.__doc__)
     gr.api(metrics_snapshot, api_name="metrics_snapshot", queue=False,
            api_description=StudioAPI.metrics_snapshot.__doc__)
@@ -185,6 +198,11 @@ def register_voice_api(studio: Studio, *, gpu_limit: int = 1) -> None:
         return _public_voice(voices.update_voice(voice, text, language or None))
 
     @user_errors
+    def set_preview_text(voice: str, text: str | None = None) -> dict[str, Any]:
+        """Set the line the voice's previews say (one line, at most 300 characters); empty = the default line."""
+        return _public_voice(voices.update_voice(voice, preview_text=text or ""))
+
+    @user_errors
     def delete_voice(voice: str) -> dict[str, Any]:
         """Delete `voice`; history rows keep their own audio. Returns the deleted voice."""
         return _public_voice(voices.delete_voice(voice))
@@ -193,6 +211,7 @@ def register_voice_api(studio: Studio, *, gpu_limit: int = 1) -> None:
     gr.api(update_voice, api_name="update_voice", concurrency_id=GPU, concurrency_limit=gpu_limit,
            api_description=update_voice.__doc__)
     gr.api(delete_voice, api_name="delete_voice", api_description=delete_voice.__doc__)
+    gr.api(set_preview_text, api_name="set_preview_text", api_description=set_preview_text.__doc__)
 
     @user_errors
     def broken_voices() -> list[dict[str, Any]]:

@@ -13,6 +13,7 @@ from ishowtts_studio.studio import Studio
 from ishowtts_studio.ui.api import register_api
 from ishowtts_studio.ui.chat import CHAT_CSS, build_chat_figures_panel, build_chat_tab, register_chat_api
 from ishowtts_studio.ui.common import banner_classes, status_markdown, user_errors
+from ishowtts_studio.ui.history_api import register_history_api
 from ishowtts_studio.ui.live import SHORTCUT_JS, build_live_tab, nfe_slider, synth_button, voice_choices
 from ishowtts_studio.ui.nfe import AB_KEYS_JS, build_nfe_tab, register_nfe_api
 from ishowtts_studio.ui.performance import bench_nfes_update, build_performance_tab
@@ -148,6 +149,7 @@ def build_ui(studio: Studio) -> gr.Blocks:
 
         register_api(studio, gpu_limit=gpu_limit)
         register_chat_api(studio)
+        register_history_api(studio, gpu_limit=gpu_limit)
 
         # the voice library can change in another tab or browser session: refresh on tab select
         live_tab.select(

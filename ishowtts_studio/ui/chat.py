@@ -4,33 +4,43 @@ The chat service (`studio.chat`) does the work; this module only draws it. The t
 Web Audio player (`api/static/chat_player.js`) following /chat/events, the same stream the OBS overlay plays.
 Tables and figures are refreshed by a `gr.Timer` that is not queued, so they never wait behind GPU work.
 
-Also here: the named endpoints /chat_post, /chat_status, /chat_control, /chat_history (`register_chat_api`),
-the chat panel of the Performance tab (`build_chat_figures_panel`) and the page-login check the plain HTTP
-routes use (`gradio_session_user`).
+Also here: the chat panel of the Performance tab (`build_chat_figures_panel`). The named endpoints and the
+page-login check of the plain routes are in `chat_api.py`; the tables' and tiles' text in `chat_format.py`.
 """
 
-# No `from __future__ import annotations`: gr.api reads the real type hints for its API schema.
 import html
 import json
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import gradio as gr
 
 from ishowtts_studio.api.chat import player_js
-from ishowtts_studio.services.chat.service import ChatInputError
 from ishowtts_studio.services.errors import InputError
 from ishowtts_studio.services.inputs import NFE_MAX, NFE_MIN
 from ishowtts_studio.studio import Studio
-from ishowtts_studio.ui.common import excerpt, short_time, to_gr_error
+from ishowtts_studio.ui.chat_api import (
+    HISTORY_LIMIT,
+    NEED_ID,
+    chat_errors,
+    gradio_session_user,
+    register_chat_api,
+    whole_number,
+)
+from ishowtts_studio.ui.chat_format import (
+    figures_html,
+    history_rows,
+    post_summary,
+    queue_rows,
+    sources_text,
+    voice_rows,
+)
+
+__all__ = ["CHAT_CSS", "build_chat_figures_panel", "build_chat_tab", "figures_html", "gradio_session_user",
+           "history_rows", "post_summary", "queue_rows", "register_chat_api", "sources_text"]
 
 REFRESH_S = 1.0
-HISTORY_LIMIT = 100
-API_HISTORY_MAX = 1000
-NEED_ID = ("approve", "reject", "replay")
 QUEUE_HEADERS = ["#", "Author", "Will say", "Kind", "State", "Waiting"]
 HISTORY_HEADERS = ["#", "Time", "Author", "Said", "Kind", "State", "Why", "First audio"]
 VOICE_HEADERS = ["Viewer", "Voice"]
@@ -100,145 +110,6 @@ here.addEventListener('change', () => {
 unlockBtn.addEventListener('click', () => player.unlock());
 window.__chatPlayer = player;
 """
-
-
-# ------------------------------------------------------------------------------------------ errors
-
-
-def _chat_error(exc: BaseException) -> gr.Error:
-    if isinstance(exc, ChatInputError):
-        return gr.Error(str(exc), print_exception=False)
-    return to_gr_error(exc)
-
-
-def chat_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Like `user_errors`, and the chat service's own input errors reach the user with their message."""
-    import functools
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except Exception as exc:
-            raise _chat_error(exc) from exc
-
-    return wrapper
-
-
-def _whole(value: Any, what: str, lo: int, hi: int) -> int:
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        raise InputError(f"{what} must be a whole number from {lo} to {hi}, not {value!r}.") from None
-    if not math.isfinite(f) or not f.is_integer() or not lo <= f <= hi:
-        raise InputError(f"{what} must be a whole number from {lo} to {hi}, not {value!r}.")
-    return int(f)
-
-
-# ------------------------------------------------------------------------------------------ formatting
-
-
-def fmt_s(value: Any) -> str:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        return "—"
-    if not math.isfinite(v):
-        return "—"
-    return f"{v * 1e3:.0f} ms" if v < 1.0 else f"{v:.1f} s"
-
-
-def _tile(label: str, value: str, sub: str = "") -> str:
-    return (f'<div class="chat-tile"><div class="lbl">{html.escape(label)}</div>'
-            f'<div class="val">{html.escape(value)}</div><div class="sub">{html.escape(sub)}</div></div>')
-
-
-def figures_html(status: dict[str, Any], *, sources: bool = True) -> str:
-    """Tiles of the chat figures (rate, depth, arrival -> first audio, drops), the backlog warning, sources."""
-    f = status.get("figures") or {}
-    drops = {k: int(v) for k, v in (f.get("drops") or {}).items() if v}
-    drop_sub = " · ".join(f"{k} {v}" for k, v in sorted(drops.items())) or "none"
-    state = "paused" if status.get("paused") else ("hold mode" if status.get("hold") else "running")
-    tiles = [
-        _tile("Messages / min", f"{float(f.get('per_minute') or 0):.1f}", state),
-        _tile("Queue depth", str(int(f.get("depth") or 0)), "waiting to be read"),
-        _tile("Arrival → first audio", f"{fmt_s(f.get('first_audio_p50_s'))}",
-              f"p50 · p95 {fmt_s(f.get('first_audio_p95_s'))}"),
-        _tile("Dropped", str(sum(drops.values())), drop_sub),
-    ]
-    out = '<div class="chat-tiles">' + "".join(tiles) + "</div>"
-    if f.get("backlog_warning"):
-        out += f'<div class="chat-warning">⚠️ {html.escape(str(f["backlog_warning"]))}</div>'
-    if sources:
-        out += '<div class="chat-sources">' + sources_text(status) + "</div>"
-    return out
-
-
-def sources_text(status: dict[str, Any]) -> str:
-    icons = {"connected": "🟢", "connecting": "🟡", "reconnecting": "🟡", "disconnected": "🔴", "error": "🔴",
-             "stopped": "⚪"}
-    items = []
-    for s in status.get("sources") or []:
-        state = str(s.get("state") or "?")
-        detail = f" — {s['detail']}" if s.get("detail") else ""
-        items.append(f"{icons.get(state, '⚪')} <b>{html.escape(str(s.get('name')))}</b>: "
-                     f"{html.escape(state)}{html.escape(detail)}")
-    return "Sources: " + (" · ".join(items) if items else "tab and API only (no Twitch channel configured)")
-
-
-def queue_rows(status: dict[str, Any]) -> list[list[Any]]:
-    rows = []
-    current = status.get("current")
-    if current:
-        rows.append([current.get("id"), current.get("author"), excerpt(current.get("spoken_text"), 90),
-                     current.get("kind"), current.get("state"), "now"])
-    for m in status.get("queue") or []:
-        rows.append([m.get("id"), m.get("author"), excerpt(m.get("spoken_text") or m.get("text"), 90),
-                     m.get("kind"), m.get("state"), fmt_s(m.get("waiting_s"))])
-    return rows
-
-
-def _first_audio(m: dict[str, Any]) -> str:
-    if m.get("first_audio_at") and m.get("arrived_at"):
-        return fmt_s(float(m["first_audio_at"]) - float(m["arrived_at"]))
-    return ""
-
-
-def _iso(epoch: Any) -> str | None:
-    try:
-        return datetime.fromtimestamp(float(epoch), tz=UTC).isoformat()
-    except (TypeError, ValueError, OverflowError, OSError):
-        return None
-
-
-def history_rows(history: list[dict[str, Any]]) -> list[list[Any]]:
-    rows = []
-    for m in history:
-        why = m.get("reason") or (excerpt(m.get("detail"), 40) if m.get("state") == "failed" else "")
-        rows.append([m.get("id"), short_time(_iso(m.get("arrived_at"))), m.get("author"),
-                     excerpt(m.get("spoken_text") or m.get("text"), 90), m.get("kind"), m.get("state"), why or "",
-                     _first_audio(m)])
-    return rows
-
-
-def voice_rows(voices: dict[str, str]) -> list[list[str]]:
-    return [[a, v] for a, v in sorted(voices.items())]
-
-
-def post_summary(results: list[dict[str, Any]]) -> str:
-    if not results:
-        return "Nothing to post: write one message per line (optionally `name: message`)."
-    kept = [r for r in results if r.get("state") not in ("dropped", "failed")]
-    parts = [f"Posted **{len(kept)}** of {len(results)} message(s)."]
-    dropped = [r for r in results if r.get("state") == "dropped"]
-    if dropped:
-        reasons: dict[str, int] = {}
-        for r in dropped:
-            reasons[str(r.get("reason"))] = reasons.get(str(r.get("reason")), 0) + 1
-        parts.append("Dropped: " + ", ".join(f"{n} {html.escape(k)}" for k, n in sorted(reasons.items())) + ".")
-    if any(r.get("state") == "held" for r in results):
-        parts.append("Hold mode is on: approve them in the queue.")
-    return " ".join(parts)
 
 
 # ------------------------------------------------------------------------------------------------ tab
@@ -360,7 +231,7 @@ def build_chat_tab(studio: Studio, *, refresh_s: float = REFRESH_S) -> ChatTab:
             if action in NEED_ID:
                 if message_id is None or not str(message_id).strip().lstrip("#"):
                     raise InputError(f"Select a message in a table first, then {action} it.")
-                mid = _whole(str(message_id).strip().lstrip("#"), "Message #", 1, 2**62)
+                mid = whole_number(str(message_id).strip().lstrip("#"), "Message #", 1, 2**62)
             chat.control(action, mid)
             return {"pause": "Paused.", "resume": "Reading again.", "skip": "Skipped the current message.",
                     "clear": "Queue cleared.", "approve": f"Approved #{mid}.", "reject": f"Rejected #{mid}.",
@@ -399,7 +270,7 @@ def build_chat_tab(studio: Studio, *, refresh_s: float = REFRESH_S) -> ChatTab:
 
     def set_nfe(own: bool, value: float) -> tuple[Any, str]:
         if own:
-            n = _whole(value, "Chat NFE", NFE_MIN, NFE_MAX)
+            n = whole_number(value, "Chat NFE", NFE_MIN, NFE_MAX)
             chat.set_nfe(n)
             return gr.Slider(interactive=True), f"Chat lines use NFE **{n}**."
         chat.set_nfe(None)
@@ -452,77 +323,3 @@ def build_chat_figures_panel(studio: Studio, *, refresh_s: float = 2.0) -> gr.HT
     timer.tick(chat_errors(lambda: figures_html(studio.chat.status())), outputs=panel, queue=False,
                show_progress="hidden", api_name="perf_chat_tick", api_visibility="private")
     return panel
-
-
-# -------------------------------------------------------------------------------------------- the API
-
-
-def register_chat_api(studio: Studio) -> None:
-    """/chat_post, /chat_status, /chat_control, /chat_history (call inside `with gr.Blocks()`).
-
-    None of them touches the GPU (synthesis runs on the chat service's own loop), so they are not queued."""
-    chat = studio.chat
-
-    def chat_post(author: str, text: str, kind: str = "chat", amount: float = 0.0,
-                  platform: str = "api") -> dict[str, Any]:
-        """Offer one chat message. kind: chat, gift, superchat, member or mention; amount: what a paid message
-        paid (0 for chat). Returns {id, state (queued, held or dropped), reason (why dropped), spoken_text}."""
-        try:  # the service checks every field and says what to fix
-            return chat.post(author, text, kind=kind or "chat", amount=amount, platform=platform or "api")
-        except Exception as exc:
-            raise _chat_error(exc) from exc
-
-    def chat_status() -> dict[str, Any]:
-        """Paused/hold/volume/default voice/NFE, the message being read, the queue (with waiting_s), figures
-        (per_minute, depth, first_audio_p50_s/p95_s, drops by reason, backlog_warning) and sources."""
-        try:
-            return chat.status()
-        except Exception as exc:
-            raise _chat_error(exc) from exc
-
-    def chat_control(action: str, message_id: float | None = None) -> dict[str, Any]:
-        """action: pause, resume, skip, clear, approve, reject, replay, hold_on or hold_off; approve, reject and
-        replay need message_id (from /chat_status or /chat_history)."""
-        try:
-            name = str(action or "").strip().lower()  # the service refuses an unknown one
-            mid = None
-            if name in NEED_ID:
-                if message_id is None:
-                    raise InputError(f"{name} needs message_id (the message's id from /chat_status or "
-                                     "/chat_history).")
-                mid = _whole(message_id, "message_id", 1, 2**62)
-            return chat.control(name, mid)
-        except Exception as exc:
-            raise _chat_error(exc) from exc
-
-    def chat_history(limit: float | None = HISTORY_LIMIT) -> list[dict[str, Any]]:
-        """The newest `limit` messages (1-1000, default 100), newest first, with state, reason and timings."""
-        try:
-            count = HISTORY_LIMIT if limit is None else _whole(limit, "limit", 1, API_HISTORY_MAX)
-            return chat.history(count)
-        except Exception as exc:
-            raise _chat_error(exc) from exc
-
-    for fn, name in ((chat_post, "chat_post"), (chat_status, "chat_status"), (chat_control, "chat_control"),
-                     (chat_history, "chat_history")):
-        gr.api(fn, api_name=name, queue=False, api_description=fn.__doc__)
-
-
-# ------------------------------------------------------------------------------------ login for routes
-
-
-def gradio_session_user(app: Any) -> Callable[[Any], str | None]:
-    """The page-login check for plain routes on Gradio's app: the user whose login cookie the request carries.
-
-    Gradio keeps logins as random tokens in `app.tokens`, set as cookies named after `app.cookie_id`; the
-    /chat routes accept the same session so the tab's player works without a second login."""
-    def user(request: Any) -> str | None:
-        cookie_id = getattr(app, "cookie_id", None)
-        tokens = getattr(app, "tokens", None)
-        if not cookie_id or not isinstance(tokens, dict):
-            return None
-        token = request.cookies.get(f"access-token-{cookie_id}") or request.cookies.get(
-            f"access-token-unsecure-{cookie_id}")
-        return tokens.get(token) if token else None
-
-    return user

@@ -1,4 +1,5 @@
-"""Live synthesis tab: text -> speech in a saved voice, streamed as it is generated, plus history."""
+"""Live synthesis tab: text -> speech in a saved voice, streamed as it is generated; the History panel below it
+is `history.py`."""
 
 from __future__ import annotations
 
@@ -12,29 +13,24 @@ from typing import Any
 import gradio as gr
 
 from ishowtts_studio.engines.indextts import EMOTIONS, IndexTTSOptions
-from ishowtts_studio.services.errors import InputError
 from ishowtts_studio.services.inputs import CFG_MAX, CFG_MIN, NFE_MAX, NFE_MIN, SPEED_MAX, SPEED_MIN
 from ishowtts_studio.studio import Studio
 from ishowtts_studio.ui.common import (
     ENGINE_CHOICES,
     GPU,
-    excerpt,
     format_stats,
     hand_out,
-    short_time,
     to_gr_error,
     user_errors,
     voice_options,
     voice_picker,
     wav_bytes,
 )
+from ishowtts_studio.ui.history import LiveControls, build_history_panel, history_rows
 
 log = logging.getLogger(__name__)
 
 STOPPED = "⏹ **Stopped.** The take was cancelled and not saved."
-HISTORY_LIMIT = 50
-HISTORY_HEADERS = ["#", "Time", "Voice", "Text", "Engine / NFE", "Seed", "Audio (s)", "RTF"]
-HISTORY_TYPES = ["number", "str", "str", "str", "str", "number", "number", "number"]
 
 # Ctrl/Cmd+Enter in the text box clicks Synthesize (a multi-line box has no useful `submit`).
 SHORTCUT_JS = """
@@ -102,22 +98,6 @@ def nfe_slider(studio: Studio) -> gr.Slider:
 
 def voice_choices(studio: Studio, current: str | None) -> gr.Dropdown:
     return voice_picker(studio, current)
-
-
-def engine_label(row: dict[str, Any]) -> str:
-    """'F5 · 16' (engine and NFE) or 'IndexTTS' (no ODE steps) for a history row."""
-    return "IndexTTS" if row.get("engine") == "indextts" else f"F5 · NFE {row.get('nfe')}"
-
-
-def history_rows(studio: Studio, query: str | None = None) -> list[list[Any]]:
-    rows = []
-    for r in studio.synthesis.search_history(query, HISTORY_LIMIT):
-        rows.append([
-            r["id"], short_time(r.get("created_at")), r.get("voice_name") or "", excerpt(r.get("text")),
-            engine_label(r), r.get("seed"), round(float(r.get("audio_seconds") or 0.0), 2),
-            round(float(r.get("rtf") or 0.0), 3),
-        ])
-    return rows
 
 
 INDEX_DEFAULTS = IndexTTSOptions()
@@ -222,28 +202,9 @@ def build_live_tab(studio: Studio, *, gpu_limit: int = 1) -> LiveTab:
             last_seed = gr.State(None)
             reuse_seed = gr.Button("Reuse seed", size="sm", visible=False, elem_id="reuse-seed")
 
-    with gr.Accordion("History", open=True, elem_id="history-panel"):
-        with gr.Row(equal_height=False):
-            with gr.Column(scale=5):
-                search = gr.Textbox(label="Search history", placeholder="words of the text or the voice name",
-                                    elem_id="history-search", max_lines=1)
-                history = gr.Dataframe(
-                    value=history_rows(studio), headers=HISTORY_HEADERS, datatype=HISTORY_TYPES,
-                    interactive=False, label="Recent syntheses (select a row to play it)", max_height=360,
-                    column_widths=["5%", "11%", "17%", "27%", "13%", "12%", "8%", "7%"], elem_id="history-table",
-                    wrap=True,
-                )
-                refresh_history = gr.Button("Refresh history", size="sm")
-            with gr.Column(scale=2, min_width=260):
-                history_audio = gr.Audio(
-                    label="Selected take", type="filepath", interactive=False, buttons=["download"],
-                    elem_id="history-audio",
-                )
-                history_info = gr.Markdown("", elem_id="history-info")
-                chosen_take = gr.State(None)
-                with gr.Row():
-                    load_take = gr.Button("Use these settings", size="sm", elem_id="history-load")
-                    delete_take = gr.Button("Delete take", size="sm", variant="stop", elem_id="history-delete")
+    history = build_history_panel(
+        studio, LiveControls(engine=engine, voice=voice, text=text, nfe=nfe, seed=seed, speed=speed, cfg=cfg,
+                             stats=stats), gpu_limit=gpu_limit).table
 
     # ---- handlers -----------------------------------------------------------------------------------
     def live_synthesize(
@@ -315,55 +276,10 @@ def build_live_tab(studio: Studio, *, gpu_limit: int = 1) -> LiveTab:
         user_errors(lambda current: voice_choices(studio, current)), inputs=voice, outputs=voice,
         api_name="live_refresh_voices", **quick,
     )
-    refresh_history.click(
-        user_errors(lambda q: history_rows(studio, q)), inputs=search, outputs=history,
-        api_name="live_refresh_history", **quick
-    )
-    search.change(user_errors(lambda q: history_rows(studio, q)), inputs=search, outputs=history,
-                  api_name="live_search_history", **quick)
-
-    def use_settings(take: Any) -> tuple[Any, ...]:
-        if take is None:
-            raise InputError("Select a take in the history first.")
-        r = studio.synthesis.history_entry(take)
-        engine_v = r.get("engine") or "f5"
-        return (engine_v, voice_picker(studio, r.get("voice_slug")), r.get("text") or "",
-                gr.skip() if engine_v == "indextts" else r.get("nfe"), r.get("seed"), r.get("speed"),
-                r.get("cfg_strength"), f"Loaded the settings of take #{take}: press Synthesize to make it again.")
-
-    # queued (not queue=False): Gradio shows a handler's error (e.g. "select a take first") only for queued events
-    load_take.click(user_errors(use_settings), inputs=chosen_take,
-                    outputs=[engine, voice, text, nfe, seed, speed, cfg, stats], api_name="live_use_take",
-                    api_visibility="private")
-
-    def delete_chosen(take: Any, q: str | None) -> tuple[Any, ...]:
-        r = studio.synthesis.delete_history(take)
-        return history_rows(studio, q), None, f"Deleted take #{r['id']}.", None
-
-    delete_take.click(user_errors(delete_chosen), inputs=[chosen_take, search],
-                      outputs=[history, history_audio, history_info, chosen_take], api_name="live_delete_take",
-                      api_visibility="private")
     reuse_seed.click(
         lambda s: s if s is not None else -1, inputs=last_seed, outputs=seed, api_name="live_reuse_seed", **quick
     )
 
-    @user_errors
-    def select_history(evt: gr.SelectData) -> tuple[Any, str, Any]:
-        row = evt.row_value or []
-        if not row or row[0] in (None, ""):
-            return None, "", None
-        history_id = int(float(row[0]))
-        path = studio.synthesis.history_audio(history_id)
-        info = studio.synthesis.history_entry(history_id)
-        details = (
-            f"**Take #{history_id}** — {info.get('voice_name')}, {engine_label(info)}, seed {info.get('seed')}, "
-            f"speed {info.get('speed')}, CFG {info.get('cfg_strength')}\n\n> {gr_escape(info.get('text') or '')}"
-        )
-        return hand_out(studio, path), details, history_id
-
-    history.select(
-        select_history, outputs=[history_audio, history_info, chosen_take], api_name="live_select_history", **quick
-    )
     return LiveTab(voice=voice, nfe=nfe, history=history, engine=engine, synth=synth)
 
 
@@ -396,8 +312,3 @@ def _index_options_panel() -> tuple[list[Any], gr.Accordion, gr.Group]:
                           for e in EMOTIONS]
     controls = [temperature, top_p, top_k, beams, rep_pen, max_mel, max_seg, mode, emo_audio, emo_alpha, *vector]
     return controls, panel, emotion
-
-
-def gr_escape(text: str) -> str:
-    """Plain text for a Markdown block quote (no HTML, no line breaks)."""
-    return html.escape(" ".join(text.split()))

@@ -34,7 +34,7 @@ TABLE_HEADERS = ["name", "language", "duration (s)", "created", "times used", "s
 class VoicesTab:
     table: gr.Dataframe
     chosen: gr.Dropdown
-    details: list[Any]  # reference player, transcript, language, new-name box of the chosen voice
+    details: list[Any]  # reference player, transcript, language, new-name and preview-text boxes of the voice
     notice: gr.Markdown  # says when the chosen voice is broken, and how to fix it
 
     @property
@@ -66,9 +66,10 @@ def broken_notice(studio: Studio, voice: str | None) -> str:
 
 def voice_details(studio: Studio, name: str | None) -> tuple[Any, ...]:
     if not name or broken_notice(studio, name):
-        return None, "", None, ""
+        return None, "", None, "", ""
     voice = studio.voices.get_voice(name)
-    return hand_out(studio, voice.audio_path, "reference.wav"), voice.transcript, voice.language, voice.name
+    return (hand_out(studio, voice.audio_path, "reference.wav"), voice.transcript, voice.language, voice.name,
+            voice.preview_text or "")
 
 
 def voice_table(studio: Studio) -> list[list[Any]]:
@@ -181,7 +182,9 @@ def build_voices_tab(studio: Studio, *, gpu_limit: int = 1) -> VoicesTab:
                 rename_btn = gr.Button("Rename", elem_id="voices-rename-btn")
                 edit_transcript = gr.Textbox(label="Transcript", lines=2, elem_id="voices-edit-transcript")
                 edit_language = gr.Radio(LANG_CHOICES, label="Language", elem_id="voices-edit-language")
-                update_btn = gr.Button("Save transcript & language", elem_id="voices-update-btn")
+                edit_preview = gr.Textbox(label="Preview text", max_lines=2, elem_id="voices-edit-preview",
+                                          placeholder="What Preview synthesis says (empty = the default line)")
+                update_btn = gr.Button("Save transcript, language & preview text", elem_id="voices-update-btn")
             with gr.Accordion("Delete", open=False):
                 delete_btn = gr.Button("Delete voice…", variant="stop", elem_id="voices-delete-btn")
                 with gr.Row(visible=False) as confirm_row:
@@ -202,8 +205,8 @@ def build_voices_tab(studio: Studio, *, gpu_limit: int = 1) -> VoicesTab:
                 import_btn = gr.Button("Import", elem_id="voices-import-btn")
             status = gr.Markdown(elem_id="voices-status")
 
-    tab = VoicesTab(table=table, chosen=chosen, details=[reference, edit_transcript, edit_language, new_name],
-                    notice=notice)
+    tab = VoicesTab(table=table, chosen=chosen, notice=notice,
+                    details=[reference, edit_transcript, edit_language, new_name, edit_preview])
 
     # ---- adding ---------------------------------------------------------------------------------
     preview_btn.click(user_errors(lambda a, t: clean_preview(studio, a, t)), inputs=[clip, transcript],
@@ -258,11 +261,13 @@ def build_voices_tab(studio: Studio, *, gpu_limit: int = 1) -> VoicesTab:
     rename_btn.click(keep_panel_on_error(rename, len(tab.outputs)), inputs=[chosen, new_name],
                      outputs=[status, *tab.outputs], api_name="voices_rename", api_visibility="private")
 
-    def update(v: str | None, t: str, lang: str | None) -> tuple[Any, ...]:
-        voice = studio.voices.update_voice(v, t, lang)
-        return (f"Saved the transcript of **{voice['name']}**.", *tab.refresh(studio, voice["slug"]))
+    def update(v: str | None, t: str, lang: str | None, preview: str | None) -> tuple[Any, ...]:
+        voice = studio.voices.update_voice(v, t, lang, preview or "")
+        return (f"Saved the transcript, language and preview text of **{voice['name']}**.",
+                *tab.refresh(studio, voice["slug"]))
 
-    update_btn.click(keep_panel_on_error(update, len(tab.outputs)), inputs=[chosen, edit_transcript, edit_language],
+    update_btn.click(keep_panel_on_error(update, len(tab.outputs)),
+                     inputs=[chosen, edit_transcript, edit_language, edit_preview],
                      outputs=[status, *tab.outputs], api_name="voices_update", **gpu)
 
     delete_btn.click(lambda: gr.Row(visible=True), outputs=confirm_row, **quick)

@@ -103,6 +103,7 @@ def voice_from_meta(folder: Path, meta: dict[str, Any]) -> Voice:
         updated=str(meta.get("updated") or meta.get("created") or ""),
         original_name=meta.get("original_name"),
         loudness_lufs=None if meta.get("loudness_lufs") is None else float(meta["loudness_lufs"]),
+        preview_text=meta["preview_text"] if isinstance(meta.get("preview_text"), str) else None,
     )
 
 

@@ -260,8 +260,9 @@ class VoiceLibrary:
                 return voice
             return self._rewrite_meta(voice.slug, {"name": new_name})
 
-    def update(self, name_or_slug: str, *, transcript: str | None = None, language: str | None = None) -> Voice:
-        """Change a voice's transcript and/or language."""
+    def update(self, name_or_slug: str, *, transcript: str | None = None, language: str | None = None,
+               preview_text: str | None = None) -> Voice:
+        """Change a voice's transcript, language and/or preview text ("" = back to the default line)."""
         with self._write_lock():
             voice = self.get(name_or_slug)
             changes: dict[str, Any] = {}
@@ -269,6 +270,8 @@ class VoiceLibrary:
                 changes["transcript"] = voice_transcript(transcript, voice.duration_s)
             if language is not None:
                 changes["language"] = check_language(language)
+            if preview_text is not None:
+                changes["preview_text"] = preview_text or None
             if not changes:
                 return voice
             return self._rewrite_meta(voice.slug, changes)

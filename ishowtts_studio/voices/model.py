@@ -54,6 +54,7 @@ class Voice:
     updated: str
     original_name: str | None = None
     loudness_lufs: float | None = None
+    preview_text: str | None = None  # the line "Preview synthesis" speaks; None = the language's default
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -69,6 +70,7 @@ class Voice:
             "updated": self.updated,
             "original_name": self.original_name,
             "loudness_lufs": self.loudness_lufs,
+            "preview_text": self.preview_text,
         }
 
 

@@ -271,3 +271,111 @@ def test_nfe_tab_shows_the_stored_renders_after_a_reload(page, client):
     expect(page.locator("#nfe-run-summary")).to_contain_text("stored renders", timeout=30_000)
     expect(page.locator("#nfe-table")).to_contain_text("(reference)")
     expect(page.locator("#nfe-plot img").first).to_be_visible(timeout=30_000)
+    # the box names the reference of the renders shown (6), not the configured 32
+    expect(page.locator("#nfe-ref input")).to_have_value("6")
+
+
+# ---- what users expect, the rest: favourites, MP3 and ZIP downloads, one sentence again, skip, preview text ----
+def _show_take(page, word: str) -> None:
+    page.locator("#history-search input, #history-search textarea").first.fill(word.lower())
+    cell = page.locator("#history-table [role=gridcell]").filter(has_text=word)
+    expect(cell).to_have_count(1, timeout=10_000)
+    cell.first.click()
+    expect(page.locator("#history-info")).to_contain_text(word)
+
+
+def test_history_favourites_and_mp3_and_zip_downloads(page, client):
+    import io
+    import zipfile
+
+    word, other = f"Heron{uuid.uuid4().hex[:4]}", f"Gull{uuid.uuid4().hex[:4]}"
+    client.predict(f"{word} stands still in the reeds.", EN, 4, 3, api_name="/synthesize")
+    client.predict(f"{other} is not a favourite.", EN, 4, 3, api_name="/synthesize")
+    page.reload()
+    _show_take(page, word)
+    page.locator("#history-star").click()
+    expect(page.locator("#history-star")).to_contain_text("Remove from favourites")
+    expect(page.locator("#history-info")).to_contain_text("★")
+    page.locator("#history-search input, #history-search textarea").first.fill("")
+    page.locator("#history-favourites-only input").check()
+    table = page.locator("#history-table")
+    expect(table).to_contain_text(word)
+    expect(table).not_to_contain_text(other)
+    starred = [r["id"] for r in client.predict(100, api_name="/history_favourites")]
+
+    page.get_by_label("MP3").check()
+    page.locator("#history-download-one").click()
+    link = page.locator("#history-download a").first
+    expect(link).to_have_attribute("href", re.compile(rf"take-\d+-nature-english-{word.lower()}-stands[^/]*\.mp3$"))
+    mp3 = page.request.get(link.get_attribute("href"))
+    assert mp3.ok and mp3.body()[:3] in (b"ID3", b"\xff\xfb", b"\xff\xf3")
+
+    page.locator("#history-zip").click()  # the takes shown: the favourites
+    expect(page.locator("#history-download a").first).to_have_attribute("href", re.compile(r"takes-\d+-mp3-.*\.zip$"))
+    body = page.request.get(page.locator("#history-download a").first.get_attribute("href")).body()
+    names = zipfile.ZipFile(io.BytesIO(body)).namelist()
+    assert len(names) == len(starred) and all(n.endswith(".mp3") for n in names)
+    assert any(f"-{word.lower()}-stands" in n for n in names) and not any(other.lower() in n for n in names)
+
+
+def test_regenerate_one_sentence_from_the_history(page, client):
+    word = f"Otter{uuid.uuid4().hex[:4]}"
+    client.predict(f"{word} swims across the river at dawn. Then it rests on a warm stone in the sun and "
+                   "watches the water.", EN, 4, 8, api_name="/synthesize")
+    page.reload()
+    _show_take(page, word)
+    page.locator("#history-regen-panel").get_by_text("Regenerate one sentence").click()
+    page.locator("#history-sentence input").click()
+    page.get_by_role("option").filter(has_text="2. Then it rests").first.click()
+    expect(page.locator("#history-sentence input")).to_have_value(re.compile(r"^2\. Then it rests"))
+    page.locator("#history-regen").click()
+    expect(page.locator("#history-info")).to_contain_text(re.compile(r"Sentence 2 of 2 regenerated from take #\d+"),
+                                                          timeout=90_000)
+    newest = client.predict(1, api_name="/history")[0]
+    assert newest["text"].startswith(word) and newest["seed"] == 8
+
+
+def test_skip_an_ab_trial_in_the_page(page, client):
+    client.predict("Hello there, friend.", EN, [3, 4], 6, 12, api_name="/nfe_scores")
+    page.get_by_role("tab", name="NFE compare").click()
+    reviewer = f"skipper-{uuid.uuid4().hex[:5]}"
+    page.locator("#ab-reviewer textarea, #ab-reviewer input").first.fill(reviewer)
+    expect(page.locator("#ab-skip")).to_be_disabled()
+    page.locator("#ab-next").click()
+    expect(page.locator("#ab-reveal")).to_contain_text("Play both clips", timeout=30_000)
+    votes = client.predict(6, api_name="/ab_results")["total_votes"]
+    page.locator("#ab-reveal").click()
+    page.keyboard.press("s")  # the S key skips, like the button
+    expect(page.locator("#ab-reveal")).to_contain_text("Skipped: no vote was stored")
+    expect(page.locator("#ab-skip")).to_be_disabled()
+    expect(page.locator("#ab-vote-a")).to_be_disabled()
+    assert page.locator("#ab-player audio").count() == 0
+    assert client.predict(6, api_name="/ab_results")["total_votes"] == votes
+    page.locator("#ab-next").click()
+    expect(page.locator("#ab-reveal")).to_contain_text("Play both clips", timeout=30_000)
+    page.locator("#ab-skip").click()
+    expect(page.locator("#ab-reveal")).to_contain_text("Skipped")
+
+
+def test_a_voice_previews_its_own_text(page, client):
+    line = f"Hi chat, this is my preview {uuid.uuid4().hex[:4]}."
+    page.get_by_role("tab", name="Voices").click()
+    pick(page, "voices-chosen", EN)
+    page.get_by_text("Rename / edit transcript").click()
+    expect(page.locator("#voices-edit-transcript textarea")).not_to_have_value("")
+    box = page.locator("#voices-edit-preview textarea, #voices-edit-preview input").first
+    for _ in range(10):  # the picked voice's details may land after typing and empty the box again
+        box.fill(line)
+        page.wait_for_timeout(800)
+        if box.input_value() == line:
+            break
+    page.locator("#voices-update-btn").click()
+    expect(page.locator("#voices-status")).to_contain_text("Saved the transcript, language and preview text",
+                                                           timeout=60_000)
+    expect(box).to_have_value(line)  # the refreshed details show the stored line
+    try:
+        page.locator("#voices-synth-btn").click()
+        expect(page.locator("#voices-synth-stats")).to_contain_text(re.compile(r"RTF \d"), timeout=90_000)
+        assert client.predict(1, api_name="/history")[0]["text"] == line  # the preview spoke the voice's own line
+    finally:
+        client.predict(EN, "", api_name="/set_preview_text")

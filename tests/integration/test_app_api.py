@@ -225,13 +225,18 @@ def test_ui_wiring(tmp_path):
     assert voice_api <= public
     assert {fns[n].concurrency_id for n in ("add_voice", "import_voice", "repair_voice")} == {"gpu"}
     public -= voice_api
-    nfe_api = {"nfe_scores", "ab_next_trial", "ab_vote", "ab_results", "nfe_export"}
+    nfe_api = {"nfe_scores", "ab_next_trial", "ab_vote", "ab_skip", "ab_results", "nfe_export"}
     assert nfe_api <= public
     assert fns["nfe_scores"].concurrency_id == "gpu"
     public -= nfe_api
     chat_api = {"chat_post", "chat_status", "chat_control", "chat_history"}
     assert chat_api <= public and not any(fns[n].concurrency_id == "gpu" for n in chat_api)  # none waits for GPU
     public -= chat_api
+    history_api = {"history_favourite", "history_favourites", "history_download", "regenerate_sentence",
+                   "set_preview_text"}
+    assert history_api <= public and fns["regenerate_sentence"].concurrency_id == "gpu"
+    assert fns["history_favourite"].queue is False
+    public -= history_api
     assert public == {"health", "list_voices", "synthesize", "history", "metrics_snapshot", "run_benchmark", "engines"}
     assert fns["engines"].queue is False
     # the Performance tab's refresh never waits behind GPU work either

@@ -39,8 +39,8 @@ def _version(url: str) -> list[str]:
         engine.dispose()
 
 
-def test_the_code_knows_two_revisions() -> None:
-    assert head_revision() == "0002"
+def test_the_code_knows_three_revisions() -> None:
+    assert head_revision() == "0003"
 
 
 def test_a_new_database_is_at_head_and_matches_the_models(database_url: str) -> None:
@@ -122,9 +122,10 @@ def test_a_release_database_upgrades_in_place_with_every_row(database_url: str) 
         assert store.get_pref("key-0") is None or isinstance(store.get_pref("key-0"), str | dict | list | int)
     assert set(after) == set(before)
     for name, rows in before.items():
-        kept = [{k: v for k, v in row.items() if k != "favourite"} for row in after[name]]
+        kept = [{k: v for k, v in row.items() if k not in ("favourite", "skipped_at")} for row in after[name]]
         assert kept == rows, f"rows of {name} changed in the upgrade"
     assert all(row["favourite"] is False for row in after["syntheses"])
+    assert all(row["skipped_at"] is None for row in after["ab_trials"])  # revision 0003: no old trial was skipped
     assert _version(database_url) == [head_revision()]
     with Store(database_url) as again:  # opening an upgraded database changes nothing
         assert again.count_syntheses() == 4
@@ -184,16 +185,16 @@ def test_a_database_from_a_newer_studio_is_refused_and_left_alone(database_url: 
     with Store(database_url) as store:
         store.add_synthesis(SynthesisRecord(text="kept", voice_name="V", voice_slug="v", engine="f5", nfe=8,
                                             audio_path="history/a.wav"))
-        with store.engine.begin() as conn:  # what a newer studio's revision 0003 would leave
-            conn.execute(sa.text("UPDATE alembic_version SET version_num = '0003'"))
+        with store.engine.begin() as conn:  # what a newer studio's revision 0004 would leave
+            conn.execute(sa.text("UPDATE alembic_version SET version_num = '0004'"))
             conn.execute(sa.text("CREATE TABLE from_the_future (id INTEGER PRIMARY KEY)"))
     with pytest.raises(DatabaseTooNew) as err:
         Store(database_url)
     message = str(err.value)
-    assert "schema revision '0003'" in message and "knows up to '0002'" in message
+    assert "schema revision '0004'" in message and "knows up to '0003'" in message
     assert "newer iShowTTS Studio" in message and "Nothing was changed" in message
     assert "/tmp/" not in message, "a file is named without its folder"
-    assert _version(database_url) == ["0003"]
+    assert _version(database_url) == ["0004"]
     engine = _engine(database_url)
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT text FROM syntheses")).scalars().all() == ["kept"]
