@@ -738,6 +738,45 @@ class ApiSettings(_Section):
         return f"ApiSettings(enabled={self.enabled}, key={'***' if self.key else ''!r})"
 
 
+@dataclass(frozen=True)
+class ServeSettings(_Section):
+    """Ray Serve (issue 16, optional extra requirements-ray.txt): engine replicas on a Ray cluster instead of the
+    engine in the studio's own process. `python -m ishowtts_studio.serve` deploys them; docs/scaling.md."""
+
+    _section: ClassVar[str] = "serve"
+
+    address: str = _opt(
+        "", "Ray cluster whose Serve replicas run the engine for this studio: \"auto\" (a cluster this machine is "
+        "part of, started with ray start) or HOST:6379. Empty = the engine runs in the studio's own process.",
+    )
+    app_name: str = _opt("ishowtts", "Name of the Ray Serve application that holds the engine replicas.",
+                         check=_non_empty)
+    replicas: int = _opt(1, "Engine replicas the deployment starts with (its fixed count without autoscaling).",
+                         lo=1, hi=1024)
+    max_replicas: int = _opt(
+        0, "Autoscaling ceiling: above replicas, Serve adds replicas while each has more than "
+        "target_ongoing_requests requests and removes them again down to replicas. 0 = fixed count.", lo=0, hi=1024,
+    )
+    target_ongoing_requests: float = _opt(
+        4.0, "Requests per replica (queued or in a batch) that autoscaling aims for.", lo=0.1, hi=1000.0
+    )
+    gpus_per_replica: float = _opt(
+        1.0, "GPUs Ray reserves for each replica: 1 = one replica per GPU, 0.5 = two per GPU, 0 = CPU replicas.",
+        lo=0.0, hi=8.0,
+    )
+    cpus_per_replica: float = _opt(1.0, "CPU cores Ray reserves for each replica.", lo=0.0, hi=256.0)
+    stall_timeout_s: float = _opt(
+        60.0, "A request fails (or is retried) when no audio arrives from its replica for this long: a replica that "
+        "died or hangs never leaves a client waiting.", lo=0.1, hi=3600.0,
+    )
+    request_timeout_s: float = _opt(600.0, "Longest a request may take from submit to its last audio.", lo=1.0,
+                                    hi=86400.0)
+    retries: int = _opt(
+        1, "Times a request whose replica stopped before sending any audio is sent again (to another replica).",
+        lo=0, hi=10,
+    )
+
+
 _SECTIONS: dict[str, type] = {
     "server": ServerSettings,
     "engine": EngineSettings,
@@ -748,6 +787,7 @@ _SECTIONS: dict[str, type] = {
     "nfe": NfeSettings,
     "chat": ChatSettings,
     "api": ApiSettings,
+    "serve": ServeSettings,
 }
 
 
@@ -762,6 +802,7 @@ class Settings:
     nfe: NfeSettings = field(default_factory=NfeSettings)
     chat: ChatSettings = field(default_factory=ChatSettings)
     api: ApiSettings = field(default_factory=ApiSettings)
+    serve: ServeSettings = field(default_factory=ServeSettings)
     smoke: bool = False
     config_path: Path | None = None
 

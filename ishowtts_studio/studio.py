@@ -16,11 +16,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from ishowtts_studio.engines.f5 import F5Engine
-from ishowtts_studio.engines.indextts import IndexTTSEngine
+from ishowtts_studio.engine_factory import f5_from_settings, indextts_from_settings, runtime_from_settings
 from ishowtts_studio.housekeeping import remove_leftovers
 from ishowtts_studio.metrics import MetricsService
-from ishowtts_studio.runtime import BusyError, EngineRuntime
+from ishowtts_studio.runtime import BusyError
 from ishowtts_studio.served_files import ServedFiles
 from ishowtts_studio.services.ab import AbService
 from ishowtts_studio.services.bench import BenchService
@@ -51,27 +50,11 @@ class Studio:
         self.store = Store(paths.database_url)
         self.library = VoiceLibrary(paths.voices)
         self.library.seed_defaults()
-        kind = random_weights or ("smoke" if settings.smoke else None)
-        eng, f5 = settings.engine, settings.f5
-        self.engine = F5Engine(
-            checkpoint=f5.checkpoint, vocab=f5.vocab, vocoder=f5.vocoder, model_name=f5.model,
-            device=eng.device, precision=eng.precision, cache_dir=paths.cache, random_weights=kind,
-            cuda_graphs=eng.cuda_graphs, compile_model=eng.compile, ref_cache_items=eng.ref_cache_items,
-            bucket_frames=eng.bucket_frames, attention=eng.attention, fused_kernels=eng.fused_kernels,
-            prepare_min_frames=eng.prepare_min_frames, prepare_max_frames=eng.prepare_max_frames,
-            exact_graphs=eng.exact_graphs, share_graph_memory=eng.share_graph_memory,
-            cudnn_benchmark=eng.cudnn_benchmark, idle_before_prepare_s=eng.idle_prepare_after_s,
-        )
-        idx = settings.indextts
-        self.indextts = IndexTTSEngine(
-            model_dir=idx.model_dir, version=idx.version, python=idx.python, aux_dir=idx.aux_dir, device=idx.device,
-            use_fp16=idx.use_fp16, use_cuda_kernel=idx.use_cuda_kernel, use_deepspeed=idx.use_deepspeed,
-        )
-        self.runtime = EngineRuntime(
-            self.engine, queue_size=eng.queue_size, max_batch=eng.max_batch, batch_wait_s=eng.batch_wait_ms / 1000,
-            extra_engines={self.indextts.name: self.indextts}, max_loaded=eng.max_loaded_engines,
-        )
-        self.metrics = MetricsService(self.runtime, self.store, warmup_enabled=eng.warmup)
+        self.engine = f5_from_settings(settings, random_weights)
+        self.indextts = indextts_from_settings(settings)
+        # the engine in this process, or (serve.address set) Ray Serve replicas behind the same interface
+        self.runtime = runtime_from_settings(settings, self.engine, {self.indextts.name: self.indextts})
+        self.metrics = MetricsService(self.runtime, self.store, warmup_enabled=settings.engine.warmup)
         self.transcriber = Transcriber(settings.voices.whisper_model)
         self.preferences = Preferences(settings, self.store)
         # one service per tab; each gets what it uses and nothing more
