@@ -55,6 +55,7 @@ class RequestStats:
     rtf: float = 0.0
     finished_at: float = 0.0
     origin: str = "ui"
+    replica: str = ""  # the Ray Serve replica that served it (serve/); "" = this process's runtime
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
