@@ -89,6 +89,19 @@ def _replicas() -> list[str]:
                   if a["name"].startswith(f"SERVE_REPLICA::{APP}#{DEPLOYMENT}#"))
 
 
+def _replica_counts() -> dict[str, int]:
+    """Requests each running replica has completed, from their own health answers (Serve picks which replica
+    answers, so ask until every running replica has)."""
+    handle = serve.get_deployment_handle(DEPLOYMENT, app_name=APP)
+    counts: dict[str, int] = {}
+    for _ in range(60):
+        h = handle.health.remote().result(timeout_s=30)
+        counts[h["replica"]] = h["completed"]
+        if len(counts) >= len(_replicas()):
+            break
+    return counts
+
+
 def test_deployment_options_follow_the_settings(tmp_path: Path) -> None:
     fixed = deployment_options(_settings(tmp_path, **{"serve.replicas": 3, "serve.gpus_per_replica": 0.5}))
     assert fixed["num_replicas"] == 3 and "autoscaling_config" not in fixed
@@ -189,10 +202,16 @@ def test_killed_replica_mid_load_leaves_no_client_hanging(runtime: RayRuntime) -
         with lock:
             outcomes.append(result)
 
+    victim_id = f"{DEPLOYMENT}#{before[0].rsplit('#', 1)[1]}"
+    retried_before = runtime.retried
     started = time.monotonic()
     with ThreadPoolExecutor(16) as pool:
         futures = [pool.submit(one, i) for i in range(16)]
-        time.sleep(1.0)  # requests are queued on both replicas
+        # kill the victim while it holds requests that have no audio yet (they must be retried or fail)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not any(
+                st.replica == victim_id and not st.handle.samples for st in runtime._in_flight()):
+            time.sleep(0.02)
         ray.kill(victim, no_restart=True)
         done, pending = wait(futures, timeout=BOUND_S + 30)
     assert not pending, "a client is still waiting after the bound"
@@ -201,6 +220,7 @@ def test_killed_replica_mid_load_leaves_no_client_hanging(runtime: RayRuntime) -
     served = [o for o in outcomes if isinstance(o, str)]
     errors = [o for o in outcomes if not isinstance(o, str)]
     assert served, f"nothing was served after the kill: {errors}"
+    assert runtime.retried > retried_before or errors, "the kill hit no request in flight"
     for e in errors:  # a clear message, no Ray internals
         assert "Try again" in str(e) and "Traceback" not in str(e)
     # the survivor keeps serving right away
@@ -215,3 +235,56 @@ def test_killed_replica_mid_load_leaves_no_client_hanging(runtime: RayRuntime) -
         time.sleep(1.0)
     now = _replicas()
     assert len(now) == 2 and before[0] not in now, f"no replacement replica: {now}"
+
+
+def test_a_studio_with_serve_address_synthesizes_on_the_replicas(settings: Settings, tmp_path: Path) -> None:
+    """The whole studio (services, history, metrics) on the replicas: `serve.address` set, nothing else changed."""
+    from ishowtts_studio.studio import Studio
+
+    studio = Studio(_settings(tmp_path, **{"serve.address": "auto"}))  # this process already joined the instance
+    studio.start()
+    try:
+        assert type(studio.runtime).__name__ == "RayRuntime"
+        assert studio.runtime.wait_ready(BOUND_S), studio.runtime.message
+        health = studio.health()
+        assert health["status"] == "ready" and health["device"] == "cpu" and health["smoke"]
+        # a new voice is prepared on a replica (runtime.call), then spoken there
+        voice = studio.voices.add_voice("Ray voice", EN_WAV, VOICE.transcript)
+        outcome = studio.synthesis.synthesize("Spoken by a replica.", voice["name"], nfe=4, seed=5)
+        assert outcome.stats["replica"].startswith(f"{DEPLOYMENT}#") and outcome.stats["audio_s"] > 0
+        assert outcome.wav_path.is_file()
+        row = studio.synthesis.history(5)[0]
+        assert row["id"] == outcome.history_id and row["text"] == "Spoken by a replica." and row["device"] == "cpu"
+        # metrics listened to the request like to a local one
+        assert studio.runtime.completed >= 1 and studio.runtime.recent[-1].replica == outcome.stats["replica"]
+    finally:
+        studio.close()
+
+
+def test_a_studio_server_serves_the_openai_route_from_the_replicas(settings: Settings, tmp_path: Path) -> None:
+    """`python app.py` in its own process joins the Ray instance (serve.address = "auto") and answers the
+    OpenAI-compatible route with audio made on a replica."""
+    import httpx
+    import soundfile as sf
+    from gradio_client import Client
+
+    from tests.helpers import start_server, stop
+
+    server = start_server(tmp_path / "studio", extra_toml=f'\n[serve]\naddress = "auto"\napp_name = "{APP}"\n'
+                          'stall_timeout_s = 60.0\n', device='"cpu"')
+    before = sum(_replica_counts().values())
+    try:
+        r = httpx.post(server.url + "v1/audio/speech", timeout=BOUND_S, json={
+            "model": "f5", "voice": "Nature (English)", "input": "From the replicas over the API.",
+            "response_format": "wav", "nfe": 4, "seed": 2})
+        assert r.status_code == 200 and r.headers["content-type"] == "audio/wav", r.text[:500]
+        (tmp_path / "take.wav").write_bytes(r.content)
+        audio, sr = sf.read(tmp_path / "take.wav")
+        assert sr == 24_000 and audio.size > 0 and float(np.abs(audio).max()) > 0
+        client = Client(server.url, verbose=False, analytics_enabled=False, download_files=False)
+        rows = [row for row in client.predict(20, api_name="/history") if row["text"] == "From the replicas over "
+                "the API."]
+        assert rows and rows[0]["origin"] == "api"
+        assert sum(_replica_counts().values()) == before + 1, "the take was made on a replica"
+    finally:
+        stop(server.process)
