@@ -248,17 +248,18 @@ class RayRuntime:
                     if handle.done:  # failed already (stalled, timed out, cancelled, shutting down)
                         return
                     error = ours(exc)
+                    lost = replica_lost(exc) or replica_lost(cause_of(exc))
+                    if lost and handle.samples == 0 and attempt < self.retries:
+                        self.retried += 1
+                        log.warning("replica %s stopped before audio; sending the request again",
+                                    stream.replica or "(not known yet)")
+                        stream.last_progress = time.monotonic()
+                        continue
                     if not accepted.is_set():  # refused at submit: the caller raises it, nothing was queued
                         refused.append(error)
                         accepted.set()
                         stream.fail(error)
                         return
-                    lost = replica_lost(exc) or replica_lost(cause_of(exc))
-                    if lost and handle.samples == 0 and attempt < self.retries:
-                        self.retried += 1
-                        log.warning("replica %s stopped before audio; sending the request again", stream.replica)
-                        stream.last_progress = time.monotonic()
-                        continue
                     self.failed += 1
                     stream.fail(error)
                     return

@@ -119,6 +119,38 @@ def test_deployment_options_follow_the_settings(tmp_path: Path) -> None:
     assert auto["autoscaling_config"]["min_replicas"] == 1 and auto["autoscaling_config"]["max_replicas"] == 4
 
 
+def test_errors_from_the_cluster_become_clear_messages() -> None:
+    """What Ray raises carries the replica's traceback and process title: the studio shows only our message."""
+    from ray import exceptions as rex
+
+    from ishowtts_studio.serve.client import ours
+
+    busy = BusyError("The studio is busy: 16 requests are already waiting. Try again in a moment.")
+    wrapped = rex.RayTaskError("synthesize", "Traceback (most recent call last):\n  File \"/srv/x.py\"", busy)
+    assert "/srv/x.py" in str(wrapped.as_instanceof_cause())  # what would leak without the unwrapping
+    for raised in (wrapped, wrapped.as_instanceof_cause()):
+        mapped = ours(raised)
+        assert type(mapped) is BusyError and str(mapped) == str(busy)
+    lost = ours(rex.ActorDiedError())
+    assert type(lost) is SynthesisError and "replica serving this request stopped" in str(lost)
+    other = ours(rex.RayTaskError("call", "Traceback ... /srv/x.py", KeyError("secret")))
+    assert type(other) is SynthesisError and "KeyError" in str(other) and "secret" not in str(other)
+    assert "/srv" not in str(other) and "Traceback" not in str(other)
+
+
+def test_serve_command_refuses_bad_input_with_a_message(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[serve]\nreplicas = 0\n")
+    cmd = [sys.executable, "-m", "ishowtts_studio.serve"]
+    out = subprocess.run([*cmd, "--config", str(bad)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "serve.replicas" in out.stderr and "1 to 1024" in out.stderr
+    out = subprocess.run([*cmd, "--smoke", "--detach"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "--detach needs --address" in out.stderr
+
+
 def test_requests_spread_over_both_replicas(runtime: RayRuntime) -> None:
     handles = [runtime.submit(_request(f"Request number {i} for the replicas.", seed=i)) for i in range(12)]
     served = set()
