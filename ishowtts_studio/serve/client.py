@@ -33,8 +33,9 @@ log = logging.getLogger(__name__)
 
 HEALTH_EVERY_S = 2.0
 WATCH_EVERY_S = 0.2
-NO_REPLICA = ("No engine replica answers. Start them with: python -m ishowtts_studio.serve (see docs/scaling.md), "
-              "or empty serve.address to run the engine in the studio itself.")
+NO_REPLICA = ("No engine replica answers yet (a replica answers once its model is loaded). Start them with: "
+              "python -m ishowtts_studio.serve (see docs/scaling.md), or empty serve.address to run the engine in "
+              "the studio itself.")
 _OUR_ERRORS = (BusyError, SynthesisError, EngineUnavailable)
 
 
