@@ -117,11 +117,13 @@ class RayRuntime:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._started = time.monotonic()
 
     # ---- lifecycle --------------------------------------------------------------------------------
     def start(self, warmup: Any = None) -> None:
         """Follow the replicas' health and watch the requests in flight. `warmup` is ignored: every replica
         warms its own engine before Serve routes to it."""
+        self._started = time.monotonic()
         for target, name in ((self._follow_health, "serve-health"), (self._watch, "serve-watch")):
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
@@ -154,9 +156,18 @@ class RayRuntime:
         try:
             health = self.handle.health.remote().result(timeout_s=min(10.0, self.stall_timeout_s))
         except Exception as exc:
-            log.debug("no health answer from Serve: %s", exc)
-            if self.status != "ready" or not self._in_flight():
-                self.status, self.message, self.progress = "unavailable", NO_REPLICA, 0.0
+            if replica_lost(exc) or replica_lost(cause_of(exc)):
+                log.info("a replica went away while answering; Serve replaces it (%s)", type(exc).__name__)
+                return  # the router learns of it; the next round asks a live one
+            if self.message != NO_REPLICA:
+                log.warning("no engine replica answers: %s: %s", type(exc).__name__, str(exc)[:300])
+            # for stall_timeout_s after start the studio is still starting (a replica may be loading its model);
+            # after that, no answer means no engine until a replica answers, and waiters are told so
+            starting = time.monotonic() - self._started < self.stall_timeout_s and not self.ready_event.is_set()
+            self.status = "loading" if starting else "unavailable"
+            self.message, self.progress = NO_REPLICA, 0.0
+            if not starting:
+                self.ready_event.set()
             return
         self.status, self.message = health["status"], health["message"]
         self.progress, self.info = health["progress"], health["info"]

@@ -217,6 +217,22 @@ def test_a_stalled_request_fails_within_the_bound(settings: Settings) -> None:
         rt.stop()
 
 
+def test_no_deployment_means_unavailable_with_what_to_do(settings: Settings) -> None:
+    """A studio pointed at an application that is not deployed starts, then says what to run; nothing hangs."""
+    rt = RayRuntime(lambda: serve.get_deployment_handle(DEPLOYMENT, app_name="not-deployed"),
+                    f5_from_settings(settings), {}, stall_timeout_s=2.0, request_timeout_s=BOUND_S, retries=0)
+    started = time.monotonic()
+    rt.start()
+    try:
+        assert rt.wait_ready(60) is False and rt.status == "unavailable"
+        assert time.monotonic() - started < 60
+        assert "python -m ishowtts_studio.serve" in rt.message
+        with pytest.raises(EngineUnavailable, match="No engine replica answers"):
+            rt.submit(_request("Hello."))
+    finally:
+        rt.stop()
+
+
 def test_cancel_frees_the_request(runtime: RayRuntime) -> None:
     handle = runtime.submit(_request(" ".join(["A long request that is cancelled right away."] * 6)))
     handle.cancel()
