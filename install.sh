@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
 # One-command install for a fresh Debian/Ubuntu machine: system packages, a virtualenv in .venv,
 # the pinned Python packages. Safe to run again.
-# Usage: bash install.sh [--with-indextts]
+# Usage: bash install.sh [--with-indextts] [--with-ray]
 #   --with-indextts  also build .venv-indextts, the separate environment of the optional IndexTTS engine
 #                    (its pins clash with Gradio's; docs/architecture.md says why it is a worker process)
+#   --with-ray       also install Ray Serve into .venv (requirements-ray.txt): engine replicas on a Ray
+#                    cluster, python -m ishowtts_studio.serve (docs/scaling.md)
 set -euo pipefail
 cd "$(dirname "$0")"
 WITH_INDEXTTS=0
+WITH_RAY=0
 for arg in "$@"; do
   case "$arg" in
     --with-indextts) WITH_INDEXTTS=1 ;;
-    -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
+    --with-ray) WITH_RAY=1 ;;
+    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
     *) echo "install.sh: unknown option $arg (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -28,6 +32,10 @@ PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -r requirements-dev.txt
+if [ "$WITH_RAY" -eq 1 ]; then
+  .venv/bin/python -m pip install -q -r requirements-ray.txt
+  echo "Ray Serve installed; python -m ishowtts_studio.serve deploys the engine replicas (docs/scaling.md)."
+fi
 if [ "$WITH_INDEXTTS" -eq 1 ]; then
   [ -x .venv-indextts/bin/python ] || "$PY" -m venv .venv-indextts
   .venv-indextts/bin/python -m pip install -q --upgrade pip

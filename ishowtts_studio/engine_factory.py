@@ -1,5 +1,7 @@
-"""The F5-TTS engine for one device from the settings, and the runtime over every configured device: the studio
-and the device benchmark build them the same way."""
+"""The engines and the runtime built from settings, in one place for everything that needs them: the studio
+(`Studio`), a Ray Serve engine replica (`ishowtts_studio.serve.replica`) and the device benchmark, so all build the
+very same engine. One F5-TTS engine per configured device (`engine.devices`); the runtime is local (one worker per
+device) or, with `serve.address` set, the adapter to the Ray Serve replicas."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from typing import Any
 from ishowtts_studio.device_routing import device_labels, parse_devices
 from ishowtts_studio.engines.base import Engine
 from ishowtts_studio.engines.f5 import F5Engine
+from ishowtts_studio.engines.indextts import IndexTTSEngine
 from ishowtts_studio.runtime import EngineRuntime
 from ishowtts_studio.runtime_devices import DeviceRuntimes
 from ishowtts_studio.settings import Settings
@@ -58,3 +61,49 @@ def build_runtime(devices: list[str], make_engine: Callable[[str], Engine], *,
                       **runtime_args)
         for i, (dev, label) in enumerate(zip(devices, labels))
     ])
+
+
+def _weights_kind(settings: Settings, random_weights: str | None) -> str | None:
+    return random_weights or ("smoke" if settings.smoke else None)
+
+
+def f5_from_settings(settings: Settings, random_weights: str | None = None) -> F5Engine:
+    """The studio's own F5-TTS engine, on the first configured device (not loaded yet: its worker loads it).
+    `random_weights` is "smoke" / "full" for random weights; None follows settings.smoke."""
+    return f5_engine(settings, configured_devices(settings)[0], _weights_kind(settings, random_weights))
+
+
+def indextts_from_settings(settings: Settings) -> IndexTTSEngine:
+    idx = settings.indextts
+    return IndexTTSEngine(
+        model_dir=idx.model_dir, version=idx.version, python=idx.python, aux_dir=idx.aux_dir, device=idx.device,
+        use_fp16=idx.use_fp16, use_cuda_kernel=idx.use_cuda_kernel, use_deepspeed=idx.use_deepspeed,
+    )
+
+
+def local_runtime(settings: Settings, engine: F5Engine, extra_engines: dict[str, Any],
+                  random_weights: str | None = None) -> EngineRuntime | DeviceRuntimes:
+    """The runtime of this process: `engine` serves the first configured device, and every further device gets
+    an engine of its own built the same way (the extras, e.g. IndexTTS, stay on the first worker)."""
+    eng = settings.engine
+    kind = _weights_kind(settings, random_weights)
+    first = iter([engine])
+
+    def engine_on(device: str) -> F5Engine:
+        return next(first, None) or f5_engine(settings, device, kind)
+
+    return build_runtime(
+        configured_devices(settings), engine_on, extra_engines=extra_engines, queue_size=eng.queue_size,
+        max_batch=eng.max_batch, batch_wait_s=eng.batch_wait_ms / 1000, max_loaded=eng.max_loaded_engines,
+    )
+
+
+def runtime_from_settings(settings: Settings, engine: F5Engine, extra_engines: dict[str, Any],
+                          random_weights: str | None = None) -> Any:
+    """The studio's runtime: the local one, or, with `serve.address` set, the adapter that sends every request to
+    the Ray Serve engine replicas (same interface; ray is imported only then, it is an optional extra)."""
+    if not settings.serve.address:
+        return local_runtime(settings, engine, extra_engines, random_weights)
+    from ishowtts_studio.serve.client import connect
+
+    return connect(settings, engine, extra_engines)

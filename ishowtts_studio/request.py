@@ -56,6 +56,7 @@ class RequestStats:
     finished_at: float = 0.0
     origin: str = "ui"
     worker: str = ""  # which device worker ran it ("cuda:1"; "cpu#0" when one device has several workers)
+    replica: str = ""  # the Ray Serve replica that served it (serve/); "" = this process's runtime
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

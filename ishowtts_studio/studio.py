@@ -16,9 +16,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from ishowtts_studio.engine_factory import build_runtime, configured_devices, f5_engine
-from ishowtts_studio.engines.f5 import F5Engine
-from ishowtts_studio.engines.indextts import IndexTTSEngine
+from ishowtts_studio.engine_factory import f5_from_settings, indextts_from_settings, runtime_from_settings
 from ishowtts_studio.metrics import MetricsService
 from ishowtts_studio.recovery import remove_cache_leftovers
 from ishowtts_studio.runtime import BusyError
@@ -52,27 +50,12 @@ class Studio:
         self.store = Store(paths.database_url)
         self.library = VoiceLibrary(paths.voices)
         self.library.seed_defaults()
-        kind = random_weights or ("smoke" if settings.smoke else None)
-        eng = settings.engine
-        # one F5 engine per configured device (engine.devices); the first device's is the studio's own engine
-        devices = configured_devices(settings)
-        self.engine = f5_engine(settings, devices[0], kind)
-        first = iter([self.engine])
-
-        def engine_on(device: str) -> F5Engine:
-            return next(first, None) or f5_engine(settings, device, kind)
-
-        idx = settings.indextts
-        self.indextts = IndexTTSEngine(
-            model_dir=idx.model_dir, version=idx.version, python=idx.python, aux_dir=idx.aux_dir, device=idx.device,
-            use_fp16=idx.use_fp16, use_cuda_kernel=idx.use_cuda_kernel, use_deepspeed=idx.use_deepspeed,
-        )
-        self.runtime = build_runtime(
-            devices, engine_on, queue_size=eng.queue_size, max_batch=eng.max_batch,
-            batch_wait_s=eng.batch_wait_ms / 1000, extra_engines={self.indextts.name: self.indextts},
-            max_loaded=eng.max_loaded_engines,
-        )
-        self.metrics = MetricsService(self.runtime, self.store, warmup_enabled=eng.warmup)
+        self.engine = f5_from_settings(settings, random_weights)  # the first device's (engine.devices)
+        self.indextts = indextts_from_settings(settings)
+        # one worker per device in this process, or (serve.address set) Ray Serve replicas behind the same interface
+        self.runtime = runtime_from_settings(settings, self.engine, {self.indextts.name: self.indextts},
+                                             random_weights)
+        self.metrics = MetricsService(self.runtime, self.store, warmup_enabled=settings.engine.warmup)
         self.transcriber = Transcriber(settings.voices.whisper_model)
         self.preferences = Preferences(settings, self.store)
         # one service per tab; each gets what it uses and nothing more

@@ -14,6 +14,7 @@ from ishowtts_studio.settings.checks import f5_model_names
 from ishowtts_studio.settings.engine import EngineSettings, F5Settings, IndexTTSSettings
 from ishowtts_studio.settings.fields import ConfigError
 from ishowtts_studio.settings.loader import CONFIG_ENV_VAR, Settings, load_settings, settings_reference
+from ishowtts_studio.settings.serve import ServeSettings
 from ishowtts_studio.settings.server import API_KEY_ENV_VAR, ApiSettings, ServerSettings
 from ishowtts_studio.settings.storage import NfeSettings, PathSettings, VoiceSettings
 
@@ -28,6 +29,7 @@ __all__ = [
     "IndexTTSSettings",
     "NfeSettings",
     "PathSettings",
+    "ServeSettings",
     "ServerSettings",
     "VoiceSettings",
     "Settings",

@@ -15,6 +15,7 @@ from ishowtts_studio.settings.chat import ChatSettings
 from ishowtts_studio.settings.checks import abs_path, resolve_database, resolve_weights
 from ishowtts_studio.settings.engine import EngineSettings, F5Settings, IndexTTSSettings
 from ishowtts_studio.settings.fields import ConfigError, check_value, field_hints, fmt, range_text, type_label
+from ishowtts_studio.settings.serve import ServeSettings
 from ishowtts_studio.settings.server import ApiSettings, ServerSettings
 from ishowtts_studio.settings.storage import NfeSettings, PathSettings, VoiceSettings
 
@@ -31,6 +32,7 @@ SECTIONS: dict[str, type] = {
     "nfe": NfeSettings,
     "chat": ChatSettings,
     "api": ApiSettings,
+    "serve": ServeSettings,
 }
 
 
@@ -45,6 +47,7 @@ class Settings:
     nfe: NfeSettings = field(default_factory=NfeSettings)
     chat: ChatSettings = field(default_factory=ChatSettings)
     api: ApiSettings = field(default_factory=ApiSettings)
+    serve: ServeSettings = field(default_factory=ServeSettings)
     smoke: bool = False
     config_path: Path | None = None
 
