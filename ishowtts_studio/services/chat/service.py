@@ -12,12 +12,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
-
-from prometheus_client import CollectorRegistry
 
 from ishowtts_studio.services.chat.controls import ChatControls
 from ishowtts_studio.services.chat.core import (
@@ -58,25 +54,10 @@ class ChatService:
     history, events, audio). This class builds them and hands each public call to its part.
     """
 
-    def __init__(
-        self,
-        settings: Any,
-        store: Any,
-        synthesize: Synthesizer,
-        *,
-        voices: Callable[[], Iterable[str]],
-        default_nfe: Callable[[], int],
-        audio_dir: Path,
-        registry: CollectorRegistry | None = None,
-        clock: Callable[[], float] | None = None,
-        sources: Iterable[ChatSource] = (),
-        user_errors: tuple[type[BaseException], ...] = (),
-        busy_errors: tuple[type[BaseException], ...] = (),
-    ) -> None:
-        extra = {} if clock is None else {"clock": clock}
-        self.core = ChatCore(settings, store, synthesize, voices=voices, default_nfe=default_nfe,
-                             audio_dir=audio_dir, registry=registry, sources=sources, user_errors=user_errors,
-                             busy_errors=busy_errors, **extra)
+    def __init__(self, settings: Any, store: Any, synthesize: Synthesizer, **options: Any) -> None:
+        """`options` are ChatCore's keywords: voices, default_nfe, audio_dir (required), registry, clock, sources,
+        user_errors, busy_errors."""
+        self.core = ChatCore(settings, store, synthesize, **options)
         self.intake = ChatIntake(self.core)
         self.loop = ChatLoop(self.core)
         self.controls = ChatControls(self.core)
