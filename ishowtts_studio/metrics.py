@@ -288,6 +288,12 @@ class MetricsService:
         with self._lock:
             return {d: dict(v["memory"]) for d, v in self._per_device.items() if d}
 
+    def totals(self) -> tuple[float, dict[str, int], dict[str, float]]:
+        """Since start: seconds of audio produced, the engines' reference-cache counters and GPU memory (summed
+        over devices), copied under the lock (the Prometheus collector's studio-wide series)."""
+        with self._lock:
+            return self._audio_total, dict(self._cache), dict(self._memory)
+
     def device_audio(self) -> dict[str, float]:
         """Seconds of audio produced per device worker since start."""
         with self._lock:

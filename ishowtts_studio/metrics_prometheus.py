@@ -37,11 +37,11 @@ class StudioCollector(Collector):
         for origin, n in sorted(svc.origin_counts().items()):
             by_origin.add_metric([origin], float(n))
         yield by_origin
+        audio_total, cache, memory = svc.totals()
         audio = CounterMetricFamily("ishowtts_audio_generated_seconds", "Seconds of audio generated.")
-        audio.add_metric([], svc._audio_total)
+        audio.add_metric([], audio_total)
         yield audio
 
-        cache = svc._cache
         hits = CounterMetricFamily("ishowtts_ref_cache_hits", "Reference-audio cache hits (memory or disk).",
                                    labels=["tier"])
         hits.add_metric(["memory"], float(cache.get("ref_cache_hits", 0)))
@@ -64,7 +64,7 @@ class StudioCollector(Collector):
         mem = GaugeMetricFamily("ishowtts_gpu_memory_bytes", "GPU memory of the engine's device (PyTorch allocator).",
                                 labels=["kind"])
         for kind in ("allocated", "reserved", "peak"):
-            mib = svc._memory.get(f"{kind}_mib")
+            mib = memory.get(f"{kind}_mib")
             if mib is not None:
                 mem.add_metric([kind], float(mib) * 2**20)
         yield mem

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ishowtts_studio.chunk_schedule import chunk_deadlines
+from ishowtts_studio.device_routing import queued_audio_s
 from ishowtts_studio.engine_pool import EnginePool, bind_thread_to, synthesize_with_retry, user_error
 from ishowtts_studio.engines.base import ChunkJob, Engine, EngineInfo, EngineUnavailable
 from ishowtts_studio.request import BusyError, RequestHandle, RequestStats, SynthesisError, SynthesisRequest
@@ -99,6 +100,19 @@ class EngineRuntime(RuntimeStatus):
             pass
         if self._thread is not None:
             self._thread.join(timeout)
+
+    def queued_audio_s(self) -> float:
+        """Seconds of audio the requests submitted here still have to produce (estimated until accepted)."""
+        # read from the caller's thread: copies of the worker's current lists, no lock on the worker's path
+        handles = list(self._handles.values()) + [a.handle for a in self._active]
+        # the chunks' characters, not `text_chars`: callers such as the benchmark leave that at 0
+        return queued_audio_s([(h.stats.estimated_audio_s, h.samples / h.sample_rate, sum(map(len, h.request.chunks)))
+                               for h in handles if not h.done])
+
+    def alive(self) -> bool:
+        """False once the worker thread has ended (a fatal error or a stop): it will take no request again."""
+        thread = self._thread
+        return thread is None or thread.is_alive()
 
     def wait_ready(self, timeout: float | None = None) -> bool:
         self.ready_event.wait(timeout)

@@ -1,12 +1,11 @@
 """What a device worker reports about itself: its engines' states, its queued audio (what requests are routed
 by) and its figures for /health, the Performance tab and Prometheus. Read from callers' threads, never waiting for
-the worker. A mixin of `EngineRuntime`, which owns the attributes it reads."""
+the worker. A mixin of `EngineRuntime`; it reads only the runtime's public attributes and methods."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ishowtts_studio.device_routing import queued_audio_s
 from ishowtts_studio.engines.base import EngineUnavailable
 
 if TYPE_CHECKING:
@@ -39,22 +38,9 @@ class RuntimeStatus:
         """The device workers behind this runtime: just itself (`DeviceRuntimes` has several)."""
         return [self]
 
-    def queued_audio_s(self) -> float:
-        """Seconds of audio the requests submitted here still have to produce (estimated until accepted)."""
-        # read from the caller's thread: copies of the worker's current lists, no lock on the worker's path
-        handles = list(self._handles.values()) + [a.handle for a in self._active]
-        # the chunks' characters, not `text_chars`: callers such as the benchmark leave that at 0
-        return queued_audio_s([(h.stats.estimated_audio_s, h.samples / h.sample_rate, sum(map(len, h.request.chunks)))
-                               for h in handles if not h.done])
-
     def device_status(self) -> list[dict[str, Any]]:
         """Per device (here: one) figures for /health, the Performance tab and Prometheus."""
         return [self.worker_status()]
-
-    def alive(self) -> bool:
-        """False once the worker thread has ended (a fatal error or a stop): it will take no request again."""
-        thread = self._thread
-        return thread is None or thread.is_alive()
 
     def worker_status(self) -> dict[str, Any]:
         """This worker's figures: device, state, queue, queued audio and counts."""

@@ -49,6 +49,52 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
+def configure_cuda(cudnn_benchmark: bool, inductor_cache: Path | None) -> None:
+    """Process-wide CUDA switches the engine relies on (set at load, before anything runs on the GPU)."""
+    # cuDNN autotuning times its algorithms for every new input shape: the text embedding's and the vocoder's
+    # convolutions meet a new length with nearly every live request, and the tuning then sits on that request's
+    # path (measured ~20 ms each, benchmarks/h200-2026-11-30/run3). Off by default; the sampler's position
+    # convolutions are Triton kernels or a bmm and do not use cuDNN.
+    torch.backends.cudnn.benchmark = cudnn_benchmark
+    # cuDNN's attention kernel has faulted on broadcast (stride-0) masks; flash and memory-efficient attention
+    # cover every case we need
+    torch.backends.cuda.enable_cudnn_sdp(False)
+    if inductor_cache is not None:
+        # compiled kernels and FX graphs persist under the studio's cache folder, so a restart reuses them instead
+        # of compiling again (an explicit TORCHINDUCTOR_CACHE_DIR wins)
+        os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(inductor_cache / "inductor"))
+
+
+def weight_files(engine: F5Engine, say: Progress) -> tuple[Path, Path, Path, dict[str, Any]]:
+    """Checkpoint, vocabulary, vocoder folder and architecture: random weights written to the cache, or the
+    configured files found (all three looked up at once, so one message names every missing file)."""
+    if engine.random_weights:
+        say(0.05, f"writing {engine.random_weights} random-weight checkpoint files")
+        rw = ensure_random_weights(engine.cache_dir, engine.random_weights, engine.model_name)
+        return rw.checkpoint, rw.vocab, rw.vocoder_dir, rw.arch
+    say(0.05, "locating F5-TTS weights")
+    found = locate_weights(engine.checkpoint, engine.vocab, engine.vocoder_spec)
+    return found.checkpoint, found.vocab, found.vocoder_dir, full_arch(engine.model_name)
+
+
+def fast_path(engine: F5Engine) -> dict[str, Any]:
+    """Which parts of the fast path are on, for /health and the Performance tab."""
+    sampler = engine.sampler
+    return {
+        "cuda_graphs": bool(sampler and sampler.use_graphs),
+        "compile": bool(sampler and sampler.compiled),
+        "attention": engine.attention,
+        "triton_conv": bool(sampler and sampler.triton_conv),
+        "gelu_epilogue": bool(sampler and sampler.gelu_epilogue),
+        "bucket_frames": sampler.bucket_frames if sampler else engine.bucket_frames,
+        "graphs_captured": sampler.graph_count if sampler else 0,
+        "prepare_frames": [engine.prepare_min_frames, engine.prepare_max_frames],
+        "exact_graphs": engine.exact_graphs,
+        "share_graph_memory": engine.share_graph_memory,
+        "fp8_gemms": bool(sampler and sampler.fp8),
+    }
+
+
 class F5Engine:
     name = "f5"
     label = "F5-TTS"
@@ -121,28 +167,8 @@ class F5Engine:
         self.dtype = resolve_precision(self.device, self.precision_spec)
         self.refs.device = self.device
         if self.device.type == "cuda":
-            # cuDNN autotuning times its algorithms for every new input shape: the text embedding's and the
-            # vocoder's convolutions meet a new length with nearly every live request, and the tuning then sits on
-            # that request's path (measured ~20 ms each, benchmarks/h200-2026-11-30/run3). Off by default; the
-            # sampler's position convolutions are Triton kernels or a bmm and do not use cuDNN.
-            torch.backends.cudnn.benchmark = self.cudnn_benchmark
-            # cuDNN's attention kernel has faulted on broadcast (stride-0) masks; flash and
-            # memory-efficient attention cover every case we need
-            torch.backends.cuda.enable_cudnn_sdp(False)
-            if self.compile_model:
-                # compiled kernels and FX graphs persist under the studio's cache folder, so a restart
-                # reuses them instead of compiling again (an explicit TORCHINDUCTOR_CACHE_DIR wins)
-                os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(self.cache_dir / "inductor"))
-        if self.random_weights:
-            say(0.05, f"writing {self.random_weights} random-weight checkpoint files")
-            rw = ensure_random_weights(self.cache_dir, self.random_weights, self.model_name)
-            ckpt, vocab, vocoder_dir, arch = rw.checkpoint, rw.vocab, rw.vocoder_dir, rw.arch
-        else:
-            say(0.05, "locating F5-TTS weights")
-            # all three at once: one message names every missing file (no download retries when offline)
-            found = locate_weights(self.checkpoint, self.vocab, self.vocoder_spec)
-            ckpt, vocab, vocoder_dir = found.checkpoint, found.vocab, found.vocoder_dir
-            arch = full_arch(self.model_name)
+            configure_cuda(self.cudnn_benchmark, self.cache_dir if self.compile_model else None)
+        ckpt, vocab, vocoder_dir, arch = weight_files(self, say)
         say(0.3, f"loading {ckpt.name}")
         # load on the CPU in fp32 (f5-tts picks fp16 itself on CUDA), then move once in our precision
         cfm = load_model(DiT, arch, str(ckpt), mel_spec_type="vocos", vocab_file=str(vocab), device="cpu")
@@ -181,19 +207,7 @@ class F5Engine:
             sample_rate=SAMPLE_RATE,
             smoke=self.random_weights == "smoke",
             random_weights=bool(self.random_weights),
-            fast_path={
-                "cuda_graphs": bool(self.sampler and self.sampler.use_graphs),
-                "compile": bool(self.sampler and self.sampler.compiled),
-                "attention": self.attention,
-                "triton_conv": bool(self.sampler and self.sampler.triton_conv),
-                "gelu_epilogue": bool(self.sampler and self.sampler.gelu_epilogue),
-                "bucket_frames": self.sampler.bucket_frames if self.sampler else self.bucket_frames,
-                "graphs_captured": self.sampler.graph_count if self.sampler else 0,
-                "prepare_frames": [self.prepare_min_frames, self.prepare_max_frames],
-                "exact_graphs": self.exact_graphs,
-                "share_graph_memory": self.share_graph_memory,
-                "fp8_gemms": bool(self.sampler and self.sampler.fp8),
-            },
+            fast_path=fast_path(self),
         )
 
     # ---- references ---------------------------------------------------------------------------
