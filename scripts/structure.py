@@ -17,6 +17,7 @@ from pathlib import Path
 MAX_FILE_LINES = 400
 MAX_CLASS_LINES = 300
 FILE_EXCEPTIONS = {"f5_sampler.py"}  # the sampler: one hot loop kept in one place (issue 11)
+CLASS_EXCEPTIONS = {"F5Sampler"}  # ... and its class
 
 
 def _self_defined(tree: ast.AST) -> set[str]:
@@ -40,7 +41,8 @@ def findings(path: Path) -> list[str]:
         out.append(f"{path}: {lines} lines (over {MAX_FILE_LINES})")
     defined = _self_defined(tree)
     for node in ast.walk(tree):
-        if isinstance(node, ast.ClassDef) and node.end_lineno - node.lineno + 1 > MAX_CLASS_LINES:
+        if (isinstance(node, ast.ClassDef) and node.name not in CLASS_EXCEPTIONS
+                and node.end_lineno - node.lineno + 1 > MAX_CLASS_LINES):
             out.append(f"{path}:{node.lineno}: class {node.name} has {node.end_lineno - node.lineno + 1} lines "
                        f"(over {MAX_CLASS_LINES})")
         if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__"):
