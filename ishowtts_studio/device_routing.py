@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-# seconds of speech per character of text: ~14 characters a second in English and the duration rule's ballpark;
-# only used to compare workers' queues, so its scale matters less than being the same for every worker
-SECONDS_PER_CHAR = 0.07
+# seconds of speech per UTF-8 byte of text: ~14 letters a second in English; a Chinese character is 3 bytes and
+# ~0.2 s, as in F5-TTS's duration rule (which counts bytes). Only used to compare workers' queues, so its scale
+# matters less than being the same for every request
+SECONDS_PER_BYTE = 0.07
 
 
 def parse_devices(spec: str, single: str, cuda_count: Callable[[], int]) -> list[str]:
@@ -46,12 +47,17 @@ def device_labels(devices: Sequence[str]) -> list[str]:
 
 
 def queued_audio_s(pending: Sequence[tuple[float, float, int]]) -> float:
-    """Seconds of audio a worker still has to produce. `pending` holds one (estimated_audio_s, produced_s,
-    characters of text) per unfinished request; estimated_audio_s is 0 until the worker has accepted it."""
+    """Seconds of audio a worker still has to produce, on one scale for every request: its text's UTF-8 bytes x
+    SECONDS_PER_BYTE, times the share not yet produced. `pending` holds one (estimated_audio_s, produced_s,
+    UTF-8 bytes of text) per unfinished request; estimated_audio_s is 0 until the worker has accepted it.
+
+    One scale matters: a burst arrives before any worker has produced anything, and mixing the engine's estimate
+    (accepted requests) with a text-length guess (waiting ones) made the worker that had accepted more look
+    heavier than it was (two H200s, a burst of 96 lines: 35 / 61 lines)."""
     total = 0.0
-    for estimated, produced, chars in pending:
-        expected = estimated if estimated > 0 else chars * SECONDS_PER_CHAR
-        total += max(0.0, expected - produced)
+    for estimated, produced, text_bytes in pending:
+        left = 1.0 if estimated <= 0 else max(0.0, 1.0 - produced / estimated)
+        total += text_bytes * SECONDS_PER_BYTE * left
     return total
 
 

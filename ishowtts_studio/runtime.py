@@ -105,8 +105,9 @@ class EngineRuntime(RuntimeStatus):
         """Seconds of audio the requests submitted here still have to produce (estimated until accepted)."""
         # read from the caller's thread: copies of the worker's current lists, no lock on the worker's path
         handles = list(self._handles.values()) + [a.handle for a in self._active]
-        # the chunks' characters, not `text_chars`: callers such as the benchmark leave that at 0
-        return queued_audio_s([(h.stats.estimated_audio_s, h.samples / h.sample_rate, sum(map(len, h.request.chunks)))
+        # the chunks' UTF-8 bytes, not `text_chars`: callers such as the benchmark leave that at 0
+        return queued_audio_s([(h.stats.estimated_audio_s, h.samples / h.sample_rate,
+                                sum(len(c.encode()) for c in h.request.chunks))
                                for h in handles if not h.done])
 
     def alive(self) -> bool:

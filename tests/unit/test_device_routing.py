@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ishowtts_studio.device_routing import (
-    SECONDS_PER_CHAR,
+    SECONDS_PER_BYTE,
     check_devices,
     device_labels,
     parse_devices,
@@ -44,11 +44,19 @@ def test_device_labels_are_distinct_per_worker() -> None:
     assert device_labels(["auto"]) == ["auto"]
 
 
-def test_queued_audio_uses_the_accepted_estimate_else_the_text_and_subtracts_what_is_out() -> None:
-    # accepted: 4 s estimated, 1.5 s already streamed -> 2.5 s; waiting: 20 characters -> 20 * SECONDS_PER_CHAR
-    assert queued_audio_s([(4.0, 1.5, 50), (0.0, 0.0, 20)]) == pytest.approx(2.5 + 20 * SECONDS_PER_CHAR)
+def test_queued_audio_is_one_scale_for_accepted_and_waiting_requests() -> None:
+    # accepted: 50 bytes, 1.5 of its 4 estimated seconds streamed -> 50 bytes x 5/8 left; waiting: 20 bytes
+    assert queued_audio_s([(4.0, 1.5, 50), (0.0, 0.0, 20)]) == pytest.approx((50 * 5 / 8 + 20) * SECONDS_PER_BYTE)
     assert queued_audio_s([(1.0, 1.2, 10)]) == 0.0  # the cross-fade tail may make more than estimated: not < 0
     assert queued_audio_s([]) == 0.0
+
+
+def test_accepting_a_request_does_not_change_how_heavy_a_worker_looks() -> None:
+    # the burst case: before anything is produced, a worker's load is the same whether its requests are
+    # accepted (the engine's estimate is known) or still waiting, so two equal queues compare equal
+    accepted = [(9.0, 0.0, 30), (2.0, 0.0, 12)]
+    waiting = [(0.0, 0.0, 30), (0.0, 0.0, 12)]
+    assert queued_audio_s(accepted) == pytest.approx(queued_audio_s(waiting))
 
 
 def test_pick_worker_takes_the_least_queued_usable_worker() -> None:
