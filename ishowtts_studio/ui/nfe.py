@@ -115,8 +115,9 @@ def build_nfe_tab(studio: Studio, *, gpu_limit: int = 1) -> NfeTab:
     def stored_view() -> tuple[Any, ...]:
         # a reloaded page shows what is stored instead of empty tables and plots
         rows = studio.nfe.stored_renders()
-        if not rows:
-            return (gr.skip(),) * 7
+        if not rows:  # say so, rather than leave the space blank (and the page's tests get a sign the load is done)
+            return ("No renders are stored yet: pick voices, texts and NFEs above, then *Render and score*.",
+                    *(gr.skip(),) * 6)
         from ishowtts_studio.quality import summarise
 
         ref_nfe = rows[0]["reference_nfe"]

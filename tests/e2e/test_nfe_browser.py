@@ -54,6 +54,10 @@ def test_render_two_voices_two_texts_table_plots_reuse_results_export(browser, s
         page.get_by_role("tab", name="NFE compare").click()
         # the empty state explains itself before anything is rendered
         expect(page.locator("#nfe-plot")).to_be_visible()
+        # the page's load has shown what is stored (and set the reference box to the stored study's reference):
+        # only then are the boxes ours to fill, or the load would overwrite the reference typed below
+        expect(page.locator("#nfe-run-summary")).to_contain_text(re.compile("stored renders|No renders are stored"),
+                                                                 timeout=30_000)
         page.locator("#nfe-voices input").click()
         page.get_by_role("option", name=zh).click()
         page.keyboard.press("Escape")

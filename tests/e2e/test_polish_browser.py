@@ -320,8 +320,9 @@ def test_history_favourites_and_mp3_and_zip_downloads(page, client):
 
 def test_regenerate_one_sentence_from_the_history(page, client):
     word = f"Otter{uuid.uuid4().hex[:4]}"
-    client.predict(f"{word} swims across the river at dawn. Then it rests on a warm stone in the sun and "
-                   "watches the water.", EN, 4, 8, api_name="/synthesize")
+    # over engine.single_chunk_chars (135 bytes): two chunks, the take's two "sentences"
+    client.predict(f"{word} swims across the wide river at dawn. Then it rests on a warm stone in the sun, "
+                   "watches the water flow by, and waits for the evening.", EN, 4, 8, api_name="/synthesize")
     page.reload()
     _show_take(page, word)
     page.locator("#history-regen-panel").get_by_text("Regenerate one sentence").click()

@@ -15,8 +15,9 @@ import pytest
 import soundfile as sf
 
 EN = "Nature (English)"
-TWO_SENTENCES = ("The first sentence is here. A second one follows it closely. "
-                 "And then a third sentence closes the take.")
+# over engine.single_chunk_chars (135 bytes), so the take is two chunks ("sentences"); a shorter text is one
+TWO_SENTENCES = ("The first sentence is here and it runs on for quite a while. "
+                 "A second one follows it closely, and then a third sentence closes the take for good.")
 
 
 def _take(client, text: str, seed: int = 3) -> int:
