@@ -264,7 +264,9 @@ def test_history_search_reuse_delete_and_a_descriptive_file_name(page, client):
 
 
 def test_nfe_tab_shows_the_stored_renders_after_a_reload(page, client):
-    client.predict("Hello there, friend.", EN, [4], 6, 11, api_name="/nfe_scores")
+    # a text of its own: renders another test already stored would be reused, not stored again, and the page
+    # shows the latest stored study (other tests render with reference 8)
+    client.predict(f"Hello there, friend {uuid.uuid4().hex[:6]}.", EN, [4], 6, 11, api_name="/nfe_scores")
     page.reload()
     page.get_by_role("tab", name="NFE compare").click()
     # before: an empty table and empty plots until the same run was rendered again
