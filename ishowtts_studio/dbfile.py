@@ -92,6 +92,14 @@ def create_database_file(path: Path | str) -> bool:
     return True
 
 
+def _copy_checked(src: Path, tmp: Path) -> None:
+    """SQLite's online backup of `src` into `tmp`, then a full integrity check of the copy (backup and restore
+    both write a temp file this way before putting it in place)."""
+    with contextlib.closing(_connect(src)) as con, contextlib.closing(sqlite3.connect(tmp)) as copy:
+        con.backup(copy)
+    check_database_file(tmp, full=True)
+
+
 def backup_database(source: Path | str, dest: Path | str) -> Path:
     """Copy the database at `source` to the new file `dest` (online backup: consistent while the studio runs),
     verified with integrity_check; refuses to write over an existing file."""
@@ -104,9 +112,7 @@ def backup_database(source: Path | str, dest: Path | str) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     try:
-        with contextlib.closing(_connect(src)) as con, contextlib.closing(sqlite3.connect(tmp)) as copy:
-            con.backup(copy)
-        check_database_file(tmp, full=True)
+        _copy_checked(src, tmp)
         os.link(tmp, out)  # unlike a rename, fails if `dest` appeared meanwhile
     finally:
         tmp.unlink(missing_ok=True)
@@ -124,9 +130,7 @@ def restore_database(backup: Path | str, target: Path | str) -> Path | None:
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name(f".{dst.name}.{os.getpid()}.restore.tmp")
     try:
-        with contextlib.closing(_connect(src)) as con, contextlib.closing(sqlite3.connect(tmp)) as copy:
-            con.backup(copy)
-        check_database_file(tmp, full=True)
+        _copy_checked(src, tmp)
         kept = None
         if dst.exists():
             kept = dst.with_name(f"{dst.name}.before-restore-{time.strftime('%Y%m%d-%H%M%S')}")

@@ -96,14 +96,19 @@ class AbService:
             assert trial is not None
         return trial.id, samples / trial.clip_a, samples / trial.clip_b
 
-    def vote(self, trial_id: Any, reviewer: Any, choice: Any, seconds: Any = None) -> dict[str, Any]:
-        """Record a vote (A, B or tie) and reveal which NFE was on which side."""
+    def _own_trial(self, trial_id: Any, reviewer: Any) -> tuple[str, AbTrial]:
+        """The reviewer's checked name and their trial; a vote or a skip on someone else's trial is refused."""
         name = check_reviewer(reviewer)
         trial = self.store.get_ab_trial(str(trial_id or ""))
         if trial is None:
             raise InputError("Unknown trial: ask for a new one.")
         if trial.reviewer != name:
             raise InputError("This trial belongs to another reviewer.")
+        return name, trial
+
+    def vote(self, trial_id: Any, reviewer: Any, choice: Any, seconds: Any = None) -> dict[str, Any]:
+        """Record a vote (A, B or tie) and reveal which NFE was on which side."""
+        name, trial = self._own_trial(trial_id, reviewer)
         if trial.skipped_at is not None:
             raise InputError("You skipped this trial, so it takes no vote: press Next trial for another.")
         picked = _CHOICES.get(str(choice or "").strip().lower())
@@ -125,12 +130,7 @@ class AbService:
     def skip(self, trial_id: Any, reviewer: Any) -> dict[str, Any]:
         """Skip a trial: no vote is stored, the results do not change, and its pair is not offered to this
         reviewer again. Which NFE was on which side stays hidden (a skip is not a way to peek)."""
-        name = check_reviewer(reviewer)
-        trial = self.store.get_ab_trial(str(trial_id or ""))
-        if trial is None:
-            raise InputError("Unknown trial: ask for a new one.")
-        if trial.reviewer != name:
-            raise InputError("This trial belongs to another reviewer.")
+        name, trial = self._own_trial(trial_id, reviewer)
         if not self.store.skip_ab_trial(trial.id):
             raise InputError("This trial has already been voted on, so it cannot be skipped.")
         return {"trial_id": trial.id, "skipped": True}
