@@ -174,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         prepare_max_frames=eng_s.prepare_max_frames, exact_graphs=eng_s.exact_graphs,
         share_graph_memory=eng_s.share_graph_memory, cudnn_benchmark=eng_s.cudnn_benchmark,
         idle_before_prepare_s=eng_s.idle_prepare_after_s, fp8_gemms=eng_s.fp8_gemms,
+        padded_attention=eng_s.padded_attention,
     )
     queue_room = max(args.concurrency, (args.messages or max(WORKLOAD_MESSAGES.values())) if args.workload else 0)
     runtime = EngineRuntime(engine, queue_size=max(eng_s.queue_size, queue_room + 1),

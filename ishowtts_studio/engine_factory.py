@@ -43,6 +43,7 @@ def f5_engine(settings: Settings, device: str, random_weights: str | None, cache
         prepare_max_frames=eng.prepare_max_frames, exact_graphs=eng.exact_graphs,
         share_graph_memory=eng.share_graph_memory, cudnn_benchmark=eng.cudnn_benchmark,
         idle_before_prepare_s=eng.idle_prepare_after_s, fp8_gemms=eng.fp8_gemms,
+        padded_attention=eng.padded_attention,
     )
     args.update(overrides)
     return F5Engine(**args)

@@ -92,6 +92,7 @@ def fast_path(engine: F5Engine) -> dict[str, Any]:
         "exact_graphs": engine.exact_graphs,
         "share_graph_memory": engine.share_graph_memory,
         "fp8_gemms": bool(sampler and sampler.fp8),
+        "varlen_attention": bool(sampler and sampler.varlen),
     }
 
 
@@ -127,6 +128,7 @@ class F5Engine:
         cudnn_benchmark: bool = False,
         idle_before_prepare_s: float = 2.0,
         fp8_gemms: bool = False,
+        padded_attention: str = "bias",
     ) -> None:
         self.checkpoint, self.vocab, self.vocoder_spec = checkpoint, vocab, vocoder
         self.model_name = model_name
@@ -147,6 +149,7 @@ class F5Engine:
         self.idle_before_prepare_s = idle_before_prepare_s
         self._last_busy = 0.0
         self.fp8_gemms = fp8_gemms
+        self.padded_attention = padded_attention
         self.cfm: Any = None
         self.vocoder: Any = None
         self.sampler: F5Sampler | None = None
@@ -187,6 +190,7 @@ class F5Engine:
             share_graph_memory=self.share_graph_memory,
             # on the CPU FP8 would only be emulated (slower): the switch is for FP8 tensor cores
             fp8_gemms=self.fp8_gemms and self.device.type == "cuda",
+            padded_attention=self.padded_attention,
         )
         say(0.7, "model ready")
         return self.info()

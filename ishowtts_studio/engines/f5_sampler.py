@@ -10,7 +10,8 @@ What is different is only how the work is laid out, to cut launch overhead and P
 - the time embedding and every block's AdaLN modulation are precomputed for the whole schedule and
   kept per (NFE, sway); the unconditional text embedding is kept per (text length, length);
 - the constant part of the input projection (reference mel + text) is computed once;
-- requests of different lengths can share one padded batch; padded keys are masked in attention and
+- requests of different lengths can share one padded batch; padded keys are masked in attention (a bias, or
+  on the GPU FlashAttention-2's variable-length kernel over each row's own frames) and
   padded frames are masked in the convolutional position embedding, so a request's result does
   not depend on what it is batched with or which length bucket it lands in;
 - for the published layout the step is head / block / tail pure functions of their weights: each
@@ -63,6 +64,15 @@ def effective_duration(n_text: int, ref_frames: int, requested: int, max_duratio
     return min(max(max(n_text, ref_frames) + 1, requested), max_duration)
 
 
+def split_offsets(lengths: list[int], length: int) -> list[int]:
+    """Sequence offsets for variable-length attention over rows padded to `length` frames: each row is two
+    sequences, its own frames and then its padding (empty when the row is full)."""
+    offsets = [0]
+    for row, frames in enumerate(lengths):
+        offsets += [row * length + frames, (row + 1) * length]
+    return offsets
+
+
 def round_up(n: int, multiple: int) -> int:
     return n if multiple <= 1 else int(math.ceil(n / multiple) * multiple)
 
@@ -91,6 +101,7 @@ class F5Sampler:
         max_graphs: int = 32,
         share_graph_memory: bool = True,
         fp8_gemms: bool = False,
+        padded_attention: str = "bias",
     ) -> None:
         self.cfm = cfm
         self.attention = attention
@@ -172,6 +183,11 @@ class F5Sampler:
                 (Fp8Weight.of(qkv), bqkv, Fp8Weight.of(wo), bo, Fp8Weight.of(w1), b1, Fp8Weight.of(w2), b2)
                 for qkv, bqkv, wo, bo, w1, b1, w2, b2 in self._block_weights
             ]
+        # padded rows in attention (`engine.padded_attention`): "varlen" runs FlashAttention-2's variable-length
+        # kernel over each row's frames (fused path, CUDA, half precision: the kernel's domain); "bias" masks the
+        # padding in dense attention (everywhere else, e.g. the CPU tests)
+        self.varlen = bool(padded_attention == "varlen" and self.fused and self.device.type == "cuda"
+                           and self.dtype in (torch.float16, torch.bfloat16))
         self._forward = self._velocity_packed
         self._head, self._blockfn, self._tail = fused_head, fused_block, fused_tail
         # torch.compile of the fused path: head, one block (shared by all blocks) and tail compiled
@@ -243,8 +259,11 @@ class F5Sampler:
             static = F.linear(torch.cat((cond, text_c), dim=-1), self._w_static, self._b_in)
             mask = valid
         conv_mask = mask if padded else None
-        attn_bias = None
-        if padded:
+        attn_bias = cu_seqlens = None
+        if padded and self.varlen:
+            rows = durations * 2 if use_cfg else durations
+            cu_seqlens = torch.tensor(split_offsets(rows, length), device=dev, dtype=torch.int32)
+        elif padded:
             attn_bias = torch.zeros(mask.shape[0], 1, 1, length, device=dev, dtype=dt)
             attn_bias.masked_fill_(~mask.view(mask.shape[0], 1, 1, length), float("-inf"))
         shape = (batch, length, use_cfg, padded)
@@ -255,26 +274,28 @@ class F5Sampler:
         t, block_mods, final_mods = self._schedule(nfe, sway_coef)
         cfg = torch.tensor(cfg_strength, device=dev, dtype=dt)
         with self._attention_backend():
-            x = self._integrate(x, static, cfg, conv_mask, attn_bias, rope, t, block_mods, final_mods, nfe,
-                                batch, length, use_cfg, padded)
+            x = self._integrate(x, static, cfg, conv_mask, attn_bias, cu_seqlens, rope, t, block_mods, final_mods,
+                                nfe, batch, length, use_cfg, padded)
         out = torch.where(cond_mask, cond, x)
         return [out[i, :dur] for i, dur in enumerate(durations)]
 
     def _integrate(self, x: torch.Tensor, static: torch.Tensor, cfg: torch.Tensor, conv_mask: torch.Tensor | None,
-                   attn_bias: torch.Tensor | None, rope: tuple[torch.Tensor, Any], t: torch.Tensor,
+                   attn_bias: torch.Tensor | None, cu_seqlens: torch.Tensor | None, rope: tuple[torch.Tensor, Any],
+                   t: torch.Tensor,
                    block_mods: torch.Tensor, final_mods: torch.Tensor, nfe: int, batch: int, length: int,
                    use_cfg: bool, padded: bool) -> torch.Tensor:
         """The Euler steps: replays of the shape's CUDA graph, or the forward called step by step."""
         dt = self.dtype
         if self.use_graphs:
             graph = self._graph_for(batch, length, use_cfg, padded)
-            graph.load(x, static, cfg, conv_mask, attn_bias, block_mods, final_mods, t[1:] - t[:-1])
+            graph.load(x, static, cfg, conv_mask, attn_bias, cu_seqlens, block_mods, final_mods, t[1:] - t[:-1])
             for _ in range(nfe):
                 graph.graph.replay()
             x = graph.x.clone()
         else:
             for k in range(nfe):
-                v = self._forward(x, static, block_mods[k], final_mods[k], cfg, conv_mask, attn_bias, rope, use_cfg)
+                v = self._forward(x, static, block_mods[k], final_mods[k], cfg, conv_mask, attn_bias, cu_seqlens,
+                                  rope, use_cfg)
                 x = x + (t[k + 1] - t[k]).to(dt) * v
         return x
 
@@ -363,10 +384,12 @@ class F5Sampler:
         cfg: torch.Tensor,
         conv_mask: torch.Tensor | None,
         attn_bias: torch.Tensor | None,
+        cu_seqlens: torch.Tensor | None,
         rope: tuple[torch.Tensor, Any],
         use_cfg: bool,
     ) -> torch.Tensor:
-        """Guided velocity at one step: DiT forward over [cond; uncond] packed in one batch."""
+        """Guided velocity at one step: DiT forward over [cond; uncond] packed in one batch. Padding is masked
+        by `attn_bias` or `cu_seqlens` (fused path only)."""
         dit = self.dit
         if self.fused:
             keep = conv_mask.unsqueeze(-1) if conv_mask is not None else None
@@ -374,6 +397,7 @@ class F5Sampler:
             if self.compiled:
                 _mark_dynamic(x, static, keep, cos, sin)
                 _mark_dynamic(attn_bias, dims=(0, 3))
+                _mark_dynamic(cu_seqlens, dims=(0,))
             blocks = dit.transformer_blocks
             dim = dit.dim
             # modulated-norm parameters (1 + scale, shift) of each block's attention norm, then the final norm
@@ -385,7 +409,8 @@ class F5Sampler:
                 if self.compiled:
                     _mark_dynamic(h, norm)
                 nw, nb, neps = lns[j + 1]
-                h, norm = self._blockfn(h, norm, m, nw, nb, *w, cos, sin, keep, attn_bias, blk.attn.heads,
+                h, norm = self._blockfn(h, norm, m, nw, nb, *w, cos, sin, keep, attn_bias, cu_seqlens,
+                                        blk.attn.heads,
                                         blk.ff_norm.eps, neps, self.gelu_epilogue, self.fp8_native)
             if self.compiled:
                 _mark_dynamic(norm)
@@ -571,14 +596,19 @@ class _StepGraph:
         self.index = buf("index", (1,), torch.long).zero_()
         self.cfg = buf("cfg", (), dt).zero_()
         self.mask = buf("mask", (packed, length), torch.bool).fill_(True) if padded else None
-        self.bias = buf("bias", (packed, 1, 1, length), dt).zero_() if padded else None
+        varlen = padded and sampler.varlen
+        self.bias = buf("bias", (packed, 1, 1, length), dt).zero_() if padded and not varlen else None
+        self.cu = buf("cu", (2 * packed + 1,), torch.int32) if varlen else None
+        if self.cu is not None:  # full rows until `load` gives the request's split
+            self.cu.copy_(torch.tensor(split_offsets([length] * packed, length), dtype=torch.int32))
         # every tensor the graph reads must outlive it: a freed input is silently reused memory
         self.rope = rope = sampler.rope_tables(length)
 
         def step() -> None:
             blocks = self.blocks.index_select(0, self.index)[0]
             final = self.final.index_select(0, self.index)[0]
-            v = sampler._forward(self.x, self.static, blocks, final, self.cfg, self.mask, self.bias, rope, use_cfg)
+            v = sampler._forward(self.x, self.static, blocks, final, self.cfg, self.mask, self.bias, self.cu, rope,
+                                 use_cfg)
             self.x.add_(self.dts.index_select(0, self.index) * v)
             self.index.add_(1)
 
@@ -612,6 +642,7 @@ class _StepGraph:
         cfg: torch.Tensor,
         mask: torch.Tensor | None,
         bias: torch.Tensor | None,
+        cu_seqlens: torch.Tensor | None,
         blocks: torch.Tensor,
         final: torch.Tensor,
         dts: torch.Tensor,
@@ -629,4 +660,7 @@ class _StepGraph:
         self.index.zero_()
         if self.mask is not None:
             self.mask.copy_(mask)
+        if self.bias is not None:
             self.bias.copy_(bias)
+        if self.cu is not None:
+            self.cu.copy_(cu_seqlens)

@@ -111,6 +111,13 @@ class EngineSettings(Section):
         "Hand-written GPU kernels in the sampler: the position convolutions in Triton and the feed-forward's GELU "
         "in the GEMM epilogue (GPU only).",
     )
+    padded_attention: str = opt(
+        "varlen",
+        "How attention skips a padded request's padding (a new length runs in its prepared length bucket): "
+        "varlen (FlashAttention-2's variable-length kernel over the request's own frames; CUDA in bf16/fp16, "
+        "otherwise bias) or bias (a mask in dense attention, about a third slower per step).",
+        choices=("varlen", "bias"),
+    )
     fp8_gemms: bool = opt(
         False,
         "FP8 (e4m3) matrix products in the model's blocks, scaled per row and channel: GPUs of compute capability "

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Issue 17, round 3 (H200), from the repo root: `bash benchmarks/h200-2026-12-01/run.sh STEP...`.
+# Needs .whl/ carried along. Writes JSON and log.txt to $OUT, plots into $OUT/plots.tgz.
+set -u
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+  && export PYTHONPATH=/tmp/site:$PWD:${PYTHONPATH:-} || exit 1
+export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
+B="python3 -m ishowtts_studio.bench --random-weights full"
+P=/tmp/plots; mkdir -p $P
+printf '[engine]\npadded_attention = "bias"\n' > /tmp/bias.toml       # round 2's padded path: a masked dense call
+printf '[engine]\nbatch_wait_ms = 0\n' > /tmp/nowait.toml              # no batch window
+printf '[engine]\ncompile = false\n' > /tmp/nocompile.toml             # the Jetson path
+(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv; python3 -c \
+  'import torch, triton; print("torch", torch.__version__, "triton", triton.__version__, "cudnn", torch.backends.cudnn.version())') \
+  >> $OUT/log.txt 2>&1
+for step in "$@"; do
+  echo "=== $step $(date +%T)" | tee -a $OUT/log.txt
+  case $step in
+    probe) timeout 200 python3 benchmarks/probe_path.py --out $OUT/probe_path.json ;;
+    probe_bias) timeout 200 python3 benchmarks/probe_path.py --config /tmp/bias.toml --out $OUT/probe_path_bias.json ;;
+    rows) timeout 240 $B --nfe 8 32 --runs 6 --warmup 2 --concurrency 16 --json $OUT/rows.json --plots $P/rows ;;
+    rows8) timeout 150 $B --nfe 8 --runs 6 --warmup 2 --json $OUT/rows8.json ;;
+    live) timeout 150 $B --nfe 8 --no-rows --workload paced burst --json $OUT/live.json --plots $P/live ;;
+    live_bias) timeout 120 $B --config /tmp/bias.toml --nfe 8 --no-rows --workload paced burst --json $OUT/live_bias.json ;;
+    live_nowait) timeout 120 $B --config /tmp/nowait.toml --nfe 8 --no-rows --workload paced burst \
+                   --json $OUT/live_nowait.json ;;
+    nocompile) timeout 150 $B --config /tmp/nocompile.toml --nfe 8 --texts short long --runs 4 \
+                 --workload paced burst --json $OUT/nocompile.json ;;
+    fp16_stock) timeout 200 $B --precision fp16 --compare-stock --nfe 8 32 --runs 2 --warmup 1 \
+                  --json $OUT/fp16_stock.json ;;
+  esac 2>&1 | tee -a $OUT/log.txt | grep -v "__recompiles\|Warning\|warn(" | grep -v " INFO " | tail -40
+  tar czf $OUT/plots.tgz -C $P . 2>/dev/null
+done
+echo "=== end $(date +%T)" | tee -a $OUT/log.txt
