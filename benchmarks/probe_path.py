@@ -9,6 +9,8 @@
    error against the exact one: what a new length costs and whether it changes the audio.
 3. The same kind of lines served through the runtime one at a time, 250 ms apart, with the configured batch
    window and without: the runtime's own cost on top of the engine.
+0. Attention alone at chat lengths: dense (cuDNN, no padding), dense with a padding bias (cuDNN), and the padded
+   rows as variable-length sequences through FlashAttention-2 and through cuDNN (ragged offsets).
 4. A torch.profiler trace of three served requests: GPU kernel time against the requests' wall time, and the
    host functions that take longest (printed).
 """
@@ -36,6 +38,77 @@ PARAMS = GenerationParams(nfe=8, cfg_strength=2.0, sway_coef=-1.0, speed=1.0)
 
 def med(values: list[float]) -> float:
     return statistics.median(values) if values else 0.0
+
+
+def attention_probe() -> list[dict]:
+    rows = [attention_case(*shape) for shape in ((2, 896, 870), (2, 1056, 1030), (2, 2080, 2070), (16, 1024, 900))]
+    return rows
+
+
+def attention_case(packed: int, length: int, valid: int) -> dict:
+    import torch.nn.functional as F
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    from triton.testing import do_bench
+
+    from ishowtts_studio.engines.f5_sampler import split_offsets
+
+    dt = torch.bfloat16
+    q, k, v = (torch.randn(packed, length, 16, 64, device="cuda", dtype=dt) for _ in range(3))
+    bias = torch.zeros(packed, 1, 1, length, device="cuda", dtype=dt)
+    bias[..., valid:] = float("-inf")
+    cu = torch.tensor(split_offsets([valid] * packed, length), device="cuda", dtype=torch.int32)
+    flat = [t.reshape(packed * length, 16, 64) for t in (q, k, v)]
+    ref = F.scaled_dot_product_attention(*(t[:, :valid].float().transpose(1, 2) for t in (q, k, v)))
+    ref = ref.transpose(1, 2)
+
+    def dense(mask, backend):
+        with sdpa_kernel([backend]):
+            return F.scaled_dot_product_attention(*(t.transpose(1, 2) for t in (q, k, v)),
+                                                  attn_mask=mask).transpose(1, 2)
+
+    cases = {
+        "dense_cudnn_nomask": lambda: dense(None, SDPBackend.CUDNN_ATTENTION),
+        "dense_cudnn_bias": lambda: dense(bias, SDPBackend.CUDNN_ATTENTION),
+        "dense_flash_nomask": lambda: dense(None, SDPBackend.FLASH_ATTENTION),
+        "varlen_flash": lambda: torch.ops.aten._flash_attention_forward(
+            *flat, cu, cu, length, length, 0.0, False, False)[0].view(packed, length, 16, 64),
+        "varlen_cudnn": lambda: torch.ops.aten._cudnn_attention_forward(
+            *flat, None, cu, cu, length, length, False, 0.0, False, False)[0].view(packed, length, 16, 64),
+    }
+    row: dict = {"packed": packed, "length": length, "valid": valid}
+    for name, fn in cases.items():
+        try:
+            out = fn().float()
+            ms = do_bench(fn, warmup=25, rep=100, return_mode="median")
+            err = float((out[:, :valid] - ref).norm() / ref.norm())
+            row[name] = {"us": ms * 1e3, "rel_err_valid": err}
+        except Exception as exc:  # a kernel that refuses the case says why
+            row[name] = {"error": f"{type(exc).__name__}: {str(exc)[:300]}"}
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def vocoder_probe(eng) -> list[dict]:
+    """The vocoder alone at chat lengths: host time of the call (it ends with a copy to the host) and GPU time."""
+    rows = []
+    for frames in (150, 300, 600, 1200):
+        mel = torch.randn(frames, 100, device="cuda", dtype=eng.dtype)
+        runs = []
+        for _ in range(12):
+            torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            eng._vocode([mel])  # noqa: SLF001
+            runs.append((time.perf_counter() - t0) * 1e3)
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        batch = mel[None].float().transpose(1, 2)
+        start.record()
+        for _ in range(10):
+            eng.vocoder.decode(batch)
+        end.record()
+        torch.cuda.synchronize()
+        rows.append({"frames": frames, "call_ms": med(runs[2:]), "gpu_ms_per_decode": start.elapsed_time(end) / 10})
+        print(json.dumps(rows[-1]), flush=True)
+    return rows
 
 
 def engine_alone(eng, lines: list[str]) -> list[dict]:
@@ -126,6 +199,7 @@ def main() -> None:
     p.add_argument("--lines", type=int, default=16)
     p.add_argument("--out", type=Path)
     args = p.parse_args()
+    attention = attention_probe()
     settings = load_settings(args.config) if args.config else load_settings()
     eng_s = settings.engine
     eng = f5_engine(settings, "cuda", "full")
@@ -135,7 +209,8 @@ def main() -> None:
     runtime.start(lambda e, say: e.warmup(voices, PARAMS.nfe, say))
     if not runtime.wait_ready(600):
         raise SystemExit(f"engine not ready: {runtime.message}")
-    result: dict = {"warmup_s": time.perf_counter() - t0, "fast_path": eng.info().fast_path}
+    result: dict = {"warmup_s": time.perf_counter() - t0, "fast_path": eng.info().fast_path, "attention": attention}
+    result["vocoder"] = runtime.call(vocoder_probe)
     lines = chat_lines(args.lines * 4, seed=4242, languages=("en",))
     # engine measurements run on the worker thread, between requests, as the runtime runs everything
     result["engine_alone"] = rows = runtime.call(lambda e: engine_alone(e, lines[: args.lines]))

@@ -7,7 +7,8 @@ python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upg
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
 B="python3 -m ishowtts_studio.bench --random-weights full"
 P=/tmp/plots; mkdir -p $P
-printf '[engine]\npadded_attention = "bias"\n' > /tmp/bias.toml       # round 2's padded path: a masked dense call
+printf '[engine]\npadded_attention = "varlen_flash"\n' > /tmp/vflash.toml   # padded rows through FA2 varlen
+printf '[engine]\npadded_attention = "varlen_cudnn"\n' > /tmp/vcudnn.toml   # padded rows through cuDNN ragged
 printf '[engine]\nbatch_wait_ms = 0\n' > /tmp/nowait.toml              # no batch window
 printf '[engine]\ncompile = false\n' > /tmp/nocompile.toml             # the Jetson path
 (nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv; python3 -c \
@@ -17,11 +18,14 @@ for step in "$@"; do
   echo "=== $step $(date +%T)" | tee -a $OUT/log.txt
   case $step in
     probe) timeout 200 python3 benchmarks/probe_path.py --out $OUT/probe_path.json ;;
-    probe_bias) timeout 200 python3 benchmarks/probe_path.py --config /tmp/bias.toml --out $OUT/probe_path_bias.json ;;
+    probe_vcudnn) timeout 200 python3 benchmarks/probe_path.py --config /tmp/vcudnn.toml --out $OUT/probe_vcudnn.json ;;
     rows) timeout 240 $B --nfe 8 32 --runs 6 --warmup 2 --concurrency 16 --json $OUT/rows.json --plots $P/rows ;;
     rows8) timeout 150 $B --nfe 8 --runs 6 --warmup 2 --json $OUT/rows8.json ;;
     live) timeout 150 $B --nfe 8 --no-rows --workload paced burst --json $OUT/live.json --plots $P/live ;;
-    live_bias) timeout 120 $B --config /tmp/bias.toml --nfe 8 --no-rows --workload paced burst --json $OUT/live_bias.json ;;
+    live_vflash) timeout 120 $B --config /tmp/vflash.toml --nfe 8 --no-rows --workload paced burst \
+                   --json $OUT/live_vflash.json ;;
+    live_vcudnn) timeout 120 $B --config /tmp/vcudnn.toml --nfe 8 --no-rows --workload paced burst \
+                   --json $OUT/live_vcudnn.json ;;
     live_nowait) timeout 120 $B --config /tmp/nowait.toml --nfe 8 --no-rows --workload paced burst \
                    --json $OUT/live_nowait.json ;;
     nocompile) timeout 150 $B --config /tmp/nocompile.toml --nfe 8 --texts short long --runs 4 \

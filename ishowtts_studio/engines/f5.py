@@ -92,7 +92,7 @@ def fast_path(engine: F5Engine) -> dict[str, Any]:
         "exact_graphs": engine.exact_graphs,
         "share_graph_memory": engine.share_graph_memory,
         "fp8_gemms": bool(sampler and sampler.fp8),
-        "varlen_attention": bool(sampler and sampler.varlen),
+        "padded_attention": f"varlen_{sampler.varlen}" if sampler and sampler.varlen else "bias",
     }
 
 

@@ -112,11 +112,12 @@ class EngineSettings(Section):
         "in the GEMM epilogue (GPU only).",
     )
     padded_attention: str = opt(
-        "varlen",
-        "How attention skips a padded request's padding (a new length runs in its prepared length bucket): "
-        "varlen (FlashAttention-2's variable-length kernel over the request's own frames; CUDA in bf16/fp16, "
-        "otherwise bias) or bias (a mask in dense attention, about a third slower per step).",
-        choices=("varlen", "bias"),
+        "bias",
+        "How attention skips a padded request's padding (a new length runs in its prepared length bucket): bias "
+        "(a mask in cuDNN's dense attention) or a variable-length kernel over the request's own frames, "
+        "varlen_flash (FlashAttention-2) or varlen_cudnn (cuDNN, ragged); the varlen kernels need CUDA in "
+        "bf16/fp16 (otherwise bias). Speeds in docs/performance.md.",
+        choices=("bias", "varlen_flash", "varlen_cudnn"),
     )
     fp8_gemms: bool = opt(
         False,
