@@ -175,6 +175,8 @@ def main(argv: list[str] | None = None) -> int:
         share_graph_memory=eng_s.share_graph_memory, cudnn_benchmark=eng_s.cudnn_benchmark,
         idle_before_prepare_s=eng_s.idle_prepare_after_s, fp8_gemms=eng_s.fp8_gemms,
         padded_attention=eng_s.padded_attention,
+        prepare_exact_bytes=eng_s.prepare_exact_bytes, prepare_exact_voices=eng_s.prepare_exact_voices,
+        compile_vocoder=(args.compile or eng_s.compile) and eng_s.compile_vocoder,
     )
     queue_room = max(args.concurrency, (args.messages or max(WORKLOAD_MESSAGES.values())) if args.workload else 0)
     runtime = EngineRuntime(engine, queue_size=max(eng_s.queue_size, queue_room + 1),

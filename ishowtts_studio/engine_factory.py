@@ -44,6 +44,8 @@ def f5_engine(settings: Settings, device: str, random_weights: str | None, cache
         share_graph_memory=eng.share_graph_memory, cudnn_benchmark=eng.cudnn_benchmark,
         idle_before_prepare_s=eng.idle_prepare_after_s, fp8_gemms=eng.fp8_gemms,
         padded_attention=eng.padded_attention,
+        prepare_exact_bytes=eng.prepare_exact_bytes, prepare_exact_voices=eng.prepare_exact_voices,
+        compile_vocoder=eng.compile and eng.compile_vocoder,
     )
     args.update(overrides)
     return F5Engine(**args)

@@ -9,7 +9,7 @@ import traceback
 from collections import OrderedDict
 from typing import Any
 
-from ishowtts_studio.engines.base import ChunkJob, Engine, EngineUnavailable
+from ishowtts_studio.engines.base import ChunkJob, Engine, EngineUnavailable, ReadyCallback
 from ishowtts_studio.request import SynthesisError
 
 log = logging.getLogger(__name__)
@@ -48,16 +48,22 @@ def bind_thread_to(device: str) -> None:
 
 
 
-def synthesize_with_retry(engine: Engine, jobs: list[ChunkJob]) -> list[Any]:
-    """`engine.synthesize(jobs)`; out of GPU memory with a batch, free what we can and run the jobs one at a time."""
+def synthesize_with_retry(engine: Engine, jobs: list[ChunkJob], on_ready: ReadyCallback | None = None) -> list[Any]:
+    """`engine.synthesize(jobs, on_ready)`; out of GPU memory with a batch, free what we can and run the jobs one at
+    a time (`on_ready` may then hear of a job twice: once before the failure, once in the retry)."""
     try:
-        return engine.synthesize(jobs)
+        return engine.synthesize(jobs, on_ready=on_ready)
     except Exception as exc:
         if not is_oom(exc) or len(jobs) == 1:
             raise
         log.warning("GPU out of memory on a batch of %d; retrying one by one", len(jobs))
         empty_cache()
-        return [engine.synthesize([job])[0] for job in jobs]
+        out = []
+        for index, job in enumerate(jobs):
+            out.append(engine.synthesize([job])[0])
+            if on_ready is not None:
+                on_ready(index, out[-1])
+        return out
 
 
 def user_error(exc: Exception) -> Exception:

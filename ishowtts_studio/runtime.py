@@ -26,7 +26,7 @@ from typing import Any
 from ishowtts_studio.chunk_schedule import chunk_deadlines
 from ishowtts_studio.device_routing import queued_audio_s
 from ishowtts_studio.engine_pool import EnginePool, bind_thread_to, synthesize_with_retry, user_error
-from ishowtts_studio.engines.base import ChunkJob, Engine, EngineInfo, EngineUnavailable
+from ishowtts_studio.engines.base import ChunkAudio, ChunkJob, Engine, EngineInfo, EngineUnavailable
 from ishowtts_studio.request import BusyError, RequestHandle, RequestStats, SynthesisError, SynthesisRequest
 from ishowtts_studio.runtime_status import RuntimeStatus
 from ishowtts_studio.runtime_stream import ActiveRequest
@@ -316,8 +316,21 @@ class EngineRuntime(RuntimeStatus):
 
     def _run_batch(self, batch: list[tuple[ActiveRequest, int]]) -> None:
         jobs = [a.jobs[i] for a, i in batch]
+        delivered: set[int] = set()
+
+        def ready(k: int, out: ChunkAudio) -> None:
+            """One job's audio, streamed as soon as the engine has it (not when the whole batch is done)."""
+            if k in delivered:
+                return
+            delivered.add(k)
+            a, i = batch[k]
+            a.handle.stats.batch_size = max(a.handle.stats.batch_size, len(batch))
+            a.ready[i] = out.audio
+            if a.emit_ready():
+                self._complete(a)
+
         try:
-            outputs = synthesize_with_retry(self.pool.ensure_loaded(batch[0][0].handle.request.engine), jobs)
+            outputs = synthesize_with_retry(self.pool.ensure_loaded(batch[0][0].handle.request.engine), jobs, ready)
         except Exception as exc:
             err = user_error(exc)
             for a, _ in batch:
@@ -325,11 +338,8 @@ class EngineRuntime(RuntimeStatus):
                     self.failed += 1
                     a.handle.finish(err)
             return
-        for (a, i), out in zip(batch, outputs):
-            a.handle.stats.batch_size = max(a.handle.stats.batch_size, len(batch))
-            a.ready[i] = out.audio
-            if a.emit_ready():
-                self._complete(a)
+        for k, out in enumerate(outputs):  # an engine that calls back for none (or not all) of its jobs
+            ready(k, out)
 
     def _complete(self, a: ActiveRequest) -> None:
         st = a.handle.stats

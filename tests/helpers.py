@@ -259,7 +259,7 @@ class FakeEngine:
     def forget_voice(self, voice: Any) -> None:
         pass
 
-    def synthesize(self, jobs: list[Any]) -> list[Any]:
+    def synthesize(self, jobs: list[Any], on_ready: Any = None) -> list[Any]:
         import numpy as np
 
         from ishowtts_studio.engines.base import ChunkAudio

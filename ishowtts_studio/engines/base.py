@@ -72,6 +72,7 @@ class EngineInfo:
 
 
 Progress = Callable[[float, str], None]
+ReadyCallback = Callable[[int, ChunkAudio], None]  # (the job's index in its batch, its audio)
 
 
 class Engine(Protocol):
@@ -111,8 +112,9 @@ class Engine(Protocol):
 
     def forget_voice(self, voice: VoiceRef) -> None: ...
 
-    def synthesize(self, jobs: list[ChunkJob]) -> list[ChunkAudio]:
-        """Run compatible jobs (same `GenerationParams.batch_key`) as one batch."""
+    def synthesize(self, jobs: list[ChunkJob], on_ready: ReadyCallback | None = None) -> list[ChunkAudio]:
+        """Run compatible jobs (same `GenerationParams.batch_key`) as one batch. `on_ready(index, audio)` is called
+        for each job as soon as its audio is ready (before the whole batch is), so the runtime can stream it."""
         ...
 
     def warmup(self, voices: list[VoiceRef], nfe: int, progress: Progress | None = None) -> None:

@@ -17,7 +17,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from ishowtts_studio.engines.base import ChunkAudio, ChunkJob, EngineInfo, EngineUnavailable, VoiceRef
+from ishowtts_studio.engines.base import (
+    ChunkAudio,
+    ChunkJob,
+    EngineInfo,
+    EngineUnavailable,
+    ReadyCallback,
+    VoiceRef,
+)
 from ishowtts_studio.engines.f5_refs import HOP, SAMPLE_RATE, TARGET_RMS, PreparedVoice, RefCache
 from ishowtts_studio.engines.f5_sampler import F5Sampler, SampleItem, round_up
 from ishowtts_studio.engines.f5_weights import locate_weights
@@ -47,6 +54,13 @@ def resolve_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
+
+
+def total_frames(prepared: PreparedVoice, gen_bytes: int, speed: float) -> int:
+    """f5-tts's duration rule for a text of `gen_bytes` UTF-8 bytes after this reference."""
+    local_speed = 0.3 if gen_bytes < 10 else speed
+    ref_bytes = len(prepared.ref_text.encode("utf-8"))
+    return prepared.ref_frames + int(prepared.ref_frames / ref_bytes * gen_bytes / local_speed)
 
 
 def configure_cuda(cudnn_benchmark: bool, inductor_cache: Path | None) -> None:
@@ -92,6 +106,9 @@ def fast_path(engine: F5Engine) -> dict[str, Any]:
         "exact_graphs": engine.exact_graphs,
         "share_graph_memory": engine.share_graph_memory,
         "fp8_gemms": bool(sampler and sampler.fp8),
+        "prepare_exact_bytes": engine.prepare_exact_bytes,
+        "compiled_vocoder": engine._vocoder_backbone is not None and engine.vocoder is not None
+        and engine._vocoder_backbone is not engine.vocoder.backbone,
         "padded_attention": f"varlen_{sampler.varlen}" if sampler and sampler.varlen else "bias",
     }
 
@@ -129,6 +146,9 @@ class F5Engine:
         idle_before_prepare_s: float = 2.0,
         fp8_gemms: bool = False,
         padded_attention: str = "bias",
+        prepare_exact_bytes: int = 0,
+        prepare_exact_voices: int = 2,
+        compile_vocoder: bool = False,
     ) -> None:
         self.checkpoint, self.vocab, self.vocoder_spec = checkpoint, vocab, vocoder
         self.model_name = model_name
@@ -150,6 +170,11 @@ class F5Engine:
         self._last_busy = 0.0
         self.fp8_gemms = fp8_gemms
         self.padded_attention = padded_attention
+        # unpadded graphs prepared at warm-up for every length a short text (a chat line, one chunk) can have with
+        # the first warm-up voices: such a request never runs padded (the masked attention costs ~10-15%)
+        self.prepare_exact_bytes, self.prepare_exact_voices = prepare_exact_bytes, prepare_exact_voices
+        self.compile_vocoder = compile_vocoder
+        self._vocoder_backbone: Any = None
         self.cfm: Any = None
         self.vocoder: Any = None
         self.sampler: F5Sampler | None = None
@@ -179,6 +204,11 @@ class F5Engine:
         self.vocab_char_map, _ = get_tokenizer(str(vocab), "custom")
         say(0.6, "loading Vocos vocoder")
         self.vocoder = load_vocoder("vocos", is_local=True, local_path=str(vocoder_dir), device=str(self.device))
+        # Vocos is ~80 small kernels a call, launch-bound at ~2.7 ms whatever the length (probe_path.json): its
+        # ConvNeXt backbone compiled (dynamic batch and length, so no recompile per length) launches far fewer
+        self._vocoder_backbone = self.vocoder.backbone
+        if self.compile_vocoder and self.device.type == "cuda":
+            self._vocoder_backbone = torch.compile(self.vocoder.backbone, dynamic=None)
         self.sampler = F5Sampler(
             self.cfm,
             bucket_frames=self.bucket_frames if self.device.type == "cuda" else 1,
@@ -226,11 +256,12 @@ class F5Engine:
         """f5-tts's duration rule: reference frames plus the reference's frames-per-byte times the new
         text's bytes, over the speed (very short texts are slowed to 0.3, as f5-tts does)."""
         prepared, _ = self.refs.get(voice)
-        ref_frames = prepared.ref_frames
-        gen_bytes = len(text.encode("utf-8"))
-        local_speed = 0.3 if gen_bytes < 10 else speed
-        ref_bytes = len(prepared.ref_text.encode("utf-8"))
-        return ref_frames + int(ref_frames / ref_bytes * gen_bytes / local_speed), ref_frames
+        return total_frames(prepared, len(text.encode("utf-8")), speed), prepared.ref_frames
+
+    def voice_lengths(self, voice: VoiceRef, max_bytes: int, speed: float = 1.0) -> list[int]:
+        """Every total length (frames) the duration rule gives this voice for a text of 1 to `max_bytes` bytes."""
+        prepared, _ = self.refs.get(voice)
+        return sorted({total_frames(prepared, n, speed) for n in range(1, max_bytes + 1)})
 
     def _text_ids(self, text: str) -> torch.Tensor:
         from f5_tts.model.utils import convert_char_to_pinyin, list_str_to_idx
@@ -248,7 +279,10 @@ class F5Engine:
         ids = self._text_ids(prepared.ref_text + text)
         return SampleItem(cond_mel=prepared.mel, text_ids=ids, duration=total, seed=seed), prepared
 
-    def synthesize(self, jobs: list[ChunkJob]) -> list[ChunkAudio]:
+    def synthesize(self, jobs: list[ChunkJob], on_ready: ReadyCallback | None = None) -> list[ChunkAudio]:
+        """Sample and vocode the jobs; with `on_ready`, one length group at a time, shortest first, each group's
+        audio handed over as soon as it is ready (the sampler runs different lengths one after another anyway,
+        so a short line need not wait for the batch's longest)."""
         if self.cfm is None or self.sampler is None:
             raise EngineUnavailable("The F5-TTS engine is not loaded yet.")
         params = jobs[0].params
@@ -260,15 +294,35 @@ class F5Engine:
                                               duration=job.duration_frames)
             items.append(item)
             refs.append(prepared)
+        if on_ready is None:
+            waves, mels = self._render(items, refs, params)
+            groups = [list(range(len(jobs)))]
+        else:
+            lengths: dict[int, list[int]] = {}
+            for i, item in enumerate(items):
+                lengths.setdefault(self.sampler.duration_of(item), []).append(i)
+            groups = [lengths[n] for n in sorted(lengths)]
+        out: list[ChunkAudio | None] = [None] * len(jobs)
+        for idx in groups:
+            if on_ready is not None:
+                waves, mels = self._render([items[i] for i in idx], [refs[i] for i in idx], params)
+            for i, wave, mel in zip(idx, waves, mels):
+                prepared = refs[i]
+                if 0 < prepared.rms < TARGET_RMS:
+                    wave = wave * (prepared.rms / TARGET_RMS)
+                out[i] = ChunkAudio(audio=wave, duration_frames=mel.shape[0], ref_frames=prepared.ref_frames)
+                if on_ready is not None:
+                    on_ready(i, out[i])
+        self._last_busy = time.monotonic()
+        return out  # type: ignore[return-value]
+
+    def _render(self, items: list[SampleItem], refs: list[PreparedVoice],
+                params: Any) -> tuple[list[np.ndarray], list[torch.Tensor]]:
+        """Waveforms (on the host) and mels of these items."""
         mels = self.sample_mels(items, params)
         waves = self._vocode([mel[p.ref_frames:] for mel, p in zip(mels, refs)])
         self._last_busy = time.monotonic()
-        out = []
-        for wave, mel, prepared in zip(waves, mels, refs):
-            if 0 < prepared.rms < TARGET_RMS:
-                wave = wave * (prepared.rms / TARGET_RMS)
-            out.append(ChunkAudio(audio=wave, duration_frames=mel.shape[0], ref_frames=prepared.ref_frames))
-        return out
+        return waves, mels
 
     def sample_mels(self, items: list[SampleItem], params: Any) -> list[torch.Tensor]:
         """Sample the items in groups of one exact length, each group in its own batch.
@@ -330,7 +384,10 @@ class F5Engine:
         waves: list[torch.Tensor | None] = [None] * len(mels)
         for idx in groups.values():
             batch = torch.stack([mels[i] for i in idx]).float().transpose(1, 2)  # (b, n_mels, frames)
-            decoded = self.vocoder.decode(batch)
+            if self._vocoder_backbone is not self.vocoder.backbone:
+                torch._dynamo.mark_dynamic(batch, 0)
+                torch._dynamo.mark_dynamic(batch, 2)
+            decoded = self.vocoder.head(self._vocoder_backbone(batch))  # what Vocos.decode does
             for row, i in enumerate(idx):
                 waves[i] = decoded[row]
         lengths = [int(w.shape[-1]) for w in waves]
@@ -361,6 +418,7 @@ class F5Engine:
         while self.prepare_next_shape(min_idle_s=0):
             pass
         self.prepare_live_shapes(progress)
+        self.prepare_voice_lengths(voices[: self.prepare_exact_voices], progress)
 
     def prepare_live_shapes(self, progress: Progress | None = None) -> int:
         """Capture the padded single-request graph of every length bucket from `prepare_min_frames` to
@@ -376,6 +434,20 @@ class F5Engine:
                 progress(0.9 + 0.1 * fraction, message)
 
         return sampler.prepare_buckets(lengths, progress=say)
+
+    def prepare_voice_lengths(self, voices: list[VoiceRef], progress: Progress | None = None) -> int:
+        """Capture the unpadded graph of every length a text of up to `prepare_exact_bytes` bytes has with these
+        voices (CUDA graphs only), so such a request runs as fast as a length met before."""
+        sampler = self.sampler
+        if sampler is None or not sampler.use_graphs or self.prepare_exact_bytes <= 0 or not voices:
+            return 0
+        lengths = sorted({n for v in voices for n in self.voice_lengths(v, self.prepare_exact_bytes)})
+
+        def say(fraction: float, message: str) -> None:
+            if progress:
+                progress(0.95 + 0.05 * fraction, message)
+
+        return sampler.prepare_buckets(lengths, progress=say, padded=False)
 
     def memory_stats(self) -> dict[str, float]:
         if self.device.type != "cuda":
@@ -394,7 +466,7 @@ class F5Engine:
     def unload(self) -> None:
         """Drop the model, vocoder and captured graphs so another engine can have the GPU memory; `load`
         brings them back (the reference cache on disk survives)."""
-        self.cfm = self.vocoder = self.sampler = None
+        self.cfm = self.vocoder = self.sampler = self._vocoder_backbone = None
         self.refs.clear()
         if self.device.type == "cuda":
             torch.cuda.empty_cache()

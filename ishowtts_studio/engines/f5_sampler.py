@@ -477,7 +477,8 @@ class F5Sampler:
         """Whether a single request of this length is served unpadded: its exact graph is held (the LRU may have
         dropped it since; then the padded bucket serves again, and no request waits for a capture)."""
         if self.use_graphs:
-            return (1, length, use_cfg, False) in self._graphs
+            key = (1, length, use_cfg, False)
+            return key in self._graphs or key in self._pinned
         return (1, length, use_cfg) in self._exact_ready
 
     def note_length(self, length: int, use_cfg: bool) -> None:
@@ -514,23 +515,24 @@ class F5Sampler:
 
     @torch.inference_mode()
     def prepare_buckets(self, lengths: list[int], use_cfg: bool = True,
-                        progress: Any = None) -> int:
+                        progress: Any = None, padded: bool = True) -> int:
         """Capture the padded batch-1 graph of each bucket length now (longest first, so the shared input
-        buffers are allocated once), pinned so the LRU never evicts them. Returns how many were captured."""
+        buffers are allocated once), pinned so the LRU never evicts them; with `padded` False, the unpadded graph
+        of each exact length. Returns how many were captured."""
         if not self.use_graphs:
             return 0
         done = 0
-        todo = sorted({round_up(n, self.bucket_frames) for n in lengths}, reverse=True)
+        todo = sorted({round_up(n, self.bucket_frames) if padded else n for n in lengths}, reverse=True)
         for i, length in enumerate(todo):
-            key = (1, length, use_cfg, True)
+            key = (1, length, use_cfg, padded)
             with self._lock:
                 if key in self._pinned:
                     continue
-                self._pinned[key] = self._graphs.pop(key, None) or _StepGraph(self, 1, length, use_cfg, True)
+                self._pinned[key] = self._graphs.pop(key, None) or _StepGraph(self, 1, length, use_cfg, padded)
             self._shapes_seen.add(key)
             done += 1
             if progress and i % 8 == 0:
-                progress(i / len(todo), f"prepared {i}/{len(todo)} length buckets")
+                progress(i / len(todo), f"prepared {i}/{len(todo)} {'length buckets' if padded else 'exact lengths'}")
         return done
 
     def _buffer(self, name: str, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:

@@ -25,7 +25,14 @@ import numpy as np
 
 from ishowtts_studio.audio import read_audio, resample
 from ishowtts_studio.engines import indextts_wire as wire
-from ishowtts_studio.engines.base import ChunkAudio, ChunkJob, EngineInfo, EngineUnavailable, VoiceRef
+from ishowtts_studio.engines.base import (
+    ChunkAudio,
+    ChunkJob,
+    EngineInfo,
+    EngineUnavailable,
+    ReadyCallback,
+    VoiceRef,
+)
 from ishowtts_studio.engines.indextts_options import EMOTIONS, IndexTTSOptions  # noqa: F401 - re-exported
 
 log = logging.getLogger(__name__)
@@ -321,9 +328,9 @@ class IndexTTSEngine:
         return ref_frames + max(gen, 1), ref_frames
 
     # ---- synthesis ----------------------------------------------------------------------------
-    def synthesize(self, jobs: list[ChunkJob]) -> list[ChunkAudio]:
+    def synthesize(self, jobs: list[ChunkJob], on_ready: ReadyCallback | None = None) -> list[ChunkAudio]:
         out = []
-        for job in jobs:  # IndexTTS generates one utterance at a time
+        for index, job in enumerate(jobs):  # IndexTTS generates one utterance at a time
             prompt, _ = self._prompt(job.voice)
             options = job.extra.get("indextts") or IndexTTSOptions()
             header = {"op": "synth", "key": prompt.key, "path": str(job.voice.audio_path), "text": job.text,
@@ -339,6 +346,8 @@ class IndexTTSEngine:
             ref_frames = prompt.ref_samples // HOP
             out.append(ChunkAudio(audio=np.array(audio, dtype=np.float32),
                                   duration_frames=ref_frames + len(audio) // HOP, ref_frames=ref_frames))
+            if on_ready is not None:
+                on_ready(index, out[-1])
         return out
 
     def warmup(self, voices: list[VoiceRef], nfe: int = 0, progress: Progress | None = None) -> None:

@@ -77,6 +77,16 @@ class EngineSettings(Section):
         "at start-up, about 0.1 s per bucket on an H200; longer requests prepare theirs on first use. 0 = none.",
         lo=0, hi=65536,
     )
+    prepare_exact_bytes: int = opt(
+        135,
+        "Texts up to this many UTF-8 bytes (chat lines, one chunk) get an unpadded CUDA graph for every length the "
+        "duration rule gives them with the first warm-up voices (prepare_exact_voices), captured at start-up, so "
+        "they never run padded. 0 = none.",
+        lo=0, hi=4096,
+    )
+    prepare_exact_voices: int = opt(
+        2, "How many of the warm-up voices (the library's first ones) get those exact-length graphs.", lo=0, hi=64,
+    )
     exact_graphs: bool = opt(
         True,
         "A length met a second time gets its own unpadded CUDA graph, prepared while the GPU is idle, and runs "
@@ -99,6 +109,9 @@ class EngineSettings(Section):
     compile: bool = opt(
         True, "Run torch.compile on the model's step pieces (GPU only; ~20 s on the first start, cached after; "
         "turn off on a Jetson).",
+    )
+    compile_vocoder: bool = opt(
+        True, "Run torch.compile on the vocoder's backbone too (GPU only; with compile off it stays off).",
     )
     attention: str = opt(
         "cudnn",

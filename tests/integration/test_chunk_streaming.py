@@ -23,9 +23,9 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, li
     batches: list[list[tuple[str, int]]] = []
     real = engine.synthesize
 
-    def synthesize(jobs: list[Any]) -> list[Any]:  # the real engine, with each batch's (text, seed) written down
+    def synthesize(jobs: list[Any], on_ready: Any = None) -> list[Any]:  # the real engine, each batch written down
         batches.append([(j.text, j.seed) for j in jobs])
-        return real(jobs)
+        return real(jobs, on_ready=on_ready)
 
     engine.synthesize = synthesize  # type: ignore[method-assign]
     rt = EngineRuntime(engine, queue_size=8, max_batch=8, batch_wait_s=0.05)
