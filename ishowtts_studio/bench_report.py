@@ -97,6 +97,8 @@ def format_table(result: dict[str, Any]) -> str:
             f"(graph captures {w['new_shapes']['graph_captures']})")
     if "startup" in result:
         up = result["startup"]
-        lines.append(f"start-up: load {up.get('load_s', 0):.1f} s, warm-up {up.get('warmup_s', 0):.1f} s")
+        lines.append(f"start-up: load {up.get('load_s', 0):.1f} s, warm-up {up.get('warmup_s', 0):.1f} s, then "
+                     f"{up.get('prepared_s', 0):.1f} s preparing between requests "
+                     f"({up.get('graphs_after_prepared', 0)} graphs)")
     return "\n".join(lines)
 

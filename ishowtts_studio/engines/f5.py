@@ -102,6 +102,7 @@ def fast_path(engine: F5Engine) -> dict[str, Any]:
         "gelu_epilogue": bool(sampler and sampler.gelu_epilogue),
         "bucket_frames": sampler.bucket_frames if sampler else engine.bucket_frames,
         "graphs_captured": sampler.graph_count if sampler else 0,
+        "shapes_pending": sampler.pending if sampler else 0,
         "prepare_frames": [engine.prepare_min_frames, engine.prepare_max_frames],
         "exact_graphs": engine.exact_graphs,
         "share_graph_memory": engine.share_graph_memory,
@@ -360,6 +361,10 @@ class F5Engine:
                 mels[i] = mel
         return mels  # type: ignore[return-value]
 
+    def pending_shapes(self) -> int:
+        """Shapes queued for preparation between requests (exact graphs): 0 once the engine has settled."""
+        return self.sampler.pending if self.sampler is not None else 0
+
     def idle_work(self) -> bool:
         """The runtime's idle hook (the `Engine` protocol): one queued shape, see `prepare_next_shape`."""
         return self.prepare_next_shape()
@@ -418,7 +423,9 @@ class F5Engine:
         while self.prepare_next_shape(min_idle_s=0):
             pass
         self.prepare_live_shapes(progress)
-        self.prepare_voice_lengths(voices[: self.prepare_exact_voices], progress)
+        # the voices' chat-line lengths are prepared after start-up, while the engine is idle: ~60 ms a graph on
+        # an H200 (250 for two voices), too long to hold the studio's start (benchmarks/h200-2026-12-01)
+        self.queue_voice_lengths(voices[: self.prepare_exact_voices])
 
     def prepare_live_shapes(self, progress: Progress | None = None) -> int:
         """Capture the padded single-request graph of every length bucket from `prepare_min_frames` to
@@ -435,19 +442,14 @@ class F5Engine:
 
         return sampler.prepare_buckets(lengths, progress=say)
 
-    def prepare_voice_lengths(self, voices: list[VoiceRef], progress: Progress | None = None) -> int:
-        """Capture the unpadded graph of every length a text of up to `prepare_exact_bytes` bytes has with these
-        voices (CUDA graphs only), so such a request runs as fast as a length met before."""
+    def queue_voice_lengths(self, voices: list[VoiceRef]) -> int:
+        """Queue the unpadded graph of every length a text of up to `prepare_exact_bytes` bytes has with these
+        voices (CUDA graphs only), prepared between requests (`idle_work`), so such a request runs as fast as a
+        length met before. Returns how many were queued."""
         sampler = self.sampler
-        if sampler is None or not sampler.use_graphs or self.prepare_exact_bytes <= 0 or not voices:
+        if sampler is None or self.prepare_exact_bytes <= 0 or not voices:
             return 0
-        lengths = sorted({n for v in voices for n in self.voice_lengths(v, self.prepare_exact_bytes)})
-
-        def say(fraction: float, message: str) -> None:
-            if progress:
-                progress(0.95 + 0.05 * fraction, message)
-
-        return sampler.prepare_buckets(lengths, progress=say, padded=False)
+        return sampler.queue_exact(sorted({n for v in voices for n in self.voice_lengths(v, self.prepare_exact_bytes)}))
 
     def memory_stats(self) -> dict[str, float]:
         if self.device.type != "cuda":

@@ -124,6 +124,8 @@ class F5Sampler:
         self._exact_ready: set[tuple[int, int, bool]] = set()
         self._sightings: dict[tuple[int, int, bool], int] = {}
         self._pending: list[tuple[int, int, bool]] = []
+        # exact lengths queued ahead of need (a voice's chat-line lengths): prepared the same way, pinned
+        self._pending_pinned: list[tuple[int, int, bool]] = []
         self._captured_kinds: set[tuple[bool, bool]] = set()
         self._schedules: dict[tuple[int, float | None], tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
         self._uncond: dict[tuple[int, int], torch.Tensor] = {}
@@ -494,16 +496,38 @@ class F5Sampler:
 
     @property
     def pending(self) -> int:
-        return len(self._pending)
+        return len(self._pending) + len(self._pending_pinned)
+
+    def queue_exact(self, lengths: list[int], use_cfg: bool = True) -> int:
+        """Queue the unpadded batch-1 graph of each length for preparation between requests (`prepare_pending`),
+        kept for good once made (pinned); lengths already held or queued are skipped. Returns how many were queued.
+        Without CUDA graphs there is nothing to prepare."""
+        if not self.use_graphs:
+            return 0
+        with self._lock:
+            queued = set(self._pending_pinned)
+            new = [(1, n, use_cfg) for n in sorted(set(lengths))
+                   if (1, n, use_cfg, False) not in self._pinned and (1, n, use_cfg) not in queued]
+            self._pending_pinned.extend(new)
+        return len(new)
 
     @torch.inference_mode()  # as in `sample`: a capture outside it would record autograd history (and memory)
     def prepare_pending(self) -> bool:
         """Prepare one queued exact-length shape (capture its graph); True while more are queued. Call it
-        between requests (the runtime's idle hook does), never on a request's path."""
+        between requests (the runtime's idle hook does), never on a request's path. Lengths met twice come
+        first (live traffic asks for them again), then the lengths queued ahead (`queue_exact`)."""
         with self._lock:
-            if not self._pending:
+            if not self._pending and self._pending_pinned:
+                _, length, use_cfg = self._pending_pinned.pop(0)
+                ahead = True
+            elif self._pending:
+                batch, length, use_cfg = self._pending.pop(0)
+                ahead = False
+            else:
                 return False
-            batch, length, use_cfg = self._pending.pop(0)
+        if ahead:
+            self.prepare_buckets([length], use_cfg, padded=False)
+            return self.pending > 0
         if self.use_graphs:
             self._graph_for(batch, length, use_cfg, False)
         with self._lock:
@@ -511,7 +535,7 @@ class F5Sampler:
                 self._exact_ready.add((batch, length, use_cfg))
                 while len(self._exact_ready) > self.max_graphs:
                     self._exact_ready.pop()
-            return bool(self._pending)
+            return self.pending > 0
 
     @torch.inference_mode()
     def prepare_buckets(self, lengths: list[int], use_cfg: bool = True,

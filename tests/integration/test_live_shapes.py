@@ -179,6 +179,6 @@ def test_voice_lengths_cover_every_short_text_of_the_voice(engine: F5Engine) -> 
     assert engine.estimate_frames(VOICE, "a" * 61, 1.0)[0] not in lengths  # over the limit: not prepared
     engine.prepare_exact_bytes = 60
     try:
-        assert engine.prepare_voice_lengths([VOICE]) == 0  # the CPU has no CUDA graphs to capture
+        assert engine.queue_voice_lengths([VOICE]) == 0  # the CPU has no CUDA graphs to capture
     finally:
         engine.prepare_exact_bytes = 0
