@@ -31,6 +31,9 @@ for step in "$@"; do
     live_noexact) timeout 150 $B --config /tmp/noexact.toml --nfe 8 --no-rows --workload paced burst \
                    --json $OUT/live_noexact.json ;;
     rows8_novoc) timeout 150 $B --config /tmp/novoc.toml --nfe 8 --runs 6 --warmup 2 --json $OUT/rows8_novoc.json ;;
+    env) env | grep -i "PYTORCH\|CUDA_\|TORCH" | sort ;;
+    old_live) (cd old24 && PYTHONPATH=/tmp/site:$PWD timeout 150 $B --nfe 8 --no-rows --workload paced \
+                 --json $OUT/old_live.json) ;;   # round 2's code (24fa291), for its memory figures
     live_nowait) timeout 120 $B --config /tmp/nowait.toml --nfe 8 --no-rows --workload paced burst \
                    --json $OUT/live_nowait.json ;;
     nocompile) timeout 150 $B --config /tmp/nocompile.toml --nfe 8 --texts short long --runs 4 \
