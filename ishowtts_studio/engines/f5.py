@@ -374,9 +374,18 @@ class F5Engine:
         `idle_before_prepare_s`); True while more are queued and it may go on. The runtime calls this when its
         queue is empty, so the capture never sits on a request's path."""
         wait = self.idle_before_prepare_s if min_idle_s is None else min_idle_s
-        if self.sampler is None or time.monotonic() - self._last_busy < wait:
+        if self.sampler is None or not self.sampler.pending or time.monotonic() - self._last_busy < wait:
             return False
-        return self.sampler.prepare_pending()
+        more = self.sampler.prepare_pending()
+        if not more:
+            self.release_cached_memory()
+        return more
+
+    def release_cached_memory(self) -> None:
+        """Give the GPU memory that preparation used as scratch (compiling, capturing) back to the driver, so the
+        memory the studio holds is what its model, caches and graphs need."""
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
 
     @torch.inference_mode()
     def _vocode(self, mels: list[torch.Tensor]) -> list[np.ndarray]:
@@ -426,6 +435,7 @@ class F5Engine:
         # the voices' chat-line lengths are prepared after start-up, while the engine is idle: ~60 ms a graph on
         # an H200 (250 for two voices), too long to hold the studio's start (benchmarks/h200-2026-12-01)
         self.queue_voice_lengths(voices[: self.prepare_exact_voices])
+        self.release_cached_memory()
 
     def prepare_live_shapes(self, progress: Progress | None = None) -> int:
         """Capture the padded single-request graph of every length bucket from `prepare_min_frames` to

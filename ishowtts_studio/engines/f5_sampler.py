@@ -506,7 +506,8 @@ class F5Sampler:
             return 0
         with self._lock:
             queued = set(self._pending_pinned)
-            new = [(1, n, use_cfg) for n in sorted(set(lengths))
+            # longest first, so the shared input buffers are allocated once, at their largest
+            new = [(1, n, use_cfg) for n in sorted(set(lengths), reverse=True)
                    if (1, n, use_cfg, False) not in self._pinned and (1, n, use_cfg) not in queued]
             self._pending_pinned.extend(new)
         return len(new)
