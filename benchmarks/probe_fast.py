@@ -117,7 +117,7 @@ def main() -> None:
                     ref_frames = prep.ref_frames
                 t1 = time.perf_counter()
                 ts, mels = sync_time(run, its)
-                tv, _ = sync_time(eng._vocode, [m[ref_frames:] for m in mels])
+                tv, _ = sync_time(eng.decoder.decode, [m[ref_frames:] for m in mels])
                 tall, _ = sync_time(eng.synthesize, jobs)
                 stages.append(((t1 - t0) * 1e3, ts * 1e3, tv * 1e3, tall * 1e3))
             row["synth_batch_stages_ms"] = dict(zip(("prep", "sample", "vocode", "synthesize"),

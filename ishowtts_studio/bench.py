@@ -76,6 +76,7 @@ def run_benchmark(runtime: EngineRuntime, cfg: BenchConfig,
             progress(0.97, f"workload {kind}")
         result.setdefault("workloads", []).append(run_workload(runtime, cfg, kind, cfg.nfes[0], chunker))
     result["memory"] = runtime.call(lambda eng: eng.memory_stats())
+    result["fast_path_at_end"] = runtime.call(lambda eng: eng.info().fast_path)  # graphs prepared since warm-up
     result["shapes"] = runtime.call(lambda eng: dict(eng.cache_stats()))
     return result
 def main(argv: list[str] | None = None) -> int:

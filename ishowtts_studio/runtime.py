@@ -26,10 +26,10 @@ from typing import Any
 from ishowtts_studio.chunk_schedule import chunk_deadlines
 from ishowtts_studio.device_routing import queued_audio_s
 from ishowtts_studio.engine_pool import EnginePool, bind_thread_to, synthesize_with_retry, user_error
-from ishowtts_studio.engines.base import ChunkAudio, ChunkJob, Engine, EngineInfo, EngineUnavailable
+from ishowtts_studio.engines.base import ChunkAudio, Engine, EngineInfo, EngineUnavailable
 from ishowtts_studio.request import BusyError, RequestHandle, RequestStats, SynthesisError, SynthesisRequest
 from ishowtts_studio.runtime_status import RuntimeStatus
-from ishowtts_studio.runtime_stream import ActiveRequest
+from ishowtts_studio.runtime_stream import ActiveRequest, chunk_jobs
 from ishowtts_studio.scheduler import BatchScheduler, Job
 
 log = logging.getLogger(__name__)
@@ -261,6 +261,8 @@ class EngineRuntime(RuntimeStatus):
                 except Exception:  # preparation is an optimisation: log it, never take the worker down
                     log.exception("idle work of engine %s failed", name)
                     break
+            if name == self.engine.name:  # what /health and the Performance tab show: graphs prepared by now
+                self.info = self.engine.info()
 
     def _run_calls(self) -> None:
         """Run the engine calls waiting now, between batches (the worker owns the engine)."""
@@ -281,16 +283,7 @@ class EngineRuntime(RuntimeStatus):
         handle.stats.queue_wait_s = time.perf_counter() - handle.submitted
         try:
             engine = self.pool.ensure_loaded(req.engine or self.engine.name)
-            jobs, frames = [], []
-            for i, text in enumerate(req.chunks):
-                total, ref = engine.estimate_frames(req.voice, text, req.params.speed)
-                if req.duration_frames:
-                    total = req.duration_frames[i]
-                frames.append(total - ref)
-                seed = (req.seed + i) % (2**31)
-                # the job carries its duration, so the engine does not apply the rule a second time
-                jobs.append(ChunkJob(voice=req.voice, text=text, params=req.params, seed=seed, duration_frames=total,
-                                     extra=dict(req.extra)))
+            jobs, frames = chunk_jobs(req, engine)
         except Exception as exc:
             handle.finish(user_error(exc))
             self.failed += 1
@@ -320,14 +313,10 @@ class EngineRuntime(RuntimeStatus):
 
         def ready(k: int, out: ChunkAudio) -> None:
             """One job's audio, streamed as soon as the engine has it (not when the whole batch is done)."""
-            if k in delivered:
-                return
-            delivered.add(k)
-            a, i = batch[k]
-            a.handle.stats.batch_size = max(a.handle.stats.batch_size, len(batch))
-            a.ready[i] = out.audio
-            if a.emit_ready():
-                self._complete(a)
+            if k not in delivered:
+                delivered.add(k)
+                if batch[k][0].deliver(batch[k][1], out.audio, len(batch)):
+                    self._complete(batch[k][0])
 
         try:
             outputs = synthesize_with_retry(self.pool.ensure_loaded(batch[0][0].handle.request.engine), jobs, ready)

@@ -8,8 +8,23 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ishowtts_studio.audio import crossfade
-from ishowtts_studio.engines.base import ChunkJob
-from ishowtts_studio.request import RequestHandle
+from ishowtts_studio.engines.base import ChunkJob, Engine
+from ishowtts_studio.request import RequestHandle, SynthesisRequest
+
+
+def chunk_jobs(req: SynthesisRequest, engine: Engine) -> tuple[list[ChunkJob], list[int]]:
+    """The request's chunks as engine jobs, each with its total duration (frames), and each chunk's new frames."""
+    jobs, frames = [], []
+    for i, text in enumerate(req.chunks):
+        total, ref = engine.estimate_frames(req.voice, text, req.params.speed)
+        if req.duration_frames:
+            total = req.duration_frames[i]
+        frames.append(total - ref)
+        seed = (req.seed + i) % (2**31)
+        # the job carries its duration, so the engine does not apply the rule a second time
+        jobs.append(ChunkJob(voice=req.voice, text=text, params=req.params, seed=seed, duration_frames=total,
+                             extra=dict(req.extra)))
+    return jobs, frames
 
 
 @dataclass
@@ -23,6 +38,12 @@ class ActiveRequest:
     next_emit: int = 0
     tail: np.ndarray | None = None
     started: bool = False
+
+    def deliver(self, index: int, audio: np.ndarray, batch_size: int) -> bool:
+        """Chunk `index`'s audio from a batch of `batch_size`: stream what is now in order; True once all are out."""
+        self.handle.stats.batch_size = max(self.handle.stats.batch_size, batch_size)
+        self.ready[index] = audio
+        return self.emit_ready()
 
     def emit_ready(self) -> bool:
         """Stream the chunks that are ready, in order, cross-fading neighbours; True once all are out."""

@@ -17,16 +17,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from ishowtts_studio.engines.base import (
-    ChunkAudio,
-    ChunkJob,
-    EngineInfo,
-    EngineUnavailable,
-    ReadyCallback,
-    VoiceRef,
-)
+from ishowtts_studio.engines.base import ChunkAudio, ChunkJob, EngineInfo, EngineUnavailable, ReadyCallback, VoiceRef
+from ishowtts_studio.engines.f5_prepare import total_frames, warmup
 from ishowtts_studio.engines.f5_refs import HOP, SAMPLE_RATE, TARGET_RMS, PreparedVoice, RefCache
 from ishowtts_studio.engines.f5_sampler import F5Sampler, SampleItem, round_up
+from ishowtts_studio.engines.f5_vocoder import VocosDecoder
 from ishowtts_studio.engines.f5_weights import locate_weights
 from ishowtts_studio.engines.smoke import ensure_random_weights, full_arch
 
@@ -54,13 +49,6 @@ def resolve_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
-
-
-def total_frames(prepared: PreparedVoice, gen_bytes: int, speed: float) -> int:
-    """f5-tts's duration rule for a text of `gen_bytes` UTF-8 bytes after this reference."""
-    local_speed = 0.3 if gen_bytes < 10 else speed
-    ref_bytes = len(prepared.ref_text.encode("utf-8"))
-    return prepared.ref_frames + int(prepared.ref_frames / ref_bytes * gen_bytes / local_speed)
 
 
 def configure_cuda(cudnn_benchmark: bool, inductor_cache: Path | None) -> None:
@@ -108,9 +96,8 @@ def fast_path(engine: F5Engine) -> dict[str, Any]:
         "share_graph_memory": engine.share_graph_memory,
         "fp8_gemms": bool(sampler and sampler.fp8),
         "prepare_exact_bytes": engine.prepare_exact_bytes,
-        "compiled_vocoder": engine._vocoder_backbone is not None and engine.vocoder is not None
-        and engine._vocoder_backbone is not engine.vocoder.backbone,
-        "padded_attention": f"varlen_{sampler.varlen}" if sampler and sampler.varlen else "bias",
+        "compiled_vocoder": bool(engine.decoder and engine.decoder.compiled),
+        "padded_attention": "varlen_flash" if sampler and sampler.varlen else "bias",
     }
 
 
@@ -175,7 +162,7 @@ class F5Engine:
         # the first warm-up voices: such a request never runs padded (the masked attention costs ~10-15%)
         self.prepare_exact_bytes, self.prepare_exact_voices = prepare_exact_bytes, prepare_exact_voices
         self.compile_vocoder = compile_vocoder
-        self._vocoder_backbone: Any = None
+        self.decoder: VocosDecoder | None = None
         self.cfm: Any = None
         self.vocoder: Any = None
         self.sampler: F5Sampler | None = None
@@ -205,11 +192,7 @@ class F5Engine:
         self.vocab_char_map, _ = get_tokenizer(str(vocab), "custom")
         say(0.6, "loading Vocos vocoder")
         self.vocoder = load_vocoder("vocos", is_local=True, local_path=str(vocoder_dir), device=str(self.device))
-        # Vocos is ~80 small kernels a call, launch-bound at ~2.7 ms whatever the length (probe_path.json): its
-        # ConvNeXt backbone compiled (dynamic batch and length, so no recompile per length) launches far fewer
-        self._vocoder_backbone = self.vocoder.backbone
-        if self.compile_vocoder and self.device.type == "cuda":
-            self._vocoder_backbone = torch.compile(self.vocoder.backbone, dynamic=None)
+        self.decoder = VocosDecoder(self.vocoder, compile_backbone=self.compile_vocoder and self.device.type == "cuda")
         self.sampler = F5Sampler(
             self.cfm,
             bucket_frames=self.bucket_frames if self.device.type == "cuda" else 1,
@@ -258,11 +241,6 @@ class F5Engine:
         text's bytes, over the speed (very short texts are slowed to 0.3, as f5-tts does)."""
         prepared, _ = self.refs.get(voice)
         return total_frames(prepared, len(text.encode("utf-8")), speed), prepared.ref_frames
-
-    def voice_lengths(self, voice: VoiceRef, max_bytes: int, speed: float = 1.0) -> list[int]:
-        """Every total length (frames) the duration rule gives this voice for a text of 1 to `max_bytes` bytes."""
-        prepared, _ = self.refs.get(voice)
-        return sorted({total_frames(prepared, n, speed) for n in range(1, max_bytes + 1)})
 
     def _text_ids(self, text: str) -> torch.Tensor:
         from f5_tts.model.utils import convert_char_to_pinyin, list_str_to_idx
@@ -321,7 +299,8 @@ class F5Engine:
                 params: Any) -> tuple[list[np.ndarray], list[torch.Tensor]]:
         """Waveforms (on the host) and mels of these items."""
         mels = self.sample_mels(items, params)
-        waves = self._vocode([mel[p.ref_frames:] for mel, p in zip(mels, refs)])
+        assert self.decoder is not None
+        waves = self.decoder.decode([mel[p.ref_frames:] for mel, p in zip(mels, refs)])
         self._last_busy = time.monotonic()
         return waves, mels
 
@@ -387,79 +366,9 @@ class F5Engine:
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
 
-    @torch.inference_mode()
-    def _vocode(self, mels: list[torch.Tensor]) -> list[np.ndarray]:
-        """Vocos on each generated mel, (frames, n_mels) -> waveform on the host. Mels of equal length are
-        decoded as one batch (Vocos treats batch rows independently, so the result is the same), and
-        all waveforms come to the host in one copy."""
-        groups: dict[int, list[int]] = {}
-        for i, mel in enumerate(mels):
-            groups.setdefault(int(mel.shape[0]), []).append(i)
-        waves: list[torch.Tensor | None] = [None] * len(mels)
-        for idx in groups.values():
-            batch = torch.stack([mels[i] for i in idx]).float().transpose(1, 2)  # (b, n_mels, frames)
-            if self._vocoder_backbone is not self.vocoder.backbone:
-                torch._dynamo.mark_dynamic(batch, 0)
-                torch._dynamo.mark_dynamic(batch, 2)
-            decoded = self.vocoder.head(self._vocoder_backbone(batch))  # what Vocos.decode does
-            for row, i in enumerate(idx):
-                waves[i] = decoded[row]
-        lengths = [int(w.shape[-1]) for w in waves]
-        flat = torch.cat([w.reshape(-1) for w in waves]).float().cpu().numpy()
-        return np.split(flat, np.cumsum(lengths)[:-1]) if len(lengths) > 1 else [flat]
-
     def warmup(self, voices: list[VoiceRef], nfe: int, progress: Progress | None = None) -> None:
-        """Prepare references and run the sampler once per common length, capturing graphs early."""
-        from ishowtts_studio.engines.base import GenerationParams
-
-        texts = ["Hello there.", "This is a warm-up sentence of ordinary length for the studio engine."]
-        params = GenerationParams(nfe=nfe, cfg_strength=2.0, sway_coef=-1.0, speed=1.0)
-        plan = [[ChunkJob(voice=v, text=t, params=params, seed=0)] for v in voices[:2] for t in texts]
-        if self.sampler is not None and self.sampler.compiled and voices:
-            # compiled code is specialised for a single request: compile the batched variant now (two requests
-            # of one length), not on a user's first batch; later batch sizes and lengths reuse it (dynamic
-            # shapes). Batches are never padded with exact-length buckets (`sample_mels`); with larger
-            # buckets these warm-ups are padded and compile that variant too.
-            plan.append([ChunkJob(voice=voices[0], text=texts[1], params=params, seed=s) for s in (0, 1)])
-        if self.sampler is not None and self.sampler.bucket_frames > 1 and self.exact_graphs and voices:
-            # a length met twice gets its exact graph between requests: meet one twice now, so the unpadded
-            # single-request variant is compiled here, not in the first idle moment of a live server
-            plan.append([ChunkJob(voice=voices[0], text=texts[0], params=params, seed=1)])
-        for i, jobs in enumerate(plan):
-            if progress:
-                progress(0.7 + 0.2 * i / max(1, len(plan)), f"warm-up {i + 1}/{len(plan)}")
-            self.synthesize(jobs)
-        while self.prepare_next_shape(min_idle_s=0):
-            pass
-        self.prepare_live_shapes(progress)
-        # the voices' chat-line lengths are prepared after start-up, while the engine is idle: ~60 ms a graph on
-        # an H200 (250 for two voices), too long to hold the studio's start (benchmarks/h200-2026-12-01)
-        self.queue_voice_lengths(voices[: self.prepare_exact_voices])
-        self.release_cached_memory()
-
-    def prepare_live_shapes(self, progress: Progress | None = None) -> int:
-        """Capture the padded single-request graph of every length bucket from `prepare_min_frames` to
-        `prepare_max_frames` (CUDA graphs with buckets only), so a new length never waits for a capture."""
-        sampler = self.sampler
-        if sampler is None or not sampler.use_graphs or sampler.bucket_frames <= 1 or self.prepare_max_frames <= 0:
-            return 0
-        step = sampler.bucket_frames
-        lengths = list(range(round_up(max(1, self.prepare_min_frames), step), self.prepare_max_frames + 1, step))
-
-        def say(fraction: float, message: str) -> None:
-            if progress:
-                progress(0.9 + 0.1 * fraction, message)
-
-        return sampler.prepare_buckets(lengths, progress=say)
-
-    def queue_voice_lengths(self, voices: list[VoiceRef]) -> int:
-        """Queue the unpadded graph of every length a text of up to `prepare_exact_bytes` bytes has with these
-        voices (CUDA graphs only), prepared between requests (`idle_work`), so such a request runs as fast as a
-        length met before. Returns how many were queued."""
-        sampler = self.sampler
-        if sampler is None or self.prepare_exact_bytes <= 0 or not voices:
-            return 0
-        return sampler.queue_exact(sorted({n for v in voices for n in self.voice_lengths(v, self.prepare_exact_bytes)}))
+        """Compile and capture what live traffic needs (`f5_prepare.warmup`)."""
+        warmup(self, voices, nfe, progress)
 
     def memory_stats(self) -> dict[str, float]:
         if self.device.type != "cuda":
@@ -478,7 +387,7 @@ class F5Engine:
     def unload(self) -> None:
         """Drop the model, vocoder and captured graphs so another engine can have the GPU memory; `load`
         brings them back (the reference cache on disk survives)."""
-        self.cfm = self.vocoder = self.sampler = self._vocoder_backbone = None
+        self.cfm = self.vocoder = self.sampler = self.decoder = None
         self.refs.clear()
         if self.device.type == "cuda":
             torch.cuda.empty_cache()

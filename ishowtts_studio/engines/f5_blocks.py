@@ -25,16 +25,12 @@ def _grouped_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, gro
 
 
 def varlen_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cu_seqlens: torch.Tensor,
-                     max_len: int, kernel: str = "flash") -> torch.Tensor:
+                     max_len: int) -> torch.Tensor:
     """Attention within each sequence that `cu_seqlens` (int32 offsets) delimits; q, k, v are (tokens, heads,
-    head_dim). A padded row is two sequences (its frames, then its padding), so padding needs no mask. On CUDA
-    `kernel` picks FlashAttention-2's variable-length kernel ("flash") or cuDNN's ragged attention ("cudnn").
-    The offsets are a device tensor, so a CUDA graph replays any split of its length. Off CUDA (tests) the same
-    sums run one sequence at a time."""
-    if q.is_cuda and kernel == "cudnn":
-        return torch.ops.aten._cudnn_attention_forward(
-            q, k, v, None, cu_seqlens, cu_seqlens, max_len, max_len, False, 0.0, False, False
-        )[0]
+    head_dim). A padded row is two sequences (its frames, then its padding), so padding needs no mask. On CUDA,
+    FlashAttention-2's variable-length kernel (cuDNN's ragged attention was measured at 40-70 ms a call and
+    cannot be traced by torch.compile: benchmarks/h200-2026-12-01/call2). The offsets are a device tensor, so a
+    CUDA graph replays any split of its length. Off CUDA (tests) the same sums run one sequence at a time."""
     if q.is_cuda:
         return torch.ops.aten._flash_attention_forward(
             q, k, v, cu_seqlens, cu_seqlens, max_len, max_len, 0.0, False, False
@@ -111,7 +107,6 @@ def fused_block(
     eps_next: float,
     gelu_epilogue: bool = False,
     fp8_native: bool = False,
-    varlen_kernel: str = "flash",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One DiT block (published layout) as a pure function of its weights, so one compiled graph serves
     all blocks. `norm` is this block's modulated attention norm of `x` (computed by the previous block or
@@ -122,8 +117,8 @@ def fused_block(
     from cos / signed-sin tables, gated residuals `addcmul`, the tanh-GELU feed-forward (with
     `gelu_epilogue`, GELU runs in the GEMM's epilogue: cuBLASLt's GELU is the same tanh form). Weights given
     as `Fp8Weight` (`engine.fp8_gemms`) run as FP8 GEMMs (`f5_fp8`; `fp8_native`: on FP8 tensor cores).
-    Padded rows mask their padding either with `attn_bias` (dense attention) or `cu_seqlens` (`varlen_attention`
-    with `varlen_kernel`; `engine.padded_attention`)."""
+    Padded rows mask their padding either with `attn_bias` (dense attention) or `cu_seqlens` (`varlen_attention`;
+    `engine.padded_attention`)."""
     b, n, dim = x.shape
     _, _, gate_msa, shift_mlp, wscale_mlp, gate_mlp = mod.view(6, dim).unbind(0)
     qkv = linear(norm, w_qkv, b_qkv, fp8_native).view(b, n, 3, heads, -1)
@@ -131,7 +126,7 @@ def fused_block(
     qk = torch.addcmul(qk * cos, qk.unflatten(-1, (-1, 2)).flip(-1).flatten(-2), sin)
     if cu_seqlens is not None:
         q, k, v = (t.reshape(b * n, heads, -1) for t in (qk[:, :, 0], qk[:, :, 1], qkv[:, :, 2]))
-        o = varlen_attention(q, k, v, cu_seqlens, n, varlen_kernel).view(b, n, -1)
+        o = varlen_attention(q, k, v, cu_seqlens, n).view(b, n, -1)
     else:
         o = F.scaled_dot_product_attention(
             qk[:, :, 0].transpose(1, 2), qk[:, :, 1].transpose(1, 2), qkv[:, :, 2].transpose(1, 2),

@@ -185,11 +185,11 @@ class F5Sampler:
                 (Fp8Weight.of(qkv), bqkv, Fp8Weight.of(wo), bo, Fp8Weight.of(w1), b1, Fp8Weight.of(w2), b2)
                 for qkv, bqkv, wo, bo, w1, b1, w2, b2 in self._block_weights
             ]
-        # padded rows in attention (`engine.padded_attention`): "varlen_flash" / "varlen_cudnn" run a variable-length
-        # kernel (FlashAttention-2's, cuDNN's ragged one) over each row's frames (fused path, CUDA, half precision:
-        # the kernels' domain); "bias" masks the padding in dense attention (everywhere else, e.g. the CPU tests)
+        # padded rows in attention (`engine.padded_attention`): "varlen_flash" runs FlashAttention-2's variable-length
+        # kernel over each row's frames (fused path, CUDA, half precision: the kernel's domain); "bias" masks the
+        # padding in dense attention (everywhere else too, e.g. the CPU tests). Measured alike on an H200.
         usable = self.fused and self.device.type == "cuda" and self.dtype in (torch.float16, torch.bfloat16)
-        self.varlen = padded_attention.removeprefix("varlen_") if usable and padded_attention != "bias" else ""
+        self.varlen = usable and padded_attention == "varlen_flash"
         self._forward = self._velocity_packed
         self._head, self._blockfn, self._tail = fused_head, fused_block, fused_tail
         # torch.compile of the fused path: head, one block (shared by all blocks) and tail compiled
@@ -412,8 +412,7 @@ class F5Sampler:
                     _mark_dynamic(h, norm)
                 nw, nb, neps = lns[j + 1]
                 h, norm = self._blockfn(h, norm, m, nw, nb, *w, cos, sin, keep, attn_bias, cu_seqlens,
-                                        blk.attn.heads, blk.ff_norm.eps, neps, self.gelu_epilogue, self.fp8_native,
-                                        self.varlen or "flash")
+                                        blk.attn.heads, blk.ff_norm.eps, neps, self.gelu_epilogue, self.fp8_native)
             if self.compiled:
                 _mark_dynamic(norm)
             return self._tail(norm, dit.proj_out.weight.detach(), dit.proj_out.bias.detach(), cfg, use_cfg)

@@ -25,14 +25,7 @@ import numpy as np
 
 from ishowtts_studio.audio import read_audio, resample
 from ishowtts_studio.engines import indextts_wire as wire
-from ishowtts_studio.engines.base import (
-    ChunkAudio,
-    ChunkJob,
-    EngineInfo,
-    EngineUnavailable,
-    ReadyCallback,
-    VoiceRef,
-)
+from ishowtts_studio.engines.base import ChunkAudio, ChunkJob, EngineInfo, EngineUnavailable, ReadyCallback, VoiceRef
 from ishowtts_studio.engines.indextts_options import EMOTIONS, IndexTTSOptions  # noqa: F401 - re-exported
 
 log = logging.getLogger(__name__)

@@ -127,10 +127,10 @@ class EngineSettings(Section):
     padded_attention: str = opt(
         "bias",
         "How attention skips a padded request's padding (a new length runs in its prepared length bucket): bias "
-        "(a mask in cuDNN's dense attention) or a variable-length kernel over the request's own frames, "
-        "varlen_flash (FlashAttention-2) or varlen_cudnn (cuDNN, ragged); the varlen kernels need CUDA in "
-        "bf16/fp16 (otherwise bias). Speeds in docs/performance.md.",
-        choices=("bias", "varlen_flash", "varlen_cudnn"),
+        "(a mask in cuDNN's dense attention) or varlen_flash (FlashAttention-2's variable-length kernel over the "
+        "request's own frames; CUDA in bf16/fp16, otherwise bias). Measured alike on an H200 "
+        "(docs/performance.md).",
+        choices=("bias", "varlen_flash"),
     )
     fp8_gemms: bool = opt(
         False,

@@ -16,6 +16,7 @@ import torch
 
 from ishowtts_studio.engines.base import ChunkJob, GenerationParams, VoiceRef
 from ishowtts_studio.engines.f5 import F5Engine
+from ishowtts_studio.engines.f5_prepare import queue_voice_lengths, voice_lengths
 from ishowtts_studio.engines.f5_sampler import F5Sampler, SampleItem
 from ishowtts_studio.runtime import EngineRuntime, SynthesisRequest
 
@@ -172,13 +173,13 @@ def test_synthesize_results_do_not_depend_on_the_path(engine: F5Engine) -> None:
 def test_voice_lengths_cover_every_short_text_of_the_voice(engine: F5Engine) -> None:
     """The lengths prepared ahead (`engine.prepare_exact_bytes`) are exactly those the duration rule gives the
     voice's short texts: any chat line up to the limit meets a prepared length."""
-    lengths = engine.voice_lengths(VOICE, 60)
+    lengths = voice_lengths(engine, VOICE, 60)
     assert lengths == sorted(set(lengths)) and len(lengths) > 30
     for text in ("hi", "ok!", "good morning chat", "这是一条弹幕", "a" * 60, "是" * 20):
         assert engine.estimate_frames(VOICE, text, 1.0)[0] in lengths
     assert engine.estimate_frames(VOICE, "a" * 61, 1.0)[0] not in lengths  # over the limit: not prepared
     engine.prepare_exact_bytes = 60
     try:
-        assert engine.queue_voice_lengths([VOICE]) == 0  # the CPU has no CUDA graphs to capture
+        assert queue_voice_lengths(engine, [VOICE]) == 0  # the CPU has no CUDA graphs to capture
     finally:
         engine.prepare_exact_bytes = 0

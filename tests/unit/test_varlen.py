@@ -1,7 +1,7 @@
-"""Padded rows through variable-length attention (`engine.padded_attention = "varlen_flash"` or
-`"varlen_cudnn"`): the offsets split each row into its frames and its padding, and a padded batch gives each
-request the result it gets alone (CPU, fp32, tiny model; on the GPU the same offsets feed FlashAttention-2's or
-cuDNN's kernel, checked by benchmarks/probe_path.py)."""
+"""Padded rows through variable-length attention (`engine.padded_attention = "varlen_flash"`): the offsets split
+each row into its frames and its padding, and a padded batch gives each request the result it gets alone (CPU,
+fp32, tiny model; on the GPU the same offsets feed FlashAttention-2's kernel, checked by benchmarks/probe_path.py
+and the benchmark's varlen runs)."""
 
 from __future__ import annotations
 
@@ -62,7 +62,7 @@ def test_padded_batch_through_varlen_equals_each_request_alone() -> None:
     exact = [alone.sample([it], **KW)[0] for it in items]
     varlen = F5Sampler(cfm, padded_attention="varlen_flash")
     assert not varlen.varlen  # the kernels need CUDA: the CPU falls back to the bias
-    varlen.varlen = "flash"  # the GPU's choice, forced here to run the same offsets through the CPU fallback
+    varlen.varlen = True  # the GPU's choice, forced here to run the same offsets through the CPU fallback
     padded = varlen.sample(items, length=96, **KW)  # both padded, to a length neither fills
     bias = F5Sampler(cfm).sample(items, length=96, **KW)
     for got, masked, want in zip(padded, bias, exact):
