@@ -31,6 +31,8 @@ for step in "$@"; do
     live_noexact) timeout 150 $B --config /tmp/noexact.toml --nfe 8 --no-rows --workload paced burst \
                    --json $OUT/live_noexact.json ;;
     rows8_novoc) timeout 150 $B --config /tmp/novoc.toml --nfe 8 --runs 6 --warmup 2 --json $OUT/rows8_novoc.json ;;
+    check) timeout 220 $B --nfe 8 --texts short long --runs 3 --warmup 1 --workload paced burst --messages 40 \
+             --json $OUT/check.json ;;   # the final tree after the module split: does it still run, and as fast
     env) env | grep -i "PYTORCH\|CUDA_\|TORCH" | sort ;;
     old_live) (cd old24 && PYTHONPATH=/tmp/site:$PWD timeout 150 $B --nfe 8 --no-rows --workload paced \
                  --json $OUT/old_live.json) ;;   # round 2's code (24fa291), for its memory figures

@@ -114,11 +114,12 @@ def engine_markdown(snap: dict[str, Any]) -> str:
         return "on" if flag else "off"
 
     fast = snap.get("fast_path") or {}
+    pending = int(fast.get("shapes_pending") or 0)  # exact graphs still being prepared between requests
+    graphs = f"{int(fast.get('graphs_captured') or 0)} captured" + (f", {pending} more coming" if pending else "")
     parts = [
         f"**{html.escape(str(snap.get('device') or '?'))}**",
         f"precision **{html.escape(str(snap.get('precision') or '?'))}**",
-        f"CUDA graphs **{on_off(snap.get('cuda_graphs'))}**"
-        + (f" ({int(fast.get('graphs_captured') or 0)} captured)" if snap.get("cuda_graphs") else ""),
+        f"CUDA graphs **{on_off(snap.get('cuda_graphs'))}**" + (f" ({graphs})" if snap.get("cuda_graphs") else ""),
         f"torch.compile **{on_off(snap.get('compile'))}**",
         f"warm-up **{html.escape(str(snap.get('warmup') or '?'))}**",
         f"engine **{html.escape(str(snap.get('status') or '?'))}**",

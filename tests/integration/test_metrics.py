@@ -243,6 +243,11 @@ def test_tiles_and_engine_line(observed: dict[str, Any]) -> None:
     assert "CPU" in tiles and "3 done" in tiles
     line = engine_markdown(snap)
     assert "**cpu**" in line and "CUDA graphs **off**" in line and "warm-up" in line and "random weights" in line
+    # on a GPU the line counts the graphs, and those still being prepared between requests
+    gpu = dict(snap, cuda_graphs=True, fast_path={"graphs_captured": 59, "shapes_pending": 250})
+    assert "CUDA graphs **on** (59 captured, 250 more coming)" in engine_markdown(gpu)
+    settled = dict(gpu, fast_path={"graphs_captured": 309, "shapes_pending": 0})
+    assert "(309 captured)" in engine_markdown(settled)
     empty = tiles_html({})
     assert "no live requests yet" in empty and "—" in empty
     assert fmt_seconds(0.0421) == "42 ms" and fmt_seconds(2.5) == "2.50 s" and fmt_seconds(None) == "—"
