@@ -78,11 +78,11 @@ def test_engine_failure_fails_only_that_request(runtime: EngineRuntime, monkeypa
     real = engine.synthesize
     calls = {"n": 0}
 
-    def failing_once(jobs):  # fault injection into the real engine: the first batch blows up
+    def failing_once(jobs, on_ready=None):  # fault injection into the real engine: the first batch blows up
         calls["n"] += 1
         if calls["n"] == 1:
             raise RuntimeError("CUDA error: device-side assert triggered (injected)")
-        return real(jobs)
+        return real(jobs, on_ready=on_ready)
 
     monkeypatch.setattr(engine, "synthesize", failing_once)
     with pytest.raises(SynthesisError, match="Synthesis failed .*injected.*still running"):
@@ -98,11 +98,11 @@ def test_out_of_memory_on_a_batch_retries_one_by_one(runtime: EngineRuntime,
     real = engine.synthesize
     sizes: list[int] = []
 
-    def no_memory_for_batches(jobs):
+    def no_memory_for_batches(jobs, on_ready=None):
         sizes.append(len(jobs))
         if len(jobs) > 1:
             raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (injected)")
-        return real(jobs)
+        return real(jobs, on_ready=on_ready)
 
     monkeypatch.setattr(engine, "synthesize", no_memory_for_batches)
     gate, busy = threading.Event(), threading.Event()
