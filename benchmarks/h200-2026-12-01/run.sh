@@ -8,7 +8,6 @@ export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
 B="python3 -m ishowtts_studio.bench --random-weights full"
 P=/tmp/plots; mkdir -p $P
 printf '[engine]\npadded_attention = "varlen_flash"\n' > /tmp/vflash.toml   # padded rows through FA2 varlen
-printf '[engine]\npadded_attention = "varlen_cudnn"\n' > /tmp/vcudnn.toml   # padded rows through cuDNN ragged
 printf '[engine]\nbatch_wait_ms = 0\n' > /tmp/nowait.toml              # no batch window
 printf '[engine]\nprepare_exact_bytes = 0\n' > /tmp/noexact.toml      # no exact graphs prepared for the voices
 printf '[engine]\ncompile_vocoder = false\n' > /tmp/novoc.toml         # the vocoder eager
@@ -20,14 +19,13 @@ for step in "$@"; do
   echo "=== $step $(date +%T)" | tee -a $OUT/log.txt
   case $step in
     probe) timeout 200 python3 benchmarks/probe_path.py --out $OUT/probe_path.json ;;
-    probe_vcudnn) timeout 200 python3 benchmarks/probe_path.py --config /tmp/vcudnn.toml --out $OUT/probe_vcudnn.json ;;
     rows) timeout 300 $B --nfe 8 32 --runs 6 --warmup 2 --concurrency 16 --json $OUT/rows.json --plots $P/rows ;;
     rows8) timeout 150 $B --nfe 8 --runs 6 --warmup 2 --json $OUT/rows8.json ;;
     live) timeout 240 $B --nfe 8 --no-rows --workload paced burst --json $OUT/live.json --plots $P/live ;;
     live_vflash) timeout 120 $B --config /tmp/vflash.toml --nfe 8 --no-rows --workload paced burst \
                    --json $OUT/live_vflash.json ;;
-    live_vcudnn) timeout 120 $B --config /tmp/vcudnn.toml --nfe 8 --no-rows --workload paced burst \
-                   --json $OUT/live_vcudnn.json ;;
+    # live_vcudnn (call 2: padded_attention = "varlen_cudnn", since removed) failed to compile: cuDNN's ragged
+    # attention has no fake-tensor kernel for torch.compile
     live_noexact) timeout 150 $B --config /tmp/noexact.toml --nfe 8 --no-rows --workload paced burst \
                    --json $OUT/live_noexact.json ;;
     rows8_novoc) timeout 150 $B --config /tmp/novoc.toml --nfe 8 --runs 6 --warmup 2 --json $OUT/rows8_novoc.json ;;
