@@ -289,7 +289,10 @@ def test_killed_replica_mid_load_leaves_no_client_hanging(runtime: RayRuntime) -
         except SynthesisError:
             cut_off.append(st)
     assert cut_off, "the victim finished all its requests before the kill landed"
-    assert runtime.retried > retried_before or errors
+    # each cut-off request was sent again (by this client, or by Serve's router when the replica died before the
+    # request started: then the survivor's header arrives on the same stream) or failed clearly
+    moved = [st for st in cut_off if st.handle.done and st.handle.stats.replica not in ("", victim_id)]
+    assert runtime.retried > retried_before or errors or moved
     for e in errors:  # a clear message, no Ray internals
         assert "Try again" in str(e) and "Traceback" not in str(e)
     # the survivor keeps serving right away
