@@ -273,8 +273,7 @@ class F5Engine:
                                               duration=job.duration_frames)
             items.append(item)
             refs.append(prepared)
-        if on_ready is None:
-            waves, mels = self._render(items, refs, params)
+        if on_ready is None:  # one call: sampled by length inside, vocoded together, one copy to the host
             groups = [list(range(len(jobs)))]
         else:
             lengths: dict[int, list[int]] = {}
@@ -283,8 +282,7 @@ class F5Engine:
             groups = [lengths[n] for n in sorted(lengths)]
         out: list[ChunkAudio | None] = [None] * len(jobs)
         for idx in groups:
-            if on_ready is not None:
-                waves, mels = self._render([items[i] for i in idx], [refs[i] for i in idx], params)
+            waves, mels = self._render([items[i] for i in idx], [refs[i] for i in idx], params)
             for i, wave, mel in zip(idx, waves, mels):
                 prepared = refs[i]
                 if 0 < prepared.rms < TARGET_RMS:
