@@ -33,7 +33,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ishowtts_studio.bench_config import TEXTS, VOICES, BenchConfig, builtin_voice, summarise
+from ishowtts_studio.bench_config import TEXTS, VOICES, BenchConfig, builtin_voice, engine_overrides, summarise
 from ishowtts_studio.bench_report import compare, compare_workloads, format_table
 from ishowtts_studio.bench_rows import compute_floor_ms, measure_concurrent, measure_row
 from ishowtts_studio.bench_workloads import WORKLOAD_MESSAGES, run_workload
@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if chat_bench.wants_chat(argv):  # the chat workload runs a whole studio (chat service + runtime): its own CLI
         return chat_bench.main(argv)
-    from ishowtts_studio.engines.f5 import F5Engine
+    from ishowtts_studio.engine_factory import f5_engine
     from ishowtts_studio.settings import ConfigError, load_settings
     from ishowtts_studio.store import Store
     from ishowtts_studio.textproc import chunk_for_engine
@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
-    eng_s, f5 = settings.engine, settings.f5
+    eng_s = settings.engine
     store = Store(settings.paths.database_url) if (args.save_baseline or args.against) else None
     baseline = None
     if args.against:  # fail before spending minutes on a run that cannot be compared
@@ -166,19 +166,8 @@ def main(argv: list[str] | None = None) -> int:
         from ishowtts_studio.bench_devices import run_devices
 
         return run_devices(settings, args, kind, lambda text: chunk_for_engine(text, eng_s))
-    engine = F5Engine(
-        checkpoint=f5.checkpoint, vocab=f5.vocab, vocoder=f5.vocoder, model_name=f5.model, device=eng_s.device,
-        precision=eng_s.precision, cache_dir=settings.paths.cache, random_weights=kind,
-        cuda_graphs=eng_s.cuda_graphs and not args.no_graphs, compile_model=args.compile or eng_s.compile,
-        bucket_frames=eng_s.bucket_frames, ref_cache_items=eng_s.ref_cache_items, attention=eng_s.attention,
-        fused_kernels=eng_s.fused_kernels, prepare_min_frames=eng_s.prepare_min_frames,
-        prepare_max_frames=eng_s.prepare_max_frames, exact_graphs=eng_s.exact_graphs,
-        share_graph_memory=eng_s.share_graph_memory, cudnn_benchmark=eng_s.cudnn_benchmark,
-        idle_before_prepare_s=eng_s.idle_prepare_after_s, fp8_gemms=eng_s.fp8_gemms,
-        padded_attention=eng_s.padded_attention,
-        prepare_exact_bytes=eng_s.prepare_exact_bytes, prepare_exact_voices=eng_s.prepare_exact_voices,
-        compile_vocoder=(args.compile or eng_s.compile) and eng_s.compile_vocoder,
-    )
+    # the studio's own engine from the settings (engine_factory), with the command line's switches on top
+    engine = f5_engine(settings, eng_s.device, kind, **engine_overrides(args, eng_s))
     queue_room = max(args.concurrency, (args.messages or max(WORKLOAD_MESSAGES.values())) if args.workload else 0)
     runtime = EngineRuntime(engine, queue_size=max(eng_s.queue_size, queue_room + 1),
                             max_batch=max(eng_s.max_batch, args.concurrency), batch_wait_s=eng_s.batch_wait_ms / 1000)

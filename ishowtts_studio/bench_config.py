@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -78,3 +79,11 @@ class BenchConfig:
     messages: int = 0  # lines per workload; 0 = 80 paced, 48 burst
     rate: float = 4.0  # paced arrivals per second
     workload_seed: int = 17
+
+
+def engine_overrides(args: Any, eng: Any) -> dict[str, Any]:
+    """The benchmark command line's engine switches (`--no-graphs`, `--compile`) over the [engine] settings, as
+    `engine_factory.f5_engine` overrides; the vocoder is compiled only where the model is."""
+    compile_model = bool(args.compile or eng.compile)
+    return {"cuda_graphs": eng.cuda_graphs and not args.no_graphs, "compile_model": compile_model,
+            "compile_vocoder": compile_model and eng.compile_vocoder}

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ishowtts_studio.bench_config import VOICES, BenchConfig, builtin_voice
+from ishowtts_studio.bench_config import VOICES, BenchConfig, builtin_voice, engine_overrides
 from ishowtts_studio.bench_rows import measure_concurrent
 from ishowtts_studio.bench_workloads import run_workload
 from ishowtts_studio.device_routing import check_devices, parse_devices
@@ -172,7 +172,7 @@ def run_devices(settings: Settings, args: argparse.Namespace, kind: str | None,
         print("--devices measures --concurrency N and/or --workload paced burst: add at least one", file=sys.stderr)
         return 2
     eng = settings.engine
-    engine_args = {"cuda_graphs": eng.cuda_graphs and not args.no_graphs, "compile_model": args.compile or eng.compile}
+    engine_args = engine_overrides(args, eng)
     queue_room = max(args.concurrency, args.messages or 80)
     runtime_args = {"queue_size": max(eng.queue_size, queue_room + 1),
                     "max_batch": max(eng.max_batch, args.concurrency), "batch_wait_s": eng.batch_wait_ms / 1000}

@@ -290,7 +290,6 @@ class F5Engine:
                 out[i] = ChunkAudio(audio=wave, duration_frames=mel.shape[0], ref_frames=prepared.ref_frames)
                 if on_ready is not None:
                     on_ready(i, out[i])
-        self._last_busy = time.monotonic()
         return out  # type: ignore[return-value]
 
     def _render(self, items: list[SampleItem], refs: list[PreparedVoice],
