@@ -117,6 +117,16 @@ class RequestHandle:
             self._pieces.append(piece)
             self._events.put(piece)
 
+    def complete(self) -> RequestStats:
+        """All audio is out: fill in the request's figures, then finish it."""
+        st = self.stats
+        st.latency_s = time.perf_counter() - self.submitted
+        st.audio_s = self.samples / self.sample_rate
+        st.rtf = st.latency_s / st.audio_s if st.audio_s else 0.0
+        st.finished_at = time.time()
+        self.finish()
+        return st
+
     def finish(self, error: BaseException | None = None) -> None:
         self._error = error
         self._finished.set()

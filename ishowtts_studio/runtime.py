@@ -228,8 +228,11 @@ class EngineRuntime(RuntimeStatus):
         return False
 
     def _take(self, active: list[ActiveRequest], block: bool) -> None:
-        """Move waiting requests into the active set (bounded, so the queue applies back-pressure)."""
-        deadline = time.perf_counter() + self.batch_wait_s
+        """Move waiting requests into the active set (bounded: the queue applies back-pressure). Only requests that
+        came together wait, for the rest of their burst, until `batch_wait_s` after the first one arrived; a lone
+        request, or a worker with work in hand and nothing waiting, goes on at once (test_batch_window.py)."""
+        first_arrival: float | None = None
+        deadline = 0.0
         while self.scheduler.accept(len(active)):
             self._run_calls()
             try:
@@ -245,6 +248,10 @@ class EngineRuntime(RuntimeStatus):
                 return
             if item is None:
                 return
+            if first_arrival is None:
+                first_arrival = self._handles[id(item)].submitted
+            else:  # a second one was waiting too: a burst, whose rest may still be on its way
+                deadline = first_arrival + self.batch_wait_s
             accepted = self._accept(item)
             if accepted is not None:
                 active.append(accepted)
@@ -331,14 +338,9 @@ class EngineRuntime(RuntimeStatus):
             ready(k, out)
 
     def _complete(self, a: ActiveRequest) -> None:
-        st = a.handle.stats
-        st.latency_s = time.perf_counter() - a.handle.submitted
-        st.audio_s = a.handle.samples / a.handle.sample_rate
-        st.rtf = st.latency_s / st.audio_s if st.audio_s else 0.0
-        st.finished_at = time.time()
+        st = a.handle.complete()
         self.completed += 1
         self.recent.append(st)
-        a.handle.finish()
         for listener in self.listeners:
             try:
                 listener(st)

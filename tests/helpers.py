@@ -63,6 +63,24 @@ def open_page(browser: Any, url: str, *, ready: str | None = "Engine ready", rea
         yield page
 
 
+@contextlib.contextmanager
+def held_worker(runtime: Any, timeout_s: float = 30.0) -> Iterator[None]:
+    """Keep a runtime's worker busy (inside an engine call) for the block: requests submitted meanwhile wait in
+    its queue together, as a burst does, and the worker takes them when the block ends."""
+    import threading
+
+    gate, busy = threading.Event(), threading.Event()
+    blocker = threading.Thread(target=runtime.call, args=(lambda engine: (busy.set(), gate.wait(timeout_s)),),
+                               daemon=True)
+    blocker.start()
+    try:
+        assert busy.wait(10), "the worker runs the blocking call"
+        yield
+    finally:
+        gate.set()
+        blocker.join(timeout_s)
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))

@@ -322,16 +322,12 @@ class RayRuntime:
             if f.name in remote and f.name not in ("ttfa_s", "latency_s", "audio_s", "rtf", "finished_at"):
                 setattr(st, f.name, remote[f.name])
         st.replica = stream.replica
-        st.latency_s = time.perf_counter() - stream.handle.submitted
-        st.audio_s = stream.handle.samples / stream.handle.sample_rate
-        st.rtf = st.latency_s / st.audio_s if st.audio_s else 0.0
-        st.finished_at = time.time()
         with stream.lock:
             if stream.handle.done:
                 return
+            stream.handle.complete()
             self.completed += 1
             self.recent.append(st)
-            stream.handle.finish()
         for listener in self.listeners:
             try:
                 listener(st)

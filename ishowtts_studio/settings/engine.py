@@ -42,7 +42,8 @@ class EngineSettings(Section):
     queue_size: int = opt(32, "Requests that may wait for the GPU before new ones are refused.", lo=1, hi=1024)
     max_batch: int = opt(8, "Most requests sampled together in one GPU batch.", lo=1, hi=64)
     batch_wait_ms: float = opt(
-        4.0, "How long the GPU worker waits for more requests to fill a batch, in milliseconds.", lo=0.0, hi=1000.0
+        4.0, "How long requests that arrive together wait for the rest of their burst to join one batch, in "
+        "milliseconds (from the first one's arrival). A request that arrives alone never waits.", lo=0.0, hi=1000.0
     )
     crossfade_ms: int = opt(150, "Crossfade between consecutive text chunks, in milliseconds.", lo=0, hi=1000)
     first_chunk_chars: int = opt(

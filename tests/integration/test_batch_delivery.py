@@ -13,6 +13,7 @@ import pytest
 from ishowtts_studio.engines.base import ChunkJob, GenerationParams, VoiceRef
 from ishowtts_studio.engines.f5 import F5Engine
 from ishowtts_studio.runtime import EngineRuntime, SynthesisRequest
+from tests.helpers import held_worker
 
 EN_WAV = Path(str(files("f5_tts").joinpath("infer/examples/basic/basic_ref_en.wav")))
 VOICE = VoiceRef(slug="en", audio_path=EN_WAV, transcript="Some call me nature, others call me mother nature.",
@@ -26,7 +27,7 @@ LONG = "This message is a good deal longer than the first one, so the engine spe
 def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EngineRuntime]:
     engine = F5Engine(checkpoint="", vocab="", vocoder="", device="cpu", cache_dir=tmp_path_factory.mktemp("cache"),
                       random_weights="smoke")
-    rt = EngineRuntime(engine, queue_size=8, max_batch=8, batch_wait_s=0.5)  # a wide window: one batch for both
+    rt = EngineRuntime(engine, queue_size=8, max_batch=8, batch_wait_s=0.5)
     rt.start()
     assert rt.wait_ready(180), rt.message
     yield rt
@@ -34,8 +35,9 @@ def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EngineRuntime]
 
 
 def test_short_request_of_a_batch_is_done_before_the_long_one(runtime: EngineRuntime) -> None:
-    long_h = runtime.submit(SynthesisRequest(voice=VOICE, chunks=[LONG], params=PARAMS, seed=1))
-    short_h = runtime.submit(SynthesisRequest(voice=VOICE, chunks=[SHORT], params=PARAMS, seed=2))
+    with held_worker(runtime):  # both wait in the queue together, as a burst
+        long_h = runtime.submit(SynthesisRequest(voice=VOICE, chunks=[LONG], params=PARAMS, seed=1))
+        short_h = runtime.submit(SynthesisRequest(voice=VOICE, chunks=[SHORT], params=PARAMS, seed=2))
     long_audio, long_st = long_h.result(timeout=120)
     short_audio, short_st = short_h.result(timeout=120)
     assert long_st.batch_size == short_st.batch_size == 2  # sampled in one batch

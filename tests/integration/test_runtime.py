@@ -15,6 +15,7 @@ import torch
 from ishowtts_studio.engines.base import EngineUnavailable, GenerationParams, VoiceRef
 from ishowtts_studio.engines.f5 import F5Engine
 from ishowtts_studio.runtime import EngineRuntime, SynthesisError, SynthesisRequest
+from tests.helpers import held_worker
 
 EN_WAV = Path(str(files("f5_tts").joinpath("infer/examples/basic/basic_ref_en.wav")))
 VOICE = VoiceRef(slug="en", audio_path=EN_WAV, transcript="Some call me nature, others call me mother nature.",
@@ -58,14 +59,8 @@ def test_streamed_chunks_concatenate_to_the_result(runtime: EngineRuntime) -> No
 def test_concurrent_requests_are_batched_without_changing_results(runtime: EngineRuntime) -> None:
     texts = ["Short one.", "A somewhat longer sentence for the batch.", "Medium length text here."]
     alone = [runtime.submit(_request(t, seed=10 + i)).result()[0] for i, t in enumerate(texts)]
-    # hold the worker so all three wait in the queue together, then release it
-    gate, busy = threading.Event(), threading.Event()
-    blocker = threading.Thread(target=runtime.call, args=(lambda engine: (busy.set(), gate.wait(30)),))
-    blocker.start()
-    assert busy.wait(10), "the worker runs the blocking call"
-    handles = [runtime.submit(_request(t, seed=10 + i)) for i, t in enumerate(texts)]
-    gate.set()
-    blocker.join()
+    with held_worker(runtime):  # all three wait in the queue together
+        handles = [runtime.submit(_request(t, seed=10 + i)) for i, t in enumerate(texts)]
     together = [h.result()[0] for h in handles]
     assert max(h.stats.batch_size for h in handles) > 1, "requests waiting together run as one batch"
     for a, b in zip(alone, together):
@@ -105,13 +100,8 @@ def test_out_of_memory_on_a_batch_retries_one_by_one(runtime: EngineRuntime,
         return real(jobs, on_ready=on_ready)
 
     monkeypatch.setattr(engine, "synthesize", no_memory_for_batches)
-    gate, busy = threading.Event(), threading.Event()
-    blocker = threading.Thread(target=runtime.call, args=(lambda e: (busy.set(), gate.wait(30)),))
-    blocker.start()
-    assert busy.wait(10), "the worker runs the blocking call"
-    handles = [runtime.submit(_request(f"Request number {i} in the batch.", seed=i)) for i in range(3)]
-    gate.set()
-    blocker.join()
+    with held_worker(runtime):
+        handles = [runtime.submit(_request(f"Request number {i} in the batch.", seed=i)) for i in range(3)]
     results = [h.result(60)[0] for h in handles]
     assert max(sizes) > 1 and sizes.count(1) >= 3, f"batch tried, then one by one: {sizes}"
     assert all(r.size > 0 for r in results)
