@@ -175,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
                       compare_stock=args.compare_stock, concurrency=args.concurrency, peak_tflops=args.peak_tflops,
                       rows=not args.no_rows, workloads=args.workload, messages=args.messages, rate=args.rate)
     timings: dict[str, float] = {}
+    pools: dict[str, dict[str, float]] = {}  # where reserved GPU memory sits, at each stage
 
     def warm(eng: Any, progress: Callable[[float, str], None]) -> None:
         timings["load_s"] = time.perf_counter() - t_start
@@ -184,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         timings["warmup_s"] = time.perf_counter() - t_warm
         timings.update({f"after_warmup_{k}": v for k, v in eng.memory_stats().items()})
         timings["graphs_after_warmup"] = eng.info().fast_path.get("graphs_captured", 0)
+        pools["after_warmup"] = eng.memory_pools()
 
     t_start = time.perf_counter()
     runtime.start(warm)
@@ -199,8 +201,12 @@ def main(argv: list[str] | None = None) -> int:
     timings["prepared_s"] = time.perf_counter() - t_settle
     timings.update(runtime.call(lambda eng: {f"after_prepared_{k}": v for k, v in eng.memory_stats().items()}))
     timings["graphs_after_prepared"] = runtime.call(lambda eng: eng.info().fast_path.get("graphs_captured", 0))
+    pools["after_prepared"] = runtime.call(lambda eng: eng.memory_pools())
     result = run_benchmark(runtime, cfg, chunker=lambda text: chunk_for_engine(text, eng_s))
     result["startup"] = timings
+    pools["end"] = runtime.call(lambda eng: eng.memory_pools())
+    if any(pools.values()):
+        result["memory_pools"] = pools
     runtime.stop()
     print(format_table(result))
 

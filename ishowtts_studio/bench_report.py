@@ -100,5 +100,12 @@ def format_table(result: dict[str, Any]) -> str:
         lines.append(f"start-up: load {up.get('load_s', 0):.1f} s, warm-up {up.get('warmup_s', 0):.1f} s, then "
                      f"{up.get('prepared_s', 0):.1f} s preparing between requests "
                      f"({up.get('graphs_after_prepared', 0)} graphs)")
+    for stage, pool in result.get("memory_pools", {}).items():
+        lines.append(
+            f"GPU memory {stage.replace('_', ' ')}: reserved {pool['default_reserved_mib']:.0f} MiB default pool "
+            f"({pool['default_allocated_mib']:.0f} allocated) + {pool['graphs_reserved_mib']:.0f} MiB in "
+            f"{pool['graph_pools']:.0f} graph pool(s) ({pool['graphs_allocated_mib']:.0f} allocated); "
+            f"{pool['side_stream_reserved_mib']:.0f} MiB on side streams, largest segment "
+            f"{pool['largest_segment_mib']:.0f} MiB")
     return "\n".join(lines)
 

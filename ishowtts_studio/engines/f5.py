@@ -23,6 +23,7 @@ from ishowtts_studio.engines.f5_refs import HOP, SAMPLE_RATE, TARGET_RMS, Prepar
 from ishowtts_studio.engines.f5_sampler import F5Sampler, SampleItem, round_up
 from ishowtts_studio.engines.f5_vocoder import VocosDecoder
 from ishowtts_studio.engines.f5_weights import locate_weights
+from ishowtts_studio.engines.gpu_memory import pool_breakdown
 from ishowtts_studio.engines.smoke import ensure_random_weights, full_arch
 
 log = logging.getLogger(__name__)
@@ -376,6 +377,10 @@ class F5Engine:
             "reserved_mib": torch.cuda.memory_reserved(self.device) / mib,
             "peak_mib": torch.cuda.max_memory_allocated(self.device) / mib,
         }
+
+    def memory_pools(self) -> dict[str, float]:
+        """Reserved memory split by the allocator's pools and streams (gpu_memory.py; slow: benchmarks only)."""
+        return pool_breakdown(self.device)
 
     def cache_stats(self) -> dict[str, int]:
         shapes = dict(self.sampler.shape_stats) if self.sampler is not None else {}
