@@ -229,8 +229,8 @@ class EngineRuntime(RuntimeStatus):
 
     def _take(self, active: list[ActiveRequest], block: bool) -> None:
         """Move waiting requests into the active set (bounded: the queue applies back-pressure). Only requests that
-        came together wait, for the rest of their burst, until `batch_wait_s` after the first one arrived; a lone
-        request, or a worker with work in hand and nothing waiting, goes on at once (test_batch_window.py)."""
+        came together wait, for the rest of their burst, until `batch_wait_s` after the first one arrived or a
+        batch's worth is in; a lone request, or a worker with work in hand, goes on at once (test_batch_window.py)."""
         first_arrival: float | None = None
         deadline = 0.0
         while self.scheduler.accept(len(active)):
@@ -240,7 +240,7 @@ class EngineRuntime(RuntimeStatus):
                     item = self._queue.get(timeout=0.1)
                     block = False
                 else:
-                    remaining = deadline - time.perf_counter()
+                    remaining = deadline - time.perf_counter() if len(active) < self.max_batch else 0.0
                     item = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
             except queue.Empty:
                 if block:  # nothing arrived for a while: let the engines prepare ahead

@@ -76,6 +76,16 @@ def test_requests_that_arrive_together_share_a_batch_and_stragglers_join_it(runt
     assert sizes == [3, 3, 3], f"the burst and its straggler ran as batches of {sizes}"
 
 
+def test_a_burst_that_fills_a_batch_does_not_wait_out_the_window(runtime: EngineRuntime) -> None:
+    with held_worker(runtime):  # a full batch's worth (max_batch 8) arrives together
+        handles = [runtime.submit(_request([f"Line {i} of a full burst."], seed=10 + i)) for i in range(8)]
+        released = time.perf_counter()
+    stats = [h.result(60)[1] for h in handles]
+    assert [st.batch_size for st in stats] == [8] * 8
+    finished = max(h.submitted + st.latency_s for h, st in zip(handles, stats))
+    assert finished - released < WINDOW_S / 2, "a full batch waited for company it had no room for"
+
+
 def test_a_zero_window_still_batches_what_waits_together(tmp_path: Path) -> None:
     engine = F5Engine(checkpoint="", vocab="", vocoder="", device="cpu", cache_dir=tmp_path / "cache",
                       random_weights="smoke")
