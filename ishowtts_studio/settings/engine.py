@@ -43,7 +43,8 @@ class EngineSettings(Section):
     max_batch: int = opt(8, "Most requests sampled together in one GPU batch.", lo=1, hi=64)
     batch_wait_ms: float = opt(
         4.0, "How long requests that arrive together wait for the rest of their burst to join one batch, in "
-        "milliseconds (from the first one's arrival). A request that arrives alone never waits.", lo=0.0, hi=1000.0
+        "milliseconds (from the first one's arrival, and no longer once a batch is full). A request that arrives "
+        "alone never waits.", lo=0.0, hi=1000.0,
     )
     crossfade_ms: int = opt(150, "Crossfade between consecutive text chunks, in milliseconds.", lo=0, hi=1000)
     first_chunk_chars: int = opt(
