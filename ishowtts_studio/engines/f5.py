@@ -11,17 +11,17 @@ import logging
 import os
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from ishowtts_studio.engines.base import ChunkAudio, ChunkJob, EngineInfo, EngineUnavailable, ReadyCallback, VoiceRef
 from ishowtts_studio.engines.f5_prepare import total_frames, warmup
-from ishowtts_studio.engines.f5_refs import HOP, SAMPLE_RATE, TARGET_RMS, PreparedVoice, RefCache
+from ishowtts_studio.engines.f5_refs import HOP, SAMPLE_RATE, PreparedVoice, RefCache
 from ishowtts_studio.engines.f5_sampler import F5Sampler, SampleItem, round_up
-from ishowtts_studio.engines.f5_vocoder import VocosDecoder
+from ishowtts_studio.engines.f5_vocoder import PendingWaves, VocosDecoder, hand_over
 from ishowtts_studio.engines.f5_weights import locate_weights
 from ishowtts_studio.engines.gpu_memory import pool_breakdown
 from ishowtts_studio.engines.smoke import ensure_random_weights, full_arch
@@ -282,25 +282,27 @@ class F5Engine:
                 lengths.setdefault(self.sampler.duration_of(item), []).append(i)
             groups = [lengths[n] for n in sorted(lengths)]
         out: list[ChunkAudio | None] = [None] * len(jobs)
+        # on a GPU, one group ahead: the next group's work is queued before this one's audio is waited for and
+        # handed over, so the GPU goes from group to group without waiting for the host in between (on the CPU,
+        # launching is running: a short group would wait for the next one)
+        late: list[Callable[[], None]] = []
         for idx in groups:
-            waves, mels = self._render([items[i] for i in idx], [refs[i] for i in idx], params)
-            for i, wave, mel in zip(idx, waves, mels):
-                prepared = refs[i]
-                if 0 < prepared.rms < TARGET_RMS:
-                    wave = wave * (prepared.rms / TARGET_RMS)
-                out[i] = ChunkAudio(audio=wave, duration_frames=mel.shape[0], ref_frames=prepared.ref_frames)
-                if on_ready is not None:
-                    on_ready(i, out[i])
+            pending, mels = self._launch([items[i] for i in idx], [refs[i] for i in idx], params)
+            late.append(partial(hand_over, idx, pending, mels, refs, out, on_ready))
+            while len(late) > (1 if self.device.type == "cuda" else 0):
+                late.pop(0)()
+        for rest in late:
+            rest()
         return out  # type: ignore[return-value]
 
-    def _render(self, items: list[SampleItem], refs: list[PreparedVoice],
-                params: Any) -> tuple[list[np.ndarray], list[torch.Tensor]]:
-        """Waveforms (on the host) and mels of these items."""
+    def _launch(self, items: list[SampleItem], refs: list[PreparedVoice],
+                params: Any) -> tuple[PendingWaves, list[torch.Tensor]]:
+        """Queue sampling and vocoding of these items: their waveforms on their way to the host, and their mels."""
         mels = self.sample_mels(items, params)
         assert self.decoder is not None
-        waves = self.decoder.decode([mel[p.ref_frames:] for mel, p in zip(mels, refs)])
+        pending = self.decoder.launch([mel[p.ref_frames:] for mel, p in zip(mels, refs)])
         self._last_busy = time.monotonic()
-        return waves, mels
+        return pending, mels
 
     def sample_mels(self, items: list[SampleItem], params: Any) -> list[torch.Tensor]:
         """Sample the items in groups of one exact length, each group in its own batch.
