@@ -118,6 +118,7 @@ class F5Sampler:
         # and one set of input buffers (`_buffer`): memory is that of the largest graph, not the sum of all.
         self.share_graph_memory = share_graph_memory
         self._pool: Any = None
+        self._capture_stream: Any = None
         self._arena: dict[str, torch.Tensor] = {}
         # lengths served unpadded (exact) at batch 1: a length met a second time is queued for an exact graph,
         # prepared off the request's path (`prepare_pending`); until then it is served from its padded bucket
@@ -579,6 +580,15 @@ class F5Sampler:
             self._pool = torch.cuda.graph_pool_handle()
         return self._pool
 
+    def capture_stream(self) -> Any:
+        """The side stream every graph of this sampler is warmed up and captured on, made on the sampler's GPU.
+        One for all: the caching allocator hands a freed block out again only on the stream it was used on, so
+        when each capture had a stream of its own (PyTorch lends 32 per GPU in turn), what one graph's step freed
+        in the shared pool could not serve the next, and each stream's library workspaces were set up again."""
+        if self._capture_stream is None:
+            self._capture_stream = torch.cuda.Stream(device=self.device)
+        return self._capture_stream
+
     def _graph_for(self, batch: int, length: int, use_cfg: bool, padded: bool) -> _StepGraph:
         key = (batch, length, use_cfg, padded)
         pinned = self._pinned.get(key)
@@ -639,10 +649,11 @@ class _StepGraph:
             self.index.add_(1)
 
         # warm up on a side stream (as CUDA graph capture requires), then capture
-        # the side stream is made on this graph's GPU: PyTorch's default capture stream is one per process, made on
-        # whichever GPU captured first, and capturing on another GPU's stream marks that GPU's random generator as
-        # capturing (its worker then fails with "Offset increment outside graph capture"), as seen on two H200s
-        stream = torch.cuda.Stream(device=self.x.device)
+        # the side stream is the sampler's, on this graph's GPU: PyTorch's default capture stream is one per
+        # process, made on whichever GPU captured first, and capturing on another GPU's stream marks that GPU's
+        # random generator as capturing (its worker then fails with "Offset increment outside graph capture"), as
+        # seen on two H200s
+        stream = sampler.capture_stream()
         stream.wait_stream(torch.cuda.current_stream(self.x.device))
         # two warm-up steps for the first graph of a kind (lazy library set-up), one after that: it is time a
         # capture costs, on whatever path it runs
