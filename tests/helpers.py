@@ -8,6 +8,7 @@ pytest temp folder, never in the repository's own voices/ or samples/.
 from __future__ import annotations
 
 import contextlib
+import importlib.resources
 import os
 import signal
 import socket
@@ -27,6 +28,9 @@ START_TIMEOUT_S = 180.0
 # Tests that vote through the API do not wait the clips' length in real time: their studios accept a vote at once
 # (nfe.listen_slack_s). The check itself runs with the shipped value in tests/integration/test_polish_api.py.
 NO_LISTEN_WAIT_S = 86400.0
+# real speech for the tests: the English reference clip f5-tts ships, and what it says
+EN_CLIP = Path(str(importlib.resources.files("f5_tts").joinpath("infer/examples/basic/basic_ref_en.wav")))
+EN_TEXT = "Some call me nature, others call me mother nature."
 CHROMIUM = "/usr/bin/chromium"  # Debian's; Playwright's own browser download cannot run here
 # no GPU, no background traffic (this machine's network is closed), and audio may play without a gesture
 CHROMIUM_ARGS = [
@@ -61,6 +65,22 @@ def open_page(browser: Any, url: str, *, ready: str | None = "Engine ready", rea
         if ready is not None:
             expect(page.locator("#status-banner")).to_contain_text(ready, timeout=ready_timeout_ms)
         yield page
+
+
+def en_voice(tag: str) -> Any:
+    """The English clip as a voice of the engine layer; `tag` (its content hash) keeps each module's cached
+    reference analysis apart."""
+    from ishowtts_studio.engines.base import VoiceRef
+
+    return VoiceRef(slug="en", audio_path=EN_CLIP, transcript=EN_TEXT, content_hash=tag)
+
+
+def smoke_f5(cache: Path, **options: Any) -> Any:
+    """The real F5 engine on the tiny random model (`--smoke`), on the CPU, caching under `cache`."""
+    from ishowtts_studio.engines.f5 import F5Engine
+
+    return F5Engine(checkpoint="", vocab="", vocoder="", device="cpu", cache_dir=cache, random_weights="smoke",
+                    **options)
 
 
 @contextlib.contextmanager

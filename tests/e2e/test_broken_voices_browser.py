@@ -3,7 +3,6 @@ wrong when it is chosen, and repairs it with a new clip."""
 
 from __future__ import annotations
 
-import importlib.resources
 import re
 import uuid
 from pathlib import Path
@@ -11,10 +10,7 @@ from pathlib import Path
 import pytest
 from gradio_client import handle_file
 
-from tests.helpers import open_page
-
-EN_CLIP = Path(str(importlib.resources.files("f5_tts").joinpath("infer/examples/basic/basic_ref_en.wav")))
-EN_TEXT = "Some call me nature, others call me mother nature."
+from tests.helpers import EN_CLIP, EN_TEXT, open_page
 
 
 def add(client, name: str) -> dict:

@@ -3,21 +3,18 @@ first real use hit. Each test failed before its fix."""
 
 from __future__ import annotations
 
-import importlib.resources
 import re
 import uuid
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import open_page
+from tests.helpers import EN_CLIP, EN_TEXT, open_page
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 expect = playwright_sync.expect
 
 EN = "Nature (English)"
-EN_CLIP = Path(str(importlib.resources.files("f5_tts").joinpath("infer/examples/basic/basic_ref_en.wav")))
-EN_TEXT = "Some call me nature, others call me mother nature."
 
 
 def pick(page, elem_id: str, name: str) -> None:

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.resources
 import re
 import uuid
-from pathlib import Path
 
 import pytest
+
+from tests.helpers import EN_CLIP
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 expect = playwright_sync.expect
 
-EN_CLIP = Path(str(importlib.resources.files("f5_tts").joinpath("infer/examples/basic/basic_ref_en.wav")))
 STATS_DONE = re.compile(r"RTF \d+\.\d+.*seed \d+", re.S)
 
 

@@ -4,20 +4,15 @@ instead of all at the end of the batch (tiny smoke F5 model on the CPU, the real
 from __future__ import annotations
 
 from collections.abc import Iterator
-from importlib.resources import files
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from ishowtts_studio.engines.base import ChunkJob, GenerationParams, VoiceRef
-from ishowtts_studio.engines.f5 import F5Engine
+from ishowtts_studio.engines.base import ChunkJob, GenerationParams
 from ishowtts_studio.runtime import EngineRuntime, SynthesisRequest
-from tests.helpers import held_worker
+from tests.helpers import en_voice, held_worker, smoke_f5
 
-EN_WAV = Path(str(files("f5_tts").joinpath("infer/examples/basic/basic_ref_en.wav")))
-VOICE = VoiceRef(slug="en", audio_path=EN_WAV, transcript="Some call me nature, others call me mother nature.",
-                 content_hash="delivery-en")
+VOICE = en_voice("delivery-en")
 PARAMS = GenerationParams(nfe=4, cfg_strength=2.0, sway_coef=-1.0, speed=1.0)
 SHORT = "Hi chat!"
 LONG = "This message is a good deal longer than the first one, so the engine spends more time on it. " * 2
@@ -25,8 +20,7 @@ LONG = "This message is a good deal longer than the first one, so the engine spe
 
 @pytest.fixture(scope="module")
 def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EngineRuntime]:
-    engine = F5Engine(checkpoint="", vocab="", vocoder="", device="cpu", cache_dir=tmp_path_factory.mktemp("cache"),
-                      random_weights="smoke")
+    engine = smoke_f5(tmp_path_factory.mktemp("cache"))
     rt = EngineRuntime(engine, queue_size=8, max_batch=8, batch_wait_s=0.5)
     rt.start()
     assert rt.wait_ready(180), rt.message

@@ -7,27 +7,22 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from importlib.resources import files
 from pathlib import Path
 
 import pytest
 
-from ishowtts_studio.engines.base import GenerationParams, VoiceRef
-from ishowtts_studio.engines.f5 import F5Engine
+from ishowtts_studio.engines.base import GenerationParams
 from ishowtts_studio.runtime import EngineRuntime, SynthesisRequest
-from tests.helpers import held_worker
+from tests.helpers import en_voice, held_worker, smoke_f5
 
-EN_WAV = Path(str(files("f5_tts").joinpath("infer/examples/basic/basic_ref_en.wav")))
-VOICE = VoiceRef(slug="en", audio_path=EN_WAV, transcript="Some call me nature, others call me mother nature.",
-                 content_hash="window-en")
+VOICE = en_voice("window-en")
 PARAMS = GenerationParams(nfe=2, cfg_strength=2.0, sway_coef=-1.0, speed=1.0)
 WINDOW_S = 3.0
 
 
 @pytest.fixture(scope="module")
 def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EngineRuntime]:
-    engine = F5Engine(checkpoint="", vocab="", vocoder="", device="cpu", cache_dir=tmp_path_factory.mktemp("cache"),
-                      random_weights="smoke")
+    engine = smoke_f5(tmp_path_factory.mktemp("cache"))
     rt = EngineRuntime(engine, queue_size=8, max_batch=8, batch_wait_s=WINDOW_S)
     rt.start()
     assert rt.wait_ready(180), rt.message
@@ -87,8 +82,7 @@ def test_a_burst_that_fills_a_batch_does_not_wait_out_the_window(runtime: Engine
 
 
 def test_a_zero_window_still_batches_what_waits_together(tmp_path: Path) -> None:
-    engine = F5Engine(checkpoint="", vocab="", vocoder="", device="cpu", cache_dir=tmp_path / "cache",
-                      random_weights="smoke")
+    engine = smoke_f5(tmp_path / "cache")
     rt = EngineRuntime(engine, queue_size=8, max_batch=8, batch_wait_s=0.0)
     rt.start()
     try:

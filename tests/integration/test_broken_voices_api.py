@@ -4,7 +4,6 @@ repaired with a new clip or deleted, and its name is not silently taken by a "-2
 
 from __future__ import annotations
 
-import importlib.resources
 import uuid
 from pathlib import Path
 
@@ -12,8 +11,7 @@ import pytest
 from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 
-EN_CLIP = Path(str(importlib.resources.files("f5_tts").joinpath("infer/examples/basic/basic_ref_en.wav")))
-EN_TEXT = "Some call me nature, others call me mother nature."
+from tests.helpers import EN_CLIP, EN_TEXT
 
 
 def add(client, name: str) -> dict:

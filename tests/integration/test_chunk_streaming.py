@@ -3,23 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from importlib.resources import files
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.helpers import en_voice, smoke_f5
+
 # ---- the runtime follows the policy (real smoke engine, batches recorded as they run) ----------------
-EN_WAV = Path(str(files("f5_tts").joinpath("infer/examples/basic/basic_ref_en.wav")))
 
 
 @pytest.fixture(scope="module")
 def recorded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, list[list[tuple[str, int]]]]]:
-    from ishowtts_studio.engines.f5 import F5Engine
     from ishowtts_studio.runtime import EngineRuntime
 
-    engine = F5Engine(checkpoint="", vocab="", vocoder="", device="cpu", cache_dir=tmp_path_factory.mktemp("cache"),
-                      random_weights="smoke")
+    engine = smoke_f5(tmp_path_factory.mktemp("cache"))
     batches: list[list[tuple[str, int]]] = []
     real = engine.synthesize
 
@@ -36,12 +33,11 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, li
 
 
 def test_runtime_streams_a_long_request_one_chunk_at_a_time(recorded: tuple[Any, list[Any]]) -> None:
-    from ishowtts_studio.engines.base import GenerationParams, VoiceRef
+    from ishowtts_studio.engines.base import GenerationParams
     from ishowtts_studio.runtime import SynthesisRequest
 
     rt, batches = recorded
-    voice = VoiceRef(slug="en", audio_path=EN_WAV, transcript="Some call me nature, others call me mother nature.",
-                     content_hash="sched-en")
+    voice = en_voice("sched-en")
     chunks = ["First part.", "The second part comes next.", "A third part follows it.", "And the fourth ends it."]
     batches.clear()
     handle = rt.submit(SynthesisRequest(voice=voice, chunks=chunks, seed=5, crossfade_s=0.05,

@@ -20,18 +20,11 @@ import pytest
 from gradio_client import Client, handle_file
 
 from ishowtts_studio.voices import VoiceLibrary
-from tests.helpers import Server, start_server, stop
+from tests.helpers import EN_CLIP, EN_TEXT, Server, start_server, stop
 
-EN_TEXT = "Some call me nature, others call me mother nature."
 VOICE = "Nature (English)"
 OPERATIONS = ("synthesize", "add_voice", "import_voice", "render", "vote")
 CACHE_TEMP = ("voice-add-", "voice-import-", "voice-repair-")
-
-
-def _en_clip() -> Path:
-    import importlib.resources
-
-    return Path(str(importlib.resources.files("f5_tts").joinpath("infer/examples/basic/basic_ref_en.wav")))
 
 
 def _client(server: Server) -> Client:
@@ -112,7 +105,7 @@ def _operation(name: str, client: Client, pack: str | None, n: int) -> None:
     if name == "synthesize":
         jobs = [((f"Crash line {n}-{i}. " * 3, VOICE, 4, i), "/synthesize") for i in range(4)]
     elif name == "add_voice":
-        jobs = [((f"Crash add {n}-{i}", handle_file(str(_en_clip())), EN_TEXT, "en"), "/add_voice") for i in range(2)]
+        jobs = [((f"Crash add {n}-{i}", handle_file(str(EN_CLIP)), EN_TEXT, "en"), "/add_voice") for i in range(2)]
     elif name == "import_voice":
         jobs = [((handle_file(pack), f"Crash import {n}-{i}"), "/import_voice") for i in range(2)]
     elif name == "render":

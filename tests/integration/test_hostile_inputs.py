@@ -4,7 +4,6 @@ and nothing is written. The same list renders the table in docs/reliability.md; 
 
 from __future__ import annotations
 
-import importlib.resources
 import json
 import re
 import zipfile
@@ -14,11 +13,11 @@ import httpx
 import pytest
 
 from ishowtts_studio.ui.common import GENERIC_ERROR
+from tests.helpers import EN_CLIP
 from tests.hostile_inputs import AUDIO, CASES, DOC, PACK_BIDI, PACK_LONG, Case, doc_table, render_table
 
 ON_BOTH_DATABASES = True  # server tests run on a studio with SQLite and one with PostgreSQL (conftest.py)
 
-EN_CLIP = Path(str(importlib.resources.files("f5_tts").joinpath("infer/examples/basic/basic_ref_en.wav")))
 MAX_ANSWER_CHARS = 700
 
 

@@ -13,7 +13,6 @@ import re
 import subprocess
 import time
 from collections.abc import Iterator
-from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -21,16 +20,14 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from ishowtts_studio.engines.base import ChunkJob, EngineUnavailable, GenerationParams, VoiceRef
+from ishowtts_studio.engines.base import ChunkJob, EngineUnavailable, GenerationParams
 from ishowtts_studio.engines.f5 import F5Engine
 from ishowtts_studio.engines.indextts import IndexTTSEngine, IndexTTSOptions, WorkerStopped
 from ishowtts_studio.runtime import EngineRuntime, SynthesisRequest
-from tests.helpers import REPO, Server, open_page, running_studio, start_server, stop
+from tests.helpers import EN_CLIP, REPO, Server, en_voice, open_page, running_studio, smoke_f5, start_server, stop
 
 INDEX_PY = REPO / ".venv-indextts" / "bin" / "python"
-EN_WAV = Path(str(files("f5_tts").joinpath("infer/examples/basic/basic_ref_en.wav")))
-VOICE = VoiceRef(slug="en", audio_path=EN_WAV, transcript="Some call me nature, others call me mother nature.",
-                 content_hash="indextts-test-en")
+VOICE = en_voice("indextts-test-en")
 PARAMS = GenerationParams(nfe=0, cfg_strength=2.0, sway_coef=-1.0, speed=1.0)
 # short renders: the random GPT never emits its stop token, so max_mel_tokens sets the length
 FAST = {"max_mel_tokens": 40, "num_beams": 1}
@@ -76,7 +73,7 @@ def test_tiny_model_generates_audio_through_the_real_class(engine: IndexTTSEngin
     assert len(audio) == FAST["max_mel_tokens"] * SAMPLES_PER_TOKEN
     assert np.all(np.isfinite(audio)) and np.max(np.abs(audio)) <= 1.0
     assert float(np.std(audio)) > 1e-3, "random weights still give a non-constant waveform"
-    assert out.ref_frames == sf.info(str(EN_WAV)).frames * 24000 // sf.info(str(EN_WAV)).samplerate // 256
+    assert out.ref_frames == sf.info(str(EN_CLIP)).frames * 24000 // sf.info(str(EN_CLIP)).samplerate // 256
 
 
 def test_same_seed_same_audio_other_seed_other_audio(engine: IndexTTSEngine) -> None:
@@ -184,7 +181,7 @@ def test_corrupt_checkpoint_fails_to_load_with_a_message(tmp_path: Path, tiny_mo
 # ---- the runtime: two engines, one worker ----------------------------------------------------------
 @pytest.fixture
 def two_engine_runtime(tiny_model: Path, tmp_path: Path) -> Iterator[EngineRuntime]:
-    f5 = F5Engine(checkpoint="", vocab="", vocoder="", device="cpu", cache_dir=tmp_path, random_weights="smoke")
+    f5 = smoke_f5(tmp_path)
     index = IndexTTSEngine(model_dir=str(tiny_model), device="cpu")
     rt = EngineRuntime(f5, queue_size=8, max_batch=4, extra_engines={"indextts": index}, max_loaded=1)
     rt.start()

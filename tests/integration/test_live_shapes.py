@@ -7,30 +7,26 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from importlib.resources import files
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from ishowtts_studio.engines.base import ChunkJob, GenerationParams, VoiceRef
+from ishowtts_studio.engines.base import ChunkJob, GenerationParams
 from ishowtts_studio.engines.f5 import F5Engine
 from ishowtts_studio.engines.f5_prepare import queue_voice_lengths, voice_lengths
 from ishowtts_studio.engines.f5_sampler import F5Sampler, SampleItem
 from ishowtts_studio.runtime import EngineRuntime, SynthesisRequest
+from tests.helpers import en_voice, smoke_f5
 
-EN_WAV = Path(str(files("f5_tts").joinpath("infer/examples/basic/basic_ref_en.wav")))
-VOICE = VoiceRef(slug="en", audio_path=EN_WAV, transcript="Some call me nature, others call me mother nature.",
-                 content_hash="live-en")
+VOICE = en_voice("live-en")
 PARAMS = GenerationParams(nfe=4, cfg_strength=2.0, sway_coef=-1.0, speed=1.0)
 BUCKET = 32
 
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory: pytest.TempPathFactory) -> F5Engine:
-    eng = F5Engine(checkpoint="", vocab="", vocoder="", device="cpu", cache_dir=tmp_path_factory.mktemp("cache"),
-                   random_weights="smoke", bucket_frames=BUCKET)
+    eng = smoke_f5(tmp_path_factory.mktemp("cache"), bucket_frames=BUCKET)
     eng.load()
     assert eng.sampler is not None
     eng.sampler.bucket_frames = BUCKET  # the engine keeps CPU runs exact; the serving policy is what is tested

@@ -15,7 +15,6 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
-from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -31,18 +30,17 @@ except ImportError:
     pytest.skip("the Ray Serve extra is not installed (bash install.sh --with-ray)", allow_module_level=True)
 
 from ishowtts_studio.engine_factory import f5_from_settings, indextts_from_settings
-from ishowtts_studio.engines.base import EngineUnavailable, GenerationParams, VoiceRef
+from ishowtts_studio.engines.base import EngineUnavailable, GenerationParams
 from ishowtts_studio.request import BusyError, SynthesisError, SynthesisRequest
 from ishowtts_studio.serve.app import DEPLOYMENT, build_app, deployment_options
 from ishowtts_studio.serve.client import RayRuntime
 from ishowtts_studio.settings import Settings, load_settings
+from tests.helpers import EN_CLIP, en_voice
 
 pytestmark = pytest.mark.integration
 
 APP = "ishowtts-test"
-EN_WAV = Path(str(files("f5_tts").joinpath("infer/examples/basic/basic_ref_en.wav")))
-VOICE = VoiceRef(slug="en", audio_path=EN_WAV, transcript="Some call me nature, others call me mother nature.",
-                 content_hash="test-en")
+VOICE = en_voice("test-en")
 PARAMS = GenerationParams(nfe=4, cfg_strength=2.0, sway_coef=-1.0, speed=1.0)
 BOUND_S = 120.0  # no client of this module waits longer than this for anything
 
@@ -321,7 +319,7 @@ def test_a_studio_with_serve_address_synthesizes_on_the_replicas(settings: Setti
         health = studio.health()
         assert health["status"] == "ready" and health["device"] == "cpu" and health["smoke"]
         # a new voice is prepared on a replica (runtime.call), then spoken there
-        voice = studio.voices.add_voice("Ray voice", EN_WAV, VOICE.transcript)
+        voice = studio.voices.add_voice("Ray voice", EN_CLIP, VOICE.transcript)
         outcome = studio.synthesis.synthesize("Spoken by a replica.", voice["name"], nfe=4, seed=5)
         assert outcome.stats["replica"].startswith(f"{DEPLOYMENT}#") and outcome.stats["audio_s"] > 0
         assert outcome.wav_path.is_file()

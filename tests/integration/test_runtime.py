@@ -5,26 +5,23 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from importlib.resources import files
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from ishowtts_studio.engines.base import EngineUnavailable, GenerationParams, VoiceRef
+from ishowtts_studio.engines.base import EngineUnavailable, GenerationParams
 from ishowtts_studio.engines.f5 import F5Engine
 from ishowtts_studio.runtime import EngineRuntime, SynthesisError, SynthesisRequest
-from tests.helpers import held_worker
+from tests.helpers import en_voice, held_worker, smoke_f5
 
-EN_WAV = Path(str(files("f5_tts").joinpath("infer/examples/basic/basic_ref_en.wav")))
-VOICE = VoiceRef(slug="en", audio_path=EN_WAV, transcript="Some call me nature, others call me mother nature.",
-                 content_hash="test-en")
+VOICE = en_voice("test-en")
 PARAMS = GenerationParams(nfe=4, cfg_strength=2.0, sway_coef=-1.0, speed=1.0)
 
 
 def _engine(cache: Path) -> F5Engine:
-    return F5Engine(checkpoint="", vocab="", vocoder="", device="cpu", cache_dir=cache, random_weights="smoke")
+    return smoke_f5(cache)
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ Every bad input must give a clear error and leave the voice library exactly as i
 
 from __future__ import annotations
 
-import importlib.resources
 import io
 import json
 import shutil
@@ -21,8 +20,7 @@ import soundfile as sf
 from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 
-EN_CLIP = Path(str(importlib.resources.files("f5_tts").joinpath("infer/examples/basic/basic_ref_en.wav")))
-EN_TEXT = "Some call me nature, others call me mother nature."
+from tests.helpers import EN_CLIP, EN_TEXT
 
 
 def uniq(prefix: str = "Test voice") -> str:

@@ -14,8 +14,8 @@ import soundfile as sf
 
 from ishowtts_studio.audio import AudioError
 from ishowtts_studio.voice_cleaning import clean_clip
+from tests.helpers import EN_CLIP
 
-EN_CLIP = Path(str(importlib.resources.files("f5_tts").joinpath("infer/examples/basic/basic_ref_en.wav")))
 ZH_CLIP = Path(str(importlib.resources.files("f5_tts").joinpath("infer/examples/basic/basic_ref_zh.wav")))
 
 needs_sox = pytest.mark.skipif(shutil.which("sox") is None, reason="sox is not installed")
