@@ -3,7 +3,8 @@
 Vocos is ~80 small kernels a call, launch-bound at ~2.7 ms whatever the length on an H200
 (benchmarks/h200-2026-12-01/call2/probe_path.json); with `compile_backbone` its ConvNeXt backbone runs compiled,
 with batch and length dynamic, so one compiled graph serves every length and far fewer kernels are launched.
-The head (linear, magnitude and phase, inverse STFT) stays Vocos's own.
+The head (linear, magnitude and phase, inverse STFT) is Vocos's, computed without torch.istft's host-side check
+(vocos_head.py), so a decode never waits for the GPU.
 
 `launch` queues the decode and the copy to the host without waiting (`PendingWaves`), so the engine can queue the
 next length group's sampling before it waits for this group's audio; `hand_over` turns a group's waveforms into
@@ -19,6 +20,7 @@ import torch
 
 from ishowtts_studio.engines.base import ChunkAudio, ReadyCallback
 from ishowtts_studio.engines.f5_refs import TARGET_RMS, PreparedVoice
+from ishowtts_studio.engines.vocos_head import sync_free_head
 
 
 class VocosDecoder:
@@ -26,6 +28,7 @@ class VocosDecoder:
         self.vocos = vocos
         self.compiled = compile_backbone
         self._backbone = torch.compile(vocos.backbone, dynamic=None) if compile_backbone else vocos.backbone
+        self._head = sync_free_head(vocos.head) or vocos.head
 
     def decode(self, mels: list[torch.Tensor]) -> list[np.ndarray]:
         """Each mel, (frames, n_mels), to its waveform on the host (waits for the GPU)."""
@@ -46,7 +49,7 @@ class VocosDecoder:
             if self.compiled:
                 torch._dynamo.mark_dynamic(batch, 0)
                 torch._dynamo.mark_dynamic(batch, 2)
-            decoded = self.vocos.head(self._backbone(batch))  # what Vocos.decode does
+            decoded = self._head(self._backbone(batch))  # what Vocos.decode does
             for row, i in enumerate(idx):
                 waves[i] = decoded[row]
         lengths = [int(w.shape[-1]) for w in waves]
