@@ -20,7 +20,7 @@ import torch
 from ishowtts_studio.engines.base import ChunkAudio, ChunkJob, EngineInfo, EngineUnavailable, ReadyCallback, VoiceRef
 from ishowtts_studio.engines.f5_prepare import total_frames, warmup
 from ishowtts_studio.engines.f5_refs import HOP, SAMPLE_RATE, PreparedVoice, RefCache
-from ishowtts_studio.engines.f5_sampler import F5Sampler, SampleItem, round_up
+from ishowtts_studio.engines.f5_sampler import F5Sampler, SampleItem, round_up, to_device
 from ishowtts_studio.engines.f5_vocoder import PendingWaves, VocosDecoder, hand_over
 from ishowtts_studio.engines.f5_weights import locate_weights
 from ishowtts_studio.engines.gpu_memory import pool_breakdown
@@ -247,7 +247,7 @@ class F5Engine:
         from f5_tts.model.utils import convert_char_to_pinyin, list_str_to_idx
 
         tokens = convert_char_to_pinyin([text])
-        return list_str_to_idx(tokens, self.vocab_char_map)[0].to(self.device)
+        return to_device(list_str_to_idx(tokens, self.vocab_char_map)[0], self.device)
 
     def sample_item(self, voice: VoiceRef, text: str, *, speed: float = 1.0, seed: int = 0,
                     duration: int | None = None) -> tuple[SampleItem, PreparedVoice]:

@@ -73,6 +73,15 @@ def split_offsets(lengths: list[int], length: int) -> list[int]:
     return offsets
 
 
+def to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A host tensor on `device` without waiting for the GPU: PyTorch copies from ordinary host memory and then
+    synchronises the stream (everything queued before must finish), while a copy from page-locked memory is queued
+    like any kernel (and the page-locked block is not reused before it has run)."""
+    if device.type != "cuda":
+        return t.to(device)
+    return t.pin_memory().to(device, non_blocking=True)
+
+
 def round_up(n: int, multiple: int) -> int:
     return n if multiple <= 1 else int(math.ceil(n / multiple) * multiple)
 
@@ -265,7 +274,7 @@ class F5Sampler:
         attn_bias = cu_seqlens = None
         if padded and self.varlen:
             rows = durations * 2 if use_cfg else durations
-            cu_seqlens = torch.tensor(split_offsets(rows, length), device=dev, dtype=torch.int32)
+            cu_seqlens = to_device(torch.tensor(split_offsets(rows, length), dtype=torch.int32), dev)
         elif padded:
             attn_bias = torch.zeros(mask.shape[0], 1, 1, length, device=dev, dtype=dt)
             attn_bias.masked_fill_(~mask.view(mask.shape[0], 1, 1, length), float("-inf"))
@@ -275,7 +284,7 @@ class F5Sampler:
             self.shape_stats["new_shapes"] += 1
         rope = None if self.use_graphs else self.rope_tables(length)  # a graph holds its own tables
         t, block_mods, final_mods = self._schedule(nfe, sway_coef)
-        cfg = torch.tensor(cfg_strength, device=dev, dtype=dt)
+        cfg = torch.full((), cfg_strength, device=dev, dtype=dt)  # a fill, not a copy that waits for the GPU
         with self._attention_backend():
             x = self._integrate(x, static, cfg, conv_mask, attn_bias, cu_seqlens, rope, t, block_mods, final_mods,
                                 nfe, batch, length, use_cfg, padded)
@@ -373,7 +382,8 @@ class F5Sampler:
             return freqs, xpos
         d = freqs.shape[-1]
         # rotate_half pairs (2i, 2i+1): out[2i] = -x[2i+1], out[2i+1] = x[2i]; fold the sign into sin
-        sign = torch.tensor([-1.0, 1.0], device=freqs.device, dtype=freqs.dtype).repeat(d // 2)
+        sign = torch.ones(d, device=freqs.device, dtype=freqs.dtype)
+        sign[0::2] = -1.0  # fills on the device (a table copied from the host would wait for the GPU)
         cos = freqs.cos().view(1, length, 1, 1, d)
         sin = (freqs.sin() * sign).view(1, length, 1, 1, d)
         return cos, sin
