@@ -101,6 +101,20 @@ def held_worker(runtime: Any, timeout_s: float = 30.0) -> Iterator[None]:
         blocker.join(timeout_s)
 
 
+def fill_and_keep(page: Any, box: Any, value: str, press: str | None = None) -> None:
+    """Fill a page field (then press `press`, e.g. Tab to commit a number) and make sure the value holds: a late
+    answer to an earlier event (picking a voice, switching the engine) can write the old value back after the fill,
+    and the next click would then send that (seen in CI on a loaded machine)."""
+    for _ in range(10):
+        box.fill(value)
+        if press:
+            box.press(press)
+        page.wait_for_timeout(500)
+        if box.input_value() == value:
+            return
+    raise AssertionError(f"the field kept going back to {box.input_value()!r} instead of {value!r}")
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))

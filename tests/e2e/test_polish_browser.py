@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import EN_CLIP, EN_TEXT, open_page
+from tests.helpers import EN_CLIP, EN_TEXT, fill_and_keep, open_page
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 expect = playwright_sync.expect
@@ -51,12 +51,7 @@ def test_renaming_the_voice_in_use_keeps_live_on_it(page, client):
         page.get_by_text("Rename / edit transcript", exact=True).click()
         new_name = page.locator("#voices-new-name textarea, #voices-new-name input").first
         expect(new_name).to_have_value(name)  # the pick fills it with the current name: type after that lands
-        for _ in range(10):  # a second, late answer to the pick can fill the old name in again (seen once in CI)
-            new_name.fill(renamed)
-            page.wait_for_timeout(500)
-            if new_name.input_value() == renamed:
-                break
-        expect(new_name).to_have_value(renamed)
+        fill_and_keep(page, new_name, renamed)  # a late answer to the pick can put the old name back
         page.locator("#voices-rename-btn").click()
         expect(page.locator("#voices-status")).to_contain_text(f"Renamed to {renamed}")
         expect(page.locator("#voices-chosen input")).to_have_value(renamed)

@@ -24,7 +24,18 @@ from ishowtts_studio.engines.base import ChunkJob, EngineUnavailable, Generation
 from ishowtts_studio.engines.f5 import F5Engine
 from ishowtts_studio.engines.indextts import IndexTTSEngine, IndexTTSOptions, WorkerStopped
 from ishowtts_studio.runtime import EngineRuntime, SynthesisRequest
-from tests.helpers import EN_CLIP, REPO, Server, en_voice, open_page, running_studio, smoke_f5, start_server, stop
+from tests.helpers import (
+    EN_CLIP,
+    REPO,
+    Server,
+    en_voice,
+    fill_and_keep,
+    open_page,
+    running_studio,
+    smoke_f5,
+    start_server,
+    stop,
+)
 
 INDEX_PY = REPO / ".venv-indextts" / "bin" / "python"
 VOICE = en_voice("indextts-test-en")
@@ -360,9 +371,7 @@ def test_live_tab_switches_to_indextts_and_speaks(browser, index_server: Server,
         options.get_by_text("IndexTTS options").click()
         expect(page.locator("#indextts-emotion")).to_be_hidden()  # emotion controls are version 2 only
         for elem, value in (("#indextts-max-mel", "20"), ("#indextts-beams", "1")):
-            box = page.locator(f"{elem} input[type=number]")
-            box.fill(value)
-            box.press("Tab")
+            fill_and_keep(page, page.locator(f"{elem} input[type=number]"), value, press="Tab")
         page.locator("#live-text textarea").fill("Spoken by the second engine.")
         page.locator("#synth-btn").click()
         stats = page.locator("#stats-line")
