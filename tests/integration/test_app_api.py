@@ -5,13 +5,14 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 from gradio_client.exceptions import AppError
+
+from tests.helpers import held_worker
 
 ON_BOTH_DATABASES = True  # server tests run on a studio with SQLite and one with PostgreSQL (conftest.py)
 
@@ -146,27 +147,20 @@ def test_full_queue_gives_busy_error(tmp_path):
     })
     studio = Studio(settings)
     studio.start()
-    gate, busy = threading.Event(), threading.Event()
-    blocker = threading.Thread(
-        target=lambda: studio.runtime.call(lambda engine: (busy.set(), gate.wait(60))), daemon=True
-    )
     try:
         assert studio.runtime.wait_ready(120), studio.health()["message"]
-        blocker.start()
-        assert busy.wait(10), "the worker runs the blocking call"
-        assert studio.runtime.queue_depth() == 0
-        waiting = studio.synthesis.start("First in line.", EN, nfe=2, seed=1)  # fills the queue of one
-        with pytest.raises(BusyError, match="The studio is busy: 1 requests are already waiting"):
-            studio.synthesis.start("Second in line.", EN, nfe=2, seed=2)
-        # through the API wrapper the user sees the same message
-        with pytest.raises(gr.Error) as info:
-            StudioAPI(studio).synthesize("Third in line.", EN, 2, 3, 1.0)
-        assert "The studio is busy" in info.value.message
-        gate.set()
+        with held_worker(studio.runtime, timeout_s=60):
+            assert studio.runtime.queue_depth() == 0
+            waiting = studio.synthesis.start("First in line.", EN, nfe=2, seed=1)  # fills the queue of one
+            with pytest.raises(BusyError, match="The studio is busy: 1 requests are already waiting"):
+                studio.synthesis.start("Second in line.", EN, nfe=2, seed=2)
+            # through the API wrapper the user sees the same message
+            with pytest.raises(gr.Error) as info:
+                StudioAPI(studio).synthesize("Third in line.", EN, 2, 3, 1.0)
+            assert "The studio is busy" in info.value.message
         outcome = waiting.finish(timeout=120)
         assert outcome.wav_path.is_file() and outcome.stats["audio_s"] > 0
     finally:
-        gate.set()
         studio.close()
 
 

@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from tests.helpers import EN_CLIP, EN_TEXT
+
 EN = "Nature (English)"
 # over engine.single_chunk_chars (135 bytes), so the take is two chunks ("sentences"); a shorter text is one
 TWO_SENTENCES = ("The first sentence is here and it runs on for quite a while. "
@@ -131,10 +133,7 @@ def test_a_skipped_pair_is_never_offered_again(client):
 def test_custom_preview_text_is_kept_in_voice_json(client, studio_server):
     from gradio_client import handle_file
 
-    clip = Path(str(__import__("importlib.resources").resources.files("f5_tts").joinpath(
-        "infer/examples/basic/basic_ref_en.wav")))
-    voice = client.predict("Preview text voice", handle_file(str(clip)),
-                           "Some call me nature, others call me mother nature.", "en", api_name="/add_voice")
+    voice = client.predict("Preview text voice", handle_file(str(EN_CLIP)), EN_TEXT, "en", api_name="/add_voice")
     line = "Welcome back to the stream, everyone!"
     updated = client.predict(voice["slug"], line, api_name="/set_preview_text")
     assert updated["preview_text"] == line and updated["transcript"] == voice["transcript"]

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from importlib.resources import files
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.helpers import running_studio
+from tests.helpers import EN_CLIP, running_studio
 
 TEXT = "Hello there, friend."
 
@@ -138,8 +136,7 @@ def test_a_long_real_clip_cut_says_which_words_remain(studio: Any, tmp_path: Any
 
     from ishowtts_studio.ui.voices import clean_preview
 
-    clip = Path(str(files("f5_tts").joinpath("infer/examples/basic/basic_ref_en.wav")))
-    audio, sr = sf.read(str(clip), dtype="float32")
+    audio, sr = sf.read(str(EN_CLIP), dtype="float32")
     long = tmp_path / "long.wav"
     sf.write(str(long), np.concatenate([audio, audio, audio]), sr)  # ~16 s of real speech: over the limit
     words = "Some call me nature, others call me mother nature."

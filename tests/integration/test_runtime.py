@@ -20,13 +20,9 @@ VOICE = en_voice("test-en")
 PARAMS = GenerationParams(nfe=4, cfg_strength=2.0, sway_coef=-1.0, speed=1.0)
 
 
-def _engine(cache: Path) -> F5Engine:
-    return smoke_f5(cache)
-
-
 @pytest.fixture(scope="module")
 def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EngineRuntime]:
-    rt = EngineRuntime(_engine(tmp_path_factory.mktemp("cache")), queue_size=16, max_batch=8, batch_wait_s=0.05)
+    rt = EngineRuntime(smoke_f5(tmp_path_factory.mktemp("cache")), queue_size=16, max_batch=8, batch_wait_s=0.05)
     rt.start()
     assert rt.wait_ready(180), rt.message
     yield rt
@@ -133,23 +129,18 @@ def test_offline_hub_id_says_how_to_get_the_weights(tmp_path: Path, monkeypatch:
 def test_engine_calls_never_take_a_place_in_the_request_queue(tmp_path: Path) -> None:
     """Housekeeping calls (metrics, voice preparation) wait on their own channel: with a queue of one,
     a user's request still gets the place while such calls are pending."""
-    rt = EngineRuntime(_engine(tmp_path / "cache"), queue_size=1, max_batch=1)
+    rt = EngineRuntime(smoke_f5(tmp_path / "cache"), queue_size=1, max_batch=1)
     rt.start()
     try:
         assert rt.wait_ready(180), rt.message
-        gate, busy = threading.Event(), threading.Event()
-        holders = [threading.Thread(target=rt.call, args=(lambda e: (busy.set(), gate.wait(30)),))]
-        holders += [threading.Thread(target=rt.call, args=(lambda e: e.cache_stats(),)) for _ in range(3)]
-        holders[0].start()
-        assert busy.wait(10)
-        for t in holders[1:]:
-            t.start()
-        handle = rt.submit(_request("A user's request still fits."))
-        gate.set()
-        for t in holders:
+        with held_worker(rt):
+            calls = [threading.Thread(target=rt.call, args=(lambda e: e.cache_stats(),)) for _ in range(3)]
+            for t in calls:
+                t.start()
+            handle = rt.submit(_request("A user's request still fits."))
+        for t in calls:
             t.join(30)
         audio, _ = handle.result(60)
         assert audio.size > 0
     finally:
-        gate.set()
         rt.stop()

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.resources
 import io
-from pathlib import Path
 
 import av
 import numpy as np
@@ -13,13 +11,12 @@ import soundfile as sf
 import soxr
 
 from ishowtts_studio.encoding import FORMATS, StreamEncoder, encode_whole, output_rate
-
-CLIP = Path(str(importlib.resources.files("f5_tts").joinpath("infer/examples/basic/basic_ref_en.wav")))
+from tests.helpers import EN_CLIP
 
 
 @pytest.fixture(scope="module")
 def speech() -> np.ndarray:
-    audio, sr = sf.read(CLIP, dtype="float32")
+    audio, sr = sf.read(EN_CLIP, dtype="float32")
     audio = audio if audio.ndim == 1 else audio.mean(axis=1)
     return soxr.resample(audio, sr, 24_000).astype(np.float32)
 

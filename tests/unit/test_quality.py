@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.resources
-
 import numpy as np
 import pytest
 import soundfile as sf
 
 from ishowtts_studio import quality
+from tests.helpers import EN_CLIP
 
 
 @pytest.fixture(scope="module")
 def speech() -> tuple[np.ndarray, int]:
-    path = importlib.resources.files("f5_tts").joinpath("infer/examples/basic/basic_ref_en.wav")
-    audio, sr = sf.read(str(path), dtype="float32")
+    audio, sr = sf.read(str(EN_CLIP), dtype="float32")
     if audio.ndim > 1:
         audio = audio.mean(axis=1)
     return audio, sr
