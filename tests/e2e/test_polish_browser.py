@@ -279,6 +279,9 @@ def _show_take(page, word: str) -> None:
     page.locator("#history-search input, #history-search textarea").first.fill(word.lower())
     cell = page.locator("#history-table [role=gridcell]").filter(has_text=word)
     expect(cell).to_have_count(1, timeout=10_000)
+    # the unfiltered table has that one cell too: wait until the search's rows are in (only the take's row left),
+    # or the click lands while the table is redrawn and selects whatever row is first then (seen in CI)
+    expect(page.locator("#history-table tbody tr")).to_have_count(1, timeout=10_000)
     cell.first.click()
     expect(page.locator("#history-info")).to_contain_text(word)
 
