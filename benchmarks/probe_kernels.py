@@ -10,6 +10,8 @@ Each kernel is timed inside a CUDA graph of 20 back-to-back calls (so launch cos
    goes to stderr: is there a faster kernel for these shapes than the one cuBLAS picks?
 3. Attention at the step's shapes (batch x 2 for CFG, 16 heads of 64) with q, k, v laid out as the block makes
    them: cuDNN, FlashAttention-2, memory-efficient.
+5. With --triton-attention: `f5_attention.attention` (the Triton kernel) at each tile size, warp count and pipeline
+   depth, against cuDNN on the same q, k, v, with its largest difference from cuDNN's output.
 4. With --conv: the position embedding's Triton convolution (`f5_kernels.gconv_mish`) at each tile size, warp
    count and pipeline depth, against the configuration it ships with (64 frames, 4 warps, 3 stages).
 """
@@ -138,15 +140,53 @@ def conv() -> list[dict]:
     return out
 
 
+def triton_attention() -> list[dict]:
+    from ishowtts_studio.engines.f5_attention import attention as triton_attention_fn
+
+    out = []
+    for text, m in ROWS.items():
+        frames = {"short": 863, "medium": 1437, "long": 2082, "b16": 863}[text]
+        batch = m // frames
+        qkv = torch.randn(batch, frames, 3, 16, 64, device="cuda", dtype=torch.bfloat16)
+        q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]  # (batch, frames, heads, 64), as the block has them
+        flop = 4 * batch * 16 * frames * frames * 64
+        with sdpa_kernel(SDPBackend.CUDNN_ATTENTION):
+            ref = F.scaled_dot_product_attention(*(t.transpose(1, 2) for t in (q, k, v))).transpose(1, 2)
+            cudnn_us = graph_us(F.scaled_dot_product_attention, *(t.transpose(1, 2) for t in (q, k, v)))
+        rows = []
+        for block_m in (64, 128):
+            for block_n in (32, 64, 128):
+                for warps in (4, 8):
+                    for stages in (2, 3, 4):
+                        cfg = {"block_m": block_m, "block_n": block_n, "warps": warps, "stages": stages}
+                        try:
+                            err = (triton_attention_fn(q, k, v, **cfg).float() - ref.float()).abs().max().item()
+                            us = graph_us(partial(triton_attention_fn, q, k, v, **cfg))
+                        except Exception as exc:  # e.g. out of shared memory for this tile
+                            print(f"attention {text} {cfg}: {str(exc)[:80]}", flush=True)
+                            continue
+                        rows.append({"text": text, **cfg, "us": us, "tflops": round(flop / us / 1e6, 1),
+                                     "max_abs_diff_vs_cudnn": err})
+        best = min(rows, key=lambda r: r["us"])
+        print(json.dumps({"attention": text, "cudnn_us": cudnn_us,
+                          "cudnn_tflops": round(flop / cudnn_us / 1e6, 1), "best": best}), flush=True)
+        out.extend(rows)
+        out.append({"text": text, "cudnn_us": cudnn_us})
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--autotune", action="store_true")
     p.add_argument("--conv", action="store_true", help="only the position embedding's convolution")
+    p.add_argument("--triton-attention", action="store_true", help="only the Triton attention against cuDNN")
     args = p.parse_args()
     result: dict = {"device": torch.cuda.get_device_name(), "torch": torch.__version__}
     if args.conv:
         result["conv"] = conv()
+    elif args.triton_attention:
+        result["triton_attention"] = triton_attention()
     else:
         result |= {"attention": attention(), "gemms": gemms(args.autotune)}
     args.out.write_text(json.dumps(result, indent=1))

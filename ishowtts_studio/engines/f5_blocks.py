@@ -107,6 +107,7 @@ def fused_block(
     eps_next: float,
     gelu_epilogue: bool = False,
     fp8_native: bool = False,
+    triton_attention: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One DiT block (published layout) as a pure function of its weights, so one compiled graph serves
     all blocks. `norm` is this block's modulated attention norm of `x` (computed by the previous block or
@@ -118,7 +119,8 @@ def fused_block(
     `gelu_epilogue`, GELU runs in the GEMM's epilogue: cuBLASLt's GELU is the same tanh form). Weights given
     as `Fp8Weight` (`engine.fp8_gemms`) run as FP8 GEMMs (`f5_fp8`; `fp8_native`: on FP8 tensor cores).
     Padded rows mask their padding either with `attn_bias` (dense attention) or `cu_seqlens` (`varlen_attention`;
-    `engine.padded_attention`)."""
+    `engine.padded_attention`). With `triton_attention` unpadded rows go through `f5_attention` (`engine.attention
+    = "triton"`), which reads q, k and v where they lie and writes the output projection's layout."""
     b, n, dim = x.shape
     _, _, gate_msa, shift_mlp, wscale_mlp, gate_mlp = mod.view(6, dim).unbind(0)
     qkv = linear(norm, w_qkv, b_qkv, fp8_native).view(b, n, 3, heads, -1)
@@ -127,6 +129,8 @@ def fused_block(
     if cu_seqlens is not None:
         q, k, v = (t.reshape(b * n, heads, -1) for t in (qk[:, :, 0], qk[:, :, 1], qkv[:, :, 2]))
         o = varlen_attention(q, k, v, cu_seqlens, n).view(b, n, -1)
+    elif triton_attention and attn_bias is None:
+        o = torch.ops.ishowtts.attention(qk[:, :, 0], qk[:, :, 1], qkv[:, :, 2]).view(b, n, -1)
     else:
         o = F.scaled_dot_product_attention(
             qk[:, :, 0].transpose(1, 2), qk[:, :, 1].transpose(1, 2), qkv[:, :, 2].transpose(1, 2),

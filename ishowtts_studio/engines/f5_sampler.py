@@ -177,6 +177,15 @@ class F5Sampler:
             except ImportError as exc:
                 log.warning("fused kernels off: %s", exc)
                 self.gelu_epilogue = self.triton_conv = False
+        # `engine.attention = "triton"`: unpadded rows through the Triton attention kernel (f5_attention), padded
+        # ones through cuDNN with the padding bias; CUDA and half precision only, elsewhere cuDNN / PyTorch's choice
+        self.triton_attention = bool(attention == "triton" and on_gpu and self.dtype in (torch.float16, torch.bfloat16))
+        if self.triton_attention:
+            try:
+                import ishowtts_studio.engines.f5_attention  # noqa: F401  (registers the custom op)
+            except ImportError as exc:
+                log.warning("engine.attention = triton: %s; cuDNN attention instead", exc)
+                self.triton_attention = False
         if self.triton_conv:
             from ishowtts_studio.engines.f5_kernels import arrange_weight
 
@@ -313,8 +322,9 @@ class F5Sampler:
 
     # ---- internals --------------------------------------------------------------------------
     def _attention_backend(self) -> contextlib.AbstractContextManager:
-        """cuDNN's attention (Hopper-tuned kernels) first when asked for, else PyTorch's own choice."""
-        if self.attention != "cudnn" or self.device.type != "cuda":
+        """cuDNN's attention (Hopper-tuned kernels) first when asked for (with "triton", for the padded rows the
+        Triton kernel does not serve), else PyTorch's own choice."""
+        if self.attention not in ("cudnn", "triton") or self.device.type != "cuda":
             return contextlib.nullcontext()
         from torch.nn.attention import SDPBackend, sdpa_kernel
 
@@ -423,7 +433,8 @@ class F5Sampler:
                     _mark_dynamic(h, norm)
                 nw, nb, neps = lns[j + 1]
                 h, norm = self._blockfn(h, norm, m, nw, nb, *w, cos, sin, keep, attn_bias, cu_seqlens,
-                                        blk.attn.heads, blk.ff_norm.eps, neps, self.gelu_epilogue, self.fp8_native)
+                                        blk.attn.heads, blk.ff_norm.eps, neps, self.gelu_epilogue, self.fp8_native,
+                                        self.triton_attention)
             if self.compiled:
                 _mark_dynamic(norm)
             return self._tail(norm, dit.proj_out.weight.detach(), dit.proj_out.bias.detach(), cfg, use_cfg)

@@ -118,8 +118,9 @@ class EngineSettings(Section):
     attention: str = opt(
         "cudnn",
         "Attention kernel on the GPU: cudnn (cuDNN's fused attention, PyTorch's own choice where cuDNN cannot run "
-        "it) or flash (PyTorch's own choice).",
-        choices=("cudnn", "flash"),
+        "it), flash (PyTorch's own choice) or triton (the studio's own Triton kernel for unpadded rows, cuDNN for "
+        "padded ones; half precision).",
+        choices=("cudnn", "flash", "triton"),
     )
     fused_kernels: bool = opt(
         True,
