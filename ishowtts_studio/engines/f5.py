@@ -87,6 +87,7 @@ def fast_path(engine: F5Engine) -> dict[str, Any]:
         "cuda_graphs": bool(sampler and sampler.use_graphs),
         "compile": bool(sampler and sampler.compiled),
         "attention": engine.attention,
+        "triton_attention": bool(sampler and sampler.triton_attention),  # the kernel in use (GPU, half precision)
         "triton_conv": bool(sampler and sampler.triton_conv),
         "gelu_epilogue": bool(sampler and sampler.gelu_epilogue),
         "bucket_frames": sampler.bucket_frames if sampler else engine.bucket_frames,

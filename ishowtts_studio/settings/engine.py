@@ -116,11 +116,11 @@ class EngineSettings(Section):
         True, "Run torch.compile on the vocoder's backbone too (GPU only; with compile off it stays off).",
     )
     attention: str = opt(
-        "cudnn",
-        "Attention kernel on the GPU: cudnn (cuDNN's fused attention, PyTorch's own choice where cuDNN cannot run "
-        "it), flash (PyTorch's own choice) or triton (the studio's own Triton kernel for unpadded rows, cuDNN for "
-        "padded ones; half precision).",
-        choices=("cudnn", "flash", "triton"),
+        "triton",
+        "Attention kernel on the GPU: triton (the studio's own Triton kernel for unpadded rows, cuDNN's for padded "
+        "ones; half precision, otherwise as cudnn), cudnn (cuDNN's fused attention, PyTorch's own choice where "
+        "cuDNN cannot run it) or flash (PyTorch's own choice).",
+        choices=("triton", "cudnn", "flash"),
     )
     fused_kernels: bool = opt(
         True,
