@@ -1,4 +1,5 @@
-"""A Triton attention kernel for the DiT step (CUDA only; imported only when `engine.attention = "triton"`).
+"""A Triton attention kernel for the DiT step (CUDA only; imported only when `engine.attention` is "triton" or
+"triton_rope").
 
 Why: at the step's shapes (16 heads of 64, 800-2100 frames, [cond; uncond] rows) cuDNN's attention, the fastest
 library kernel here, runs at 250-350 TFLOP/s on an H200 (benchmarks/h200-2026-12-01-r4/call3), and attention is a
@@ -6,6 +7,12 @@ fifth of a short request's step and two fifths of a long one's. This kernel read
 q/k/v GEMM and rotary left them (any strides, so no layout copy) and writes the output as (batch, frames, heads,
 head_dim), the layout the output projection reads; one program computes one tile of queries of one (row, head)
 with the running-maximum softmax, so the scores never go to memory.
+
+With `ROPE` ("triton_rope") the rotary embedding is applied in the kernel, to each q and k tile as it is loaded
+(x * cos + pair-swapped x * signed sin, in fp32, rounded to the input's precision as the separate rotary pass
+rounds it), so q, k and v come straight from the q/k/v GEMM and the block's rotary pass (~7 us a call at a short
+request, one kernel of nine a block) is gone; each program repeats the rotary of the key tiles it reads, which is
+cheap next to the two products per tile.
 
 No padding mask: it serves unpadded rows (exact lengths); padded rows keep the masked library call.
 """
@@ -18,18 +25,42 @@ import triton.language as tl
 
 
 @triton.jit
-def _kv_tile(q, k_base, v_base, start, N, skn, svn, m_i, l_i, acc, qk_scale,
-             D: tl.constexpr, BLOCK_N: tl.constexpr, MASKED: tl.constexpr):
+def _load_rows(base, rows, stride, cos_ptr, sin_ptr, stride_rope, ok,
+               D: tl.constexpr, MASKED: tl.constexpr, ROPE: tl.constexpr):
+    """Rows `rows` (head_dim wide) of q or k; with ROPE, rotated by the rotary tables of those frames."""
+    dims = tl.arange(0, D)
+    offs = rows[:, None] * stride + dims[None, :]
+    if MASKED:
+        x = tl.load(base + offs, mask=ok[:, None], other=0.0)
+    else:
+        x = tl.load(base + offs)
+    if ROPE:
+        swapped = rows[:, None] * stride + (dims ^ 1)[None, :]  # pairs (2i, 2i+1) exchanged
+        table = rows[:, None] * stride_rope + dims[None, :]
+        if MASKED:
+            xs = tl.load(base + swapped, mask=ok[:, None], other=0.0)
+            c = tl.load(cos_ptr + table, mask=ok[:, None], other=0.0)
+            s = tl.load(sin_ptr + table, mask=ok[:, None], other=0.0)
+        else:
+            xs = tl.load(base + swapped)
+            c = tl.load(cos_ptr + table)
+            s = tl.load(sin_ptr + table)
+        x = (x.to(tl.float32) * c.to(tl.float32) + xs.to(tl.float32) * s.to(tl.float32)).to(x.dtype)
+    return x
+
+
+@triton.jit
+def _kv_tile(q, k_base, v_base, start, N, skn, svn, cos_ptr, sin_ptr, stride_rope, m_i, l_i, acc, qk_scale,
+             D: tl.constexpr, BLOCK_N: tl.constexpr, MASKED: tl.constexpr, ROPE: tl.constexpr):
     """One tile of keys and values into the running softmax (m_i: row maximum, l_i: row sum, acc: output)."""
     cols = start + tl.arange(0, BLOCK_N)
     dims = tl.arange(0, D)
+    col_ok = cols < N
+    k = _load_rows(k_base, cols, skn, cos_ptr, sin_ptr, stride_rope, col_ok, D, MASKED, ROPE)
     if MASKED:
-        col_ok = cols < N
-        k = tl.load(k_base + cols[:, None] * skn + dims[None, :], mask=col_ok[:, None], other=0.0)
         v = tl.load(v_base + cols[:, None] * svn + dims[None, :], mask=col_ok[:, None], other=0.0)
         s = tl.where(col_ok[None, :], tl.dot(q, tl.trans(k)) * qk_scale, float("-inf"))
     else:
-        k = tl.load(k_base + cols[:, None] * skn + dims[None, :])
         v = tl.load(v_base + cols[:, None] * svn + dims[None, :])
         s = tl.dot(q, tl.trans(k)) * qk_scale
     m_new = tl.maximum(m_i, tl.max(s, 1))
@@ -41,9 +72,9 @@ def _kv_tile(q, k_base, v_base, start, N, skn, svn, m_i, l_i, acc, qk_scale,
 
 
 @triton.jit
-def _attention_kernel(q_ptr, k_ptr, v_ptr, o_ptr, N, H, scale,
-                      sqb, sqn, sqh, skb, skn, skh, svb, svn, svh, sob, son, soh,
-                      D: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
+def _attention_kernel(q_ptr, k_ptr, v_ptr, o_ptr, cos_ptr, sin_ptr, N, H, scale,
+                      sqb, sqn, sqh, skb, skn, skh, svb, svn, svh, sob, son, soh, stride_rope,
+                      D: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, ROPE: tl.constexpr):
     pid_m = tl.program_id(0)
     bh = tl.program_id(1)
     b = bh // H
@@ -51,7 +82,7 @@ def _attention_kernel(q_ptr, k_ptr, v_ptr, o_ptr, N, H, scale,
     rows = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
     dims = tl.arange(0, D)
     row_ok = rows < N
-    q = tl.load(q_ptr + b * sqb + h * sqh + rows[:, None] * sqn + dims[None, :], mask=row_ok[:, None], other=0.0)
+    q = _load_rows(q_ptr + b * sqb + h * sqh, rows, sqn, cos_ptr, sin_ptr, stride_rope, row_ok, D, True, ROPE)
     k_base = k_ptr + b * skb + h * skh
     v_base = v_ptr + b * svb + h * svh
     m_i = tl.full((BLOCK_M,), float("-inf"), tl.float32)
@@ -61,9 +92,11 @@ def _attention_kernel(q_ptr, k_ptr, v_ptr, o_ptr, N, H, scale,
     qk_scale = scale * 1.4426950408889634
     full = (N // BLOCK_N) * BLOCK_N  # whole tiles need no mask; the last, partial one does
     for start in tl.range(0, full, BLOCK_N):
-        m_i, l_i, acc = _kv_tile(q, k_base, v_base, start, N, skn, svn, m_i, l_i, acc, qk_scale, D, BLOCK_N, False)
+        m_i, l_i, acc = _kv_tile(q, k_base, v_base, start, N, skn, svn, cos_ptr, sin_ptr, stride_rope, m_i, l_i, acc,
+                                 qk_scale, D, BLOCK_N, False, ROPE)
     if full < N:
-        m_i, l_i, acc = _kv_tile(q, k_base, v_base, full, N, skn, svn, m_i, l_i, acc, qk_scale, D, BLOCK_N, True)
+        m_i, l_i, acc = _kv_tile(q, k_base, v_base, full, N, skn, svn, cos_ptr, sin_ptr, stride_rope, m_i, l_i, acc,
+                                 qk_scale, D, BLOCK_N, True, ROPE)
     out = acc / l_i[:, None]
     tl.store(o_ptr + b * sob + h * soh + rows[:, None] * son + dims[None, :], out.to(o_ptr.dtype.element_ty),
              mask=row_ok[:, None])
@@ -75,31 +108,55 @@ def _attention_kernel(q_ptr, k_ptr, v_ptr, o_ptr, N, H, scale,
 CONFIG = {"block_m": 64, "block_n": 64, "warps": 4, "stages": 3}
 
 
-def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, block_m: int | None = None,
-              block_n: int | None = None, warps: int | None = None, stages: int | None = None) -> torch.Tensor:
+def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cos: torch.Tensor | None = None,
+              sin: torch.Tensor | None = None, block_m: int | None = None, block_n: int | None = None,
+              warps: int | None = None, stages: int | None = None) -> torch.Tensor:
     """softmax(q k^T / sqrt(d)) v for q, k, v of shape (batch, frames, heads, head_dim), any strides with a
-    contiguous last dimension (head_dim a power of two); returns (batch, frames, heads, head_dim), contiguous."""
+    contiguous last dimension (head_dim a power of two); returns (batch, frames, heads, head_dim), contiguous.
+    With `cos` and `sin` ((frames, head_dim), sin carrying rotate-half's sign on even dims, as
+    `F5Sampler.rope_tables` makes them), q and k are rotated first."""
     b, n, h, d = q.shape
     out = torch.empty((b, n, h, d), device=q.device, dtype=q.dtype)
+    rope = cos is not None and sin is not None
+    if rope:
+        cos, sin = (t.reshape(n, d) for t in (cos, sin))
+        cos, sin = (t if t.stride(-1) == 1 else t.contiguous() for t in (cos, sin))
     bm = block_m or CONFIG["block_m"]
     grid = (triton.cdiv(n, bm), b * h)
     _attention_kernel[grid](
-        q, k, v, out, n, h, d ** -0.5,
+        q, k, v, out, cos if rope else q, sin if rope else q, n, h, d ** -0.5,
         q.stride(0), q.stride(1), q.stride(2), k.stride(0), k.stride(1), k.stride(2),
         v.stride(0), v.stride(1), v.stride(2), out.stride(0), out.stride(1), out.stride(2),
-        D=d, BLOCK_M=bm, BLOCK_N=block_n or CONFIG["block_n"],
+        cos.stride(0) if rope else 0,
+        D=d, BLOCK_M=bm, BLOCK_N=block_n or CONFIG["block_n"], ROPE=rope,
         num_warps=warps or CONFIG["warps"], num_stages=stages or CONFIG["stages"],
     )
     return out
 
 
+def _last_dim_contiguous(*tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    return tuple(t if t.stride(-1) == 1 else t.contiguous() for t in tensors)
+
+
 @torch.library.custom_op("ishowtts::attention", mutates_args=())
 def attention_op(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """`attention` as an operator torch.compile traces around (a Triton launch it does not look into)."""
-    q, k, v = (t if t.stride(-1) == 1 else t.contiguous() for t in (q, k, v))
-    return attention(q, k, v)
+    return attention(*_last_dim_contiguous(q, k, v))
 
 
 @attention_op.register_fake
 def _(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    return q.new_empty(q.shape)
+
+
+@torch.library.custom_op("ishowtts::attention_rope", mutates_args=())
+def attention_rope_op(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cos: torch.Tensor,
+                      sin: torch.Tensor) -> torch.Tensor:
+    """`attention` with the rotary embedding applied to q and k in the kernel, as an operator."""
+    q, k, v = _last_dim_contiguous(q, k, v)
+    return attention(q, k, v, cos, sin)
+
+
+@attention_rope_op.register_fake
+def _(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
     return q.new_empty(q.shape)

@@ -108,6 +108,7 @@ def fused_block(
     gelu_epilogue: bool = False,
     fp8_native: bool = False,
     triton_attention: bool = False,
+    rope_in_attention: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One DiT block (published layout) as a pure function of its weights, so one compiled graph serves
     all blocks. `norm` is this block's modulated attention norm of `x` (computed by the previous block or
@@ -120,10 +121,15 @@ def fused_block(
     as `Fp8Weight` (`engine.fp8_gemms`) run as FP8 GEMMs (`f5_fp8`; `fp8_native`: on FP8 tensor cores).
     Padded rows mask their padding either with `attn_bias` (dense attention) or `cu_seqlens` (`varlen_attention`;
     `engine.padded_attention`). With `triton_attention` unpadded rows go through `f5_attention` (`engine.attention
-    = "triton"`), which reads q, k and v where they lie and writes the output projection's layout."""
-    b, n, dim = x.shape
-    _, _, gate_msa, shift_mlp, wscale_mlp, gate_mlp = mod.view(6, dim).unbind(0)
+    = "triton"`), which reads q, k and v where they lie and writes the output projection's layout; with
+    `rope_in_attention` as well ("triton_rope") the kernel applies the rotary embedding itself, so q, k and v come
+    straight from the q/k/v GEMM."""
+    b, n, _ = x.shape
     qkv = linear(norm, w_qkv, b_qkv, fp8_native).view(b, n, 3, heads, -1)
+    if triton_attention and rope_in_attention and attn_bias is None and cu_seqlens is None:
+        o = torch.ops.ishowtts.attention_rope(qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2], cos, sin).view(b, n, -1)
+        return _block_rest(x, o, mod, next_w, next_b, w_o, b_o, w_ff1, b_ff1, w_ff2, b_ff2, keep, eps_ff, eps_next,
+                           gelu_epilogue, fp8_native)
     qk = qkv[:, :, :2]
     qk = torch.addcmul(qk * cos, qk.unflatten(-1, (-1, 2)).flip(-1).flatten(-2), sin)
     if cu_seqlens is not None:
@@ -136,6 +142,18 @@ def fused_block(
             qk[:, :, 0].transpose(1, 2), qk[:, :, 1].transpose(1, 2), qkv[:, :, 2].transpose(1, 2),
             attn_mask=attn_bias,
         ).transpose(1, 2).reshape(b, n, -1)
+    return _block_rest(x, o, mod, next_w, next_b, w_o, b_o, w_ff1, b_ff1, w_ff2, b_ff2, keep, eps_ff, eps_next,
+                       gelu_epilogue, fp8_native)
+
+
+def _block_rest(x: torch.Tensor, o: torch.Tensor, mod: torch.Tensor, next_w: torch.Tensor, next_b: torch.Tensor,
+                w_o: torch.Tensor | Fp8Weight, b_o: torch.Tensor, w_ff1: torch.Tensor | Fp8Weight,
+                b_ff1: torch.Tensor, w_ff2: torch.Tensor | Fp8Weight, b_ff2: torch.Tensor, keep: torch.Tensor | None,
+                eps_ff: float, eps_next: float, gelu_epilogue: bool,
+                fp8_native: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """A block after its attention: output projection, gated residual, feed-forward, and the next layer's norm."""
+    b, n, dim = x.shape
+    _, _, gate_msa, shift_mlp, wscale_mlp, gate_mlp = mod.view(6, dim).unbind(0)
     o = linear(o, w_o, b_o, fp8_native)
     if keep is not None:
         o = o.masked_fill(~keep, 0.0)

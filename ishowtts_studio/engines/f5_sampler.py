@@ -178,13 +178,16 @@ class F5Sampler:
                 log.warning("fused kernels off: %s", exc)
                 self.gelu_epilogue = self.triton_conv = False
         # `engine.attention = "triton"`: unpadded rows through the Triton attention kernel (f5_attention), padded
-        # ones through cuDNN with the padding bias; CUDA and half precision only, elsewhere cuDNN / PyTorch's choice
-        self.triton_attention = bool(attention == "triton" and on_gpu and self.dtype in (torch.float16, torch.bfloat16))
+        # ones through cuDNN with the padding bias; CUDA and half precision only, elsewhere cuDNN / PyTorch's choice;
+        # "triton_rope": the same with the rotary embedding applied inside the kernel
+        self.triton_attention = bool(attention in ("triton", "triton_rope") and on_gpu
+                                     and self.dtype in (torch.float16, torch.bfloat16))
+        self.rope_in_attention = attention == "triton_rope"  # the kernel applies the rotary embedding too
         if self.triton_attention:
             try:
                 import ishowtts_studio.engines.f5_attention  # noqa: F401  (registers the custom op)
             except ImportError as exc:
-                log.warning("engine.attention = triton: %s; cuDNN attention instead", exc)
+                log.warning("engine.attention = %s: %s; cuDNN attention instead", attention, exc)
                 self.triton_attention = False
         if self.triton_conv:
             from ishowtts_studio.engines.f5_kernels import arrange_weight
@@ -324,7 +327,7 @@ class F5Sampler:
     def _attention_backend(self) -> contextlib.AbstractContextManager:
         """cuDNN's attention (Hopper-tuned kernels) first when asked for (with "triton", for the padded rows the
         Triton kernel does not serve), else PyTorch's own choice."""
-        if self.attention not in ("cudnn", "triton") or self.device.type != "cuda":
+        if self.attention not in ("cudnn", "triton", "triton_rope") or self.device.type != "cuda":
             return contextlib.nullcontext()
         from torch.nn.attention import SDPBackend, sdpa_kernel
 
@@ -434,7 +437,7 @@ class F5Sampler:
                 nw, nb, neps = lns[j + 1]
                 h, norm = self._blockfn(h, norm, m, nw, nb, *w, cos, sin, keep, attn_bias, cu_seqlens,
                                         blk.attn.heads, blk.ff_norm.eps, neps, self.gelu_epilogue, self.fp8_native,
-                                        self.triton_attention)
+                                        self.triton_attention, self.rope_in_attention)
             if self.compiled:
                 _mark_dynamic(norm)
             return self._tail(norm, dit.proj_out.weight.detach(), dit.proj_out.bias.detach(), cfg, use_cfg)

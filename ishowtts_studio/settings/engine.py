@@ -118,9 +118,10 @@ class EngineSettings(Section):
     attention: str = opt(
         "triton",
         "Attention kernel on the GPU: triton (the studio's own Triton kernel for unpadded rows, cuDNN's for padded "
-        "ones; half precision, otherwise as cudnn), cudnn (cuDNN's fused attention, PyTorch's own choice where "
-        "cuDNN cannot run it) or flash (PyTorch's own choice).",
-        choices=("triton", "cudnn", "flash"),
+        "ones; half precision, otherwise as cudnn), triton_rope (the same kernel applying the rotary embedding "
+        "itself, one pass fewer a layer; not yet measured on a GPU), cudnn (cuDNN's fused attention, PyTorch's "
+        "own choice where cuDNN cannot run it) or flash (PyTorch's own choice).",
+        choices=("triton", "triton_rope", "cudnn", "flash"),
     )
     fused_kernels: bool = opt(
         True,

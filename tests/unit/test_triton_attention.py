@@ -1,6 +1,7 @@
 """The Triton attention kernel (`engine.attention = "triton"`, engines/f5_attention.py), checked on the CPU through
 Triton's interpreter: it equals PyTorch's attention on strided q, k, v of lengths with and without a partial last
-tile, and a fused DiT block gives the same result through it. Its speed is measured on the GPU
+tile, with the rotary embedding applied in the kernel or before it, and a fused DiT block gives the same result
+through it either way. Its speed is measured on the GPU
 (benchmarks/probe_kernels.py --triton-attention, docs/performance.md)."""
 
 from __future__ import annotations
@@ -42,8 +43,23 @@ def test_fused_block_is_the_same_through_the_kernel(measured: dict) -> None:
     assert block["next_norm_rel"] < 1e-5
 
 
+def test_kernel_applies_the_rotary_embedding_as_the_block_does(measured: dict) -> None:
+    diffs = measured["rope_kernel_max_abs"]
+    for frames in ("70", "64", "5"):
+        assert diffs[frames] < 1e-5, (frames, diffs[frames])
+        assert diffs[f"{frames}_unrotated"] > 1e-2  # not the unrotated attention by chance
+
+
+def test_fused_block_is_the_same_with_the_rotary_in_the_kernel(measured: dict) -> None:
+    block = measured["rope_block"]
+    assert block["kernel_calls"] == [[2, 37, 4, 16]]
+    assert block["rel"] < 1e-5
+    assert block["next_norm_rel"] < 1e-5
+
+
 def test_sampler_keeps_library_attention_where_the_kernel_cannot_run() -> None:
     """On the CPU (and in fp32) the sampler does not use the kernel, so "triton" in the config is safe anywhere."""
-    sampler = F5Sampler(_model(), attention="triton")
-    assert sampler.triton_attention is False
-    assert sampler.attention == "triton"
+    for choice in ("triton", "triton_rope"):
+        sampler = F5Sampler(_model(), attention=choice)
+        assert sampler.triton_attention is False
+        assert sampler.attention == choice
