@@ -180,8 +180,11 @@ class F5Sampler:
         # `engine.attention = "triton"`: unpadded rows through the Triton attention kernel (f5_attention), padded
         # ones through cuDNN with the padding bias; CUDA and half precision only, elsewhere cuDNN / PyTorch's choice;
         # "triton_rope": the same with the rotary embedding applied inside the kernel
+        attn = self.dit.transformer_blocks[0].attn
+        head_dim = attn.to_q.out_features // attn.heads  # the kernel's tiles need a power of two, at least 16
         self.triton_attention = bool(attention in ("triton", "triton_rope") and on_gpu
-                                     and self.dtype in (torch.float16, torch.bfloat16))
+                                     and self.dtype in (torch.float16, torch.bfloat16)
+                                     and head_dim >= 16 and head_dim & (head_dim - 1) == 0)
         self.rope_in_attention = attention == "triton_rope"  # the kernel applies the rotary embedding too
         if self.triton_attention:
             try:
