@@ -31,6 +31,9 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 
 # packed rows (2 x frames for CFG) of the benchmark's short, medium, long texts and 16 concurrent shorts
 ROWS = {"short": 1726, "medium": 2 * 1437, "long": 2 * 2082, "b16": 16 * 1726}
+# (text, packed rows, frames) for attention and the convolution, which see rows and frames apart
+FRAMES = {"short": 863, "medium": 1437, "long": 2082, "b16": 863}
+SHAPES = [(text, m // FRAMES[text], FRAMES[text]) for text, m in ROWS.items()]
 GEMMS = {"qkv": (1024, 3072), "o": (1024, 1024), "ff1": (1024, 2048), "ff2": (2048, 1024)}
 
 
@@ -83,14 +86,18 @@ def gemms(autotune: bool) -> list[dict]:
     return out
 
 
+def packed_qkv(batch: int, frames: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
+    """q, k, v of 16 heads of 64 as the block has them: (batch, frames, heads, 64) views of one packed tensor; and
+    the attention's FLOPs."""
+    qkv = torch.randn(batch, frames, 3, 16, 64, device="cuda", dtype=torch.bfloat16)
+    return qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2], 4 * batch * 16 * frames * frames * 64
+
+
 def attention() -> list[dict]:
     out = []
-    for text, m in ROWS.items():
-        frames = {"short": 863, "medium": 1437, "long": 2082, "b16": 863}[text]
-        batch = m // frames
-        qkv = torch.randn(batch, frames, 3, 16, 64, device="cuda", dtype=torch.bfloat16)
-        q, k, v = (qkv[:, :, i].transpose(1, 2) for i in range(3))
-        flop = 4 * batch * 16 * frames * frames * 64
+    for text, batch, frames in SHAPES:
+        q, k, v, flop = packed_qkv(batch, frames)
+        q, k, v = (t.transpose(1, 2) for t in (q, k, v))  # (batch, heads, frames, 64), as SDPA takes them
         row = {"text": text, "batch": batch, "frames": frames}
         for label, backend in (("cudnn", SDPBackend.CUDNN_ATTENTION), ("flash", SDPBackend.FLASH_ATTENTION),
                                ("efficient", SDPBackend.EFFICIENT_ATTENTION)):
@@ -111,9 +118,7 @@ def conv() -> list[dict]:
     from ishowtts_studio.engines.f5_kernels import _gconv_mish_kernel
 
     out = []
-    for text, m in ROWS.items():
-        frames = {"short": 863, "medium": 1437, "long": 2082, "b16": 863}[text]
-        batch = m // frames
+    for text, batch, frames in SHAPES:
         x = torch.randn(batch, frames, 1024, device="cuda", dtype=torch.bfloat16)
         wt = torch.randn(16, 31, 64, 64, device="cuda", dtype=torch.bfloat16) / 40
         bias = torch.randn(1024, device="cuda", dtype=torch.bfloat16)
@@ -144,12 +149,8 @@ def triton_attention() -> list[dict]:
     from ishowtts_studio.engines.f5_attention import attention as triton_attention_fn
 
     out = []
-    for text, m in ROWS.items():
-        frames = {"short": 863, "medium": 1437, "long": 2082, "b16": 863}[text]
-        batch = m // frames
-        qkv = torch.randn(batch, frames, 3, 16, 64, device="cuda", dtype=torch.bfloat16)
-        q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]  # (batch, frames, heads, 64), as the block has them
-        flop = 4 * batch * 16 * frames * frames * 64
+    for text, batch, frames in SHAPES:
+        q, k, v, flop = packed_qkv(batch, frames)
         with sdpa_kernel(SDPBackend.CUDNN_ATTENTION):
             ref = F.scaled_dot_product_attention(*(t.transpose(1, 2) for t in (q, k, v))).transpose(1, 2)
             cudnn_us = graph_us(F.scaled_dot_product_attention, *(t.transpose(1, 2) for t in (q, k, v)))
