@@ -100,7 +100,8 @@ def fast_path(engine: F5Engine) -> dict[str, Any]:
         "fp8_gemms": bool(sampler and sampler.fp8),
         "prepare_exact_bytes": engine.prepare_exact_bytes,
         "compiled_vocoder": bool(engine.decoder and engine.decoder.compiled),
-        "padded_attention": "varlen_flash" if sampler and sampler.varlen else "bias",
+        "padded_attention": ("triton" if sampler.padded_triton else "varlen_flash" if sampler.varlen else "bias")
+        if sampler else "bias",
     }
 
 

@@ -211,10 +211,13 @@ class F5Sampler:
                 for qkv, bqkv, wo, bo, w1, b1, w2, b2 in self._block_weights
             ]
         # padded rows in attention (`engine.padded_attention`): "varlen_flash" runs FlashAttention-2's variable-length
-        # kernel over each row's frames (fused path, CUDA, half precision: the kernel's domain); "bias" masks the
-        # padding in dense attention (everywhere else too, e.g. the CPU tests). Measured alike on an H200.
+        # kernel over each row's frames (fused path, CUDA, half precision: the kernel's domain); "triton" the
+        # Triton attention kernel with the same offsets (where that kernel is in use, else as "bias"); "bias" masks
+        # the padding in dense attention (everywhere else too, e.g. the CPU tests). Bias and varlen_flash measured
+        # alike on an H200.
         usable = self.fused and self.device.type == "cuda" and self.dtype in (torch.float16, torch.bfloat16)
-        self.varlen = usable and padded_attention == "varlen_flash"
+        self.padded_triton = padded_attention == "triton" and self.triton_attention
+        self.varlen = usable and (padded_attention == "varlen_flash" or self.padded_triton)
         self._forward = self._velocity_packed
         self._head, self._blockfn, self._tail = fused_head, fused_block, fused_tail
         # torch.compile of the fused path: head, one block (shared by all blocks) and tail compiled
@@ -440,7 +443,7 @@ class F5Sampler:
                 nw, nb, neps = lns[j + 1]
                 h, norm = self._blockfn(h, norm, m, nw, nb, *w, cos, sin, keep, attn_bias, cu_seqlens,
                                         blk.attn.heads, blk.ff_norm.eps, neps, self.gelu_epilogue, self.fp8_native,
-                                        self.triton_attention, self.rope_in_attention)
+                                        self.triton_attention, self.rope_in_attention, self.padded_triton)
             if self.compiled:
                 _mark_dynamic(norm)
             return self._tail(norm, dit.proj_out.weight.detach(), dit.proj_out.bias.detach(), cfg, use_cfg)

@@ -131,10 +131,11 @@ class EngineSettings(Section):
     padded_attention: str = opt(
         "bias",
         "How attention skips a padded request's padding (a new length runs in its prepared length bucket): bias "
-        "(a mask in cuDNN's dense attention) or varlen_flash (FlashAttention-2's variable-length kernel over the "
-        "request's own frames; CUDA in bf16/fp16, otherwise bias). Measured alike on an H200 "
-        "(docs/performance.md).",
-        choices=("bias", "varlen_flash"),
+        "(a mask in cuDNN's dense attention), varlen_flash (FlashAttention-2's variable-length kernel over the "
+        "request's own frames; CUDA in bf16/fp16, otherwise bias) or triton (the Triton attention kernel reading "
+        "only the request's own frames; with attention triton or triton_rope, otherwise bias; not yet measured on "
+        "a GPU). bias and varlen_flash measured alike on an H200 (docs/performance.md).",
+        choices=("bias", "varlen_flash", "triton"),
     )
     fp8_gemms: bool = opt(
         False,

@@ -57,9 +57,27 @@ def test_fused_block_is_the_same_with_the_rotary_in_the_kernel(measured: dict) -
     assert block["next_norm_rel"] < 1e-5
 
 
+def test_padded_rows_read_only_their_own_frames(measured: dict) -> None:
+    padded = measured["padded_kernel"]
+    for row in ("row0", "row1"):
+        assert padded[row] < 1e-5, (row, padded[row])  # each row's frames: as if it were alone
+        assert padded[f"{row}_padding"] == 0.0  # its padding rows: zeros, not 0 / 0
+
+
+@pytest.mark.parametrize("key", ["padded_block", "padded_rope_block"])
+def test_fused_block_with_padding_is_the_same_through_the_kernel(measured: dict, key: str) -> None:
+    """A padded batch: the kernel with the sampler's offsets gives what the dense attention with the padding bias
+    gives (`engine.padded_attention = "triton"` against "bias")."""
+    block = measured[key]
+    assert block["kernel_calls"] == [[2, 37, 4, 16]]
+    assert block["rel"] < 1e-5
+    assert block["next_norm_rel"] < 1e-5
+
+
 def test_sampler_keeps_library_attention_where_the_kernel_cannot_run() -> None:
     """On the CPU (and in fp32) the sampler does not use the kernel, so "triton" in the config is safe anywhere."""
     for choice in ("triton", "triton_rope"):
-        sampler = F5Sampler(_model(), attention=choice)
+        sampler = F5Sampler(_model(), attention=choice, padded_attention="triton")
         assert sampler.triton_attention is False
+        assert sampler.padded_triton is False and sampler.varlen is False  # padding then masked by the bias
         assert sampler.attention == choice

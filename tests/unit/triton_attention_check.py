@@ -25,6 +25,7 @@ interpreter._patch_lang_tensor = _patched
 from ishowtts_studio.engines import f5_attention  # noqa: E402  (after the patch above; registers the custom op)
 from ishowtts_studio.engines.f5_attention import attention  # noqa: E402
 from ishowtts_studio.engines.f5_blocks import fused_block  # noqa: E402
+from ishowtts_studio.engines.f5_sampler import split_offsets  # noqa: E402
 
 
 def kernel_vs_sdpa() -> dict[str, float]:
@@ -70,7 +71,24 @@ def rope_kernel_vs_sdpa() -> dict[str, float]:
     return out
 
 
-def block_with_and_without(rope_in_attention: bool = False) -> dict:
+def padded_kernel_vs_each_alone() -> dict[str, float]:
+    """Two rows of 37 and 20 frames padded to 40, with the sampler's offsets: each row's frames against the
+    attention of that row alone, and its padding rows (zeros)."""
+    gen = torch.Generator().manual_seed(13)
+    valid, length = [37, 20], 40
+    qkv = torch.randn(2, length, 3, 2, 16, generator=gen)
+    q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
+    cu = torch.tensor(split_offsets(valid, length), dtype=torch.int32)
+    got = attention(q, k, v, cu_seqlens=cu, block_m=16, block_n=16, warps=4, stages=1)
+    out = {}
+    for row, n in enumerate(valid):
+        alone = F.scaled_dot_product_attention(*(t[row:row + 1, :n].transpose(1, 2) for t in (q, k, v)))
+        out[f"row{row}"] = float((got[row:row + 1, :n] - alone.transpose(1, 2)).abs().max())
+        out[f"row{row}_padding"] = float(got[row, n:].abs().max())
+    return out
+
+
+def block_with_and_without(rope_in_attention: bool = False, padded: bool = False) -> dict:
     """One fused DiT block (fp32, tiny: 64 wide, 4 heads of 16) through the Triton kernel and through PyTorch's
     attention: relative difference of the new hidden state."""
     gen = torch.Generator().manual_seed(5)
@@ -86,14 +104,24 @@ def block_with_and_without(rope_in_attention: bool = False) -> dict:
                r(dim, scale=0.1))
     angles = torch.arange(n)[:, None] * r(16).abs()[None, :]
     cos, sin = angles.cos().view(1, n, 1, 1, 16), angles.sin().view(1, n, 1, 1, 16)
-    args = (x, norm, mod, 1 + r(dim, scale=0.1), r(dim, scale=0.1), *weights, cos, sin, None, None, None, heads,
-            1e-6, 1e-6)
+    if padded:  # the second row's last 12 frames are padding: a bias for the plain path, offsets for the kernel
+        keep = torch.ones(b, n, 1, dtype=torch.bool)
+        keep[1, n - 12:] = False
+        bias = torch.zeros(b, 1, 1, n).masked_fill(~keep.view(b, 1, 1, n), float("-inf"))
+        cu = torch.tensor(split_offsets([n, n - 12], n), dtype=torch.int32)
+    else:
+        keep = bias = cu = None
+    weights_etc = (x, norm, mod, 1 + r(dim, scale=0.1), r(dim, scale=0.1), *weights, cos, sin, keep)
+    args = (*weights_etc, bias, None, heads, 1e-6, 1e-6)
     plain, plain_norm = fused_block(*args)
+    if padded:
+        args = (*weights_etc, None, cu, heads, 1e-6, 1e-6)
     calls = []
     kernel = f5_attention.attention
     f5_attention.attention = lambda *a, **kw: calls.append(a[0].shape) or kernel(*a, **kw)  # the op looks it up
     try:
-        tri, tri_norm = fused_block(*args, triton_attention=True, rope_in_attention=rope_in_attention)
+        tri, tri_norm = fused_block(*args, triton_attention=True, rope_in_attention=rope_in_attention,
+                                    padded_triton=padded)
     finally:
         f5_attention.attention = kernel
     return {"rel": float((tri - plain).norm() / plain.norm()),
@@ -103,4 +131,7 @@ def block_with_and_without(rope_in_attention: bool = False) -> dict:
 
 if __name__ == "__main__":
     print(json.dumps({"kernel_max_abs": kernel_vs_sdpa(), "block": block_with_and_without(),
-                      "rope_kernel_max_abs": rope_kernel_vs_sdpa(), "rope_block": block_with_and_without(True)}))
+                      "rope_kernel_max_abs": rope_kernel_vs_sdpa(), "rope_block": block_with_and_without(True),
+                      "padded_kernel": padded_kernel_vs_each_alone(),
+                      "padded_block": block_with_and_without(padded=True),
+                      "padded_rope_block": block_with_and_without(True, padded=True)}))
