@@ -41,7 +41,7 @@ for spec in "$@"; do
                  --workload paced burst --json "$OUT/$name.json" ;;
     fp16_stock) timeout 200 $B "${cfg[@]}" --precision fp16 --compare-stock --nfe 8 32 --runs 2 --warmup 1 \
                   --json "$OUT/$name.json" ;;
-    probe) timeout 200 python3 benchmarks/probe_path.py --out "$OUT/$name.json" ;;
+    probe) timeout 200 python3 benchmarks/probe_path.py "${cfg[@]}" --out "$OUT/$name.json" ;;
     kernels) timeout 200 python3 benchmarks/probe_kernels.py --out "$OUT/$name.json" ;;   # GEMMs, attention alone
     attn) timeout 200 python3 benchmarks/probe_kernels.py --triton-attention --out "$OUT/$name.json" ;;
     env) env | grep -i "PYTORCH\|CUDA_\|TORCH" | sort ;;
