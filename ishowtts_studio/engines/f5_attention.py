@@ -125,18 +125,18 @@ CONFIG = {"block_m": 64, "block_n": 64, "warps": 4, "stages": 3}
 def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cos: torch.Tensor | None = None,
               sin: torch.Tensor | None = None, cu_seqlens: torch.Tensor | None = None, block_m: int | None = None,
               block_n: int | None = None, warps: int | None = None, stages: int | None = None) -> torch.Tensor:
-    """softmax(q k^T / sqrt(d)) v for q, k, v of shape (batch, frames, heads, head_dim), any strides with a
-    contiguous last dimension (head_dim a power of two); returns (batch, frames, heads, head_dim), contiguous.
-    With `cos` and `sin` ((frames, head_dim), sin carrying rotate-half's sign on even dims, as
+    """softmax(q k^T / sqrt(d)) v for q, k, v of shape (batch, frames, heads, head_dim), any strides (a last
+    dimension that is not contiguous is copied first; head_dim a power of two); returns (batch, frames, heads,
+    head_dim), contiguous. With `cos` and `sin` ((frames, head_dim), sin carrying rotate-half's sign on even dims, as
     `F5Sampler.rope_tables` makes them), q and k are rotated first. With `cu_seqlens` (int32, the sampler's
     variable-length offsets: each row's frames then its padding, `f5_sampler.split_offsets`) each row attends
     only to its own frames, and its padding rows come out as zeros."""
     b, n, h, d = q.shape
+    q, k, v = (_last_dim_contiguous(t) for t in (q, k, v))
     out = torch.empty((b, n, h, d), device=q.device, dtype=q.dtype)
     rope = cos is not None and sin is not None
     if rope:
-        cos, sin = (t.reshape(n, d) for t in (cos, sin))
-        cos, sin = (t if t.stride(-1) == 1 else t.contiguous() for t in (cos, sin))
+        cos, sin = (_last_dim_contiguous(t.reshape(n, d)) for t in (cos, sin))
     bm = block_m or CONFIG["block_m"]
     grid = (triton.cdiv(n, bm), b * h)
     _attention_kernel[grid](
@@ -151,11 +151,15 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cos: torch.Tens
     return out
 
 
+def _last_dim_contiguous(t: torch.Tensor) -> torch.Tensor:
+    """The kernel steps through head_dim one element at a time: other strides are free, that one must be 1."""
+    return t if t.stride(-1) == 1 else t.contiguous()
+
+
 @torch.library.custom_op("ishowtts::attention", mutates_args=())
 def attention_op(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cos: torch.Tensor | None,
                  sin: torch.Tensor | None, cu_seqlens: torch.Tensor | None) -> torch.Tensor:
     """`attention` as an operator torch.compile traces around (a Triton launch it does not look into)."""
-    q, k, v = (t if t.stride(-1) == 1 else t.contiguous() for t in (q, k, v))
     return attention(q, k, v, cos, sin, cu_seqlens)
 
 

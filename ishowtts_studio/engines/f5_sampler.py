@@ -180,18 +180,21 @@ class F5Sampler:
         # `engine.attention = "triton"`: unpadded rows through the Triton attention kernel (f5_attention), padded
         # ones through cuDNN with the padding bias; CUDA and half precision only, elsewhere cuDNN / PyTorch's choice;
         # "triton_rope": the same with the rotary embedding applied inside the kernel
+        # fused path, CUDA, half precision: the domain of the attention kernels chosen below (FlashAttention-2's
+        # variable-length one and the Triton one)
+        usable = on_gpu and self.dtype in (torch.float16, torch.bfloat16)
         attn = self.dit.transformer_blocks[0].attn
         head_dim = attn.to_q.out_features // attn.heads  # the kernel's tiles need a power of two, at least 16
-        self.triton_attention = bool(attention in ("triton", "triton_rope") and on_gpu
-                                     and self.dtype in (torch.float16, torch.bfloat16)
+        self.triton_attention = bool(attention in ("triton", "triton_rope") and usable
                                      and head_dim >= 16 and head_dim & (head_dim - 1) == 0)
-        self.rope_in_attention = attention == "triton_rope"  # the kernel applies the rotary embedding too
         if self.triton_attention:
             try:
                 import ishowtts_studio.engines.f5_attention  # noqa: F401  (registers the custom op)
             except ImportError as exc:
                 log.warning("engine.attention = %s: %s; cuDNN attention instead", attention, exc)
                 self.triton_attention = False
+        # the kernel applies the rotary embedding too (only where the kernel is in use)
+        self.rope_in_attention = self.triton_attention and attention == "triton_rope"
         if self.triton_conv:
             from ishowtts_studio.engines.f5_kernels import arrange_weight
 
@@ -211,11 +214,9 @@ class F5Sampler:
                 for qkv, bqkv, wo, bo, w1, b1, w2, b2 in self._block_weights
             ]
         # padded rows in attention (`engine.padded_attention`): "varlen_flash" runs FlashAttention-2's variable-length
-        # kernel over each row's frames (fused path, CUDA, half precision: the kernel's domain); "triton" the
-        # Triton attention kernel with the same offsets (where that kernel is in use, else as "bias"); "bias" masks
-        # the padding in dense attention (everywhere else too, e.g. the CPU tests). Bias and varlen_flash measured
-        # alike on an H200.
-        usable = self.fused and self.device.type == "cuda" and self.dtype in (torch.float16, torch.bfloat16)
+        # kernel over each row's frames (where `usable`); "triton" the Triton attention kernel with the same offsets
+        # (where that kernel is in use, else as "bias"); "bias" masks the padding in dense attention (everywhere
+        # else too, e.g. the CPU tests). Bias and varlen_flash measured alike on an H200.
         self.padded_triton = padded_attention == "triton" and self.triton_attention
         self.varlen = usable and (padded_attention == "varlen_flash" or self.padded_triton)
         self._forward = self._velocity_packed
