@@ -68,11 +68,14 @@ def our_rows(client: Client, authors: list[str]) -> list[dict]:
 
 # This module's own studio: chat messages may wait longer here than the default max_wait_s (60 s) before they
 # are dropped as stale, because synthesis on a busy CI CPU is slow and the first test holds three messages
-# while it pauses the timeline; and no per-author cooldown between the tests' posts.
+# while it pauses the timeline; and no per-author cooldown between the tests' posts. All three are synthesised
+# ahead (prefetch 3), so no synthesis competes with the browser for the CI machine's two cores while they play:
+# with prefetch 2 the third one's synthesis once starved the tab's fetch of the second past its 1.5 s lead.
 CHAT_TOML = """
 [chat]
 max_wait_s = 900.0
 cooldown_s = 0.0
+prefetch = 3
 """
 
 
@@ -112,7 +115,7 @@ def test_tab_and_overlay_play_three_posted_messages_in_order(context, studio_url
     tag = uuid.uuid4().hex[:5]
     authors = [f"anna{tag}", f"ben{tag}", f"cara{tag}"]
     texts = ["first message from anna", "second message from ben", "third message from cara"]
-    # paused while they are synthesised, so the timeline places at least two of them back to back on resume
+    # paused while they are synthesised, so the timeline places them back to back on resume
     client.predict("pause", None, api_name="/chat_control")
     try:
         tab.locator("#chat-lines textarea").fill("\n".join(f"{a}: {t}" for a, t in zip(authors, texts)))
