@@ -290,7 +290,9 @@ def test_killed_replica_mid_load_leaves_no_client_hanging(runtime: RayRuntime) -
     # each cut-off request was sent again (by this client, or by Serve's router when the replica died before the
     # request started: then the survivor's header arrives on the same stream) or failed clearly
     moved = [st for st in cut_off if st.handle.done and st.handle.stats.replica not in ("", victim_id)]
-    assert runtime.retried > retried_before or errors or moved
+    seen = [(st.replica, st.handle.stats.replica, st.handle.done, st.handle.samples) for st in cut_off]
+    assert runtime.retried > retried_before or errors or moved, (  # what each was, should this ever fail again
+        f"cut off but not retried, failed or moved: {seen}; retried {runtime.retried} (before {retried_before})")
     for e in errors:  # a clear message, no Ray internals
         assert "Try again" in str(e) and "Traceback" not in str(e)
     # the survivor keeps serving right away
