@@ -23,6 +23,7 @@ class PendingChunk:
     index: int  # chunk index within that request
     key: Hashable  # batch key: jobs with equal keys can run in one batch (engine, NFE, CFG, sway)
     deadline: float  # when playback needs it, on the runtime's clock
+    size: int = 0  # the job's length (F5: total frames), compared only where its key has a size grid
 
 
 def chunk_deadlines(start: float, chunk_seconds: Sequence[float]) -> list[float]:
@@ -34,23 +35,38 @@ def chunk_deadlines(start: float, chunk_seconds: Sequence[float]) -> list[float]
     return out
 
 
-def pick_batch(pending: Sequence[PendingChunk], limit: Callable[[Hashable], int]) -> list[PendingChunk]:
+def pick_batch(pending: Sequence[PendingChunk], limit: Callable[[Hashable], int], *, now: float | None = None,
+               grid: Callable[[Hashable], int] | None = None) -> list[PendingChunk]:
     """The next batch: the most urgent job, then other requests' jobs with the same key by deadline, at most
-    one job per request (its earliest) and at most `limit(key)` jobs. Empty when nothing waits."""
+    one job per request (its earliest) and at most `limit(key)` jobs. Empty when nothing waits.
+
+    With a size grid for the key (`grid(key)` frames > 0, an engine that pads a batch to one length) and the
+    most urgent job already late at `now` (a burst: every job due at once), the late jobs fill the batch by how
+    close their length is to the urgent job's, in cells of the grid, then by deadline: lines of one length
+    cell can run as one padded batch, where lines of mixed lengths run one length at a time."""
     if not pending:
         return []
     ordered = sorted(pending, key=lambda p: (p.deadline, p.owner, p.index))
     head = ordered[0]
     cap = max(1, int(limit(head.key)))
-    batch: list[PendingChunk] = []
+    firsts: list[PendingChunk] = []
     owners: set[int] = set()
     for p in ordered:
         if p.owner in owners:
             continue  # a request's later chunks wait for its earlier ones (they are needed later)
         owners.add(p.owner)  # a request whose earliest job has another key is not batched out of order
-        if p.key != head.key:
-            continue
-        batch.append(p)
-        if len(batch) >= cap:
-            break
-    return batch
+        if p.key == head.key:
+            firsts.append(p)
+    step = int(grid(head.key)) if grid is not None else 0
+    if step > 0 and now is not None and head.deadline <= now:
+        late = [p for p in firsts if p.deadline <= now]
+        on_time = [p for p in firsts if p.deadline > now]
+        # the head has distance 0 and the earliest deadline, so it stays first
+        late.sort(key=lambda p: (abs(cell(p.size, step) - cell(head.size, step)), p.deadline, p.owner, p.index))
+        firsts = late + on_time
+    return firsts[:cap]
+
+
+def cell(size: int, step: int) -> int:
+    """The grid cell of a length: lengths in one cell pad to the same multiple of `step`."""
+    return -(-max(0, size) // step)

@@ -46,6 +46,7 @@ def f5_engine(settings: Settings, device: str, random_weights: str | None, cache
         padded_attention=eng.padded_attention,
         prepare_exact_bytes=eng.prepare_exact_bytes, prepare_exact_voices=eng.prepare_exact_voices,
         compile_vocoder=eng.compile and eng.compile_vocoder,
+        batch_padding=eng.batch_padding, batch_bucket_frames=eng.batch_bucket_frames,
     )
     args.update(overrides)
     return F5Engine(**args)

@@ -26,7 +26,7 @@ from typing import Any
 from ishowtts_studio.chunk_schedule import chunk_deadlines
 from ishowtts_studio.device_routing import queued_audio_s
 from ishowtts_studio.engine_pool import EnginePool, bind_thread_to, synthesize_with_retry, user_error
-from ishowtts_studio.engines.base import ChunkAudio, Engine, EngineInfo, EngineUnavailable
+from ishowtts_studio.engines.base import ChunkAudio, Engine, EngineInfo, EngineUnavailable, batch_grid
 from ishowtts_studio.request import BusyError, RequestHandle, RequestStats, SynthesisError, SynthesisRequest
 from ishowtts_studio.runtime_status import RuntimeStatus
 from ishowtts_studio.runtime_stream import ActiveRequest, chunk_jobs
@@ -64,7 +64,8 @@ class EngineRuntime(RuntimeStatus):
         self.device = device or "default"
         self.engines: dict[str, Engine] = {engine.name: engine, **(extra_engines or {})}
         self.pool = EnginePool(self.engines, max_loaded)
-        self.scheduler = BatchScheduler(max_batch, {name: e.max_batch for name, e in self.engines.items()})
+        self.scheduler = BatchScheduler(max_batch, {n: e.max_batch for n, e in self.engines.items()},
+                                        engine_grids={n: batch_grid(e) for n, e in self.engines.items()})
         self.max_batch = max_batch
         self.batch_wait_s = batch_wait_s
         self._queue: queue.Queue[SynthesisRequest | None] = queue.Queue(maxsize=queue_size)
@@ -179,8 +180,7 @@ class EngineRuntime(RuntimeStatus):
 
     def call_all(self, fn: Callable[[Engine], Any], timeout: float | None = 600, engine: str = "",
                  load: bool = True) -> list[Any]:
-        """`fn(engine)` on every device worker (here: this one), one result each; e.g. forgetting a voice must
-        reach every device's cache."""
+        """`fn(engine)` on every device worker (here: this one), one result each (e.g. forgetting a voice)."""
         return [self.call(fn, timeout, engine, load)]
 
     def engine_for(self, name: str) -> Engine:
@@ -299,8 +299,7 @@ class EngineRuntime(RuntimeStatus):
         return ActiveRequest(handle=handle, jobs=jobs, frames=frames)
 
     def _choose(self, active: list[ActiveRequest]) -> list[tuple[ActiveRequest, int]]:
-        """The scheduler's pick among the chunk jobs that wait, each with the time playback needs it (see
-        `BatchScheduler.choose`)."""
+        """The scheduler's pick (`BatchScheduler.choose`) among the waiting chunk jobs, each with its deadline."""
         waiting = []
         for a in active:
             h = a.handle
@@ -310,9 +309,9 @@ class EngineRuntime(RuntimeStatus):
             start = h.submitted + h.stats.ttfa_s if h.samples else h.submitted
             hop = self.engines[h.request.engine].hop_length
             due = chunk_deadlines(start, [f * hop / h.sample_rate for f in a.frames])
-            waiting += [Job(a, i, h.request.engine, a.jobs[i].params.batch_key(), due[i])
-                        for i in range(len(a.jobs)) if i not in a.ready]
-        return [(j.owner, j.index) for j in self.scheduler.choose(waiting)]
+            waiting += [Job(a, i, h.request.engine, a.jobs[i].params.batch_key(), due[i],
+                            a.jobs[i].duration_frames or 0) for i in range(len(a.jobs)) if i not in a.ready]
+        return [(j.owner, j.index) for j in self.scheduler.choose(waiting, time.perf_counter())]
 
     def _run_batch(self, batch: list[tuple[ActiveRequest, int]]) -> None:
         jobs = [a.jobs[i] for a, i in batch]

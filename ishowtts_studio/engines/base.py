@@ -84,6 +84,7 @@ class Engine(Protocol):
     sample_rate: int  # of the audio `synthesize` returns
     max_batch: int  # most chunk jobs one `synthesize` call should get (the runtime's own limit applies too)
     hop_length: int  # samples per frame of `estimate_frames`: frames * hop_length / sample_rate = seconds
+    # optional `batch_grid: int`: frames of one length cell of the engine's padded batches (`batch_grid()` below)
 
     @property
     def loaded(self) -> bool:
@@ -129,3 +130,9 @@ class Engine(Protocol):
     def memory_stats(self) -> dict[str, float]: ...
 
     def cache_stats(self) -> dict[str, int]: ...
+
+
+def batch_grid(engine: Engine) -> int:
+    """Frames of one length cell in which the engine runs jobs of different lengths as one padded batch (its
+    optional `batch_grid` attribute); 0: it batches equal lengths only, so lengths do not matter to the scheduler."""
+    return max(0, int(getattr(engine, "batch_grid", 0) or 0))

@@ -18,9 +18,10 @@ from typing import Any
 import torch
 
 from ishowtts_studio.engines.base import ChunkAudio, ChunkJob, EngineInfo, EngineUnavailable, ReadyCallback, VoiceRef
+from ishowtts_studio.engines.f5_batching import plan_runs, sample_runs
 from ishowtts_studio.engines.f5_prepare import total_frames, warmup
 from ishowtts_studio.engines.f5_refs import HOP, SAMPLE_RATE, PreparedVoice, RefCache
-from ishowtts_studio.engines.f5_sampler import F5Sampler, SampleItem, round_up, to_device
+from ishowtts_studio.engines.f5_sampler import F5Sampler, SampleItem, to_device
 from ishowtts_studio.engines.f5_vocoder import PendingWaves, VocosDecoder, hand_over
 from ishowtts_studio.engines.f5_weights import locate_weights
 from ishowtts_studio.engines.gpu_memory import pool_breakdown
@@ -102,6 +103,7 @@ def fast_path(engine: F5Engine) -> dict[str, Any]:
         "compiled_vocoder": bool(engine.decoder and engine.decoder.compiled),
         "padded_attention": ("triton" if sampler.padded_triton else "varlen_flash" if sampler.varlen else "bias")
         if sampler else "bias",
+        "batch_grid": engine.batch_grid,
     }
 
 
@@ -141,6 +143,8 @@ class F5Engine:
         prepare_exact_bytes: int = 0,
         prepare_exact_voices: int = 2,
         compile_vocoder: bool = False,
+        batch_padding: bool = False,
+        batch_bucket_frames: int = 64,
     ) -> None:
         self.checkpoint, self.vocab, self.vocoder_spec = checkpoint, vocab, vocoder
         self.model_name = model_name
@@ -166,6 +170,9 @@ class F5Engine:
         # the first warm-up voices: such a request never runs padded (the masked attention costs ~10-15%)
         self.prepare_exact_bytes, self.prepare_exact_voices = prepare_exact_bytes, prepare_exact_voices
         self.compile_vocoder = compile_vocoder
+        # a burst's lone lengths of one cell of this many frames run as one padded batch (0: off); the runtime's
+        # scheduler also fills a late burst's batches by these cells (`engines.base.batch_grid`)
+        self.batch_grid = max(1, batch_bucket_frames) if batch_padding else 0
         self.decoder: VocosDecoder | None = None
         self.cfm: Any = None
         self.vocoder: Any = None
@@ -280,10 +287,8 @@ class F5Engine:
         if on_ready is None:  # one call: sampled by length inside, vocoded together, one copy to the host
             groups = [list(range(len(jobs)))]
         else:
-            lengths: dict[int, list[int]] = {}
-            for i, item in enumerate(items):
-                lengths.setdefault(self.sampler.duration_of(item), []).append(i)
-            groups = [lengths[n] for n in sorted(lengths)]
+            frames = [self.sampler.duration_of(it) for it in items]
+            groups = [list(run.idx) for run in plan_runs(frames, self.batch_grid)]
         out: list[ChunkAudio | None] = [None] * len(jobs)
         # on a GPU, one group ahead: the next group's work is queued before this one's audio is waited for and
         # handed over, so the GPU goes from group to group without waiting for the host in between (on the CPU,
@@ -308,40 +313,10 @@ class F5Engine:
         return pending, mels
 
     def sample_mels(self, items: list[SampleItem], params: Any) -> list[torch.Tensor]:
-        """Sample the items in groups of one exact length, each group in its own batch.
-
-        Why not one padded batch: measured on an H100 (benchmarks/h100-2026-11-23/probe3.json) and again on the
-        H200 (benchmarks/h200-2026-11-30/baseline/probe_live.json: 8 chat lines padded to one batch 183 ms,
-        one by one 146 ms), padding a batch to its longest item costs more than the batch saves.
-
-        How a group is served (`bucket_frames` > 1): a single request whose length has an exact graph runs
-        unpadded; any other single request runs in its length bucket's padded graph (prepared at warm-up, so
-        a new length waits for no capture), and a length met a second time is queued for an exact graph
-        prepared between requests (`idle_work`). Several requests of one length run unpadded as one batch.
-        With `bucket_frames` = 1 every group runs at its exact length. Results do not depend on the path
-        (padding is masked; tested)."""
+        """Sample the items in the runs `f5_batching.plan_runs` makes of them (`f5_batching.sample_runs`): one
+        exact length per batch, and with `batch_padding` the lone lengths of one cell as a padded batch."""
         assert self.sampler is not None
-        sampler = self.sampler
-        use_cfg = params.cfg_strength >= 1e-5
-        groups: dict[int, list[int]] = {}
-        for i, it in enumerate(items):
-            groups.setdefault(sampler.duration_of(it), []).append(i)
-        mels: list[torch.Tensor | None] = [None] * len(items)
-        kw = {"nfe": params.nfe, "cfg_strength": params.cfg_strength, "sway_coef": params.sway_coef}
-        for frames, idx in groups.items():
-            group = [items[i] for i in idx]
-            bucketed = sampler.bucket_frames > 1 and len(idx) == 1
-            if bucketed and self.exact_graphs and sampler.exact_ready(frames, use_cfg):
-                bucketed = False
-            if bucketed:
-                out = sampler.sample(group, length=round_up(frames, sampler.bucket_frames), force_padded=True, **kw)
-                if self.exact_graphs:
-                    sampler.note_length(frames, use_cfg)
-            else:
-                out = sampler.sample(group, length=frames, **kw)
-            for i, mel in zip(idx, out):
-                mels[i] = mel
-        return mels  # type: ignore[return-value]
+        return sample_runs(self.sampler, items, params, self.batch_grid, self.exact_graphs)
 
     def pending_shapes(self) -> int:
         """Shapes queued for preparation between requests (exact graphs): 0 once the engine has settled."""

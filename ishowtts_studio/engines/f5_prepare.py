@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ishowtts_studio.engines.base import ChunkJob, GenerationParams, VoiceRef
+from ishowtts_studio.engines.f5_batching import PADDED_BATCHES
 from ishowtts_studio.engines.f5_refs import PreparedVoice
 from ishowtts_studio.engines.f5_sampler import round_up
 
@@ -50,6 +51,11 @@ def warmup(engine: F5Engine, voices: list[VoiceRef], nfe: int, progress: Progres
         if progress:
             progress(0.7 + 0.2 * i / max(1, len(plan)), f"warm-up {i + 1}/{len(plan)}")
         engine.synthesize(jobs)
+    if sampler is not None and engine.batch_grid and voices:
+        # the padded batch of mixed lengths is one more compiled variant (and graph kind): made now, not in the
+        # first idle moment of a live server (the rest of its shapes are queued below)
+        n = engine.estimate_frames(voices[0], WARMUP_TEXTS[1], 1.0)[0]
+        sampler.pin([(2, round_up(n, engine.batch_grid), True, True)])
     while engine.prepare_next_shape(min_idle_s=0):
         pass
     prepare_live_shapes(engine, progress)
@@ -78,9 +84,15 @@ def prepare_live_shapes(engine: F5Engine, progress: Progress | None = None) -> i
 def queue_voice_lengths(engine: F5Engine, voices: list[VoiceRef]) -> int:
     """Queue the unpadded graph of every length a text of up to `prepare_exact_bytes` bytes has with these voices
     (CUDA graphs only), prepared between requests (`F5Engine.idle_work`), so such a request runs as fast as a
-    length met before. Returns how many were queued."""
+    length met before; with `batch_padding`, also the padded batch graphs of those lengths' cells (every size
+    of PADDED_BATCHES), so a burst of such lines runs in padded batches from the start. Returns how many were
+    queued."""
     sampler = engine.sampler
     if sampler is None or engine.prepare_exact_bytes <= 0 or not voices:
         return 0
     lengths = {n for v in voices for n in voice_lengths(engine, v, engine.prepare_exact_bytes)}
-    return sampler.queue_exact(sorted(lengths))
+    keys = [(1, n, True, False) for n in lengths]
+    if engine.batch_grid:
+        cells = {round_up(n, engine.batch_grid) for n in lengths}
+        keys += [(b, n, True, True) for n in cells for b in PADDED_BATCHES]
+    return sampler.queue_ahead(keys)

@@ -29,6 +29,7 @@ import contextlib
 import logging
 import math
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -133,9 +134,11 @@ class F5Sampler:
         # prepared off the request's path (`prepare_pending`); until then it is served from its padded bucket
         self._exact_ready: set[tuple[int, int, bool]] = set()
         self._sightings: dict[tuple[int, int, bool], int] = {}
-        self._pending: list[tuple[int, int, bool]] = []
-        # exact lengths queued ahead of need (a voice's chat-line lengths): prepared the same way, pinned
-        self._pending_pinned: list[tuple[int, int, bool]] = []
+        # graphs (batch, length, cfg, padded) queued for preparation between requests: met on a request's way
+        # (an exact length met twice, a padded batch met once), then those queued ahead of need (a voice's
+        # chat-line lengths), which are pinned
+        self._pending: list[tuple[int, int, bool, bool]] = []
+        self._pending_pinned: list[tuple[int, int, bool, bool]] = []
         self._captured_kinds: set[tuple[bool, bool]] = set()
         self._schedules: dict[tuple[int, float | None], tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
         self._uncond: dict[tuple[int, int], torch.Tensor] = {}
@@ -522,48 +525,62 @@ class F5Sampler:
             self._sightings[key] = seen
             while len(self._sightings) > 4096:  # a bounded memory of lengths met once
                 self._sightings.pop(next(iter(self._sightings)))
-            if seen >= 2 and key not in self._exact_ready and key not in self._pending:
+            if seen >= 2 and key not in self._exact_ready and (*key, False) not in self._pending:
+                self._pending.append((*key, False))
+
+    def padded_batch_ready(self, batch: int, length: int, use_cfg: bool) -> bool:
+        """Whether a padded batch of this size and length runs without a capture on the request's way (its graph
+        is held; without CUDA graphs there is nothing to capture)."""
+        key = (batch, length, use_cfg, True)
+        return not self.use_graphs or key in self._graphs or key in self._pinned
+
+    def note_padded_batch(self, batch: int, length: int, use_cfg: bool) -> None:
+        """A padded batch of this shape was wanted and its graph is not held: queue it for between requests."""
+        key = (batch, length, use_cfg, True)
+        with self._lock:
+            if self.use_graphs and key not in self._pending and key not in self._graphs and key not in self._pinned:
                 self._pending.append(key)
 
     @property
     def pending(self) -> int:
         return len(self._pending) + len(self._pending_pinned)
 
-    def queue_exact(self, lengths: list[int], use_cfg: bool = True) -> int:
-        """Queue the unpadded batch-1 graph of each length for preparation between requests (`prepare_pending`),
-        kept for good once made (pinned); lengths already held or queued are skipped. Returns how many were queued.
-        Without CUDA graphs there is nothing to prepare."""
+    def queue_ahead(self, keys: list[tuple[int, int, bool, bool]]) -> int:
+        """Queue these graphs (batch, length, cfg, padded) for preparation between requests, pinned once made;
+        those held or queued already are skipped. Returns how many were queued (0 without CUDA graphs)."""
         if not self.use_graphs:
             return 0
         with self._lock:
             queued = set(self._pending_pinned)
-            # longest first, so the shared input buffers are allocated once, at their largest
-            new = [(1, n, use_cfg) for n in sorted(set(lengths), reverse=True)
-                   if (1, n, use_cfg, False) not in self._pinned and (1, n, use_cfg) not in queued]
+            # largest first, so the shared input buffers are allocated once, at their largest
+            new = [k for k in sorted(set(keys), key=lambda k: (k[0] * k[1], k), reverse=True)
+                   if k not in self._pinned and k not in queued]
             self._pending_pinned.extend(new)
         return len(new)
 
     @torch.inference_mode()  # as in `sample`: a capture outside it would record autograd history (and memory)
     def prepare_pending(self) -> bool:
-        """Prepare one queued exact-length shape (capture its graph); True while more are queued. Call it
-        between requests (the runtime's idle hook does), never on a request's path. Lengths met twice come
-        first (live traffic asks for them again), then the lengths queued ahead (`queue_exact`)."""
+        """Prepare one queued shape (capture its graph); True while more are queued. Call it between requests
+        (the runtime's idle hook does), never on a request's path. Shapes met on requests' way come first (an
+        exact length met twice, a padded batch: live traffic asks for them again), then those queued ahead
+        (`queue_ahead`)."""
         with self._lock:
             if not self._pending and self._pending_pinned:
-                _, length, use_cfg = self._pending_pinned.pop(0)
+                key = self._pending_pinned.pop(0)
                 ahead = True
             elif self._pending:
-                batch, length, use_cfg = self._pending.pop(0)
+                key = self._pending.pop(0)
                 ahead = False
             else:
                 return False
+        batch, length, use_cfg, padded = key
         if ahead:
-            self.prepare_buckets([length], use_cfg, padded=False)
+            self.pin([key])
             return self.pending > 0
         if self.use_graphs:
-            self._graph_for(batch, length, use_cfg, False)
+            self._graph_for(batch, length, use_cfg, padded)
         with self._lock:
-            if not self.use_graphs:  # nothing to capture: remember the length, as many as the graph LRU keeps
+            if not self.use_graphs and not padded:  # nothing to capture: remember the length, as the LRU would
                 self._exact_ready.add((batch, length, use_cfg))
                 while len(self._exact_ready) > self.max_graphs:
                     self._exact_ready.pop()
@@ -575,20 +592,31 @@ class F5Sampler:
         """Capture the padded batch-1 graph of each bucket length now (longest first, so the shared input
         buffers are allocated once), pinned so the LRU never evicts them; with `padded` False, the unpadded graph
         of each exact length. Returns how many were captured."""
+        todo = sorted({round_up(n, self.bucket_frames) if padded else n for n in lengths}, reverse=True)
+
+        def say(i: int) -> None:
+            if progress and i % 8 == 0:
+                progress(i / len(todo), f"prepared {i}/{len(todo)} {'length buckets' if padded else 'exact lengths'}")
+
+        return self.pin([(1, n, use_cfg, padded) for n in todo], say)
+
+    @torch.inference_mode()
+    def pin(self, keys: list[tuple[int, int, bool, bool]], each: Callable[[int], None] | None = None) -> int:
+        """Capture the graph of each shape (batch, length, cfg, padded) now, in this order, pinned so the LRU never
+        evicts it; `each(i)` is called after the i-th is made. Returns how many were captured (0 without CUDA
+        graphs)."""
         if not self.use_graphs:
             return 0
         done = 0
-        todo = sorted({round_up(n, self.bucket_frames) if padded else n for n in lengths}, reverse=True)
-        for i, length in enumerate(todo):
-            key = (1, length, use_cfg, padded)
+        for i, key in enumerate(keys):
             with self._lock:
                 if key in self._pinned:
                     continue
-                self._pinned[key] = self._graphs.pop(key, None) or _StepGraph(self, 1, length, use_cfg, padded)
+                self._pinned[key] = self._graphs.pop(key, None) or _StepGraph(self, *key)
             self._shapes_seen.add(key)
             done += 1
-            if progress and i % 8 == 0:
-                progress(i / len(todo), f"prepared {i}/{len(todo)} {'length buckets' if padded else 'exact lengths'}")
+            if each:
+                each(i)
         return done
 
     def _buffer(self, name: str, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:

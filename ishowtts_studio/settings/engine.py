@@ -137,6 +137,17 @@ class EngineSettings(Section):
         "a GPU). bias and varlen_flash measured alike on an H200 (docs/performance.md).",
         choices=("bias", "varlen_flash", "triton"),
     )
+    batch_padding: bool = opt(
+        False,
+        "Requests of different lengths that are due at once (a burst of chat lines) run as one padded batch when "
+        "their lengths fall in one cell of batch_bucket_frames, in batches of 2, 4 or 8 whose CUDA graphs are "
+        "prepared between requests, and the scheduler fills a late burst's batches by those cells. Best with "
+        "padded_attention = \"triton\" (each row then reads only its own frames). Not yet measured on a GPU.",
+    )
+    batch_bucket_frames: int = opt(
+        64, "Cell width in mel frames of batch_padding: lines whose lengths fall in one cell share a padded batch "
+        "(each padded by less than this).", lo=1, hi=1024,
+    )
     fp8_gemms: bool = opt(
         False,
         "FP8 (e4m3) matrix products in the model's blocks, scaled per row and channel: GPUs of compute capability "

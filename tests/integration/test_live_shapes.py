@@ -179,3 +179,87 @@ def test_voice_lengths_cover_every_short_text_of_the_voice(engine: F5Engine) -> 
         assert queue_voice_lengths(engine, [VOICE]) == 0  # the CPU has no CUDA graphs to capture
     finally:
         engine.prepare_exact_bytes = 0
+
+
+GRID = 64
+
+
+def _one_cell(engine: F5Engine, n: int) -> list[SampleItem]:
+    """`n` items of distinct lengths that fall in one cell of GRID frames (a burst's lines of similar length)."""
+    cells: dict[int, dict[int, SampleItem]] = {}
+    for k in range(40):
+        it = _item(engine, "Chat line" + " la" * k, seed=10 + k)
+        frames = engine.sampler.duration_of(it)
+        cells.setdefault(-(-frames // GRID), {}).setdefault(frames, it)
+        best = max(cells.values(), key=len)
+        if len(best) >= n:
+            return list(best.values())[:n]
+    raise AssertionError("no cell holds enough distinct lengths")
+
+
+def test_batch_padding_runs_a_cell_as_one_padded_batch_with_each_lines_own_result(engine: F5Engine) -> None:
+    """engine.batch_padding: lines of different lengths in one cell run as one padded batch of the cell's length,
+    and each line's mel equals that line sampled alone at its exact length (and CFM.sample)."""
+    sampler = engine.sampler
+    items = _one_cell(engine, 3)
+    frames = [sampler.duration_of(it) for it in items]
+    cell = -(-max(frames) // GRID) * GRID
+    kw = {"nfe": PARAMS.nfe, "cfg_strength": PARAMS.cfg_strength, "sway_coef": PARAMS.sway_coef}
+    engine.batch_grid = GRID
+    try:
+        together = engine.sample_mels(items, PARAMS)
+    finally:
+        engine.batch_grid = 0
+    assert (2, cell, True, True) in sampler._shapes_seen  # 3 lines: a padded pair and one alone
+    for it, mel, n in zip(items, together, frames):
+        alone = sampler.sample([it], length=n, **kw)[0]
+        assert mel.shape == alone.shape == (n, engine.cfm.num_channels)
+        assert _rel(mel, alone) < 1e-5
+    with torch.inference_mode():
+        stock, _ = engine.cfm.sample(cond=items[0].cond_mel[None], text=items[0].text_ids[None],
+                                     duration=items[0].duration, steps=PARAMS.nfe, cfg_strength=PARAMS.cfg_strength,
+                                     sway_sampling_coef=PARAMS.sway_coef, seed=items[0].seed)
+    assert _rel(together[0], stock[0]) < 1e-3
+
+
+def test_batch_padding_hands_each_run_over_shortest_first(engine: F5Engine) -> None:
+    """Through the whole engine with a callback: the padded run's lines arrive together, before a longer line,
+    and every waveform equals the line synthesised alone."""
+    sampler = engine.sampler
+    items = _one_cell(engine, 2)
+    lengths = [sampler.duration_of(it) for it in items]
+    jobs = [ChunkJob(voice=VOICE, text="Chat line" + " la" * k, params=PARAMS, seed=3) for k in range(40)]
+    by_frames = {sampler.duration_of(_item(engine, j.text)): j for j in jobs}
+    pair = [by_frames[n] for n in lengths]
+    longer = jobs[-1]
+    shape = (2, -(-max(lengths) // GRID) * GRID, True, True)
+    sampler._shapes_seen.discard(shape)  # (an earlier test may have met it) to see that this call runs it
+    heard: list[int] = []
+    engine.batch_grid = GRID
+    try:
+        out = engine.synthesize([longer, *pair], on_ready=lambda i, a: heard.append(i))
+    finally:
+        engine.batch_grid = 0
+    assert shape in sampler._shapes_seen
+    assert sorted(heard[:2]) == [1, 2] and heard[2] == 0
+    for job, got in zip([longer, *pair], out):
+        alone = engine.synthesize([job])[0].audio
+        assert got.audio.shape == alone.shape
+        assert float(np.linalg.norm(got.audio - alone) / np.linalg.norm(alone)) < 1e-4
+
+
+def test_a_padded_batch_without_its_graph_is_queued_once_for_idle_preparation(engine: F5Engine) -> None:
+    """With CUDA graphs (bookkeeping only: nothing is captured here), a padded batch whose graph is not held is
+    not ready, is queued once between requests, ahead of shapes queued in advance, and the ahead queue takes
+    padded batch shapes largest first."""
+    sampler = F5Sampler(engine.cfm)
+    assert sampler.padded_batch_ready(4, 640, True)  # no graphs: nothing to capture, always ready
+    sampler.use_graphs = True
+    assert not sampler.padded_batch_ready(4, 640, True)
+    assert sampler.queue_ahead([(1, 600, True, False), (2, 640, True, True), (8, 640, True, True)]) == 3
+    assert sampler.queue_ahead([(8, 640, True, True)]) == 0  # queued already
+    sampler.note_padded_batch(4, 640, True)
+    sampler.note_padded_batch(4, 640, True)
+    assert sampler._pending == [(4, 640, True, True)]
+    assert sampler._pending_pinned == [(8, 640, True, True), (2, 640, True, True), (1, 600, True, False)]
+    assert sampler.pending == 4
