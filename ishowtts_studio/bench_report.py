@@ -94,7 +94,9 @@ def format_table(result: dict[str, Any]) -> str:
             f"{lat['max'] * 1e3:.0f} ms, TTFA p50/p95/max {ttfa['p50'] * 1e3:.0f}/{ttfa['p95'] * 1e3:.0f}/"
             f"{ttfa['max'] * 1e3:.0f} ms, all done in {w['wall_s']:.2f} s, {w['audio_s_per_s']:.1f} s of audio/s, "
             f"batches {w['batch_sizes']}, new shapes {w['new_shapes']['new_shapes']} "
-            f"(graph captures {w['new_shapes']['graph_captures']})")
+            f"(graph captures {w['new_shapes']['graph_captures']})"
+            + (f", padded batches {w['new_shapes']['padded_batches']} of "
+               f"{w['new_shapes']['padded_batch_items']} lines" if w["new_shapes"].get("padded_batches") else ""))
     if "startup" in result:
         up = result["startup"]
         lines.append(f"start-up: load {up.get('load_s', 0):.1f} s, warm-up {up.get('warmup_s', 0):.1f} s, then "

@@ -61,7 +61,8 @@ def run_workload(runtime: EngineRuntime, cfg: BenchConfig, kind: str, nfe: int,
         "audio_s": audio, "wall_s": wall, "audio_s_per_s": audio / wall if wall > 0 else 0.0,
         "batch_sizes": {str(b): batches.count(b) for b in sorted(set(batches))},
         "chunks": sum(len(h.request.chunks) for h in handles),
-        "new_shapes": {key: after.get(key, 0) - before.get(key, 0) for key in ("new_shapes", "graph_captures")},
+        "new_shapes": {key: after.get(key, 0) - before.get(key, 0) for key in
+                       ("new_shapes", "graph_captures", "padded_batches", "padded_batch_items")},
         "per_request": [{"chars": st.text_chars, "chunks": st.chunks, "latency_s": st.latency_s, "ttfa_s": st.ttfa_s,
                          "batch": st.batch_size, "audio_s": st.audio_s, "at_s": at}
                         for st, at in zip(stats, arrivals)],

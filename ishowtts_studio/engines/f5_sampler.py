@@ -146,7 +146,7 @@ class F5Sampler:
         # shapes (batch, length, cfg, padded) met so far, and how often a sample call met a new one or had to
         # capture a graph first: the cost live traffic pays when it is not prepared ahead
         self._shapes_seen: set[tuple[int, int, bool, bool]] = set()
-        self.shape_stats = {"new_shapes": 0, "graph_captures": 0}
+        self.shape_stats = {"new_shapes": 0, "graph_captures": 0, "padded_batches": 0, "padded_batch_items": 0}
         dit = self.dit
         # split the input projection: [x | cond | text] -> dim; only the x part changes per step
         w = dit.input_embed.proj.weight
@@ -301,6 +301,9 @@ class F5Sampler:
             attn_bias = torch.zeros(mask.shape[0], 1, 1, length, device=dev, dtype=dt)
             attn_bias.masked_fill_(~mask.view(mask.shape[0], 1, 1, length), float("-inf"))
         shape = (batch, length, use_cfg, padded)
+        if padded and batch > 1:  # a padded batch of several requests (`engine.batch_padding`)
+            self.shape_stats["padded_batches"] += 1
+            self.shape_stats["padded_batch_items"] += batch
         if shape not in self._shapes_seen:
             self._shapes_seen.add(shape)
             self.shape_stats["new_shapes"] += 1
