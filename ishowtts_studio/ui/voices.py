@@ -237,7 +237,9 @@ def build_voices_tab(studio: Studio, *, gpu_limit: int = 1) -> VoicesTab:
     # ---- managing -------------------------------------------------------------------------------
     chosen.change(user_errors(lambda v: broken_notice(studio, v)), inputs=chosen, outputs=notice,
                   api_name="voices_broken_notice", **quick)
-    chosen.input(user_errors(lambda v: voice_details(studio, v)), inputs=chosen, outputs=tab.details,
+    # on change, not input: the dropdown fires input again when it loses focus (the user clicking into the name
+    # box to type), and that second answer, late on a busy machine, wrote the old name back over the typing
+    chosen.change(user_errors(lambda v: voice_details(studio, v)), inputs=chosen, outputs=tab.details,
                  api_name="voices_select", **quick)
 
     def repair(v: str | None, clip: str | None) -> tuple[Any, ...]:

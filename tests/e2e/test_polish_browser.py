@@ -69,6 +69,35 @@ def test_renaming_the_voice_in_use_keeps_live_on_it(page, client):
             client.predict(n, api_name="/delete_voice")
 
 
+def test_one_pick_fills_the_voice_boxes_once(page, client):
+    """Picking a voice answers once with its details: the dropdown also fires its input event when it loses focus
+    (the user clicking into the name box to type), and that second answer, late on a loaded machine, wrote the old
+    name back over what was typed (seen in CI)."""
+    from gradio_client import handle_file
+
+    name = f"Pick once {uuid.uuid4().hex[:5]}"
+    transcript = f"{EN_TEXT} {uuid.uuid4().hex[:6]}"  # a transcript only this voice's details carry
+    client.predict(name, handle_file(str(EN_CLIP)), transcript, "en", api_name="/add_voice")
+    answers: list[str] = []
+    try:
+        page.reload()
+        expect(page.locator("#status-banner")).to_contain_text("Engine ready", timeout=60_000)
+        page.on("response", lambda r: answers.append(r.url) if r.request.method == "POST"
+                and transcript in (r.text() or "") else None)
+        page.get_by_role("tab", name="Voices").click()
+        pick(page, "voices-chosen", name)
+        page.get_by_text("Rename / edit transcript", exact=True).click()
+        new_name = page.locator("#voices-new-name textarea, #voices-new-name input").first
+        expect(new_name).to_have_value(name)
+        new_name.click()  # the dropdown loses focus here
+        new_name.press_sequentially(" 2", delay=30)
+        page.wait_for_timeout(1500)
+        expect(new_name).to_have_value(name + " 2")
+        assert len(answers) == 1, f"the pick was answered {len(answers)} times: {answers}"
+    finally:
+        client.predict(name, api_name="/delete_voice")
+
+
 # ---- bug 3: an error on Save voice or Import leaves the library panel as it was --------------------------
 def test_save_and_import_errors_leave_the_library_panel(page):
     page.get_by_role("tab", name="Voices").click()
