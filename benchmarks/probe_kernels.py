@@ -169,17 +169,10 @@ def triton_attention() -> list[dict]:
                         rows.append({"text": text, **cfg, "us": us, "tflops": round(flop / us / 1e6, 1),
                                      "max_abs_diff_vs_cudnn": err})
         best = min(rows, key=lambda r: r["us"])
-        # the shipped configuration with the rotary embedding applied in the kernel ("triton_rope"): what it adds
-        # to the kernel, against the separate rotary pass it replaces (~7 / 15 / 97 us at short / long / batch 16
-        # in call 2's profile)
-        angles = torch.arange(frames, device="cuda")[:, None] * torch.rand(64, device="cuda")[None, :]
-        cos, sin = angles.cos().to(torch.bfloat16), angles.sin().to(torch.bfloat16)
-        rope_us = graph_us(partial(triton_attention_fn, q, k, v, cos, sin))
         print(json.dumps({"attention": text, "cudnn_us": cudnn_us,
-                          "cudnn_tflops": round(flop / cudnn_us / 1e6, 1), "best": best,
-                          "shipped_with_rope_us": rope_us}), flush=True)
+                          "cudnn_tflops": round(flop / cudnn_us / 1e6, 1), "best": best}), flush=True)
         out.extend(rows)
-        out.append({"text": text, "cudnn_us": cudnn_us, "shipped_with_rope_us": rope_us})
+        out.append({"text": text, "cudnn_us": cudnn_us})
     return out
 
 

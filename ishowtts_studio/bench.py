@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--precision", choices=["auto", "bf16", "fp16", "fp32"])
     p.add_argument("--no-graphs", action="store_true", help="disable CUDA graphs")
     p.add_argument("--compile", action="store_true", help="torch.compile the per-step forward")
-    p.add_argument("--attention", choices=["triton", "triton_rope", "cudnn", "flash"], help="override engine.attention")
+    p.add_argument("--attention", choices=["triton", "cudnn", "flash"], help="override engine.attention")
     p.add_argument("--no-fused-kernels", action="store_true", help="disable the hand-written kernels")
     p.add_argument("--peak-tflops", type=float, default=790.0, help="dense matrix rate for the compute floor")
     p.add_argument("--json", type=Path, help="write the result here")

@@ -89,7 +89,6 @@ def fast_path(engine: F5Engine) -> dict[str, Any]:
         "compile": bool(sampler and sampler.compiled),
         "attention": engine.attention,
         "triton_attention": bool(sampler and sampler.triton_attention),  # the kernel in use (GPU, half precision)
-        "rope_in_attention": bool(sampler and sampler.rope_in_attention),
         "triton_conv": bool(sampler and sampler.triton_conv),
         "gelu_epilogue": bool(sampler and sampler.gelu_epilogue),
         "bucket_frames": sampler.bucket_frames if sampler else engine.bucket_frames,

@@ -1,5 +1,4 @@
-"""A Triton attention kernel for the DiT step (CUDA only; imported only when `engine.attention` is "triton" or
-"triton_rope").
+"""A Triton attention kernel for the DiT step (CUDA only; imported only when `engine.attention` is "triton").
 
 Why: at the step's shapes (16 heads of 64, 800-2100 frames, [cond; uncond] rows) cuDNN's attention, the fastest
 library kernel here, runs at 250-350 TFLOP/s on an H200 (benchmarks/h200-2026-12-01-r4/call3), and attention is a
@@ -8,15 +7,12 @@ q/k/v GEMM and rotary left them (any strides, so no layout copy) and writes the 
 head_dim), the layout the output projection reads; one program computes one tile of queries of one (row, head)
 with the running-maximum softmax, so the scores never go to memory.
 
-With `ROPE` ("triton_rope") the rotary embedding is applied in the kernel, to each q and k tile as it is loaded
-(x * cos + pair-swapped x * signed sin, in fp32, rounded to the input's precision as the separate rotary pass
-rounds it), so q, k and v come straight from the q/k/v GEMM and the block's rotary pass (~7 us a call at a short
-request, one kernel of nine a block) is gone; each program repeats the rotary of the key tiles it reads, which is
-cheap next to the two products per tile.
-
 Padded rows ("triton" padded attention): with the sampler's variable-length offsets each row reads only its own
 frames' keys and a tile of padding queries does no work, so a padded row costs about what its exact length
 does; the dense library call with a padding bias computes every padded key and query (10-25% more, round 3).
+
+Applying the rotary embedding inside the kernel as well (pair-swapped loads of each q and k tile) was measured
+5.5 times slower in the engine (round 5, benchmarks/h200-2026-12-02-r5/call2) and removed.
 """
 
 from __future__ import annotations
@@ -27,42 +23,18 @@ import triton.language as tl
 
 
 @triton.jit
-def _load_rows(base, rows, stride, cos_ptr, sin_ptr, stride_rope, ok,
-               D: tl.constexpr, MASKED: tl.constexpr, ROPE: tl.constexpr):
-    """Rows `rows` (head_dim wide) of q or k; with ROPE, rotated by the rotary tables of those frames."""
-    dims = tl.arange(0, D)
-    offs = rows[:, None] * stride + dims[None, :]
-    if MASKED:
-        x = tl.load(base + offs, mask=ok[:, None], other=0.0)
-    else:
-        x = tl.load(base + offs)
-    if ROPE:
-        swapped = rows[:, None] * stride + (dims ^ 1)[None, :]  # pairs (2i, 2i+1) exchanged
-        table = rows[:, None] * stride_rope + dims[None, :]
-        if MASKED:
-            xs = tl.load(base + swapped, mask=ok[:, None], other=0.0)
-            c = tl.load(cos_ptr + table, mask=ok[:, None], other=0.0)
-            s = tl.load(sin_ptr + table, mask=ok[:, None], other=0.0)
-        else:
-            xs = tl.load(base + swapped)
-            c = tl.load(cos_ptr + table)
-            s = tl.load(sin_ptr + table)
-        x = (x.to(tl.float32) * c.to(tl.float32) + xs.to(tl.float32) * s.to(tl.float32)).to(x.dtype)
-    return x
-
-
-@triton.jit
-def _kv_tile(q, k_base, v_base, start, N, skn, svn, cos_ptr, sin_ptr, stride_rope, m_i, l_i, acc, qk_scale,
-             D: tl.constexpr, BLOCK_N: tl.constexpr, MASKED: tl.constexpr, ROPE: tl.constexpr):
+def _kv_tile(q, k_base, v_base, start, N, skn, svn, m_i, l_i, acc, qk_scale,
+             D: tl.constexpr, BLOCK_N: tl.constexpr, MASKED: tl.constexpr):
     """One tile of keys and values into the running softmax (m_i: row maximum, l_i: row sum, acc: output)."""
     cols = start + tl.arange(0, BLOCK_N)
     dims = tl.arange(0, D)
     col_ok = cols < N
-    k = _load_rows(k_base, cols, skn, cos_ptr, sin_ptr, stride_rope, col_ok, D, MASKED, ROPE)
     if MASKED:
+        k = tl.load(k_base + cols[:, None] * skn + dims[None, :], mask=col_ok[:, None], other=0.0)
         v = tl.load(v_base + cols[:, None] * svn + dims[None, :], mask=col_ok[:, None], other=0.0)
         s = tl.where(col_ok[None, :], tl.dot(q, tl.trans(k)) * qk_scale, float("-inf"))
     else:
+        k = tl.load(k_base + cols[:, None] * skn + dims[None, :])
         v = tl.load(v_base + cols[:, None] * svn + dims[None, :])
         s = tl.dot(q, tl.trans(k)) * qk_scale
     m_new = tl.maximum(m_i, tl.max(s, 1))
@@ -74,10 +46,9 @@ def _kv_tile(q, k_base, v_base, start, N, skn, svn, cos_ptr, sin_ptr, stride_rop
 
 
 @triton.jit
-def _attention_kernel(q_ptr, k_ptr, v_ptr, o_ptr, cos_ptr, sin_ptr, cu_ptr, N, H, scale,
-                      sqb, sqn, sqh, skb, skn, skh, svb, svn, svh, sob, son, soh, stride_rope,
-                      D: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, ROPE: tl.constexpr,
-                      PADDED: tl.constexpr):
+def _attention_kernel(q_ptr, k_ptr, v_ptr, o_ptr, cu_ptr, N, H, scale,
+                      sqb, sqn, sqh, skb, skn, skh, svb, svn, svh, sob, son, soh,
+                      D: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, PADDED: tl.constexpr):
     pid_m = tl.program_id(0)
     bh = tl.program_id(1)
     b = bh // H
@@ -92,7 +63,7 @@ def _attention_kernel(q_ptr, k_ptr, v_ptr, o_ptr, cos_ptr, sin_ptr, cu_ptr, N, H
     rows = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
     dims = tl.arange(0, D)
     row_ok = rows < N
-    q = _load_rows(q_ptr + b * sqb + h * sqh, rows, sqn, cos_ptr, sin_ptr, stride_rope, row_ok, D, True, ROPE)
+    q = tl.load(q_ptr + b * sqb + h * sqh + rows[:, None] * sqn + dims[None, :], mask=row_ok[:, None], other=0.0)
     k_base = k_ptr + b * skb + h * skh
     v_base = v_ptr + b * svb + h * svh
     m_i = tl.full((BLOCK_M,), float("-inf"), tl.float32)
@@ -102,11 +73,11 @@ def _attention_kernel(q_ptr, k_ptr, v_ptr, o_ptr, cos_ptr, sin_ptr, cu_ptr, N, H
     qk_scale = scale * 1.4426950408889634
     full = (n_kv // BLOCK_N) * BLOCK_N  # whole tiles need no mask; the last, partial one does
     for start in tl.range(0, full, BLOCK_N):
-        m_i, l_i, acc = _kv_tile(q, k_base, v_base, start, n_kv, skn, svn, cos_ptr, sin_ptr, stride_rope, m_i, l_i,
-                                 acc, qk_scale, D, BLOCK_N, False, ROPE)
+        m_i, l_i, acc = _kv_tile(q, k_base, v_base, start, n_kv, skn, svn, m_i, l_i, acc, qk_scale, D, BLOCK_N,
+                                 False)
     if full < n_kv:
-        m_i, l_i, acc = _kv_tile(q, k_base, v_base, full, n_kv, skn, svn, cos_ptr, sin_ptr, stride_rope, m_i, l_i,
-                                 acc, qk_scale, D, BLOCK_N, True, ROPE)
+        m_i, l_i, acc = _kv_tile(q, k_base, v_base, full, n_kv, skn, svn, m_i, l_i, acc, qk_scale, D, BLOCK_N,
+                                 True)
     if PADDED:
         l_i = tl.where(l_i > 0, l_i, 1.0)  # rows that read no keys: zeros, not 0 / 0
     out = acc / l_i[:, None]
@@ -122,30 +93,24 @@ def _attention_kernel(q_ptr, k_ptr, v_ptr, o_ptr, cos_ptr, sin_ptr, cu_ptr, N, H
 CONFIG = {"block_m": 64, "block_n": 64, "warps": 4, "stages": 3}
 
 
-def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cos: torch.Tensor | None = None,
-              sin: torch.Tensor | None = None, cu_seqlens: torch.Tensor | None = None, block_m: int | None = None,
-              block_n: int | None = None, warps: int | None = None, stages: int | None = None) -> torch.Tensor:
+def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cu_seqlens: torch.Tensor | None = None,
+              block_m: int | None = None, block_n: int | None = None, warps: int | None = None,
+              stages: int | None = None) -> torch.Tensor:
     """softmax(q k^T / sqrt(d)) v for q, k, v of shape (batch, frames, heads, head_dim), any strides (a last
     dimension that is not contiguous is copied first; head_dim a power of two); returns (batch, frames, heads,
-    head_dim), contiguous. With `cos` and `sin` ((frames, head_dim), sin carrying rotate-half's sign on even dims, as
-    `F5Sampler.rope_tables` makes them), q and k are rotated first. With `cu_seqlens` (int32, the sampler's
+    head_dim), contiguous. With `cu_seqlens` (int32, the sampler's
     variable-length offsets: each row's frames then its padding, `f5_sampler.split_offsets`) each row attends
     only to its own frames, and its padding rows come out as zeros."""
     b, n, h, d = q.shape
     q, k, v = (_last_dim_contiguous(t) for t in (q, k, v))
     out = torch.empty((b, n, h, d), device=q.device, dtype=q.dtype)
-    rope = cos is not None and sin is not None
-    if rope:
-        cos, sin = (_last_dim_contiguous(t.reshape(n, d)) for t in (cos, sin))
     bm = block_m or CONFIG["block_m"]
     grid = (triton.cdiv(n, bm), b * h)
     _attention_kernel[grid](
-        q, k, v, out, cos if rope else q, sin if rope else q, cu_seqlens if cu_seqlens is not None else q, n, h,
-        d ** -0.5,
+        q, k, v, out, cu_seqlens if cu_seqlens is not None else q, n, h, d ** -0.5,
         q.stride(0), q.stride(1), q.stride(2), k.stride(0), k.stride(1), k.stride(2),
         v.stride(0), v.stride(1), v.stride(2), out.stride(0), out.stride(1), out.stride(2),
-        cos.stride(0) if rope else 0,
-        D=d, BLOCK_M=bm, BLOCK_N=block_n or CONFIG["block_n"], ROPE=rope, PADDED=cu_seqlens is not None,
+        D=d, BLOCK_M=bm, BLOCK_N=block_n or CONFIG["block_n"], PADDED=cu_seqlens is not None,
         num_warps=warps or CONFIG["warps"], num_stages=stages or CONFIG["stages"],
     )
     return out
@@ -157,13 +122,11 @@ def _last_dim_contiguous(t: torch.Tensor) -> torch.Tensor:
 
 
 @torch.library.custom_op("ishowtts::attention", mutates_args=())
-def attention_op(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cos: torch.Tensor | None,
-                 sin: torch.Tensor | None, cu_seqlens: torch.Tensor | None) -> torch.Tensor:
+def attention_op(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cu_seqlens: torch.Tensor | None) -> torch.Tensor:
     """`attention` as an operator torch.compile traces around (a Triton launch it does not look into)."""
-    return attention(q, k, v, cos, sin, cu_seqlens)
+    return attention(q, k, v, cu_seqlens)
 
 
 @attention_op.register_fake
-def _(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cos: torch.Tensor | None, sin: torch.Tensor | None,
-      cu_seqlens: torch.Tensor | None) -> torch.Tensor:
+def _(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cu_seqlens: torch.Tensor | None) -> torch.Tensor:
     return q.new_empty(q.shape)

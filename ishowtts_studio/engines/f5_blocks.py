@@ -108,7 +108,6 @@ def fused_block(
     gelu_epilogue: bool = False,
     fp8_native: bool = False,
     triton_attention: bool = False,
-    rope_in_attention: bool = False,
     padded_triton: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One DiT block (published layout) as a pure function of its weights, so one compiled graph serves
@@ -122,21 +121,16 @@ def fused_block(
     as `Fp8Weight` (`engine.fp8_gemms`) run as FP8 GEMMs (`f5_fp8`; `fp8_native`: on FP8 tensor cores).
     Padded rows mask their padding either with `attn_bias` (dense attention) or `cu_seqlens` (`varlen_attention`;
     `engine.padded_attention`). With `triton_attention` unpadded rows go through `f5_attention` (`engine.attention
-    = "triton"`), which reads q, k and v where they lie and writes the output projection's layout; with
-    `rope_in_attention` as well ("triton_rope") the kernel applies the rotary embedding itself, so q, k and v come
-    straight from the q/k/v GEMM. With `padded_triton` (`engine.padded_attention = "triton"`) padded rows go
-    through the kernel too, each reading only its own frames' keys (from `cu_seqlens`)."""
+    = "triton"`), which reads q, k and v where they lie and writes the output projection's layout. With
+    `padded_triton` (`engine.padded_attention = "triton"`) padded rows go through the kernel too, each reading
+    only its own frames' keys (from `cu_seqlens`)."""
     b, n, _ = x.shape
     qkv = linear(norm, w_qkv, b_qkv, fp8_native).view(b, n, 3, heads, -1)
     triton = triton_attention and attn_bias is None and (cu_seqlens is None or padded_triton)
-    if triton and rope_in_attention:
-        o = torch.ops.ishowtts.attention(qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2], cos, sin, cu_seqlens)
-        return _block_rest(x, o.view(b, n, -1), mod, next_w, next_b, w_o, b_o, w_ff1, b_ff1, w_ff2, b_ff2, keep,
-                           eps_ff, eps_next, gelu_epilogue, fp8_native)
     qk = qkv[:, :, :2]
     qk = torch.addcmul(qk * cos, qk.unflatten(-1, (-1, 2)).flip(-1).flatten(-2), sin)
     if triton:
-        o = torch.ops.ishowtts.attention(qk[:, :, 0], qk[:, :, 1], qkv[:, :, 2], None, None, cu_seqlens).view(b, n, -1)
+        o = torch.ops.ishowtts.attention(qk[:, :, 0], qk[:, :, 1], qkv[:, :, 2], cu_seqlens).view(b, n, -1)
     elif cu_seqlens is not None:
         q, k, v = (t.reshape(b * n, heads, -1) for t in (qk[:, :, 0], qk[:, :, 1], qkv[:, :, 2]))
         o = varlen_attention(q, k, v, cu_seqlens, n).view(b, n, -1)

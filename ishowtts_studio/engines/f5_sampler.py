@@ -181,14 +181,13 @@ class F5Sampler:
                 log.warning("fused kernels off: %s", exc)
                 self.gelu_epilogue = self.triton_conv = False
         # `engine.attention = "triton"`: unpadded rows through the Triton attention kernel (f5_attention), padded
-        # ones through cuDNN with the padding bias; CUDA and half precision only, elsewhere cuDNN / PyTorch's choice;
-        # "triton_rope": the same with the rotary embedding applied inside the kernel
+        # ones through cuDNN with the padding bias; CUDA and half precision only, elsewhere cuDNN / PyTorch's choice
         # fused path, CUDA, half precision: the domain of the attention kernels chosen below (FlashAttention-2's
         # variable-length one and the Triton one)
         usable = on_gpu and self.dtype in (torch.float16, torch.bfloat16)
         attn = self.dit.transformer_blocks[0].attn
         head_dim = attn.to_q.out_features // attn.heads  # the kernel's tiles need a power of two, at least 16
-        self.triton_attention = bool(attention in ("triton", "triton_rope") and usable
+        self.triton_attention = bool(attention == "triton" and usable
                                      and head_dim >= 16 and head_dim & (head_dim - 1) == 0)
         if self.triton_attention:
             try:
@@ -196,8 +195,6 @@ class F5Sampler:
             except ImportError as exc:
                 log.warning("engine.attention = %s: %s; cuDNN attention instead", attention, exc)
                 self.triton_attention = False
-        # the kernel applies the rotary embedding too (only where the kernel is in use)
-        self.rope_in_attention = self.triton_attention and attention == "triton_rope"
         if self.triton_conv:
             from ishowtts_studio.engines.f5_kernels import arrange_weight
 
@@ -340,7 +337,7 @@ class F5Sampler:
     def _attention_backend(self) -> contextlib.AbstractContextManager:
         """cuDNN's attention (Hopper-tuned kernels) first when asked for (with "triton", for the padded rows the
         Triton kernel does not serve), else PyTorch's own choice."""
-        if self.attention not in ("cudnn", "triton", "triton_rope") or self.device.type != "cuda":
+        if self.attention not in ("cudnn", "triton") or self.device.type != "cuda":
             return contextlib.nullcontext()
         from torch.nn.attention import SDPBackend, sdpa_kernel
 
@@ -450,7 +447,7 @@ class F5Sampler:
                 nw, nb, neps = lns[j + 1]
                 h, norm = self._blockfn(h, norm, m, nw, nb, *w, cos, sin, keep, attn_bias, cu_seqlens,
                                         blk.attn.heads, blk.ff_norm.eps, neps, self.gelu_epilogue, self.fp8_native,
-                                        self.triton_attention, self.rope_in_attention, self.padded_triton)
+                                        self.triton_attention, self.padded_triton)
             if self.compiled:
                 _mark_dynamic(norm)
             return self._tail(norm, dit.proj_out.weight.detach(), dit.proj_out.bias.detach(), cfg, use_cfg)

@@ -1,7 +1,6 @@
 """The Triton attention kernel (`engine.attention = "triton"`, engines/f5_attention.py), checked on the CPU through
 Triton's interpreter: it equals PyTorch's attention on strided q, k, v of lengths with and without a partial last
-tile, with the rotary embedding applied in the kernel or before it, and a fused DiT block gives the same result
-through it either way. Its speed is measured on the GPU
+tile and with padded rows, and a fused DiT block gives the same result through it. Its speed is measured on the GPU
 (benchmarks/probe_kernels.py --triton-attention, docs/performance.md)."""
 
 from __future__ import annotations
@@ -43,20 +42,6 @@ def test_fused_block_is_the_same_through_the_kernel(measured: dict) -> None:
     assert block["next_norm_rel"] < 1e-5
 
 
-def test_kernel_applies_the_rotary_embedding_as_the_block_does(measured: dict) -> None:
-    diffs = measured["rope_kernel_max_abs"]
-    for frames in ("70", "64", "5"):
-        assert diffs[frames] < 1e-5, (frames, diffs[frames])
-        assert diffs[f"{frames}_unrotated"] > 1e-2  # not the unrotated attention by chance
-
-
-def test_fused_block_is_the_same_with_the_rotary_in_the_kernel(measured: dict) -> None:
-    block = measured["rope_block"]
-    assert block["kernel_calls"] == [[2, 37, 4, 16]]
-    assert block["rel"] < 1e-5
-    assert block["next_norm_rel"] < 1e-5
-
-
 def test_padded_rows_read_only_their_own_frames(measured: dict) -> None:
     padded = measured["padded_kernel"]
     for row in ("row0", "row1"):
@@ -64,11 +49,10 @@ def test_padded_rows_read_only_their_own_frames(measured: dict) -> None:
         assert padded[f"{row}_padding"] == 0.0  # its padding rows: zeros, not 0 / 0
 
 
-@pytest.mark.parametrize("key", ["padded_block", "padded_rope_block"])
-def test_fused_block_with_padding_is_the_same_through_the_kernel(measured: dict, key: str) -> None:
+def test_fused_block_with_padding_is_the_same_through_the_kernel(measured: dict) -> None:
     """A padded batch: the kernel with the sampler's offsets gives what the dense attention with the padding bias
     gives (`engine.padded_attention = "triton"` against "bias")."""
-    block = measured[key]
+    block = measured["padded_block"]
     assert block["kernel_calls"] == [[2, 37, 4, 16]]
     assert block["rel"] < 1e-5
     assert block["next_norm_rel"] < 1e-5
@@ -76,8 +60,7 @@ def test_fused_block_with_padding_is_the_same_through_the_kernel(measured: dict,
 
 def test_sampler_keeps_library_attention_where_the_kernel_cannot_run() -> None:
     """On the CPU (and in fp32) the sampler does not use the kernel, so "triton" in the config is safe anywhere."""
-    for choice in ("triton", "triton_rope"):
-        sampler = F5Sampler(_model(), attention=choice, padded_attention="triton")
-        assert sampler.triton_attention is False
-        assert sampler.padded_triton is False and sampler.varlen is False  # padding then masked by the bias
-        assert sampler.attention == choice
+    sampler = F5Sampler(_model(), attention="triton", padded_attention="triton")
+    assert sampler.triton_attention is False
+    assert sampler.padded_triton is False and sampler.varlen is False  # padding then masked by the bias
+    assert sampler.attention == "triton"

@@ -44,33 +44,6 @@ def kernel_vs_sdpa() -> dict[str, float]:
     return out
 
 
-def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """The block's rotary on (batch, frames, heads, d) with (frames, d) tables: pairs (2i, 2i+1) exchanged."""
-    swapped = x.unflatten(-1, (-1, 2)).flip(-1).flatten(-2)
-    return x * cos[None, :, None] + swapped * sin[None, :, None]
-
-
-def rope_kernel_vs_sdpa() -> dict[str, float]:
-    """The kernel with the rotary embedding inside against rotating first and PyTorch's attention."""
-    out = {}
-    gen = torch.Generator().manual_seed(12)
-    for frames in (70, 64, 5):
-        qkv = torch.randn(2, frames, 3, 2, 16, generator=gen)
-        angles = torch.arange(frames)[:, None] * torch.rand(16, generator=gen)[None, :]
-        sign = torch.ones(16)
-        sign[0::2] = -1.0
-        cos, sin = angles.cos(), angles.sin() * sign
-        q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
-        got = attention(q, k, v, cos.view(1, frames, 1, 1, 16), sin.view(1, frames, 1, 1, 16), block_m=32,
-                        block_n=16, warps=4, stages=1)
-        ref = F.scaled_dot_product_attention(
-            *(t.transpose(1, 2) for t in (rotate(q, cos, sin), rotate(k, cos, sin), v))).transpose(1, 2)
-        unrotated = F.scaled_dot_product_attention(*(t.transpose(1, 2) for t in (q, k, v))).transpose(1, 2)
-        out[str(frames)] = float((got - ref).abs().max())
-        out[f"{frames}_unrotated"] = float((got - unrotated).abs().max())  # the rotation does change the result
-    return out
-
-
 def padded_kernel_vs_each_alone() -> dict[str, float]:
     """Two rows of 37 and 20 frames padded to 40, with the sampler's offsets: each row's frames against the
     attention of that row alone, and its padding rows (zeros)."""
@@ -88,7 +61,7 @@ def padded_kernel_vs_each_alone() -> dict[str, float]:
     return out
 
 
-def block_with_and_without(rope_in_attention: bool = False, padded: bool = False) -> dict:
+def block_with_and_without(padded: bool = False) -> dict:
     """One fused DiT block (fp32, tiny: 64 wide, 4 heads of 16) through the Triton kernel and through PyTorch's
     attention: relative difference of the new hidden state."""
     gen = torch.Generator().manual_seed(5)
@@ -120,8 +93,7 @@ def block_with_and_without(rope_in_attention: bool = False, padded: bool = False
     kernel = f5_attention.attention
     f5_attention.attention = lambda *a, **kw: calls.append(a[0].shape) or kernel(*a, **kw)  # the op looks it up
     try:
-        tri, tri_norm = fused_block(*args, triton_attention=True, rope_in_attention=rope_in_attention,
-                                    padded_triton=padded)
+        tri, tri_norm = fused_block(*args, triton_attention=True, padded_triton=padded)
     finally:
         f5_attention.attention = kernel
     return {"rel": float((tri - plain).norm() / plain.norm()),
@@ -131,7 +103,5 @@ def block_with_and_without(rope_in_attention: bool = False, padded: bool = False
 
 if __name__ == "__main__":
     print(json.dumps({"kernel_max_abs": kernel_vs_sdpa(), "block": block_with_and_without(),
-                      "rope_kernel_max_abs": rope_kernel_vs_sdpa(), "rope_block": block_with_and_without(True),
                       "padded_kernel": padded_kernel_vs_each_alone(),
-                      "padded_block": block_with_and_without(padded=True),
-                      "padded_rope_block": block_with_and_without(True, padded=True)}))
+                      "padded_block": block_with_and_without(padded=True)}))
