@@ -26,6 +26,9 @@ expect = playwright_sync.expect
 
 CROSSFADE_S = 0.03  # [chat] crossfade_ms default
 LOG = "() => (window.__chatPlayer ? window.__chatPlayer.log : [])"
+PLAYER_STATE = """() => { const p = window.__chatPlayer && window.__chatPlayer.state; if (!p) return null;
+  return {audio: p.ctx && p.ctx.state, clock: p.ctx && p.ctx.currentTime, paused: p.paused, connection: p.connection,
+          playing: Array.from(p.playing.keys()), chain: p.chain, offset: p.offset}; }"""
 
 
 def shots_dir(tmp_path: Path) -> Path:
@@ -136,8 +139,12 @@ def test_tab_and_overlay_play_three_posted_messages_in_order(context, studio_url
     finally:
         client.predict("resume", None, api_name="/chat_control")
 
-    for page in (tab, overlay):
-        wait_for(lambda p=page: {e["id"] for e in starts(p)} >= set(ids), 240, "all three messages played")
+    for name, page in (("tab", tab), ("overlay", overlay)):
+        try:
+            wait_for(lambda p=page: {e["id"] for e in starts(p)} >= set(ids), 240, "all three messages played")
+        except AssertionError as exc:  # say what the player was doing, to tell a stalled clock from a lost event
+            raise AssertionError(f"{name}: {exc}; player {page.evaluate(PLAYER_STATE)}; log {page.evaluate(LOG)}; "
+                                 f"server {our_rows(client, authors)}") from None
     for name, page in (("tab", tab), ("overlay", overlay)):
         log = [e for e in page.evaluate(LOG) if e["id"] in ids]
         played = [e for e in log if e["type"] == "start"]
