@@ -32,7 +32,7 @@
       volume: 1.0,
       audible: opts.audible,
       paused: false,
-      suspendedAt: null, // performance.now() when the audio clock stopped
+      suspendedAt: null, // {wall: performance.now(), clock: ctx.currentTime} when the context left "running"
       connection: "connecting",
       now: null,
       log: [],
@@ -72,14 +72,19 @@
     }
 
     // A suspended AudioContext's clock stands still (paused by the server, or by a browser that waits for a
-    // gesture): the mapping moves by the time it stood still, and no samples are taken meanwhile.
+    // gesture): the mapping moves by the time it stood still, and no samples are taken meanwhile. That time is
+    // measured (wall time minus what the audio clock ran), not assumed to be the whole suspension: a browser may
+    // keep the clock running for part of it, and an offset pushed too far ahead would mark every announced
+    // segment as already over ("missed") until 30 new samples replaced it (seen in headless Chromium under load).
     function clockStateChanged() {
       const ctx = p.ctx;
       if (ctx.state !== "running") {
-        if (p.suspendedAt === null) p.suspendedAt = performance.now();
+        if (p.suspendedAt === null) p.suspendedAt = { wall: performance.now(), clock: ctx.currentTime };
       } else if (p.suspendedAt !== null) {
+        const wall = (performance.now() - p.suspendedAt.wall) / 1000;
+        const stoodStill = Math.max(0, wall - (ctx.currentTime - p.suspendedAt.clock));
         if (p.offset !== null) {
-          p.offset += (performance.now() - p.suspendedAt) / 1000;
+          p.offset += stoodStill;
           p.offsets = [p.offset];
         }
         p.suspendedAt = null;
