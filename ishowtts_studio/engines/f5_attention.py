@@ -98,9 +98,9 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cu_seqlens: tor
               stages: int | None = None) -> torch.Tensor:
     """softmax(q k^T / sqrt(d)) v for q, k, v of shape (batch, frames, heads, head_dim), any strides (a last
     dimension that is not contiguous is copied first; head_dim a power of two); returns (batch, frames, heads,
-    head_dim), contiguous. With `cu_seqlens` (int32, the sampler's
-    variable-length offsets: each row's frames then its padding, `f5_sampler.split_offsets`) each row attends
-    only to its own frames, and its padding rows come out as zeros."""
+    head_dim), contiguous. With `cu_seqlens` (int32, the sampler's variable-length offsets: each row's frames then
+    its padding, `f5_sampler.split_offsets`) each row attends only to its own frames, and its padding rows come
+    out as zeros."""
     b, n, h, d = q.shape
     q, k, v = (_last_dim_contiguous(t) for t in (q, k, v))
     out = torch.empty((b, n, h, d), device=q.device, dtype=q.dtype)

@@ -181,7 +181,8 @@ class F5Sampler:
                 log.warning("fused kernels off: %s", exc)
                 self.gelu_epilogue = self.triton_conv = False
         # `engine.attention = "triton"`: unpadded rows through the Triton attention kernel (f5_attention), padded
-        # ones through cuDNN with the padding bias; CUDA and half precision only, elsewhere cuDNN / PyTorch's choice
+        # ones as `padded_attention` says (the same kernel with "triton", the default; else cuDNN with the padding
+        # bias); CUDA and half precision only, elsewhere cuDNN / PyTorch's choice
         # fused path, CUDA, half precision: the domain of the attention kernels chosen below (FlashAttention-2's
         # variable-length one and the Triton one)
         usable = on_gpu and self.dtype in (torch.float16, torch.bfloat16)

@@ -117,8 +117,8 @@ class EngineSettings(Section):
     )
     attention: str = opt(
         "triton",
-        "Attention kernel on the GPU: triton (the studio's own Triton kernel for unpadded rows, cuDNN's for padded "
-        "ones; half precision, otherwise as cudnn), cudnn (cuDNN's fused attention, PyTorch's own choice where "
+        "Attention kernel on the GPU: triton (the studio's own Triton kernel; padded rows as padded_attention "
+        "says; half precision, otherwise as cudnn), cudnn (cuDNN's fused attention, PyTorch's own choice where "
         "cuDNN cannot run it) or flash (PyTorch's own choice).",
         choices=("triton", "cudnn", "flash"),
     )
