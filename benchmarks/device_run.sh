@@ -43,10 +43,11 @@ for spec in "$@"; do
                   --json "$OUT/$name.json" ;;
     probe) timeout 200 python3 benchmarks/probe_path.py "${cfg[@]}" --out "$OUT/$name.json" ;;
     batching) timeout 200 python3 benchmarks/probe_batching.py "${cfg[@]}" --out "$OUT/$name.json" ;;  # padded batches
+    streams) timeout 240 python3 benchmarks/probe_streams.py "${cfg[@]}" --out "$OUT/$name.json" ;;  # lines on streams
     kernels) timeout 200 python3 benchmarks/probe_kernels.py --out "$OUT/$name.json" ;;   # GEMMs, attention alone
     attn) timeout 200 python3 benchmarks/probe_kernels.py --triton-attention --out "$OUT/$name.json" ;;
     env) env | grep -i "PYTORCH\|CUDA_\|TORCH" | sort ;;
-    *) echo "unknown step $step (rows live window nocompile fp16_stock probe batching kernels attn env)" ;;
+    *) echo "unknown step $step (rows live window nocompile fp16_stock probe batching streams kernels attn env)" ;;
   esac 2>&1 | tee -a "$OUT/log.txt" | grep -v "__recompiles\|Warning\|warn(" | grep -v " INFO " | tail -40
   tar czf "$OUT/plots.tgz" -C "$P" . 2>/dev/null
 done

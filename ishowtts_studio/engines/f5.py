@@ -203,7 +203,15 @@ class F5Engine:
         say(0.6, "loading Vocos vocoder")
         self.vocoder = load_vocoder("vocos", is_local=True, local_path=str(vocoder_dir), device=str(self.device))
         self.decoder = VocosDecoder(self.vocoder, compile_backbone=self.compile_vocoder and self.device.type == "cuda")
-        self.sampler = F5Sampler(
+        self.sampler = self.new_sampler()
+        say(0.7, "model ready")
+        return self.info()
+
+    def new_sampler(self) -> F5Sampler:
+        """A sampler over the loaded model with this engine's settings. Each holds its own graphs, graph memory
+        pool and input buffers (the weights are shared), so two can run on two CUDA streams at once
+        (benchmarks/probe_streams.py measures whether that pays)."""
+        return F5Sampler(
             self.cfm,
             bucket_frames=self.bucket_frames if self.device.type == "cuda" else 1,
             cuda_graphs=self.cuda_graphs,
@@ -216,8 +224,6 @@ class F5Engine:
             fp8_gemms=self.fp8_gemms and self.device.type == "cuda",
             padded_attention=self.padded_attention,
         )
-        say(0.7, "model ready")
-        return self.info()
 
     @property
     def loaded(self) -> bool:
