@@ -132,15 +132,19 @@ class VoiceLibrary:
         return found
 
     def _find(self, name_or_slug: str) -> Voice | BrokenVoice:
+        """The voice whose slug is exactly `name_or_slug`, else the one with that name (case-insensitive), else
+        the one whose slug it is in other case. The slug comes first: pickers, the API and the services hand
+        slugs back in, and a name never equals another voice's slug (`check_new_name`, `_free_slug`), except
+        in a library written before that rule, where the slug must still win or an action on one voice would
+        land on another."""
         voices, broken = self.scan()
-        key = name_key(name_or_slug or "")
+        raw = str(name_or_slug or "").strip()
+        key = name_key(raw)
         both: builtins.list[Voice | BrokenVoice] = [*voices, *broken]
-        for voice in both:
-            if name_key(voice.name) == key:
-                return voice
-        for voice in both:
-            if voice.slug == key:
-                return voice
+        for match in (lambda v: v.slug == raw, lambda v: name_key(v.name) == key, lambda v: v.slug == key):
+            for voice in both:
+                if match(voice):
+                    return voice
         raise VoiceNotFound(str(name_or_slug), [v.name for v in voices])
 
     def _reload(self, slug: str, what: str) -> Voice:
@@ -171,10 +175,13 @@ class VoiceLibrary:
                 log.warning("Removing leftover temp folder %s", entry.path)
                 shutil.rmtree(entry.path, ignore_errors=True)
 
-    def _free_slug(self, base: str) -> str:
-        # Different names can share a slug ("Bob!" / "Bob?"); number the later ones.
+    def _free_slug(self, base: str, own_name: str) -> str:
+        # Different names can share a slug ("Bob!" / "Bob?"); number the later ones. A slug that is another
+        # voice's name is skipped too, so looking a voice up by name or slug can never mix two up.
+        voices, broken = self.scan()
+        names = {name_key(v.name) for v in [*voices, *broken]} - {name_key(own_name)}
         slug, n = base, 1
-        while (self.root / slug).exists():
+        while (self.root / slug).exists() or name_key(slug) in names:
             n += 1
             suffix = f"-{n}"
             slug = base[: MAX_SLUG_CHARS - len(suffix)].rstrip("-") + suffix
@@ -207,7 +214,7 @@ class VoiceLibrary:
 
         audio_bytes, duration_s, sample_rate = read_reference(wav_path)
         transcript = voice_transcript(transcript, duration_s)  # now that the clip's length is known
-        slug = self._free_slug(slug_base)
+        slug = self._free_slug(slug_base, name)
         now = now_iso()
         meta: dict[str, Any] = dict(extra or {})
         meta |= {
@@ -241,6 +248,8 @@ class VoiceLibrary:
             if looks & lookalike_keys(voice.name):
                 raise VoiceError(f"The name {name!r} looks the same as the existing voice {voice.name!r} (look-alike "
                                  "letters or digits); pick a name that cannot be mistaken for it")
+            if name_key(voice.slug) == key:  # pickers and the API name voices by slug: the two must not collide
+                raise VoiceError(f"{name!r} is the id of the voice {voice.name!r}; pick another name")
         return name
 
     def _rewrite_meta(self, slug: str, changes: dict[str, Any]) -> Voice:

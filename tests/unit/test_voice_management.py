@@ -44,6 +44,34 @@ def test_rename_keeps_slug_and_refuses_clashes(lib: VoiceLibrary, wav: Path) -> 
     assert not [p for p in lib.root.rglob("*.tmp")]
 
 
+def test_a_name_never_takes_another_voices_slug(lib: VoiceLibrary, wav: Path) -> None:
+    """Pickers, the API and the services hand a voice's slug back in: a name equal to another voice's slug made
+    rename, update, export and delete land on the wrong voice. Such names are refused, a new slug skips other
+    voices' names, and in a library written before that rule the exact slug wins."""
+    nature = lib.add("Nature (English)", wav, "hello there", "en")
+    assert nature.slug == "nature-english"
+    with pytest.raises(VoiceError, match="is the id of the voice 'Nature \\(English\\)'"):
+        lib.add("nature-english", wav, "hello there", "en")
+    bob = lib.add("Bob", wav, "hello there", "en")
+    with pytest.raises(VoiceError, match="is the id of the voice"):
+        lib.rename(bob.slug, "Nature-English")
+    assert lib.rename(nature.slug, "nature-english").slug == nature.slug  # a voice may take its own slug
+    lib.rename(nature.slug, "Nature (English)")
+    # a slug is not handed out when it is another voice's name
+    lib.add("bob-2", wav, "hello there", "en")
+    assert lib.add("Bob!", wav, "hello there", "en").slug == "bob-3"
+    # a library from before the rule: a voice named like another's slug (written by hand here)
+    clash = lib.add("Clash", wav, "hello there", "en")
+    meta = json.loads((lib.root / clash.slug / "voice.json").read_text())
+    (lib.root / clash.slug / "voice.json").write_text(json.dumps(meta | {"name": "nature-english"}))
+    assert lib.get("nature-english").slug == nature.slug  # the exact slug first
+    assert lib.get("NATURE-ENGLISH").name == "nature-english"  # else the name
+    assert lib.rename(nature.slug, "Nature Renamed").slug == nature.slug
+    assert lib.get(clash.slug).name == "nature-english"  # the other voice untouched
+    assert lib.delete(nature.slug).name == "Nature Renamed"
+    assert lib.get(clash.slug).name == "nature-english"
+
+
 def test_update_transcript_and_language(lib: VoiceLibrary, wav: Path) -> None:
     lib.add("Alice", wav, "hello there", "en")
     v = lib.update("Alice", transcript="  new   words ", language="zh")

@@ -177,8 +177,10 @@ def test_duplicate_names_refused_case_insensitively(lib: VoiceLibrary, wav: Path
 def test_slug_collisions_get_numbered(lib: VoiceLibrary, wav: Path) -> None:
     a = lib.add("Bob!", wav, "hi")
     b = lib.add("Bob?", wav, "hi")
-    c = lib.add("bob", wav, "hi")
+    c = lib.add("Bob.", wav, "hi")
     assert (a.slug, b.slug, c.slug) == ("bob", "bob-2", "bob-3")
+    with pytest.raises(VoiceError, match="'bob' is the id of the voice 'Bob!'"):
+        lib.add("bob", wav, "hi")  # a name may not be another voice's slug (lookups take either)
     assert lib.get("Bob?") == b
     long_a = lib.add("z" * 70, wav, "hi")
     long_b = lib.add("z" * 70 + "!", wav, "hi")
