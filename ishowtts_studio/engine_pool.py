@@ -9,7 +9,7 @@ import traceback
 from collections import OrderedDict
 from typing import Any
 
-from ishowtts_studio.engines.base import ChunkJob, Engine, EngineUnavailable, ReadyCallback
+from ishowtts_studio.engines.base import ChunkJob, Engine, EngineUnavailable, ReadyCallback, RequestRefused
 from ishowtts_studio.request import SynthesisError
 
 log = logging.getLogger(__name__)
@@ -70,6 +70,8 @@ def user_error(exc: Exception) -> Exception:
     """The error a request's caller gets for `exc` raised by an engine (the worker keeps serving)."""
     if isinstance(exc, (EngineUnavailable, SynthesisError)):
         return exc
+    if isinstance(exc, RequestRefused):
+        return SynthesisError(str(exc))
     if is_oom(exc):
         empty_cache()
         return SynthesisError("The GPU ran out of memory on this request. Try a shorter text, or try again.")

@@ -18,6 +18,7 @@ __all__ = [
     "InvalidInput",
     "brief",
     "check_transcript",
+    "check_transcript_covers",
     "clean_display_name",
     "lookalike_keys",
     "redact_paths",
@@ -29,6 +30,10 @@ __all__ = [
 # stretches the reference past the model's position table (8192 frames) and the voice can never synthesise.
 MAX_TRANSCRIPT_CHARS = 1000
 MAX_CHARS_PER_SECOND = 30
+# The engine times new speech by the reference's bytes of text per second of clip, so a transcript far shorter
+# than what was said makes every line far too slow, and a long text then overflows the model. Slow speech is
+# ~10 bytes a second (English) and ~6 (Chinese, 3 bytes a character); 2 leaves room for pauses.
+MIN_BYTES_PER_SECOND = 2.0
 EXCERPT_CHARS = 40
 
 # control, format (zero-width, bidi overrides), private-use, unassigned, surrogate, line/paragraph separators:
@@ -134,6 +139,17 @@ def check_transcript(text: Any, duration_s: float | None = None) -> str:
             f"{MAX_CHARS_PER_SECOND} characters a second, so the voice could never be used. Type exactly the words "
             f"spoken in the clip (at most {most} characters for this clip).")
     return clean
+
+
+def check_transcript_covers(text: str, duration_s: float) -> None:
+    """Refuse a transcript with far fewer words than a clip of `duration_s` holds (MIN_BYTES_PER_SECOND)."""
+    size = len(text.encode("utf-8"))
+    if duration_s > 0 and size < MIN_BYTES_PER_SECOND * duration_s:
+        raise InvalidInput(
+            f"The transcript has {len(text)} characters for a {duration_s:.1f} s clip: far fewer words than a clip "
+            "that long holds. New speech is timed by this ratio, so every line would come out far too slow (and a "
+            "long text would not fit). Type every word spoken in the clip, or use a clip of just the words you "
+            "typed.")
 
 
 def to_number(value: Any, what: str, *, whole: bool = False) -> float:

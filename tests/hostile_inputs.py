@@ -79,6 +79,8 @@ CASES: tuple[Case, ...] = (
     Case("add_voice", "transcript", "100 kB", ("Longtalk", AUDIO, "word " * 20_000, "en"), "the limit is 1000"),
     Case("add_voice", "transcript", "400 characters for a 5 s clip", ("Fasttalk", AUDIO, "word " * 80, "en"),
          "nobody speaks more than 30 characters a second"),
+    Case("add_voice", "transcript", "3 characters for a 5 s clip", ("Slowtalk", AUDIO, "Hi.", "en"),
+         "far fewer words than a clip that long holds"),
     Case("add_voice", "language", "1 MB language", ("Langy", AUDIO, "Hi.", MB), "Language must be one of"),
     # ---- Voices tab: rename, edit transcript/language, delete
     Case("rename_voice", "new name", "look-alike of an existing voice (digit 1 for l)",
@@ -87,6 +89,8 @@ CASES: tuple[Case, ...] = (
     Case("update_voice", "transcript", "1 MB", (EXISTING, MB, None), "the limit is 1000"),
     Case("update_voice", "transcript", "500 characters for a 5 s clip", (EXISTING, "word " * 100, None),
          "at most 159 characters for this clip"),
+    Case("update_voice", "transcript", "3 characters for a 6 s clip", (EXISTING, "Hi.", None),
+         "far fewer words than a clip that long holds"),
     Case("update_voice", "language", "1 MB language", (EXISTING, None, MB), "Language must be one of"),
     Case("delete_voice", "voice", "1 MB voice name", (MB,), "No voice named"),
     # ---- Voices tab: import a pack
@@ -107,6 +111,8 @@ CASES: tuple[Case, ...] = (
     Case("ab_skip", "trial", "1 MB trial id", (MB, "eve"), "Unknown trial"),
     # ---- Live synthesis tab: the history's favourites, downloads and "regenerate one sentence"
     Case("history_favourite", "take", "NaN", (NAN, True), "take number is a whole number from 1"),
+    Case("history_favourite", "take", "10^20", (1e20, True), "There is no take"),
+    Case("history_download", "takes", "10^20", ("100000000000000000000", "wav"), "There is no take"),
     Case("history_download", "takes", "1 MB of take numbers", (MB, "wav"), "Select a take"),
     Case("history_download", "format", "1 MB format", ("1", MB), "choose WAV or MP3"),
     Case("regenerate_sentence", "sentence", "infinity", ("1", "inf"), "Pick a sentence|No history entry"),

@@ -18,6 +18,11 @@ class EngineUnavailable(RuntimeError):
     """The engine cannot run (weights missing, extra not installed). The message says how to fix it."""
 
 
+class RequestRefused(ValueError):
+    """The engine cannot serve this request as asked (e.g. more audio in one piece than the model holds); the
+    message says what to change. The caller gets it as it is, and the worker keeps serving."""
+
+
 @dataclass(frozen=True)
 class VoiceRef:
     """What an engine needs to know about a voice; its content hash keys the reference cache."""

@@ -17,7 +17,15 @@ from typing import Any
 
 import torch
 
-from ishowtts_studio.engines.base import ChunkAudio, ChunkJob, EngineInfo, EngineUnavailable, ReadyCallback, VoiceRef
+from ishowtts_studio.engines.base import (
+    ChunkAudio,
+    ChunkJob,
+    EngineInfo,
+    EngineUnavailable,
+    ReadyCallback,
+    RequestRefused,
+    VoiceRef,
+)
 from ishowtts_studio.engines.f5_batching import plan_runs, sample_runs
 from ishowtts_studio.engines.f5_prepare import total_frames, warmup
 from ishowtts_studio.engines.f5_refs import HOP, SAMPLE_RATE, PreparedVoice, RefCache
@@ -271,8 +279,21 @@ class F5Engine:
         call this too, so they time and check exactly what a request runs."""
         prepared, _ = self.refs.get(voice)
         total = duration if duration is not None else self.estimate_frames(voice, text, speed)[0]
+        limit = self.max_frames()
+        if total > limit:
+            raise RequestRefused(
+                f"This text would need {total * HOP / SAMPLE_RATE:.0f} s of audio (with the voice's reference) in one "
+                f"piece; the model holds at most {limit * HOP / SAMPLE_RATE:.0f} s. If ordinary sentences come out "
+                "far too long in this voice, its transcript leaves out words spoken in its clip: fix it in the Voices "
+                "tab. Otherwise split the text into shorter sentences, or raise the speed.")
         ids = self._text_ids(prepared.ref_text + text)
         return SampleItem(cond_mel=prepared.mel, text_ids=ids, duration=total, seed=seed), prepared
+
+    def max_frames(self) -> int:
+        """The most frames (reference + new speech) one request may have: the text embedding's position table
+        (8192 frames, ~87 s, for the published models); past it the model fails on a shape mismatch."""
+        text_embed = self.cfm.transformer.text_embed if self.cfm is not None else None
+        return int(getattr(text_embed, "precompute_max_pos", 0) or 65536)
 
     def synthesize(self, jobs: list[ChunkJob], on_ready: ReadyCallback | None = None) -> list[ChunkAudio]:
         """Sample and vocode the jobs; with `on_ready`, one length group at a time, shortest first, each group's

@@ -278,6 +278,8 @@ def check_history_id(history_id: Any) -> int:
         raise InputError("Select a take in the history first.") from None
     if not f.is_integer() or f < 1:
         raise InputError(f"A take number is a whole number from 1, not {brief(history_id)}.")
+    if f >= 2**62:  # past what the database's integer holds: no such take can exist
+        raise InputError(f"There is no take {brief(history_id)}; select a take in the history.")
     return int(f)
 
 

@@ -16,7 +16,7 @@ from ishowtts_studio.services.errors import InputError
 from ishowtts_studio.settings import Settings
 from ishowtts_studio.store import Store
 from ishowtts_studio.transcribe import NO_TRANSCRIBER, Transcriber
-from ishowtts_studio.validation import InvalidInput, brief, check_transcript
+from ishowtts_studio.validation import InvalidInput, brief, check_transcript, check_transcript_covers
 from ishowtts_studio.voice_cleaning import CleanedClip, clean_clip
 from ishowtts_studio.voices import LANGUAGES, Voice, VoiceError, VoiceLibrary, read_pack
 
@@ -53,6 +53,13 @@ def _check_language(language: str) -> str:
     if language not in LANGUAGES:
         raise InputError(f"Language must be one of {', '.join(LANGUAGES)} (got {brief(language)}).")
     return language
+
+
+def _check_covers(transcript: str, duration_s: float) -> None:
+    try:
+        check_transcript_covers(transcript, duration_s)
+    except InvalidInput as exc:
+        raise InputError(str(exc)) from None
 
 
 class VoiceService:
@@ -124,6 +131,7 @@ class VoiceService:
         cleaned = self.clean_voice_clip(audio_path)
         if not transcript:  # a transcriber is configured (checked above)
             transcript = self._transcribe(cleaned)
+        _check_covers(transcript, cleaned.duration_s)
         src = Path(str(audio_path))
         info = cleaned.to_dict()
         self.settings.paths.cache.mkdir(parents=True, exist_ok=True)
@@ -174,6 +182,8 @@ class VoiceService:
             raise InputError(f"The transcript must be text, not {type(transcript).__name__}.")
         if transcript is not None and not str(transcript).strip():
             raise InputError("The transcript cannot be empty: type exactly the words spoken in the clip.")
+        if transcript is not None:
+            _check_covers(" ".join(transcript.split()), chosen.duration_s)
         if language is not None and str(language).strip() == "":
             language = None
         if language is not None:

@@ -80,6 +80,24 @@ def test_engine_failure_fails_only_that_request(runtime: EngineRuntime, monkeypa
     assert runtime.failed >= 1
 
 
+def test_more_frames_than_the_model_holds_is_refused_with_what_to_change(runtime: EngineRuntime) -> None:
+    """A voice whose transcript leaves out most of its clip's words (written to the library by hand or by an old
+    version; the studio refuses such transcripts now) stretches every line: past the text embedding's position
+    table (8192 frames) the model failed on a shape mismatch with "try again". Now the request is refused, the
+    message says why, and the worker keeps serving."""
+    from dataclasses import replace
+
+    sparse = replace(VOICE, transcript="Hi.", content_hash="sparse-transcript")
+    assert runtime.call(lambda e: e.max_frames()) == 8192
+    line = "A sentence of ordinary length, spoken by this voice, and then a few more words after it."
+    request = SynthesisRequest(voice=sparse, chunks=[line], params=PARAMS, seed=1)
+    with pytest.raises(SynthesisError, match=r"would need \d+ s of audio .*holds at most 87 s.*transcript") as info:
+        runtime.submit(request).result(60)
+    assert "try again" not in str(info.value)
+    audio, _ = runtime.submit(_request("The next request still works.")).result(60)
+    assert audio.size > 0 and np.isfinite(audio).all()
+
+
 def test_out_of_memory_on_a_batch_retries_one_by_one(runtime: EngineRuntime,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     engine = runtime.engine
