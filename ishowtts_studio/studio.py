@@ -74,6 +74,7 @@ class Studio:
             registry=self.metrics.registry, sources=sources_from_settings(settings.chat),
             user_errors=USER_ERRORS, busy_errors=(BusyError,),
         )
+        self.voices.when_renamed(self.chat.voice_renamed)  # the chat keeps its voice choices by name
         self.started_at = time.time()
 
     # ---- lifecycle --------------------------------------------------------------------------------

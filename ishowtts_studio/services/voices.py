@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -69,6 +70,7 @@ class VoiceService:
                  transcriber: Transcriber, synthesis: SynthesisService) -> None:
         self.settings, self.library, self.store, self.runtime = settings, library, store, runtime
         self.transcriber, self.synthesis = transcriber, synthesis
+        self._rename_listeners: list[Callable[[str, str], None]] = []
 
     @property
     def can_transcribe(self) -> bool:
@@ -164,11 +166,22 @@ class VoiceService:
         return self._transcribe(self.clean_voice_clip(audio_path))
 
     # ---- changing ---------------------------------------------------------------------------------
+    def when_renamed(self, listener: Callable[[str, str], None]) -> None:
+        """Call `listener(old name, new name)` after each rename (the live chat keeps its choices by name)."""
+        self._rename_listeners.append(listener)
+
     def rename_voice(self, voice: str | None, new_name: str | None) -> dict[str, Any]:
         chosen = self.get_voice(voice)
         if new_name is None or not str(new_name).strip():
             raise InputError("Give the voice a new name with at least one letter or digit.")
-        return self._voice_dict(self.library.rename(chosen.slug, str(new_name)))
+        renamed = self.library.rename(chosen.slug, str(new_name))
+        if renamed.name != chosen.name:
+            for listener in self._rename_listeners:
+                try:
+                    listener(chosen.name, renamed.name)
+                except Exception:  # the rename itself is done; a listener's failure must not undo or hide it
+                    log.exception("a rename listener failed for %r -> %r", chosen.name, renamed.name)
+        return self._voice_dict(renamed)
 
     def update_voice(
         self, voice: str | None, transcript: str | None = None, language: str | None = None,

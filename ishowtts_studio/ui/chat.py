@@ -191,7 +191,7 @@ def build_chat_tab(studio: Studio, *, refresh_s: float = REFRESH_S) -> ChatTab:
     def refresh(last: str) -> tuple[Any, ...]:
         status, q, h = snapshot()
         sig = json.dumps([q, h, status.get("figures"), status.get("sources"), status.get("paused"),
-                          status.get("hold")], default=str)
+                          status.get("hold"), status.get("voice_warning")], default=str)
         if sig == last:
             return (gr.skip(),) * 5
         return figures_html(status), q, h, gr.Checkbox(value=bool(status.get("hold"))), sig

@@ -39,6 +39,8 @@ def figures_html(status: dict[str, Any], *, sources: bool = True) -> str:
     out = '<div class="chat-tiles">' + "".join(tiles) + "</div>"
     if f.get("backlog_warning"):
         out += f'<div class="chat-warning">⚠️ {html.escape(str(f["backlog_warning"]))}</div>'
+    if status.get("voice_warning"):
+        out += f'<div class="chat-warning">⚠️ {html.escape(str(status["voice_warning"]))}</div>'
     if sources:
         out += '<div class="chat-sources">' + sources_text(status) + "</div>"
     return out

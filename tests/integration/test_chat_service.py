@@ -219,6 +219,33 @@ def test_voices_volume_nfe(chat: Any, studio: Any) -> None:
     assert wait_final(chat, [m])[m]["voice"] == names[0]
 
 
+def test_a_renamed_voice_is_followed_and_a_deleted_one_is_flagged(chat: Any, studio: Any) -> None:
+    """The chat keeps its default and viewers' voices by name: a rename in the Voices tab used to switch the chat
+    silently to another voice. Now the choices follow the rename; a deleted voice is named in the status."""
+    from tests.helpers import EN_CLIP, EN_TEXT
+
+    first = studio.voices.voice_names()[0]
+    studio.voices.add_voice("Chatty", EN_CLIP, EN_TEXT, "en")
+    try:
+        chat.set_default_voice("Chatty")
+        chat.set_viewer_voice("Ann", "Chatty")
+        studio.voices.rename_voice("Chatty", "Chatty Two")
+        status = chat.status()
+        assert status["default_voice"] == "Chatty Two" and status["voice_warning"] is None
+        assert chat.viewer_voices() == {"Ann": "Chatty Two"}
+        m = chat.post("Ann", "still my voice")["id"]
+        assert wait_final(chat, [m])[m]["voice"] == "Chatty Two"
+    finally:
+        studio.voices.delete_voice("Chatty Two")
+    status = chat.status()
+    assert status["default_voice"] == first  # the fallback, and the status says so
+    assert "'Chatty Two' is not in the library; speaking in" in status["voice_warning"]
+    assert "Viewers' voices 'Chatty Two'" in status["voice_warning"]
+    chat.set_viewer_voice("Ann", None)
+    chat.set_default_voice(first)
+    assert chat.status()["voice_warning"] is None
+
+
 def test_figures_backlog_and_prometheus(chat: Any, studio: Any) -> None:
     chat.control("pause")
     for i in range(40):  # 40 waiting x about 3 s each is more than max_wait_s (60 s)

@@ -127,6 +127,14 @@ class ChatControls:
             raise ChatInputError("NFE is a whole number from 1 to 64 (or empty for the studio's default).")
         self.core.set_pref("nfe", value)
 
+    def voice_renamed(self, old: str, new: str) -> None:
+        """A voice was renamed in the library: the default voice and viewers' voices chosen by its old name follow
+        it (they are kept by name, as the streamer typed them)."""
+        with self.core.lock:
+            if self.core.pref("default_voice", None) == old:
+                self.core.set_pref("default_voice", new)
+            self.core.db.rename_viewer_voice(old, new)
+
     def viewer_voices(self) -> dict[str, str]:
         """author -> voice name, as stored."""
         return self.core.db.viewer_voices()

@@ -142,6 +142,23 @@ class ChatCore:
                 return str(v)
         return names[0] if names else ""
 
+    def voice_warning(self) -> str | None:
+        """What to fix when voices the streamer chose are gone from the library (deleted): the default voice then
+        falls back to another, and such viewers get the default, which must not happen unnoticed."""
+        names = set(self.voice_names())
+        notes = []
+        chosen = self.pref("default_voice", None) or self.settings.default_voice
+        if chosen and chosen not in names:
+            now = self.default_voice()
+            notes.append(f"The default voice {chosen!r} is not in the library; "
+                         + (f"speaking in {now!r} until you pick one." if now else "add a voice to speak with."))
+        lost = sorted({v for v in self.db.viewer_voices().values() if v not in names})
+        if lost:
+            shown = ", ".join(repr(v) for v in lost[:3]) + (f" and {len(lost) - 3} more" if len(lost) > 3 else "")
+            notes.append(f"Viewers' voices {shown} are not in the library; those viewers get the default "
+                         "voice until you give them another.")
+        return " ".join(notes) or None
+
     def volume(self) -> float:
         return float(self.pref("volume", 1.0))
 

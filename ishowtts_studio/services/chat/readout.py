@@ -18,9 +18,10 @@ class ChatReadout:
         self.core = core
 
     def status(self) -> dict[str, Any]:
-        """{"paused", "hold", "volume", "default_voice", "nfe", "current": msg | None,
-        "queue": [msg + "waiting_s"], "figures": {"per_minute", "depth", "first_audio_p50_s", "first_audio_p95_s",
-        "drops": {reason: n}, "backlog_warning": str | None}, "sources": [{"name", "state", "detail"}]}."""
+        """{"paused", "hold", "volume", "default_voice", "voice_warning" (chosen voices deleted), "nfe",
+        "current": msg | None, "queue": [msg + "waiting_s"], "figures": {"per_minute", "depth", "first_audio_p50_s",
+        "first_audio_p95_s", "drops": {reason: n}, "backlog_warning": str | None},
+        "sources": [{"name", "state", "detail"}]}."""
         with self.core.lock:
             now = self.core.clock()
             playing = self.core.playout.playing(now)
@@ -30,7 +31,8 @@ class ChatReadout:
             nfe = int(self.core.pref("nfe", self.core.settings.nfe) or 0)
             return {
                 "paused": self.core.paused, "hold": self.core.policy.hold, "volume": self.core.volume(),
-                "default_voice": self.core.default_voice(), "nfe": nfe or None, "effective_nfe": self.core.nfe(),
+                "default_voice": self.core.default_voice(), "voice_warning": self.core.voice_warning(),
+                "nfe": nfe or None, "effective_nfe": self.core.nfe(),
                 "current": current.to_dict() if current else None, "queue": queue,
                 "figures": self.core.figures.snapshot(now, self.core.depth(), len(self.core.policy.held()),
                                                  self.core.playout.remaining(now), self.core.settings.max_wait_s),

@@ -71,6 +71,7 @@ class ChatService:
         self.set_nfe = self.controls.set_nfe
         self.viewer_voices = self.controls.viewer_voices
         self.set_viewer_voice = self.controls.set_viewer_voice
+        self.voice_renamed = self.controls.voice_renamed
         self.status = self.readout.status
         self.expected_wait_s = self.readout.expected_wait_s
         self.history = self.readout.history

@@ -139,6 +139,14 @@ class ChatStore:
             row = s.get(ViewerVoiceRow, author.casefold())
             return row.voice if row is not None else None
 
+    def rename_viewer_voice(self, old: str, new: str) -> int:
+        """Every viewer given voice `old` gets `new` (the voice was renamed); returns how many."""
+        with self._session() as s:
+            rows = s.scalars(select(ViewerVoiceRow).where(ViewerVoiceRow.voice == old)).all()
+            for row in rows:
+                row.voice = new
+            return len(rows)
+
     def set_viewer_voice(self, author: str, voice: str | None) -> None:
         key = author.casefold()
         with self._session() as s:
