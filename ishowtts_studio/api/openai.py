@@ -39,6 +39,7 @@ from ishowtts_studio.engines.base import EngineUnavailable
 from ishowtts_studio.runtime import BusyError, SynthesisError
 from ishowtts_studio.services.errors import USER_ERRORS
 from ishowtts_studio.services.synthesis import LiveSynthesis
+from ishowtts_studio.validation import brief
 
 log = logging.getLogger(__name__)
 
@@ -192,7 +193,7 @@ class OpenAISpeechAPI:
                            code="request_too_large")
         try:
             data = json.loads(raw or b"null")
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested past the parser's depth
             raise ApiError(400, "The request body is not valid JSON; send a JSON object with model, input and "
                                 "voice.", code="invalid_json") from None
         if not isinstance(data, dict):
@@ -208,7 +209,7 @@ class OpenAISpeechAPI:
         gets its status code; returns the synthesis and all its chunks (the first one included)."""
         choice = MODELS.get(body.model.strip().lower())
         if choice is None:
-            raise ApiError(400, f"Unknown model {body.model!r}: use one of {', '.join(MODELS)} "
+            raise ApiError(400, f"Unknown model {brief(body.model)}: use one of {', '.join(MODELS)} "
                                 "(GET /v1/models lists them).", param="model", code="model_not_found")
         if not body.input.strip():
             raise ApiError(400, "input is empty: send the text to speak.", param="input", code="invalid_value")
@@ -219,7 +220,7 @@ class OpenAISpeechAPI:
                            code="input_too_long")
         if self.adapter.find_voice(body.voice) is None:
             known = ", ".join(v.slug for v in self.adapter.voices()[:20])
-            raise ApiError(404, f"Unknown voice {body.voice!r}: use a voice of the studio's library by name or id "
+            raise ApiError(404, f"Unknown voice {brief(body.voice)}: use a voice of the studio's library by name or id "
                                 f"(GET /v1/audio/voices lists them: {known}).", param="voice",
                            code="voice_not_found")
         nfe = self._nfe_for(choice, body.nfe)

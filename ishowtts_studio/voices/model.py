@@ -24,8 +24,10 @@ class VoiceNotFound(VoiceError):
     def __init__(self, query: str, available: list[str]) -> None:
         self.query = query
         self.available = available
-        if available:
-            listing = "Available voices: " + ", ".join(available) + "."
+        if available:  # a few names, not the whole of a large library (the message must stay short)
+            more = f" and {len(available) - 10} more" if len(available) > 10 else ""
+            shown = ", ".join(n if len(n) <= 40 else n[:39] + "…" for n in available[:10])
+            listing = f"Available voices: {shown}{more}."
         else:
             listing = "The voice library is empty."
         super().__init__(f"No voice named {brief(query)}. {listing} {ADD_HINT}")

@@ -10,6 +10,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from ishowtts_studio.validation import brief
 from ishowtts_studio.voices.folder import read_meta
 from ishowtts_studio.voices.model import AUDIO_FILE, LANGUAGES, META_FILE, BrokenVoice, Voice, VoiceBroken, VoiceError
 
@@ -93,10 +94,13 @@ def read_pack(path: Path | str, *, max_bytes: int = PACK_MAX_BYTES) -> VoicePack
         try:
             meta = json.loads(read(META_FILE).decode("utf-8"))
             audio = read(AUDIO_FILE)
-        except (zipfile.BadZipFile, OSError, EOFError, UnicodeDecodeError, ValueError) as exc:
+        except (zipfile.BadZipFile, OSError, EOFError, UnicodeDecodeError, ValueError, RecursionError) as exc:
             if isinstance(exc, VoiceError):
                 raise
-            raise VoiceError(f"{p.name} is damaged: {exc}") from None
+            raise VoiceError(f"{p.name} is damaged: {brief(str(exc), 200)}") from None
+        except (RuntimeError, NotImplementedError) as exc:  # encrypted members, unknown compression methods
+            raise VoiceError(f"{p.name} cannot be read ({brief(str(exc), 200)}): export the voice again from the "
+                             "studio (a plain, unencrypted .zip) and import that.") from None
     if not isinstance(meta, dict) or not isinstance(meta.get("name"), str) or not isinstance(
         meta.get("transcript"), str
     ):
@@ -104,6 +108,15 @@ def read_pack(path: Path | str, *, max_bytes: int = PACK_MAX_BYTES) -> VoicePack
     language = str(meta.get("language") or "other")
     return VoicePack(
         name=meta["name"], transcript=meta["transcript"], language=language if language in LANGUAGES else "other",
-        original_name=meta.get("original_name") if isinstance(meta.get("original_name"), str) else None, audio=audio,
+        original_name=_original_name(meta.get("original_name")), audio=audio,
     )
 
+
+def _original_name(value: object) -> str | None:
+    """The uploaded file's name as a pack records it: only its last part, printable, at most 255 characters (it is
+    shown in every voice listing, so a pack must not make that listing huge or garbled)."""
+    if not isinstance(value, str):
+        return None
+    base = value.replace("\\", "/").rsplit("/", 1)[-1]
+    base = "".join(ch for ch in base if ch.isprintable())[:255].strip()
+    return base or None

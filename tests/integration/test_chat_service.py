@@ -134,9 +134,17 @@ def test_filtered_kinds_and_bad_input(chat: Any, studio: Any) -> None:
         ({"author": "ann", "text": "hi", "amount": -1}, "amount"),
         ({"author": "ann", "text": "hi", "amount": "lots"}, "amount"),
         ({"author": "ann", "text": "x" * 2001}, "too long"),
+        ({"author": "\x00\u202e", "text": "hi"}, "author"),  # nothing left once control characters go
+        ({"author": "ann", "text": "\x00\x1b"}, "empty"),
+        ({"author": "ann", "text": "hi", "kind": "k" * 10_000}, r"Unknown message kind 'kkk.*\(10000 characters\)"),
     ]:
-        with pytest.raises(ChatInputError, match=fragment):
+        with pytest.raises(ChatInputError, match=fragment) as info:
             chat.post(**kwargs)
+        assert len(str(info.value)) < 300  # never the whole of a huge input
+    # control characters and bidi overrides never reach the queue, the database or the overlay
+    out = chat.post("bob\x00\n", "hello\x00\x1b[2J \u202eworld", kind="chat")
+    row = states(chat, [out["id"]])[out["id"]]
+    assert row["author"] == "bob" and row["text"] == "hello  [2J world"
     from ishowtts_studio.studio import USER_ERRORS
 
     assert issubclass(ChatInputError, USER_ERRORS)  # the UI shows its message as is

@@ -197,6 +197,12 @@ def test_missing_field_and_broken_json_are_400(studio_server: Server):
     assert r.status_code == 400 and r.json()["error"]["message"] == "Missing required parameter: 'input'."
     r = httpx.post(url, content=b"{not json", headers={"content-type": "application/json"}, timeout=30)
     assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_json"
+    # nested past the parser's depth (a RecursionError was a plain 500)
+    r = httpx.post(url, content=b"[" * 100_000, headers={"content-type": "application/json"}, timeout=30)
+    assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_json"
+    # an unknown model or voice is quoted, not echoed whole
+    r = httpx.post(url, json={"model": "m" * 10_000, "voice": EN, "input": "Hi."}, timeout=30)
+    assert r.status_code == 400 and len(r.text) < 600 and "10000 characters" in r.json()["error"]["message"]
 
 
 def test_unknown_voice_is_404_and_names_the_voices(studio_server: Server):

@@ -122,3 +122,39 @@ def test_pack_size_limits(tmp_path: Path, wav: Path) -> None:
     assert read_pack(path, max_bytes=10 * 2**20).name == "x"
     with pytest.raises(VoiceError, match="larger than"):
         read_pack(path, max_bytes=1000)
+
+
+def _pack_with(path: Path, wav: Path, meta: bytes | str, *, encrypted: bool = False) -> Path:
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("voice.json", meta)
+        zf.writestr("reference.wav", wav.read_bytes())
+    if encrypted:  # mark voice.json encrypted in the central directory (zipfile cannot write encrypted members)
+        data = bytearray(path.read_bytes())
+        entry = data.index(b"PK\x01\x02")  # voice.json's entry comes first
+        data[entry + 8] |= 0x1
+        path.write_bytes(bytes(data))
+    return path
+
+
+def test_pack_unreadable_members_and_nesting_get_a_clear_refusal(tmp_path: Path, wav: Path) -> None:
+    """Encrypted members and JSON nested past the parser's depth raised RuntimeError / RecursionError, which the
+    studio answered with its generic message."""
+    with pytest.raises(VoiceError, match="cannot be read .*encrypted.*export the voice again"):
+        read_pack(_pack_with(tmp_path / "enc.zip", wav, json.dumps({"name": "x", "transcript": "y"}), encrypted=True))
+    with pytest.raises(VoiceError, match="is damaged") as info:
+        read_pack(_pack_with(tmp_path / "deep.zip", wav, "[" * 100_000))
+    assert len(str(info.value)) < 400
+
+
+def test_pack_original_name_is_kept_short_and_plain(tmp_path: Path, wav: Path) -> None:
+    """The recorded file name shows in every voice listing: only its last part, printable, 255 characters."""
+    def original(value: object) -> str | None:
+        meta = json.dumps({"name": "x", "transcript": "y", "original_name": value})
+        return read_pack(_pack_with(tmp_path / "o.zip", wav, meta)).original_name
+
+    assert original("../../etc/take 1.wav") == "take 1.wav"
+    assert original("C:\\Users\\me\\clip.wav") == "clip.wav"
+    assert original("a\nb\x00c\u202e.wav") == "abc.wav"
+    assert len(original("y" * 2_000_000)) == 255
+    assert original(["not", "text"]) is None and original("\x00") is None
+

@@ -17,8 +17,20 @@ from ishowtts_studio.services.chat.core import (
 )
 from ishowtts_studio.services.chat.model import ChatMessage, DropReason, MessageKind, MessageState
 from ishowtts_studio.services.chat.policy import drop
+from ishowtts_studio.validation import brief
 
 log = logging.getLogger(__name__)
+
+# control characters (NUL, escape sequences) become spaces and bidi overrides/isolates go: nothing in them is
+# spoken, and they garble the queue, the overlay and the log (PostgreSQL's text columns refuse a NUL); joiners
+# stay (emoji need them)
+_HIDDEN: dict[int, str | None] = {c: " " for c in [*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0)]}
+_HIDDEN |= {c: None for c in [*range(0x202A, 0x202F), *range(0x2066, 0x206A)]}
+
+
+def _visible(text: str) -> str:
+    """`text` with control characters as spaces and without bidi controls."""
+    return text.translate(_HIDDEN)
 
 
 class ChatIntake:
@@ -72,12 +84,12 @@ class ChatIntake:
             return self._answer(msg)
 
     def _checked(self, author: Any, text: Any, kind: Any, amount: Any, platform: Any) -> ChatMessage:
-        author = " ".join(str(author or "").split())
+        author = " ".join(_visible(str(author or "")).split())
         if not author:
             raise ChatInputError("Give the message an author (the viewer's name).")
         if len(author) > MAX_AUTHOR_CHARS:
             raise ChatInputError(f"The author's name is too long: at most {MAX_AUTHOR_CHARS} characters.")
-        text = str(text or "")
+        text = _visible(str(text or ""))
         if not text.strip():
             raise ChatInputError("The message is empty: type what the viewer said.")
         if len(text) > MAX_TEXT_CHARS:
@@ -86,12 +98,12 @@ class ChatIntake:
             k = MessageKind(str(kind or "chat").strip().lower())
         except ValueError:
             raise ChatInputError(
-                f"Unknown message kind {kind!r}: use one of {', '.join(str(m) for m in MessageKind)}."
+                f"Unknown message kind {brief(kind)}: use one of {', '.join(str(m) for m in MessageKind)}."
             ) from None
         try:
             value = float(amount if amount not in (None, "") else 0.0)
         except (TypeError, ValueError):
-            raise ChatInputError(f"The amount must be a number (0 for none), not {amount!r}.") from None
+            raise ChatInputError(f"The amount must be a number (0 for none), not {brief(amount)}.") from None
         if not math.isfinite(value) or value < 0 or value > MAX_AMOUNT:
             raise ChatInputError("The amount must be a number from 0 to 1e9 (0 for none).")
         plat = str(platform or "api").strip()[:32] or "api"
