@@ -21,8 +21,9 @@ from ishowtts_studio.engines.base import GenerationParams
 from ishowtts_studio.request import SynthesisRequest
 from ishowtts_studio.services.errors import InputError
 from ishowtts_studio.services.inputs import SEED_MAX, check_seed
-from ishowtts_studio.services.voices import find_voice, voice_ref
+from ishowtts_studio.services.voices import voice_ref
 from ishowtts_studio.validation import brief
+from ishowtts_studio.voices import VoiceError, VoiceNotFound
 
 if TYPE_CHECKING:
     from ishowtts_studio.services.synthesis import SynthesisOutcome, SynthesisService
@@ -93,7 +94,14 @@ def regenerate_sentence(service: SynthesisService, history_id: int, sentence: An
     if seed in (None, "") or (isinstance(seed, (int, float)) and seed < 0):
         while new_seed == old_seed:  # "a new seed" means a different take of the sentence
             new_seed = (new_seed + 1) % (SEED_MAX + 1)
-    voice = find_voice(service.library, rec.voice_slug)
+    try:
+        voice = service.library.get(rec.voice_slug)
+    except VoiceNotFound:
+        raise InputError(f"The voice of this take ({brief(rec.voice_name)}) is not in the library any more; one "
+                         "sentence can only be made again in it. Add the voice again, or make the whole text again "
+                         "in another voice.") from None
+    except VoiceError as exc:  # broken: the message says how to repair it
+        raise InputError(str(exc)) from None
     ref = voice_ref(voice)
     engine = service.runtime.engines[rec.engine]
     audio, sr = read_audio(service.history_audio(history_id), target_sr=None)

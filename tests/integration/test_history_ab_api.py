@@ -96,6 +96,17 @@ def test_regenerate_one_sentence_of_a_take(client):
     assert "No history entry 987654" in _error(client, "987654", "1", api_name="/regenerate_sentence")
 
 
+def test_regenerating_a_sentence_in_a_deleted_voice_says_so(client):
+    from gradio_client import handle_file
+
+    client.predict("Gone Soon", handle_file(str(EN_CLIP)), EN_TEXT, "en", api_name="/add_voice")
+    _, stats = client.predict(TWO_SENTENCES, "Gone Soon", 4, 9, api_name="/synthesize")
+    client.predict("Gone Soon", api_name="/delete_voice")
+    message = _error(client, str(stats["history_id"]), "1", api_name="/regenerate_sentence")
+    assert "The voice of this take ('Gone Soon') is not in the library any more" in message
+    assert "Available voices" not in message  # not the whole library, and no slug
+
+
 def test_a_skipped_trial_stores_no_vote_and_refuses_one_later(client):
     reviewer = "skipper-one"
     client.predict("Hello there, friend.", EN, [3, 4], 6, 21, api_name="/nfe_scores")  # three pairs
