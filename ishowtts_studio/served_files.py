@@ -67,16 +67,21 @@ class ServedFiles:
         src = Path(source)
         if not src.is_file():
             raise FileNotFoundError(f"nothing to hand out: {src.name} is missing")
-        folder = self._new_folder()
-        if tag is not None:
-            with self._lock:
-                self._tagged.setdefault(tag, []).append(folder)
-        target = folder / self._name(name or src.name)
+        target = self.new_file(name or src.name, tag=tag)
         try:
             os.link(src, target)  # no second copy on disk; the source's later atomic replacement does not touch it
         except OSError:
             shutil.copyfile(src, target)
         return target
+
+    def new_file(self, name: str, *, tag: str | None = None) -> Path:
+        """The path of a new hand-out named `name` for the caller to write (nothing is there yet); withdrawn like
+        any hand-out, with `tag` too."""
+        folder = self._new_folder()
+        if tag is not None:
+            with self._lock:
+                self._tagged.setdefault(tag, []).append(folder)
+        return folder / self._name(name)
 
     def folder(self) -> Path:
         """A new, empty served folder to write files into (e.g. an export); withdrawn like a hand-out."""

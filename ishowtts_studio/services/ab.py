@@ -73,7 +73,8 @@ class AbService:
 
     def next_trial(self, reviewer: Any) -> tuple[str, Path, Path]:
         """The reviewer's next blind trial: (trial id, clip A, clip B). The clips are the renders' own files on
-        the server; the UI hands out fresh links to them (served_files.py). Nothing else leaves the server."""
+        the server; the UI hands out fresh blind copies of them (ui/ab_panel.ab_clips). Nothing else leaves the
+        server."""
         name = check_reviewer(reviewer)
         samples = self.settings.paths.samples
         trial = self.store.open_ab_trial(name)
@@ -89,7 +90,7 @@ class AbService:
             ra, rb = self.store.get_nfe_render_by_id(a_id), self.store.get_nfe_render_by_id(b_id)
             assert ra is not None and rb is not None  # the pairs come from the stored renders
             trial_id = uuid.uuid4().hex
-            # no copy: the clips reach a page only as fresh hand-outs of the renders' own files (ui/nfe.py ab_clips)
+            # no copy kept: the clips reach a page only as fresh blind copies of the renders (ui/ab_panel.ab_clips)
             self.store.add_ab_trial(id=trial_id, reviewer=name, render_a_id=a_id, render_b_id=b_id,
                                     nfe_a=ra.nfe, nfe_b=rb.nfe, clip_a=ra.clip_path, clip_b=rb.clip_path)
             trial = self.store.get_ab_trial(trial_id)

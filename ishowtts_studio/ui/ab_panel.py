@@ -13,15 +13,21 @@ from typing import Any
 
 import gradio as gr
 
+from ishowtts_studio.audio import write_blind_copy
 from ishowtts_studio.studio import Studio
 from ishowtts_studio.ui.common import user_errors
 
 
 def ab_clips(studio: Studio, trial_id: str, a: Any, b: Any) -> tuple[str, str]:
-    """A trial's two clips as fresh hand-outs: new random addresses every time (never the content hash, so a clip
-    heard in one trial is not recognisable by its URL in another), withdrawn when the trial is voted on."""
-    return (str(studio.served.hand_out(a, f"{trial_id}-A.wav", tag=trial_id)),
-            str(studio.served.hand_out(b, f"{trial_id}-B.wav", tag=trial_id)))
+    """A trial's two clips as fresh blind copies (`audio.write_blind_copy`: own bytes, one fixed date) at new random
+    addresses every time, withdrawn when the trial is voted on. Not links to the renders: a link kept the render's
+    date, which the web server sends as Last-Modified and in the ETag, and its bytes, whose hash named the render
+    once one vote had revealed it."""
+    out = []
+    for source, side in ((a, "A"), (b, "B")):
+        target = studio.served.new_file(f"{trial_id}-{side}.wav", tag=trial_id)
+        out.append(str(write_blind_copy(source, target)))
+    return out[0], out[1]
 
 
 # A clip counts as heard only when it was played through: seconds of real playback (timeupdate steps while

@@ -415,3 +415,22 @@ def test_wav_bytes_roundtrip(f5_clip: Path) -> None:
     y, out_sr = sf.read(io.BytesIO(data), dtype="float32")
     assert out_sr == sr and len(y) == len(x)
     np.testing.assert_allclose(y, x, atol=1.5 / 32768)
+
+
+def test_blind_copies_of_one_clip_differ_in_bytes_not_in_sound(tmp_path) -> None:
+    """Two blind copies of a real speech clip: new bytes each (no shared hash), the same length, rate and date,
+    and within a step or two of 16-bit PCM of the clip itself."""
+    import hashlib
+
+    from ishowtts_studio.audio import BLIND_MTIME, write_blind_copy
+    from tests.helpers import EN_CLIP
+
+    a = write_blind_copy(EN_CLIP, tmp_path / "a.wav")
+    b = write_blind_copy(EN_CLIP, tmp_path / "b.wav")
+    assert hashlib.sha256(a.read_bytes()).digest() != hashlib.sha256(b.read_bytes()).digest()
+    assert a.stat().st_size == b.stat().st_size
+    assert os.stat(a).st_mtime == os.stat(b).st_mtime == BLIND_MTIME
+    src, sr = sf.read(EN_CLIP, dtype="int16")
+    xa, sra = sf.read(a, dtype="int16")
+    assert sra == sr and xa.shape == src.shape
+    assert np.abs(xa.astype(int) - src.astype(int)).max() <= 2
