@@ -15,10 +15,8 @@ import logging
 import os
 import signal
 import sys
-from pathlib import Path
 from typing import Any
 
-APP_DIR = Path(__file__).resolve().parent
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
 log = logging.getLogger("ishowtts_studio.app")
@@ -28,7 +26,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="app.py", description="iShowTTS Studio: on-device zero-shot voice cloning.")
     parser.add_argument(
         "--config", metavar="PATH",
-        help="settings file (TOML); default: $ISHOWTTS_CONFIG, else config.toml next to app.py if present",
+        help="settings file (TOML); default: $ISHOWTTS_CONFIG, else config.toml next to app.py if present, "
+        "else the built-in defaults",
     )
     parser.add_argument("--host", help="interface to bind (overrides server.host), e.g. 127.0.0.1 or 0.0.0.0")
     parser.add_argument("--port", type=int, help="TCP port (overrides server.port)")
@@ -44,18 +43,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def config_path(arg: str | None, environ: dict[str, str] | os._Environ[str] = os.environ) -> Path | None:
-    """The settings file to load: --config, else $ISHOWTTS_CONFIG, else ./config.toml beside app.py, else none."""
-    from ishowtts_studio.settings import CONFIG_ENV_VAR
-
-    if arg:
-        return Path(arg).expanduser()
-    if environ.get(CONFIG_ENV_VAR):
-        return Path(environ[CONFIG_ENV_VAR]).expanduser()
-    default = APP_DIR / "config.toml"
-    return default if default.is_file() else None
-
-
 def _raise_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
@@ -69,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
-    from ishowtts_studio.settings import ConfigError, load_settings
+    from ishowtts_studio.settings import ConfigError, default_config_path, load_settings
 
     overrides: dict[str, object] = {}
     if args.host is not None:
@@ -79,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.allow_no_login:
         overrides["server.allow_no_login"] = True
     try:
-        settings = load_settings(config_path(args.config), overrides=overrides, smoke=args.smoke)
+        settings = load_settings(default_config_path(args.config), overrides=overrides, smoke=args.smoke)
     except ConfigError as exc:
         print(f"Configuration error: {exc}", file=sys.stderr)
         return 2

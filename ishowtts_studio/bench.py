@@ -84,14 +84,19 @@ def main(argv: list[str] | None = None) -> int:
 
     argv = sys.argv[1:] if argv is None else list(argv)
     if chat_bench.wants_chat(argv):  # the chat workload runs a whole studio (chat service + runtime): its own CLI
-        return chat_bench.main(argv)
+        from ishowtts_studio.settings import default_config_path
+
+        # the same settings file as every CLI; a --config in argv comes later and wins (argparse keeps the last)
+        default = default_config_path(None)
+        return chat_bench.main(["--config", str(default), *argv] if default is not None else argv)
     from ishowtts_studio.engine_factory import f5_engine
-    from ishowtts_studio.settings import ConfigError, load_settings
+    from ishowtts_studio.settings import ConfigError, default_config_path, load_settings
     from ishowtts_studio.store import Store
     from ishowtts_studio.textproc import chunk_for_engine
 
     p = argparse.ArgumentParser(prog="python -m ishowtts_studio.bench", description=__doc__.split("\n")[0])
-    p.add_argument("--config", help="config.toml to read (default: $ISHOWTTS_CONFIG, else built-in defaults)")
+    p.add_argument("--config", metavar="PATH", help="settings file (default: $ISHOWTTS_CONFIG, else config.toml beside "
+                   "app.py if present, else the built-in defaults)")
     weights = p.add_mutually_exclusive_group()
     weights.add_argument("--smoke", action="store_true", help="tiny random model (CPU-friendly; figures meaningless)")
     weights.add_argument("--random-weights", choices=["full"], help="full-size architecture with random weights")
@@ -116,7 +121,9 @@ def main(argv: list[str] | None = None) -> int:
                    "--concurrency and --workload on each, aggregate audio s/s and the ratio (bench_devices.py)")
     p.add_argument("--precision", choices=["auto", "bf16", "fp16", "fp32"])
     p.add_argument("--no-graphs", action="store_true", help="disable CUDA graphs")
-    p.add_argument("--compile", action="store_true", help="torch.compile the per-step forward")
+    p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
+                   help="torch.compile the model's step pieces (the vocoder too where engine.compile_vocoder is on); "
+                   "default: engine.compile (on); --no-compile switches it off")
     p.add_argument("--attention", choices=["triton", "cudnn", "flash"], help="override engine.attention")
     p.add_argument("--no-fused-kernels", action="store_true", help="disable the hand-written kernels")
     p.add_argument("--peak-tflops", type=float, default=790.0, help="dense matrix rate for the compute floor")
@@ -147,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.no_fused_kernels:
         overrides["engine.fused_kernels"] = False
     try:
-        settings = load_settings(args.config, overrides=overrides, smoke=args.smoke)
+        settings = load_settings(default_config_path(args.config), overrides=overrides, smoke=args.smoke)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2

@@ -82,8 +82,8 @@ class BenchConfig:
 
 
 def engine_overrides(args: Any, eng: Any) -> dict[str, Any]:
-    """The benchmark command line's engine switches (`--no-graphs`, `--compile`) over the [engine] settings, as
-    `engine_factory.f5_engine` overrides; the vocoder is compiled only where the model is."""
-    compile_model = bool(args.compile or eng.compile)
+    """The benchmark command line's engine switches (`--no-graphs`, `--compile`/`--no-compile`) over the [engine]
+    settings, as `engine_factory.f5_engine` overrides; the vocoder is compiled only where the model is."""
+    compile_model = bool(eng.compile if args.compile is None else args.compile)  # None: neither flag given
     return {"cuda_graphs": eng.cuda_graphs and not args.no_graphs, "compile_model": compile_model,
             "compile_vocoder": compile_model and eng.compile_vocoder}

@@ -5,29 +5,24 @@
     db restore FILE     put a backup in place (stop the studio first); the replaced file is kept beside it
 
 The database is the one the studio would use: `paths.database` from --config, else $ISHOWTTS_CONFIG, else
-config.toml in the project folder, else the default samples/studio.db.
+config.toml beside app.py (when present), else the default samples/studio.db (`settings.default_config_path`).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 from ishowtts_studio.dbfile import DatabaseDamaged, backup_database, check_database_file, restore_database
 
-PROJECT = Path(__file__).resolve().parents[1]
-
 
 def _database_path(config: str | None) -> Path:
     from sqlalchemy.engine import make_url
 
-    from ishowtts_studio.settings import CONFIG_ENV_VAR, load_settings
+    from ishowtts_studio.settings import default_config_path, load_settings
 
-    chosen = config or os.environ.get(CONFIG_ENV_VAR) or (
-        str(PROJECT / "config.toml") if (PROJECT / "config.toml").is_file() else None)
-    url = load_settings(chosen).paths.database_url
+    url = load_settings(default_config_path(config)).paths.database_url
     if "://" not in str(url):
         return Path(url)
     parsed = make_url(str(url))
@@ -40,7 +35,9 @@ def _database_path(config: str | None) -> Path:
 def build_parser(db: argparse.ArgumentParser) -> argparse.ArgumentParser:
     db.add_argument("action", choices=("check", "backup", "restore"))
     db.add_argument("file", nargs="?", help="the backup file (backup: a new file; restore: an existing backup)")
-    db.add_argument("--config", metavar="PATH", help="settings file whose paths.database is meant")
+    db.add_argument("--config", metavar="PATH",
+                    help="settings file whose paths.database is meant (default: $ISHOWTTS_CONFIG, else config.toml "
+                    "beside app.py if present, else the built-in defaults)")
     return db
 
 

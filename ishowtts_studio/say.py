@@ -37,7 +37,6 @@ EXIT_CODES = {
     SYNTHESIS_FAILED: "the engine failed on this text",
     CANNOT_WRITE: "the output file cannot be written",
 }
-REPO_CONFIG = Path(__file__).resolve().parents[1] / "config.toml"
 DEFAULT_OUTPUT = "speech.wav"
 
 
@@ -56,7 +55,8 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     p.add_argument("--seed", type=int, help="random seed (default: random)")
     p.add_argument("--speed", type=float, help="speaking speed (default: engine.speed)")
     p.add_argument("--config", metavar="PATH",
-                   help="settings file; default: $ISHOWTTS_CONFIG, else the studio's config.toml")
+                   help="settings file; default: $ISHOWTTS_CONFIG, else the studio's config.toml beside app.py "
+                   "if present, else the built-in defaults")
     p.add_argument("--smoke", action="store_true", help="tiny random model (no weights needed; the audio is noise)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress line")
     return p
@@ -112,15 +112,14 @@ def _read_text(arg: str | None) -> str:
 
 
 def run(args: argparse.Namespace, audio_out: IO[bytes]) -> int:
-    from ishowtts_studio.settings import ConfigError, load_settings
+    from ishowtts_studio.settings import ConfigError, default_config_path, load_settings
 
     try:
         fmt = _output_format(args.output, args.format)
         text = _read_text(args.text)
     except ValueError as exc:
         return _fail(USAGE if "format" in str(exc) or "suffix" in str(exc) else BAD_INPUT, str(exc))
-    config = Path(args.config).expanduser() if args.config else (
-        None if os.environ.get("ISHOWTTS_CONFIG") or not REPO_CONFIG.is_file() else REPO_CONFIG)
+    config = default_config_path(args.config)
     try:
         # one request: a warm-up would only delay it
         settings = load_settings(config, smoke=args.smoke, overrides={"engine.warmup": False})

@@ -20,7 +20,7 @@ import threading
 import time
 from typing import Any
 
-from ishowtts_studio.settings import ConfigError, load_settings
+from ishowtts_studio.settings import ConfigError, default_config_path, load_settings
 
 log = logging.getLogger("ishowtts_studio.serve")
 
@@ -28,7 +28,9 @@ log = logging.getLogger("ishowtts_studio.serve")
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m ishowtts_studio.serve",
                                 description="Deploy iShowTTS engine replicas with Ray Serve (docs/scaling.md).")
-    p.add_argument("--config", default=None, help="config.toml (default: $ISHOWTTS_CONFIG, else built-in defaults)")
+    p.add_argument("--config", default=None, metavar="PATH",
+                   help="settings file (default: $ISHOWTTS_CONFIG, else config.toml beside app.py if present, "
+                   "else the built-in defaults)")
     p.add_argument("--smoke", action="store_true", help="tiny random model on the CPU, for tests and trials")
     p.add_argument("--address", default=None,
                    help='Ray cluster to deploy on ("auto" = the one this machine joined); default: a local instance')
@@ -52,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         overrides["serve.gpus_per_replica"] = 0.0  # the smoke model runs on the CPU
         overrides["engine.device"] = "cpu"
     try:
-        settings = load_settings(args.config, overrides=overrides, smoke=args.smoke)
+        settings = load_settings(default_config_path(args.config), overrides=overrides, smoke=args.smoke)
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
         return 2

@@ -20,6 +20,8 @@ from ishowtts_studio.settings.server import ApiSettings, ServerSettings
 from ishowtts_studio.settings.storage import NfeSettings, PathSettings, VoiceSettings
 
 CONFIG_ENV_VAR = "ISHOWTTS_CONFIG"
+# the repository's own config.toml, beside app.py: the settings every command line uses when none is named
+PROJECT_CONFIG = Path(__file__).resolve().parents[2] / "config.toml"
 
 
 SECTIONS: dict[str, type] = {
@@ -132,6 +134,18 @@ def _with_source(exc: ConfigError, source: str) -> ConfigError:
     return ConfigError(f"{exc} ({source})")
 
 
+def default_config_path(arg: str | os.PathLike[str] | None, environ: Mapping[str, str] | None = None) -> Path | None:
+    """The settings file a command line loads: `arg` (its --config), else $ISHOWTTS_CONFIG, else the project's
+    config.toml beside app.py when it exists, else None (the built-in defaults). Every CLI (app.py, say, db, bench,
+    serve) resolves its --config through this, so they all read the same file."""
+    env = os.environ if environ is None else environ
+    if arg is not None and str(arg) != "":
+        return Path(arg).expanduser()
+    if env.get(CONFIG_ENV_VAR):
+        return Path(env[CONFIG_ENV_VAR]).expanduser()
+    return PROJECT_CONFIG if PROJECT_CONFIG.is_file() else None
+
+
 def load_settings(
     path: str | Path | None = None,
     *,
@@ -141,7 +155,8 @@ def load_settings(
 ) -> Settings:
     """Load settings: defaults, then the config file, then `overrides` (dotted keys).
 
-    The file is `path` if given, else $ISHOWTTS_CONFIG if set, else none (pure defaults).
+    The file is `path` if given, else $ISHOWTTS_CONFIG if set, else none (pure defaults; the command lines pass
+    `default_config_path(...)`, which also falls back to the project's config.toml).
     Relative paths in the file resolve against the file's folder; relative paths in `overrides`
     (which come from the command line) resolve against the current directory.
     """
