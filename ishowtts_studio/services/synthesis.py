@@ -64,6 +64,9 @@ class SynthesisService:
                  preferences: Preferences) -> None:
         self.settings, self.library, self.store, self.runtime = settings, library, store, runtime
         self.preferences = preferences
+        # where uploaded clips land (the web server's upload folder, set by the UI): a clip named in a request's
+        # options must be one of them, never any file on the server (that was a file-existence oracle)
+        self.upload_roots: tuple[Path, ...] = ()
 
     # ---- engines and defaults ---------------------------------------------------------------------
     def default_nfe(self) -> int:
@@ -140,6 +143,7 @@ class SynthesisService:
             except ValueError as exc:
                 raise InputError(str(exc)) from exc
             if options.emotion_audio:  # an uploaded emotion clip must be readable audio, checked here
+                self.check_uploaded(options.emotion_audio, "the emotion reference clip")
                 read_audio(options.emotion_audio, max_seconds=60)
             extra["indextts"] = options
             params = dataclasses.replace(params, nfe=0)  # no ODE steps: recorded as 0 (not applicable)
@@ -151,6 +155,12 @@ class SynthesisService:
         )
         handle = self.runtime.submit(request)
         return LiveSynthesis(self, handle, clean, chosen, remove_silence)
+
+    def check_uploaded(self, path: str, what: str) -> None:
+        """Refuse a path outside `upload_roots` without saying anything about it (whether it exists, what it is)."""
+        resolved = Path(path).resolve()
+        if not any(resolved.is_relative_to(root) for root in self.upload_roots):
+            raise InputError(f"Upload {what} with the form; a path on the server is not accepted.")
 
     def synthesize(self, text: str | None, voice: str | None, **kwargs: Any) -> SynthesisOutcome:
         return self.start(text, voice, **kwargs).finish()

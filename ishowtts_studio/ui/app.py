@@ -123,6 +123,7 @@ def build_ui(studio: Studio) -> gr.Blocks:
     gpu_limit = max(1, studio.settings.engine.max_batch)
     health = studio.health()
     studio.served.root = served_root()
+    studio.synthesis.upload_roots = (Path(get_upload_folder()).resolve(),)  # the only clips a request may name
     with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=DELETE_CACHE) as demo:
         gr.Markdown(
             f"# {TITLE}\nOn-device zero-shot voice cloning with F5-TTS (and IndexTTS, optional) — one shared GPU "
