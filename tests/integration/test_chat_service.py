@@ -240,7 +240,7 @@ def test_a_renamed_voice_is_followed_and_a_deleted_one_is_flagged(chat: Any, stu
         studio.voices.rename_voice("Chatty", "Chatty Two")
         status = chat.status()
         assert status["default_voice"] == "Chatty Two" and status["voice_warning"] is None
-        assert chat.viewer_voices() == {"Ann": "Chatty Two"}
+        assert chat.viewer_voices()["Ann"] == "Chatty Two"
         m = chat.post("Ann", "still my voice")["id"]
         assert wait_final(chat, [m])[m]["voice"] == "Chatty Two"
     finally:
