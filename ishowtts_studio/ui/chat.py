@@ -8,7 +8,6 @@ Also here: the chat panel of the Performance tab (`build_chat_figures_panel`). T
 page-login check of the plain routes are in `chat_api.py`; the tables' and tiles' text in `chat_format.py`.
 """
 
-import html
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ from ishowtts_studio.ui.chat_format import (
     sources_text,
     voice_rows,
 )
+from ishowtts_studio.ui.common import md_escape
 
 __all__ = ["CHAT_CSS", "build_chat_figures_panel", "build_chat_tab", "figures_html", "gradio_session_user",
            "history_rows", "post_summary", "queue_rows", "register_chat_api", "sources_text"]
@@ -178,7 +178,7 @@ def build_chat_tab(studio: Studio, *, refresh_s: float = REFRESH_S) -> ChatTab:
         with gr.Row():
             save_voices = gr.Button("Save viewer voices", elem_id="chat-save-voices", min_width=160)
             voices_note = gr.Markdown("", elem_id="chat-voices-note")
-        gr.Markdown(f"Voices: {', '.join(html.escape(n) for n in studio.voices.voice_names()) or '(none yet)'} — "
+        gr.Markdown(f"Voices: {', '.join(md_escape(n) for n in studio.voices.voice_names()) or '(none yet)'} — "
                     "add more on the Voices tab.", elem_id="chat-voice-list")
 
     seen = gr.State("")  # signature of what this page last drew
@@ -263,7 +263,7 @@ def build_chat_tab(studio: Studio, *, refresh_s: float = REFRESH_S) -> ChatTab:
         if not voice:
             raise InputError("Pick a voice.")
         chat.set_default_voice(voice)
-        return f"Default chat voice: **{html.escape(voice)}**."
+        return f"Default chat voice: **{md_escape(voice)}**."
 
     default_voice.input(chat_errors(set_default), inputs=default_voice, outputs=voices_note,
                         api_name="chat_tab_default_voice", **quick)

@@ -7,6 +7,7 @@ import html
 import io
 import logging
 import os
+import re
 import wave
 from collections.abc import Callable
 from datetime import datetime
@@ -171,3 +172,10 @@ def picked_voice(options: list[tuple[str, str]], current: str | None) -> str | N
     if value is None:
         value = slugs[0] if slugs else None
     return value
+
+
+def md_escape(text: Any) -> str:
+    """Text shown by Markdown as typed: every ASCII punctuation mark backslash-escaped (CommonMark allows that for
+    all of them), so a name or text cannot start a link, an image (a shared voice pack's name loading a remote
+    image), emphasis or an HTML tag."""
+    return re.sub(r"([!-/:-@\[-`{-~])", r"\\\1", " ".join(str(text).split()))

@@ -6,7 +6,6 @@ Every file the panel gives the page is a hand-out (served_files.py); the takes' 
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +14,7 @@ import gradio as gr
 from ishowtts_studio.services.errors import InputError
 from ishowtts_studio.services.takes import export_takes
 from ishowtts_studio.studio import Studio
-from ishowtts_studio.ui.common import GPU, excerpt, hand_out, short_time, user_errors, voice_picker
+from ishowtts_studio.ui.common import GPU, excerpt, hand_out, md_escape, short_time, user_errors, voice_picker
 
 HISTORY_LIMIT = 50
 HISTORY_HEADERS = ["#", "★", "Time", "Voice", "Text", "Engine / NFE", "Seed", "Audio (s)", "RTF"]
@@ -60,20 +59,15 @@ def history_rows(studio: Studio, query: str | None = None, favourites_only: bool
             for r in shown_takes(studio, query, favourites_only)]
 
 
-def gr_escape(text: str) -> str:
-    """Plain text for a Markdown block quote (no HTML, no line breaks)."""
-    return html.escape(" ".join(text.split()))
-
-
 def take_details(info: dict[str, Any]) -> str:
     star = " ★" if info.get("favourite") else ""
-    out = (f"**Take #{info['id']}**{star} — {info.get('voice_name')}, {engine_label(info)}, seed {info.get('seed')}, "
-           f"speed {info.get('speed')}, CFG {info.get('cfg_strength')}")
+    out = (f"**Take #{info['id']}**{star} — {md_escape(info.get('voice_name'))}, {engine_label(info)}, "
+           f"seed {info.get('seed')}, speed {info.get('speed')}, CFG {info.get('cfg_strength')}")
     note = info.get("regenerated")
     if note:
         out += (f"\n\n🔁 Sentence {note['sentence']} of {note['sentences']} regenerated from take "
                 f"#{note['from_take']} with seed {note['seed']}.")
-    return out + f"\n\n> {gr_escape(info.get('text') or '')}"
+    return out + f"\n\n> {md_escape(info.get('text') or '')}"
 
 
 def build_history_panel(studio: Studio, live: LiveControls, *, gpu_limit: int = 1) -> HistoryPanel:

@@ -4,6 +4,7 @@
 from typing import Any
 
 from ishowtts_studio.services.nfe_plan import INDEXTTS_NFE
+from ishowtts_studio.ui.common import md_escape
 
 SCORE_HEADERS = ["NFE", "renders", "PESQ-WB [95% CI]", "STOI [95% CI]", "ESTOI [95% CI]", "RTF [95% CI]",
                  "problems"]
@@ -60,14 +61,6 @@ def run_summary(rows: list[dict[str, Any]]) -> str:
     if problems:
         line += f" ⚠️ {problems} could not be scored or rendered — the reason is in *Per-render details*."
     return line
-
-
-def md_escape(text: Any) -> str:
-    """Text shown by Markdown as typed: every ASCII punctuation mark backslash-escaped (CommonMark allows
-    that for all of them), so a name cannot start a link, an image, emphasis or an HTML tag."""
-    import re
-
-    return re.sub(r"([!-/:-@\[-`{-~])", r"\\\1", " ".join(str(text).split()))
 
 
 def results_markdown(results: dict[str, Any]) -> str:

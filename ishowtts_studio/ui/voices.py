@@ -19,6 +19,7 @@ from ishowtts_studio.ui.common import (
     GPU,
     format_stats,
     hand_out,
+    md_escape,
     picked_voice,
     short_time,
     to_gr_error,
@@ -60,7 +61,7 @@ def broken_notice(studio: Studio, voice: str | None) -> str:
         if voice in (b["slug"], b["name"]):
             fix = ("Upload a new clip under **Repair a broken voice**, or delete it." if b["repairable"]
                    else "Delete it and add it again.")
-            return f"⚠️ **{html.escape(b['name'])}** is broken: {html.escape(b['problem'])}. {fix}"
+            return f"⚠️ **{md_escape(b['name'])}** is broken: {md_escape(b['problem'])}. {fix}"
     return ""
 
 
@@ -244,7 +245,7 @@ def build_voices_tab(studio: Studio, *, gpu_limit: int = 1) -> VoicesTab:
 
     def repair(v: str | None, clip: str | None) -> tuple[Any, ...]:
         voice = studio.voices.repair_voice(v, clip)
-        return (f"Repaired **{html.escape(voice['name'])}** with the new clip.", *tab.refresh(studio, voice["name"]))
+        return (f"Repaired **{md_escape(voice['name'])}** with the new clip.", *tab.refresh(studio, voice["name"]))
 
     repair_btn.click(user_errors(repair), inputs=[chosen, repair_clip], outputs=[status, *tab.outputs],
                      api_name="voices_repair", **gpu)
@@ -258,14 +259,14 @@ def build_voices_tab(studio: Studio, *, gpu_limit: int = 1) -> VoicesTab:
 
     def rename(v: str | None, n: str) -> tuple[Any, ...]:
         voice = studio.voices.rename_voice(v, n)
-        return (f"Renamed to **{voice['name']}**.", *tab.refresh(studio, voice["slug"]))
+        return (f"Renamed to **{md_escape(voice['name'])}**.", *tab.refresh(studio, voice["slug"]))
 
     rename_btn.click(keep_panel_on_error(rename, len(tab.outputs)), inputs=[chosen, new_name],
                      outputs=[status, *tab.outputs], api_name="voices_rename", api_visibility="private")
 
     def update(v: str | None, t: str, lang: str | None, preview: str | None) -> tuple[Any, ...]:
         voice = studio.voices.update_voice(v, t, lang, preview or "")
-        return (f"Saved the transcript, language and preview text of **{voice['name']}**.",
+        return (f"Saved the transcript, language and preview text of **{md_escape(voice['name'])}**.",
                 *tab.refresh(studio, voice["slug"]))
 
     update_btn.click(keep_panel_on_error(update, len(tab.outputs)),
@@ -277,7 +278,7 @@ def build_voices_tab(studio: Studio, *, gpu_limit: int = 1) -> VoicesTab:
 
     def delete(v: str | None) -> tuple[Any, ...]:
         voice = studio.voices.delete_voice(v)
-        return (f"Deleted **{voice['name']}**.", gr.Row(visible=False), *tab.refresh(studio, None))
+        return (f"Deleted **{md_escape(voice['name'])}**.", gr.Row(visible=False), *tab.refresh(studio, None))
 
     confirm_btn.click(keep_panel_on_error(delete, 1 + len(tab.outputs)), inputs=chosen,
                       outputs=[status, confirm_row, *tab.outputs], api_name="voices_delete", api_visibility="private")
@@ -287,7 +288,7 @@ def build_voices_tab(studio: Studio, *, gpu_limit: int = 1) -> VoicesTab:
 
     def do_import(pack: str | None, n: str | None) -> tuple[Any, ...]:
         voice = studio.voices.import_voice(pack, n)
-        return (f"Imported **{voice['name']}**.", *tab.refresh(studio, voice["slug"]))
+        return (f"Imported **{md_escape(voice['name'])}**.", *tab.refresh(studio, voice["slug"]))
 
     import_btn.click(keep_panel_on_error(do_import, len(tab.outputs)), inputs=[import_file, import_name],
                      outputs=[status, *tab.outputs], api_name="voices_import", **gpu)
