@@ -59,6 +59,7 @@ class PathSettings(Section):
             check=check_database,
             shown_default="samples/studio.db",
         ),
+        repr=False,  # a database URL may carry a password: never in a repr (logs, tracebacks)
     )
     cache: Path = field(
         default_factory=lambda: Path("~/.cache/ishowtts-studio").expanduser(),
