@@ -76,6 +76,8 @@ def check_nfe(nfe: Any) -> int:
 
 def check_speed(speed: Any) -> float:
     try:
+        if isinstance(speed, bool):  # True is not 1.0 times normal speed
+            raise TypeError
         value = float(speed)
     except (TypeError, ValueError):
         raise InputError(f"Speed must be a number from {SPEED_MIN} to {SPEED_MAX}, not {brief(speed)}.") from None
@@ -97,15 +99,18 @@ def check_cfg(cfg: Any) -> float:
 
 
 def check_seed(seed: Any) -> int:
-    """A seed to use: None or negative = a random one; otherwise a whole number up to SEED_MAX."""
-    if seed is None or (isinstance(seed, (int, float)) and seed < 0):
+    """A seed to use: None, "" or a negative whole number = a random one; otherwise a whole number up to SEED_MAX
+    (given as a number or as text, like NFE; never a boolean, a fraction or infinity)."""
+    if seed is None or (isinstance(seed, str) and not seed.strip()):
         return random.randint(0, SEED_MAX)
-    whole = isinstance(seed, int) or (isinstance(seed, float) and seed.is_integer())
-    if not whole:
+    value = _whole(seed.strip() if isinstance(seed, str) else seed)
+    if value is None:
         raise InputError(f"Seed must be a whole number (or -1 for random), not {brief(seed)}.")
-    if int(seed) > SEED_MAX:
+    if value < 0:
+        return random.randint(0, SEED_MAX)
+    if value > SEED_MAX:
         raise InputError(f"Seed must be at most {SEED_MAX} (or -1 for random).")
-    return int(seed)
+    return value
 
 
 def parse_nfes(nfes: Any, default: list[int]) -> list[int]:

@@ -72,6 +72,10 @@ def test_synthesis_streams_and_saves_the_take_with_its_history_row(svc: Services
     assert sr == svc.engine.sample_rate and len(audio) == sum(len(p) for p in pieces) > 0
     row = svc.synthesis.history_entry(outcome.history_id)
     assert (row["nfe"], row["seed"], row["voice_name"], row["engine"]) == (8, 3, voice, "f5")
+    # a seed typed as text is taken like an NFE typed as text
+    typed = svc.synthesis.start("Hello.", voice, nfe="8", seed=" 12 ")
+    assert typed.seed == 12
+    typed.finish()
     assert svc.synthesis.history_audio(outcome.history_id) == outcome.wav_path.resolve()
     assert svc.voices.list_voices()[0]["times_used"] >= 1
 
@@ -82,6 +86,10 @@ def test_synthesis_streams_and_saves_the_take_with_its_history_row(svc: Services
     ({"speed": 9}, "Speed 9 is out of range"),
     ({"cfg_strength": "x"}, "CFG strength must be a number"),
     ({"seed": 1.5}, "Seed must be a whole number"),
+    ({"seed": True}, "Seed must be a whole number"),  # a boolean is not seed 1
+    ({"seed": float("-inf")}, "Seed must be a whole number"),  # nor is minus infinity "random"
+    ({"seed": "-5.5"}, "Seed must be a whole number"),
+    ({"speed": True}, "Speed must be a number"),
     ({"engine": "tortoise"}, "Unknown engine 'tortoise'"),
     ({"indextts": {"temperature": 1}}, "IndexTTS options were given but the engine is F5-TTS"),
 ])
