@@ -1,8 +1,10 @@
 """Plain HTTP routes on the studio's own FastAPI app (the one Gradio serves), next to /metrics.
 
-`mount_api(app, studio)` adds every router listed in `ROUTERS`; each builder gets the studio and the API's
-key policy (`ApiAuth`), so routes added later (e.g. the live chat's `api/chat.py`) join with one line here.
-Gradio's login does not cover these routes: each router checks `ApiAuth` itself. No gradio here.
+`mount_api(app, studio)` adds every router listed in `ROUTERS` (today the OpenAI-compatible `/v1` one); each
+builder gets the studio and the API's key policy (`ApiAuth`), so another API-key router joins with one line here.
+Gradio's login does not cover these routes: each router checks `ApiAuth` itself. The live chat's routes
+(`/overlay`, `/chat/events`, `/chat/audio/...`) are not among them: they use the page's login instead of the API
+key and are mounted on their own by `api.chat.mount_chat_routes`, called from app.py. No gradio here.
 """
 
 from __future__ import annotations
