@@ -165,8 +165,10 @@ def build_chat_tab(studio: Studio, *, refresh_s: float = REFRESH_S) -> ChatTab:
                            label=f"Last {HISTORY_LIMIT} messages (select one to replay it)", elem_id="chat-history")
     with gr.Accordion("Voices and synthesis", open=False, elem_id="chat-voices-box"):
         with gr.Row():
+            # custom values allowed: the choices are those of page build, and a voice added since is checked by the
+            # chat service (`set_default_voice` refuses a name that is not in the library) instead of by Gradio
             default_voice = gr.Dropdown(studio.voices.voice_names(), label="Default voice (viewers without their own)",
-                                        elem_id="chat-default-voice", scale=2, min_width=220)
+                                        elem_id="chat-default-voice", scale=2, min_width=220, allow_custom_value=True)
             own_nfe = gr.Checkbox(label="Own NFE for chat", elem_id="chat-own-nfe", scale=1, min_width=140)
             nfe = gr.Slider(NFE_MIN, NFE_MAX, value=studio.default_nfe(), step=1, label="Chat NFE",
                             elem_id="chat-nfe", scale=2, min_width=220, interactive=False)

@@ -83,7 +83,8 @@ def test_post_bad_input_says_what_to_fix(client: Client, args: tuple, expected: 
 
 def test_status_has_the_documented_fields(client: Client) -> None:
     status = client.predict(api_name="/chat_status")
-    for key in ("paused", "hold", "volume", "default_voice", "nfe", "current", "queue", "figures", "sources"):
+    for key in ("paused", "hold", "volume", "default_voice", "voice_warning", "nfe", "current", "queue", "figures",
+                "sources"):
         assert key in status, key
     for key in ("per_minute", "depth", "first_audio_p50_s", "first_audio_p95_s", "drops", "backlog_warning"):
         assert key in status["figures"], key
