@@ -17,15 +17,8 @@ from typing import Any
 
 import torch
 
-from ishowtts_studio.engines.base import (
-    ChunkAudio,
-    ChunkJob,
-    EngineInfo,
-    EngineUnavailable,
-    ReadyCallback,
-    RequestRefused,
-    VoiceRef,
-)
+from ishowtts_studio.engines import base
+from ishowtts_studio.engines.base import ChunkAudio, ChunkJob, EngineInfo, EngineUnavailable, ReadyCallback, VoiceRef
 from ishowtts_studio.engines.f5_batching import plan_runs, sample_runs
 from ishowtts_studio.engines.f5_prepare import total_frames, warmup
 from ishowtts_studio.engines.f5_refs import HOP, SAMPLE_RATE, PreparedVoice, RefCache
@@ -281,7 +274,7 @@ class F5Engine:
         total = duration if duration is not None else self.estimate_frames(voice, text, speed)[0]
         limit = self.max_frames()
         if total > limit:
-            raise RequestRefused(
+            raise base.RequestRefused(
                 f"This text would need {total * HOP / SAMPLE_RATE:.0f} s of audio (with the voice's reference) in one "
                 f"piece; the model holds at most {limit * HOP / SAMPLE_RATE:.0f} s. If ordinary sentences come out "
                 "far too long in this voice, its transcript leaves out words spoken in its clip: fix it in the Voices "

@@ -13,7 +13,7 @@ from typing import Any
 
 import gradio as gr
 
-from ishowtts_studio.audio import write_blind_copy
+from ishowtts_studio.blind_copy import write_blind_copy
 from ishowtts_studio.studio import Studio
 from ishowtts_studio.ui.common import user_errors
 

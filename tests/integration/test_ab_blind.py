@@ -11,7 +11,7 @@ import httpx
 import pytest
 from gradio_client import Client
 
-from ishowtts_studio.audio import BLIND_MTIME
+from ishowtts_studio.blind_copy import BLIND_MTIME
 
 EN = "Nature (English)"
 ON_BOTH_DATABASES = False

@@ -422,7 +422,7 @@ def test_blind_copies_of_one_clip_differ_in_bytes_not_in_sound(tmp_path) -> None
     and within a step or two of 16-bit PCM of the clip itself."""
     import hashlib
 
-    from ishowtts_studio.audio import BLIND_MTIME, write_blind_copy
+    from ishowtts_studio.blind_copy import BLIND_MTIME, write_blind_copy
     from tests.helpers import EN_CLIP
 
     a = write_blind_copy(EN_CLIP, tmp_path / "a.wav")
