@@ -34,7 +34,7 @@ class SynthesisRequest:
     duration_frames: list[int] | None = None
     engine: str = ""  # registered engine name; "" = the default engine
     extra: dict[str, Any] = field(default_factory=dict)  # engine-specific options, handed to every chunk job
-    origin: str = "ui"  # who asked (ui, api, cli, nfe, bench): carried into history, metrics and Prometheus
+    origin: str = "ui"  # who asked (ui, api, cli, nfe, bench, chat): carried into history, metrics and Prometheus
 
 
 @dataclass

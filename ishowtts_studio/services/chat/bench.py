@@ -148,7 +148,8 @@ def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="python -m ishowtts_studio.bench --workload chat",
                                 description="Replay a synthetic live chat through the chat service and runtime.")
     p.add_argument("--workload", nargs="+", required=True, help="chat (run on its own: it runs a whole studio)")
-    p.add_argument("--config", help="config.toml to read (default: $ISHOWTTS_CONFIG, else built-in defaults)")
+    p.add_argument("--config", help="config.toml to read (default: $ISHOWTTS_CONFIG, else the repository's "
+                                    "config.toml, else built-in defaults)")
     weights = p.add_mutually_exclusive_group()
     weights.add_argument("--smoke", action="store_true", help="tiny random model (CPU-friendly; figures meaningless)")
     weights.add_argument("--random-weights", choices=["full"], help="full-size architecture with random weights")
