@@ -160,6 +160,8 @@ def _speak(adapter: Any, args: argparse.Namespace, text: str, fmt: str, audio_ou
         folder = Path(args.output).expanduser().absolute().parent
         if not folder.is_dir() or not os.access(folder, os.W_OK):
             return _fail(CANNOT_WRITE, f"cannot write {args.output}: its folder does not exist or is not writable")
+        if Path(args.output).expanduser().is_dir():
+            return _fail(CANNOT_WRITE, f"cannot write {args.output}: it is a folder; name a file in it")
     state = adapter.engine_state(args.engine)
     if args.engine != "f5" and (state is None or state.status == "unavailable"):
         return _fail(ENGINE_UNAVAILABLE, state.message if state else f"no engine {args.engine!r}")

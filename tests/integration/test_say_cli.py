@@ -70,6 +70,7 @@ def test_say_reads_stdin_and_writes_wav_to_stdout(folder):
     (["   ", "--voice", EN], say.BAD_INPUT, "the text is empty"),
     (["Hello.", "--voice", EN, "-o", "out.xyz"], say.USAGE, "cannot tell the format"),
     (["Hello.", "--voice", EN, "-o", "missing-folder/out.wav"], say.CANNOT_WRITE, "cannot write"),
+    (["Hello.", "--voice", EN, "-o", ".", "--format", "wav"], say.CANNOT_WRITE, "it is a folder"),
     (["Hello.", "--voice", EN, "--engine", "indextts"], say.ENGINE_UNAVAILABLE, "indextts.model_dir"),
     (["Hello.", "--voice", EN, "--nfe", "99", "-o", "bad.wav"], say.BAD_INPUT, "NFE 99 is out of range"),
 ])
