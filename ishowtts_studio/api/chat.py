@@ -8,8 +8,10 @@
 included; call it after `launch()`, which builds the app anew). Login does not cover routes added this way, so
 when the studio has a login they check it themselves: HTTP basic auth with the same user and password (for
 OBS: http://user:password@host:port/overlay), or the page's own login session (`session_user`, supplied by the
-UI layer, which knows how Gradio keeps it). Nothing else is served: the audio route answers only tokens the
-chat service issued and has not expired.
+UI layer, which knows how Gradio keeps it). A password sent here goes through the server's login throttle
+(`api/auth.py: LOGIN_THROTTLE`, as /login does): wrong ones count, and a locked-out address gets 429 even with
+the right one. Nothing else is served: the audio route answers only tokens the chat service issued and has not
+expired.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from collections.abc import AsyncIterator, Callable
 from functools import cache
 from pathlib import Path
 from typing import Any
+
+from ishowtts_studio.api.auth import LOGIN_THROTTLE, LoginThrottle, throttled_message
 
 log = logging.getLogger(__name__)
 
@@ -86,10 +90,12 @@ class ChatRoutes:
     """The three routes over one ChatService; `close()` ends open event streams (before the server stops)."""
 
     def __init__(self, chat: Any, *, basic_auth: tuple[str, str] | None = None,
-                 session_user: SessionUser | None = None, poll_s: float = POLL_S) -> None:
+                 session_user: SessionUser | None = None, poll_s: float = POLL_S,
+                 throttle: LoginThrottle = LOGIN_THROTTLE) -> None:
         self.chat = chat
         self.basic_auth = basic_auth
         self.session_user = session_user
+        self.throttle = throttle
         self.poll_s = poll_s
         # a new id per run: players that reconnect to a restarted studio learn that its seqs started again
         self.boot = secrets.token_hex(4)
@@ -101,18 +107,31 @@ class ChatRoutes:
         self._lock = threading.Lock()
 
     # ---- login --------------------------------------------------------------------------------------
-    def authorised(self, request: Any) -> bool:
+    def refusal(self, request: Any) -> Any | None:
+        """None when the request may have the route, else the answer: 401, or 429 while its address is locked out
+        by wrong passwords or keys (here, on /login, /metrics or /v1), before the password is looked at (no oracle)."""
         if self.basic_auth is None:
-            return True
+            return None
         header = request.headers.get("authorization", "")
-        if header and _basic_ok(header, self.basic_auth):
-            return True
+        if header.partition(" ")[0].lower() == "basic":
+            from starlette.responses import PlainTextResponse
+
+            address = request.client.host if request.client else "?"
+            seconds = self.throttle.retry_after(address, time.monotonic())
+            if seconds:
+                return PlainTextResponse(throttled_message(seconds) + "\n", status_code=429,
+                                         headers={"Retry-After": str(seconds), **NO_STORE})
+            if _basic_ok(header, self.basic_auth):
+                self.throttle.succeeded(address)  # the login's own password, as a right one on /login
+                return None
+            self.throttle.failed(address, time.monotonic())
         if self.session_user is not None:
             try:
-                return self.session_user(request) is not None
+                if self.session_user(request) is not None:
+                    return None
             except Exception:  # a login check that breaks must refuse, never let through
                 log.exception("chat routes: the page-login check failed")
-        return False
+        return self._refused()
 
     @staticmethod
     def _refused() -> Any:
@@ -125,15 +144,15 @@ class ChatRoutes:
     def overlay(self, request: Any) -> Any:
         from starlette.responses import HTMLResponse
 
-        if not self.authorised(request):
-            return self._refused()
+        if (refused := self.refusal(request)) is not None:
+            return refused
         return HTMLResponse(overlay_html(), headers=NO_STORE)
 
     def audio(self, request: Any) -> Any:
         from starlette.responses import FileResponse, PlainTextResponse
 
-        if not self.authorised(request):
-            return self._refused()
+        if (refused := self.refusal(request)) is not None:
+            return refused
         token = str(request.path_params.get("token", ""))
         gone = PlainTextResponse("No such chat audio (it may have expired).\n", status_code=404, headers=NO_STORE)
         if not TOKEN_RE.fullmatch(token):
@@ -149,8 +168,8 @@ class ChatRoutes:
     async def events(self, request: Any) -> Any:
         from starlette.responses import PlainTextResponse, StreamingResponse
 
-        if not self.authorised(request):
-            return self._refused()
+        if (refused := self.refusal(request)) is not None:
+            return refused
         with self._lock:
             if self._streams >= MAX_STREAMS:
                 return PlainTextResponse("Too many chat players are connected; close one.\n", status_code=503,

@@ -8,8 +8,8 @@
 Audio leaves as it is synthesised: the response starts when the engine's first chunk is ready (errors up
 to that point still get their status code), each later chunk is encoded and sent at once. Errors use
 OpenAI's JSON shape {"error": {"message", "type", "param", "code"}}: 400 bad input, 401 bad key, 404
-unknown voice, 413 too long, 429 busy (Retry-After), 503 engine not ready. Every request is marked
-origin="api" in history, metrics and Prometheus. No gradio here.
+unknown voice, 413 too long, 415 not JSON, 429 busy or locked out (Retry-After), 503 engine not ready. Every
+request is marked origin="api" in history, metrics and Prometheus. No gradio here.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import base64
 import itertools
 import json
 import logging
-import re
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -33,13 +32,13 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ishowtts_studio.api.adapter import SpeechAdapter
-from ishowtts_studio.api.auth import ApiAuth, AuthError
+from ishowtts_studio.api.auth import LOGIN_THROTTLE, ApiAuth, AuthError, LoginThrottle, Throttled
 from ishowtts_studio.encoding import FORMATS, StreamEncoder, output_rate
 from ishowtts_studio.engines.base import EngineUnavailable
 from ishowtts_studio.runtime import BusyError, SynthesisError
 from ishowtts_studio.services.errors import USER_ERRORS
 from ishowtts_studio.services.synthesis import LiveSynthesis
-from ishowtts_studio.validation import brief
+from ishowtts_studio.validation import brief, redact_paths
 
 log = logging.getLogger(__name__)
 
@@ -96,12 +95,20 @@ class ApiError(Exception):
         return JSONResponse(body, status_code=self.status, headers=self.headers)
 
 
-# An absolute path in an engine's message (say, a missing model folder) is the server's business only.
-_ABS_PATH = re.compile(r"(?<![\w:/.])(?:/[\w.@+-]+){2,}/?|[A-Za-z]:\\[^\s'\"]+")
-
-
-def public_message(message: str) -> str:
-    return _ABS_PATH.sub("<path>", str(message))
+async def read_json_body(request: Request) -> bytes:
+    """The request body, which must be JSON (a form or text/plain body is what another site's page can post
+    without a CORS preflight: 415), read piece by piece and refused once past MAX_BODY_BYTES (a chunked body has no
+    Content-Length, and request.body() would first hold all of it in memory: 1.5 GB sent took 2.5 GB)."""
+    if request.headers.get("content-type", "").partition(";")[0].strip().lower() != "application/json":
+        raise ApiError(415, "Send the body as JSON: 'Content-Type: application/json'.", code="unsupported_media_type")
+    parts, size = [], 0
+    async for part in request.stream():
+        size += len(part)
+        if size > MAX_BODY_BYTES:
+            raise ApiError(413, f"The request body is over {MAX_BODY_BYTES // 1024} KiB; send shorter input.",
+                           code="request_too_large")
+        parts.append(part)
+    return b"".join(parts)
 
 
 def _validation_error(exc: ValidationError) -> ApiError:
@@ -125,7 +132,7 @@ def _validation_error(exc: ValidationError) -> ApiError:
 
 def _user_error(exc: BaseException, param: str | None = None) -> ApiError:
     """A Studio refusal as an API error: busy -> 429, engine -> 503, the rest is bad input."""
-    message = public_message(str(exc))
+    message = redact_paths(str(exc))  # the studio's one path redactor
     if isinstance(exc, BusyError):
         return ApiError(429, message, type_="rate_limit_error", code="server_busy")
     if isinstance(exc, EngineUnavailable):
@@ -146,8 +153,8 @@ def _user_error(exc: BaseException, param: str | None = None) -> ApiError:
 class OpenAISpeechAPI:
     """The handlers, over one SpeechAdapter (the Studio) and the API's key policy."""
 
-    def __init__(self, adapter: SpeechAdapter, auth: ApiAuth) -> None:
-        self.adapter, self.auth = adapter, auth
+    def __init__(self, adapter: SpeechAdapter, auth: ApiAuth, throttle: LoginThrottle = LOGIN_THROTTLE) -> None:
+        self.adapter, self.auth, self.throttle = adapter, auth, throttle
         self.created = int(time.time())
         self._limiter: anyio.CapacityLimiter | None = None
 
@@ -161,8 +168,13 @@ class OpenAISpeechAPI:
 
     # ---- checks -----------------------------------------------------------------------------------
     def authorise(self, request: Request) -> None:
+        """The key check, through the server's login throttle (wrong keys count; locked out: 429, key unread)."""
+        address = request.client.host if request.client else "?"
         try:
-            self.auth.check(request.headers.get("authorization"))
+            self.auth.check_from(request.headers.get("authorization"), address, self.throttle)
+        except Throttled as exc:
+            raise ApiError(429, str(exc), type_="rate_limit_error", code="too_many_attempts",
+                           headers={"Retry-After": str(exc.seconds)}) from None
         except AuthError as exc:
             raise ApiError(401, str(exc), code="invalid_api_key") from None
 
@@ -185,12 +197,9 @@ class OpenAISpeechAPI:
                            type_="server_error", code="engine_loading", headers={"Retry-After": "5"})
         if state.status == "unavailable":
             raise ApiError(503, f"The {engine} engine is not available on this server: "
-                                f"{public_message(state.message)}", type_="server_error", code="engine_unavailable")
+                                f"{redact_paths(state.message)}", type_="server_error", code="engine_unavailable")
 
     def parse(self, raw: bytes) -> SpeechBody:
-        if len(raw) > MAX_BODY_BYTES:
-            raise ApiError(413, f"The request body is over {MAX_BODY_BYTES // 1024} KiB; send shorter input.",
-                           code="request_too_large")
         try:
             data = json.loads(raw or b"null")
         except (ValueError, RecursionError):  # RecursionError: nested past the parser's depth
@@ -291,11 +300,7 @@ class OpenAISpeechAPI:
     async def speech(self, request: Request) -> Any:
         try:
             self.authorise(request)
-            declared = request.headers.get("content-length")
-            if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-                raise ApiError(413, f"The request body is over {MAX_BODY_BYTES // 1024} KiB; send shorter input.",
-                               code="request_too_large")
-            body = self.parse(await request.body())
+            body = self.parse(await read_json_body(request))
             live, chunks = await self.in_thread(self.start, body)
         except ApiError as exc:
             return exc.response()
@@ -317,18 +322,16 @@ class OpenAISpeechAPI:
         data = []
         for name, choice in MODELS.items():
             state = status.get(choice.engine)
-            nfe = None if choice.nfe is None else (
-                self.adapter.default_nfe() if choice.nfe == "default" else self.adapter.reference_nfe())
+            nfe = self._nfe_for(choice, None)
             data.append({"id": name, "object": "model", "created": self.created, "owned_by": OWNER,
                          "engine": choice.engine, "nfe": nfe, "description": choice.description,
                          "status": state.status if state else "unavailable"})
         return {"object": "list", "data": data}
 
     def audio_models(self, request: Request) -> Any:
-        listing = self.models(request)
-        if isinstance(listing, JSONResponse):
-            return listing
-        return {"models": [{"id": m["id"], "name": m["description"]} for m in listing["data"]]}
+        listing = self.models(request)  # an error answer as it is
+        return listing if isinstance(listing, JSONResponse) else {
+            "models": [{"id": m["id"], "name": m["description"]} for m in listing["data"]]}
 
     def voices(self, request: Request) -> Any:
         try:
@@ -386,9 +389,9 @@ def _save(live: LiveSynthesis) -> dict[str, Any]:
     return {k: outcome.stats.get(k) for k in keep}
 
 
-def build_router(adapter: SpeechAdapter, auth: ApiAuth) -> APIRouter:
+def build_router(adapter: SpeechAdapter, auth: ApiAuth, throttle: LoginThrottle = LOGIN_THROTTLE) -> APIRouter:
     """The /v1 routes over `adapter`; mount with `app.include_router(...)`."""
-    api = OpenAISpeechAPI(adapter, auth)
+    api = OpenAISpeechAPI(adapter, auth, throttle)
     router = APIRouter(prefix="/v1")
     router.add_api_route("/audio/speech", api.speech, methods=["POST"], include_in_schema=False)
     router.add_api_route("/models", api.models, methods=["GET"], include_in_schema=False)

@@ -1,8 +1,17 @@
 """An ASGI middleware in front of Gradio's routes for what Gradio leaves open.
 
-- Wrong passwords are throttled per client address: a few are free, then each one locks the address out for a
-  doubling time (up to `LOCK_MAX_S`); while locked, `/login` (and `/metrics` with credentials) answer 429 at once
-  without looking at the password. A right password clears the count.
+- Another site may not drive the studio through a visitor's browser. While the server listens on this machine
+  only (startup.is_loopback), a request must name it by a loopback Host (127.0.0.0/8, localhost, [::1], any
+  port), else 421: a DNS-rebinding page (http://evil.example:7860 resolved to 127.0.0.1) sends its own name.
+  Beyond loopback the studio has a login (unless server.allow_no_login), whose cookie or password never
+  follows a rebinding, and it is reached by names of its own, so Host is left alone. And a POST, PUT, PATCH or
+  DELETE whose Origin (which browsers send on every cross-site one, form posts and text/plain fetches included,
+  which need no CORS preflight) is not the Host's own is refused (403).
+  gradio_client, curl and the OpenAI clients send no Origin.
+- Wrong passwords are throttled per client address (`api/auth.py: LOGIN_THROTTLE`, shared with the chat routes
+  and the /v1 key check): a few are free, then each one locks the address out for a doubling time; while
+  locked, `/login` (and `/metrics` with credentials) answer 429 at once without looking at the password. A
+  right password clears the count.
 - The login page carries no API description: Gradio renders it with the full API schema embedded
   (`window.gradio_api_info`), also for a visitor who has not logged in; that script is emptied.
 - A full queue answers "busy, try again" in words the page and a client can act on (Gradio says "Queue is full").
@@ -17,12 +26,14 @@ from __future__ import annotations
 import json
 import logging
 import os
-import threading
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
+
+from ishowtts_studio.api.auth import LOGIN_THROTTLE, LoginThrottle, throttled_message
+from ishowtts_studio.startup import is_loopback
 
 log = logging.getLogger(__name__)
 
@@ -32,58 +43,14 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-FREE_FAILURES = 5  # wrong passwords per address before any waiting
-LOCK_MAX_S = 300.0
-FORGET_AFTER_S = 3600.0
 LOGIN_PATHS = ("/login", "/login/")
 METRICS_PATHS = ("/metrics",)
 QUEUE_JOIN_PATHS = ("/gradio_api/queue/join",)
 UPLOAD_PATHS = ("/gradio_api/upload",)
 API_INFO_MARK = b"window.gradio_api_info = "
+STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 BUSY_MESSAGE = ("The studio is busy: the queue is full. Try again in a few seconds (requests are refused at once "
                 "rather than left waiting).")
-
-
-@dataclass
-class _Record:
-    failures: int = 0
-    locked_until: float = 0.0
-    last: float = 0.0
-
-
-class LoginThrottle:
-    """Counts wrong passwords per address and says how long an address must wait (a pure object, clock given)."""
-
-    def __init__(self, free: int = FREE_FAILURES, lock_max_s: float = LOCK_MAX_S) -> None:
-        self.free, self.lock_max_s = free, lock_max_s
-        self._records: dict[str, _Record] = {}
-        self._lock = threading.Lock()
-
-    def wait_s(self, address: str, now: float) -> float:
-        """Seconds `address` must still wait before it may try a password again (0 = it may)."""
-        with self._lock:
-            r = self._records.get(address)
-            return max(0.0, r.locked_until - now) if r else 0.0
-
-    def failed(self, address: str, now: float) -> None:
-        with self._lock:
-            self._forget_old(now)
-            r = self._records.setdefault(address, _Record())
-            r.failures += 1
-            r.last = now
-            over = r.failures - self.free
-            if over > 0:
-                r.locked_until = now + min(self.lock_max_s, 2.0 ** (over - 1))
-
-    def succeeded(self, address: str) -> None:
-        with self._lock:
-            self._records.pop(address, None)
-
-    def _forget_old(self, now: float) -> None:
-        if len(self._records) < 1000:
-            return
-        for key in [k for k, r in self._records.items() if now - r.last > FORGET_AFTER_S]:
-            del self._records[key]
 
 
 def folder_bytes(folder: Path, skip: str | None = None) -> int:
@@ -119,17 +86,19 @@ def _json_response(status: int, detail: str, headers: list[tuple[bytes, bytes]] 
 
 class ServerGuard:
     """See the module docstring. `auth_enabled`: Gradio's login is on; `upload_folder`: Gradio's upload folder,
-    `served_name` its sub-folder of hand-outs (not counted as uploads)."""
+    `served_name` its sub-folder of hand-outs (not counted as uploads); `host`: the address the server listens
+    on (server.host; when not given, the one Gradio's launch() bound, read from the app)."""
 
     def __init__(self, app: ASGIApp, *, auth_enabled: bool, upload_folder: str | os.PathLike[str],
-                 upload_budget_bytes: int, served_name: str | None = None,
+                 upload_budget_bytes: int, served_name: str | None = None, host: str | None = None,
                  throttle: LoginThrottle | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self.app = app
         self.auth_enabled = auth_enabled
         self.upload_folder = Path(upload_folder)
         self.upload_budget_bytes = int(upload_budget_bytes)
         self.served_name = served_name
-        self.throttle = throttle or LoginThrottle()
+        self.host = host
+        self.throttle = throttle or LOGIN_THROTTLE
         self.clock = clock
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -137,9 +106,12 @@ class ServerGuard:
             await self.app(scope, receive, send)
             return
         path, method = scope.get("path", ""), scope.get("method", "GET")
-        if self.auth_enabled and method == "POST" and path in LOGIN_PATHS:
+        refusal = self._foreign(scope, path, method)
+        if refusal is not None:
+            await _send(send, *refusal)
+        elif self.auth_enabled and method == "POST" and path in LOGIN_PATHS:
             await self._password_checked(scope, receive, send, ok_status=200, bad_status=400)
-        elif self.auth_enabled and path in METRICS_PATHS and _has_header(scope, b"authorization"):
+        elif self.auth_enabled and path in METRICS_PATHS and _header(scope, b"authorization") is not None:
             await self._password_checked(scope, receive, send, ok_status=200, bad_status=401)
         elif self.auth_enabled and method == "GET" and path in ("/", ""):  # HEAD has no body to clean
             await self._without_api_info(scope, receive, send)
@@ -151,17 +123,40 @@ class ServerGuard:
         else:
             await self.app(scope, receive, send)
 
+    # ---- other sites ------------------------------------------------------------------------------
+    def _foreign(self, scope: Scope, path: str, method: str) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
+        """The answer to a request another site may have made the browser send (see the module docstring)."""
+        host = _header(scope, b"host")
+        if self._loopback_only(scope) and not _loopback_host(host):
+            log.warning("request refused: Host %r names no loopback address (this server listens on this machine "
+                        "only)", (host or "")[:100])
+            return _json_response(421, "This studio listens on this machine only and answers only to a loopback "
+                                       "address such as http://127.0.0.1:<port> or http://localhost:<port>; open it "
+                                       "by that address.")
+        origin = _header(scope, b"origin")
+        if method in STATE_CHANGING and origin is not None and not _same_origin(origin, host):
+            log.warning("%s %s refused: cross-site request from Origin %r", method, path, origin[:100])
+            return _json_response(403, "Cross-site request refused: a page of another site may not send this to the "
+                                       "studio. Use the studio's own page, or a client that sends no Origin header "
+                                       "(gradio_client, curl, the OpenAI clients).")
+        return None
+
+    def _loopback_only(self, scope: Scope) -> bool:
+        """Whether the server listens on this machine only: by `host` when given, else by the host Gradio's
+        launch() bound (on the app in the scope), and until that is known by the address the request came in on."""
+        bound = self.host or getattr(getattr(scope.get("app"), "blocks", None), "server_name", None)
+        if isinstance(bound, str) and bound:
+            return is_loopback(bound)
+        return is_loopback(str((scope.get("server") or ("",))[0]))
+
     # ---- passwords --------------------------------------------------------------------------------
     async def _password_checked(self, scope: Scope, receive: Receive, send: Send, *, ok_status: int,
                                 bad_status: int) -> None:
         address = (scope.get("client") or ("?", 0))[0]
-        wait = self.throttle.wait_s(address, self.clock())
-        if wait > 0:
-            seconds = int(wait) + 1
-            log.warning("login attempt from %s refused: too many wrong passwords (locked %d s)", address, seconds)
-            await _send(send, *_json_response(
-                429, f"Too many wrong passwords. Wait {seconds} s before trying again.",
-                [(b"retry-after", str(seconds).encode())]))
+        seconds = self.throttle.retry_after(address, self.clock())
+        if seconds:
+            await _send(send, *_json_response(429, throttled_message(seconds),
+                                              [(b"retry-after", str(seconds).encode())]))
             return
         status: list[int] = []
 
@@ -230,8 +225,35 @@ class ServerGuard:
         return False
 
 
-def _has_header(scope: Scope, name: bytes) -> bool:
-    return any(k.lower() == name for k, _ in scope.get("headers", []))
+def _header(scope: Scope, name: bytes) -> str | None:
+    """The first value of header `name` (lower case), or None when the request has none."""
+    for k, v in scope.get("headers", []):
+        if k.lower() == name:
+            return v.decode("latin-1")
+    return None
+
+
+def _loopback_host(host: str | None) -> bool:
+    """Whether a Host header names this machine: 127.0.0.0/8, localhost or [::1], with any port."""
+    try:
+        parts = urlsplit("//" + (host or ""))
+        parts.port  # noqa: B018 - raises ValueError on a port that is no number
+    except ValueError:
+        return False
+    return bool(parts.hostname) and is_loopback(parts.hostname)
+
+
+def _same_origin(origin: str, host: str | None) -> bool:
+    """Whether an Origin header (scheme://host[:port]) names the same host and port as the Host header. A Host
+    without a port has the default one of the origin's scheme (browsers leave 80 and 443 out of both)."""
+    try:
+        o, h = urlsplit(origin.strip()), urlsplit("//" + (host or ""))
+        if o.scheme not in ("http", "https") or not o.hostname or not h.hostname:
+            return False  # "null" (a sandboxed frame, a file: page) or garbage: never this server's own page
+        default = 443 if o.scheme == "https" else 80
+        return (o.hostname, o.port or default) == (h.hostname, h.port or default)
+    except ValueError:
+        return False
 
 
 def _drop_api_info(body: bytes) -> bytes:

@@ -181,8 +181,13 @@ ROUTES = ["overlay", "chat/events", "chat/audio/" + "B" * 24 + ".wav"]
 
 @pytest.mark.parametrize("path", ROUTES)
 def test_with_login_routes_refuse_strangers(login_server: Server, path: str) -> None:
-    for auth in (None, (USER, "wrong"), ("someone", PASSWORD)):
-        resp = httpx.get(login_server.url + path, auth=auth, timeout=30)
+    # wrong passwords count against the sender's address (the server's login throttle): each route's strangers
+    # send from their own loopback address, so the six wrong ones here do not lock 127.0.0.1 out of later tests
+    source = httpx.HTTPTransport(local_address=f"127.0.0.{20 + ROUTES.index(path)}")
+    with httpx.Client(transport=source, timeout=30) as stranger:
+        answers = [(auth, stranger.get(login_server.url + path, auth=auth))
+                   for auth in (None, (USER, "wrong"), ("someone", PASSWORD))]
+    for auth, resp in answers:
         assert resp.status_code == 401, (path, auth, resp.status_code)
         assert resp.headers["www-authenticate"].startswith("Basic")
         assert "Log in to the studio first" in resp.text

@@ -205,6 +205,39 @@ def test_missing_field_and_broken_json_are_400(studio_server: Server):
     assert r.status_code == 400 and len(r.text) < 600 and "10000 characters" in r.json()["error"]["message"]
 
 
+def _memory_kb(pid: int, field: str) -> int:
+    for line in open(f"/proc/{pid}/status", encoding="ascii"):
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise AssertionError(f"no {field} in /proc/{pid}/status")
+
+
+def test_an_over_long_chunked_body_is_refused_without_being_held(studio_server: Server):
+    """A chunked body has no Content-Length: the API read all of it before checking its size (1.5 GB took
+    2.5 GB of the server's memory). Now it stops reading past 1 MiB and answers 413."""
+    pid = studio_server.process.pid
+    try:  # "5" resets the process's peak resident size (VmHWM) to its current one
+        with open(f"/proc/{pid}/clear_refs", "w", encoding="ascii") as f:
+            f.write("5")
+    except OSError as exc:
+        pytest.skip(f"cannot reset the server's peak memory here: {exc}")
+    before = _memory_kb(pid, "VmRSS")
+    sent = 0
+
+    def body():  # 256 MiB, sent chunked (a generator has no length)
+        nonlocal sent
+        piece = b"a" * (1 << 20)
+        for _ in range(256):
+            sent += len(piece)
+            yield piece
+
+    r = httpx.post(studio_server.url + "v1/audio/speech", content=body(), timeout=120,
+                   headers={"content-type": "application/json"})
+    assert r.status_code == 413 and r.json()["error"]["code"] == "request_too_large"
+    grown_mb = (_memory_kb(pid, "VmHWM") - before) / 1024
+    assert grown_mb < 64, f"the server's peak memory grew by {grown_mb:.0f} MB for a {sent >> 20} MiB body"
+
+
 def test_unknown_voice_is_404_and_names_the_voices(studio_server: Server):
     with pytest.raises(openai.NotFoundError) as exc_info:
         api_client(studio_server.url).audio.speech.create(model="tts-1", voice="alloy", input="Hello.")
