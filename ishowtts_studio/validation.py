@@ -175,12 +175,24 @@ def to_number(value: Any, what: str, *, whole: bool = False) -> float:
 _ABS_PATH = re.compile(r"(?:[A-Za-z]:\\|/)(?:[^\s'\"/\\:]+[/\\])+([^\s'\"/\\:]*)")
 
 
+# a quoted absolute path, which may hold spaces: "'/srv/my models/x.pt'"
+_QUOTED_PATH = re.compile(r"""(['"])((?:[A-Za-z]:\\|/)[^'"\n]*)\1""")
+
+
 def redact_paths(text: str) -> str:
     """`text` with every absolute file path shortened to its last part ('…/reference.wav'): a message for a
-    user must not map the server's disk. URLs ('http://host/x') are left alone."""
+    user must not map the server's disk. A quoted path is taken whole (spaces and all); file: URLs count as
+    paths; other URLs ('http://host/x') are left alone."""
+    def quoted(m: re.Match[str]) -> str:
+        last = re.split(r"[/\\]", m.group(2).rstrip("/\\"))[-1]
+        return f"{m.group(1)}…/{last}{m.group(1)}"
+
+    text = _QUOTED_PATH.sub(quoted, text)
+
     def short(m: re.Match[str]) -> str:
         token = re.split(r"[\s'\"(]", text[: m.start()])[-1]
-        if "://" in token:
+        url = "://" in token or token.endswith(":/")  # (a match may start at a URL's second slash)
+        if url and not token.lower().startswith("file:"):
             return m.group(0)  # the path part of a URL
         return f"…/{m.group(1)}" if m.group(1) else "…/"
 

@@ -97,6 +97,7 @@ def server_options(settings: Settings) -> dict[str, Any]:
     guard = Middleware(
         ServerGuard, auth_enabled=server.auth_enabled, upload_folder=get_upload_folder(),
         upload_budget_bytes=UPLOAD_SPACE_FACTOR * server.max_upload_mb * 2**20, served_name=SERVED_FOLDER,
+        host=server.host,  # bound to loopback: only loopback Host names (DNS rebinding)
     )
     return {
         "allowed_paths": [],

@@ -27,14 +27,11 @@ def test_urls_are_left_alone():
     assert "http://127.0.0.1:7860/x/y" in _user_error(SynthesisError("see http://127.0.0.1:7860/x/y")).message
 
 
-# Known gaps of the shared redactor (validation.redact_paths, not this module's to change): a file: URL is taken
-# for a web address, and a path with spaces keeps its folders after the first space.
-@pytest.mark.xfail(strict=True, reason="validation.redact_paths leaves file: URLs whole")
+# A file: URL is a path, not a web address; a quoted path is taken whole, spaces and all.
 def test_file_urls_are_redacted():
     assert "/srv/models" not in _user_error(SynthesisError("cannot open file:///srv/models/x.pt")).message
 
 
-@pytest.mark.xfail(strict=True, reason="validation.redact_paths stops a path at its first space")
 def test_paths_with_spaces_are_redacted():
     message = _user_error(SynthesisError("No such file: '/srv/my models/f5 v1/model.pt'")).message
     assert "my models" not in message and "f5 v1" not in message

@@ -179,3 +179,6 @@ def test_brief_and_redact() -> None:
     msg = "Error opening '/tmp/gradio/9f/secret-folder/take 1.wav': Format not recognised."
     assert "/tmp" not in redact_paths(msg) and "secret-folder" not in redact_paths(msg)
     assert redact_paths("see http://127.0.0.1:7860/x/y") == "see http://127.0.0.1:7860/x/y"
+    assert redact_paths("see https://host/a/b/c.pt") == "see https://host/a/b/c.pt"  # was cut at its 2nd slash
+    assert redact_paths("Error opening '/srv/my voices/take 1.wav'") == "Error opening '…/take 1.wav'"
+    assert redact_paths("cannot open file:///srv/models/x.pt") == "cannot open file://…/x.pt"
