@@ -16,20 +16,16 @@ Then a torch.profiler table (top kernels by GPU time) of one padded batch of 4 a
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import time
-from pathlib import Path
 
 import torch
+from probe_setup import probe_args, warmed_up
 
 from ishowtts_studio.bench_config import builtin_voice
-from ishowtts_studio.engine_factory import f5_engine
 from ishowtts_studio.engines.base import GenerationParams
 from ishowtts_studio.engines.f5_sampler import round_up
-from ishowtts_studio.runtime import EngineRuntime
-from ishowtts_studio.settings import load_settings
 from ishowtts_studio.workloads import chat_lines
 
 PARAMS = GenerationParams(nfe=8, cfg_strength=2.0, sway_coef=-1.0, speed=1.0)
@@ -115,20 +111,8 @@ def kernel_table(eng, length: int, items: list) -> dict:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser()
-    p.add_argument("--config", type=Path)
-    p.add_argument("--lines", type=int, default=160)
-    p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--smoke", action="store_true", help="the tiny model on the CPU: checks the script, times nothing")
-    args = p.parse_args()
-    settings = load_settings(args.config) if args.config else load_settings()
-    eng = f5_engine(settings, "cpu", "smoke") if args.smoke else f5_engine(settings, "cuda", "full")
-    runtime = EngineRuntime(eng, max_batch=settings.engine.max_batch, batch_wait_s=0.0)
-    runtime.start(lambda e, say: e.warmup([builtin_voice("en"), builtin_voice("zh")], PARAMS.nfe, say))
-    if not runtime.wait_ready(600):
-        raise SystemExit(f"engine not ready: {runtime.message}")
-    result: dict = {"device": torch.cuda.get_device_name() if CUDA else "cpu", "torch": torch.__version__,
-                    "fast_path": eng.info().fast_path}
+    args = probe_args(160)
+    settings, _, runtime, result = warmed_up(args, PARAMS.nfe)
     picked = runtime.call(lambda e: cells(e, args.lines, settings.engine.batch_bucket_frames))
     result["cells"] = [runtime.call(lambda e, c=c, its=its: probe_cell(e, c, its)) for c, its in picked]
     mid = picked[len(picked) // 2]
