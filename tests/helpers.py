@@ -122,14 +122,14 @@ def free_port() -> int:
 
 
 def write_config(folder: Path, port: int, extra_toml: str = "", server_toml: str = "", *,
-                 database: str = "samples/studio.db", **engine: object) -> Path:
+                 database: str = "samples/studio.db", host: str = "127.0.0.1", **engine: object) -> Path:
     """A config.toml whose every path is inside `folder` (relative paths resolve against the file's folder);
     `extra_toml` adds more sections (e.g. [indextts]), `server_toml` more [server] lines (e.g. a login),
-    `database` another database (a PostgreSQL URL)."""
+    `database` another database (a PostgreSQL URL), `host` the address to bind."""
     engine_lines = "\n".join(f"{k} = {str(v).lower() if isinstance(v, bool) else v}" for k, v in engine.items())
     text = f"""
 [server]
-host = "127.0.0.1"
+host = "{host}"
 port = {port}
 {server_toml}
 
@@ -214,17 +214,19 @@ def stop(process: subprocess.Popen) -> None:
 
 
 def start_server(folder: Path, extra_toml: str = "", server_toml: str = "", auth: tuple[str, str] | None = None,
-                 *, database: str = "samples/studio.db", **engine: object) -> Server:
+                 *, database: str = "samples/studio.db", host: str = "127.0.0.1",
+                 env: dict[str, str] | None = None, **engine: object) -> Server:
     """Start `python app.py --smoke --config folder/config.toml` and wait until /health says ready
-    (`auth`: the login that `server_toml` sets, used for that check; `database`: paths.database)."""
+    (`auth`: the login that `server_toml` sets, used for that check; `database`: paths.database; `host`: the
+    address to bind; `env`: more environment variables, e.g. ISHOWTTS_API_KEY)."""
     folder.mkdir(parents=True, exist_ok=True)
     port = free_port()
     engine.setdefault("warmup", False)
     if "[nfe]" not in extra_toml:
         extra_toml += f"\n[nfe]\nlisten_slack_s = {NO_LISTEN_WAIT_S}\n"
-    config = write_config(folder, port, extra_toml, server_toml, database=database, **engine)
+    config = write_config(folder, port, extra_toml, server_toml, database=database, host=host, **engine)
     log = folder / "server.log"
-    env = dict(os.environ)
+    env = dict(os.environ, **(env or {}))
     env.pop("ISHOWTTS_CONFIG", None)
     env.update(
         GRADIO_TEMP_DIR=str(folder / "gradio-tmp"), GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1",

@@ -9,9 +9,6 @@ source address), so their counts stay apart.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -19,7 +16,7 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
-from tests.helpers import APP, START_TIMEOUT_S, Server, free_port, health, stop, write_config
+from tests.helpers import Server, start_server, stop
 
 USER, PASSWORD = "streamer", "throttle password " + uuid.uuid4().hex[:6]
 KEY = "throttle-key-" + uuid.uuid4().hex
@@ -28,28 +25,13 @@ AUDIO = "chat/audio/" + "B" * 24 + ".wav"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    folder = tmp_path_factory.mktemp("throttle-server")
-    port = free_port()
-    config = write_config(folder, port, warmup=False)
-    config.write_text(config.read_text().replace(
-        'host = "127.0.0.1"', f'host = "127.0.0.1"\nauth_user = "{USER}"\nauth_password = "{PASSWORD}"'))
-    env = dict(os.environ, ISHOWTTS_API_KEY=KEY, GRADIO_TEMP_DIR=str(folder / "gradio-tmp"),
-               GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
-    env.pop("ISHOWTTS_CONFIG", None)
-    log = folder / "server.log"
-    with open(log, "wb") as out:
-        process = subprocess.Popen([sys.executable, str(APP), "--smoke", "--config", str(config)], cwd=folder,
-                                   env=env, stdout=out, stderr=subprocess.STDOUT)
-    srv = Server(url=f"http://127.0.0.1:{port}/", folder=folder, config=config, log=log, process=process)
+    srv = start_server(tmp_path_factory.mktemp("throttle-server"),
+                       server_toml=f'auth_user = "{USER}"\nauth_password = "{PASSWORD}"', auth=(USER, PASSWORD),
+                       env={"ISHOWTTS_API_KEY": KEY})
     try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while (health(srv.url, (USER, PASSWORD)) or {}).get("status") != "ready":
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"the studio did not become ready; log:\n{srv.log_text()}")
-            time.sleep(1.0)
         yield srv
     finally:
-        stop(process)
+        stop(srv.process)
 
 
 def from_address(server: Server, last: int) -> httpx.Client:

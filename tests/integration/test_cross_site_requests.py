@@ -11,18 +11,14 @@ gradio_client, curl and the OpenAI clients send no Origin: every other test of t
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
-from tests.helpers import APP, START_TIMEOUT_S, Server, free_port, health, stop, write_config
+from tests.helpers import Server, start_server, stop
 
 USER, PASSWORD = "editor", "cross site password"
 FOREIGN_HOSTS = ["evil.example:{port}", "evil.example", "127.0.0.1.evil.example:{port}", "0.0.0.0:{port}",
@@ -107,28 +103,12 @@ def test_v1_speech_takes_json_bodies_only(studio_server: Server) -> None:
 # ---- a server bound beyond loopback, with a login ------------------------------------------------------
 @pytest.fixture(scope="module")
 def open_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    folder = tmp_path_factory.mktemp("beyond-loopback")
-    port = free_port()
-    config = write_config(folder, port, warmup=False)
-    config.write_text(config.read_text().replace(
-        'host = "127.0.0.1"', f'host = "0.0.0.0"\nauth_user = "{USER}"\nauth_password = "{PASSWORD}"'))
-    env = dict(os.environ, GRADIO_TEMP_DIR=str(folder / "gradio-tmp"), GRADIO_ANALYTICS_ENABLED="False",
-               HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
-    env.pop("ISHOWTTS_CONFIG", None)
-    log = folder / "server.log"
-    with open(log, "wb") as out:
-        process = subprocess.Popen([sys.executable, str(APP), "--smoke", "--config", str(config)], cwd=folder,
-                                   env=env, stdout=out, stderr=subprocess.STDOUT)
-    server = Server(url=f"http://127.0.0.1:{port}/", folder=folder, config=config, log=log, process=process)
+    server = start_server(tmp_path_factory.mktemp("beyond-loopback"), host="0.0.0.0",
+                          server_toml=f'auth_user = "{USER}"\nauth_password = "{PASSWORD}"', auth=(USER, PASSWORD))
     try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while (health(server.url, (USER, PASSWORD)) or {}).get("status") != "ready":
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"the studio on 0.0.0.0 did not become ready; log:\n{server.log_text()}")
-            time.sleep(1.0)
         yield server
     finally:
-        stop(process)
+        stop(server.process)
 
 
 def test_beyond_loopback_any_host_is_answered_and_cross_site_posts_still_refused(open_server: Server) -> None:

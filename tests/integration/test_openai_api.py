@@ -13,9 +13,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import os
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -30,7 +27,7 @@ import soundfile as sf
 from prometheus_client.parser import text_string_to_metric_families
 
 from ishowtts_studio.store import Store
-from tests.helpers import APP, Server, free_port, stop, write_config
+from tests.helpers import Server, start_server, stop
 
 EN = "Nature (English)"
 EN_ID = "nature-english"
@@ -285,30 +282,13 @@ def _models_status(url: str) -> str | None:
 def keyed_server(tmp_path_factory):
     """A studio with a login, the API key in $ISHOWTTS_API_KEY, batches of up to 2 collected for 0.4 s, and a
     queue of 4 (the worker holds at most 4 x 2 requests, so a burst of 24 is partly refused with 429)."""
-    folder = tmp_path_factory.mktemp("keyed-server")
-    port = free_port()
-    config = write_config(folder, port, warmup=False, max_batch=2, batch_wait_ms=400.0, queue_size=4)
-    text = config.read_text().replace('host = "127.0.0.1"',
-                                      f'host = "127.0.0.1"\nauth_user = "{LOGIN[0]}"\nauth_password = "{LOGIN[1]}"')
-    config.write_text(text)
-    env = dict(os.environ, ISHOWTTS_API_KEY=KEY, GRADIO_TEMP_DIR=str(folder / "gradio-tmp"),
-               GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
-    env.pop("ISHOWTTS_CONFIG", None)
-    log = folder / "server.log"
-    with open(log, "wb") as out:
-        process = subprocess.Popen([sys.executable, str(APP), "--smoke", "--config", str(config)], cwd=folder,
-                                   env=env, stdout=out, stderr=subprocess.STDOUT)
-    server = Server(url=f"http://127.0.0.1:{port}/", folder=folder, config=config, log=log, process=process)
-    deadline = time.monotonic() + 180
-    while _models_status(server.url) != "ready":
-        if process.poll() is not None or time.monotonic() > deadline:
-            stop(process)
-            pytest.fail(f"the keyed studio did not become ready; log:\n{server.log_text()}")
-        time.sleep(0.5)
+    server = start_server(tmp_path_factory.mktemp("keyed-server"),
+                          server_toml=f'auth_user = "{LOGIN[0]}"\nauth_password = "{LOGIN[1]}"', auth=LOGIN,
+                          env={"ISHOWTTS_API_KEY": KEY}, max_batch=2, batch_wait_ms=400.0, queue_size=4)
     try:
         yield server
     finally:
-        stop(process)
+        stop(server.process)
 
 
 def test_key_is_required_and_never_logged(keyed_server: Server):
