@@ -3,7 +3,6 @@ is `history.py`."""
 
 from __future__ import annotations
 
-import html
 import logging
 import time
 from collections.abc import Iterator
@@ -20,6 +19,8 @@ from ishowtts_studio.ui.common import (
     GPU,
     format_stats,
     hand_out,
+    md_escape,
+    public_message,
     to_gr_error,
     user_errors,
     voice_options,
@@ -110,7 +111,7 @@ def engine_note(studio: Studio, name: str) -> str:
     for e in studio.engines():
         if e["name"] == name:
             if e["status"] == "unavailable":
-                return f"⚠️ **IndexTTS is unavailable:** {html.escape(e['message'])}"
+                return f"⚠️ **IndexTTS is unavailable:** {md_escape(public_message(e['message']))}"
             version = studio.synthesis.indextts_version()
             state = "loaded" if e["loaded"] else "loads on first use (it may take a while)"
             return f"IndexTTS {version} — {state}. NFE does not apply; its options are under *IndexTTS options*."
