@@ -14,8 +14,12 @@ Verdict of a candidate against the reference: equivalence needs evidence, not ju
 reference preference rate counts a tie as half a vote for each side; the candidate is
 "indistinguishable" only when the Wilson upper bound of that rate is below the margin (default 0.60)
 AND its objective scores meet the thresholds. It is "worse" when listeners prefer the reference (the
-lower bound is above one half) or the objective scores fall short once the listening test passed.
-Otherwise more votes are needed, and the number is estimated from the rate observed so far.
+lower bound is above one half) or the objective scores fall short once the listening test passed; a
+score that could not be measured is said so, not called worse. A verdict is read at planned looks only
+(`looks`: the minimum, 50, 100, 200, 400 votes), each with its interval widened for the number of looks,
+and the first look that decides stands. Otherwise more votes are needed, estimated from the rate so far.
+The recommendation walks the candidates from the highest NFE down and stops at the first that is not
+indistinguishable; it is withheld while listeners favour one side of the player.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from scipy import stats
 CHOICES = ("A", "B", "tie")
 INDISTINGUISHABLE = "indistinguishable from the reference"
 WORSE = "worse than the reference"
+SCORES_MISSING = "no difference heard, objective scores missing"
 
 
 @dataclass(frozen=True)
@@ -153,51 +158,96 @@ def position_bias(votes: list[Vote]) -> dict[str, Any]:
     }
 
 
-def votes_needed(wins: int, ties: int, n: int, margin: float, cap: int = 5000) -> int:
-    """About how many more votes, if they keep coming at the rates seen so far (wins, ties and losses of
-    the reference), until the interval of preferring the reference clears the margin or one half.
-    Without votes yet, a reference preferred half the time is assumed."""
+# A verdict is read at planned looks only, and the first look that decides stands: reading it after every vote
+# and stopping once it says "indistinguishable" made that claim several times likelier than the interval says (a
+# simulated panel at the margin, checked after each vote: 15-19% instead of 2.5%). Each look's interval is
+# widened for the number of looks (Bonferroni), so the claim holds however the panel stops among them.
+LOOK_VOTES = (50, 100, 200, 400)
+
+
+def looks(min_votes: int) -> list[int]:
+    """The vote counts at which a pair's verdict is read: the minimum, then 50, 100, 200 and 400 votes."""
+    return sorted({int(min_votes), *(n for n in LOOK_VOTES if n > min_votes)})
+
+
+def look_confidence(min_votes: int) -> float:
+    """Two-sided confidence of each look's interval: 95% split over the looks."""
+    return 1.0 - 0.05 / len(looks(min_votes))
+
+
+def _decide(wins: int, ties: int, n: int, margin: float, confidence: float) -> tuple[str | None, float, float]:
+    """At one look: "equivalent" when the upper bound of preferring the reference is under the margin (checked
+    first, so a slight but real preference within the margin still counts as within it), "worse" when the lower
+    bound is over one half, else None; with the interval."""
+    lo, hi = wilson_with_ties(wins, ties, n, confidence)
+    return ("equivalent" if hi < margin else "worse" if lo > 0.5 else None), lo, hi
+
+
+def votes_needed(wins: int, ties: int, n: int, margin: float, min_votes: int = 10) -> int:
+    """About how many more votes until a look decides, if votes keep coming at the rates seen so far (wins,
+    ties and losses of the reference); without votes, a reference preferred half the time. When no look
+    would decide at these rates, the votes to the last look."""
     p_win, p_tie = (wins / n, ties / n) if n else (0.5, 0.0)
-    for total in range(max(n, 1), cap + 1):
-        lo, hi = wilson_with_ties(round(p_win * total), round(p_tie * total), total)
-        if hi < margin or lo > 0.5:
-            return max(total - n, 1)
-    return cap
+    conf = look_confidence(min_votes)
+    ahead = [total for total in looks(min_votes) if total > n]
+    for total in ahead:
+        if _decide(round(p_win * total), round(p_tie * total), total, margin, conf)[0]:
+            return total - n
+    return (ahead[-1] - n) if ahead else 0
 
 
 def verdict(
     candidate: int, reference: int, votes: list[Vote], scores: Mapping[str, float | None] | None, th: Thresholds
 ) -> dict[str, Any]:
-    """Plain-words verdict of one candidate NFE against the reference NFE."""
+    """Plain-words verdict of one candidate NFE against the reference NFE, read at the planned looks (`looks`)
+    over the pair's votes in the order they were cast."""
     pair = [v for v in votes if {v.nfe_a, v.nfe_b} == {candidate, reference}]
     n = len(pair)
-    ref_wins = sum(v.winner == reference for v in pair)
-    ties = sum(v.winner is None for v in pair)
-    rate = (ref_wins + 0.5 * ties) / n if n else None
-    lo, hi = wilson_with_ties(ref_wins, ties, n) if n else (None, None)
-    objective_ok, shortfalls = True, []
+    conf = look_confidence(th.min_votes)
+    level = f"{conf:.2%} interval, {len(looks(th.min_votes))} looks"
+    decided, at = None, n
+    for total in (t for t in looks(th.min_votes) if t <= n):
+        part = pair[:total]
+        outcome, _, _ = _decide(sum(v.winner == reference for v in part), sum(v.winner is None for v in part),
+                                total, th.margin, conf)
+        if outcome:
+            decided, at = outcome, total
+            break
+    counted = pair[:at]
+    ref_wins = sum(v.winner == reference for v in counted)
+    ties = sum(v.winner is None for v in counted)
+    rate = (ref_wins + 0.5 * ties) / at if at else None
+    lo, hi = wilson_with_ties(ref_wins, ties, at, conf) if at else (None, None)
+    objective_ok, missing, shortfalls = True, [], []
     scores = scores or {}
     for key, floor in (("pesq_wb", th.pesq_min), ("stoi", th.stoi_min), ("estoi", th.estoi_min)):
         value = scores.get(key)
         if value is None:
             objective_ok = False
-            shortfalls.append(f"{key} not measured")
+            missing.append(key)
         elif value < floor:
             objective_ok = False
             shortfalls.append(f"{key} {value:.2f} < {floor:g}")
-    out = {"nfe": candidate, "reference_nfe": reference, "votes": n, "reference_preferred": ref_wins,
-           "ties": ties, "prefer_reference": rate, "prefer_reference_ci": [lo, hi],
-           "objective_ok": objective_ok, "objective_notes": shortfalls, "more_votes_needed": 0}
-    if n >= th.min_votes and lo is not None and lo > 0.5:
+    out = {"nfe": candidate, "reference_nfe": reference, "votes": n, "decided_at": at if decided else None,
+           "reference_preferred": ref_wins, "ties": ties, "prefer_reference": rate, "prefer_reference_ci": [lo, hi],
+           "confidence": conf, "objective_ok": objective_ok,
+           "objective_notes": shortfalls + [f"{k} not measured" for k in missing], "more_votes_needed": 0}
+    if decided == "worse":
         out["verdict"] = WORSE
-        out["reason"] = f"listeners prefer the reference (at least {lo:.0%} of the time)"
-    elif n >= th.min_votes and hi is not None and hi < th.margin:
-        if objective_ok:
-            out["verdict"] = INDISTINGUISHABLE
-            out["reason"] = f"the reference is preferred at most {hi:.0%} of the time (margin {th.margin:.0%})"
-        else:
+        out["reason"] = f"listeners prefer the reference (at least {lo:.0%} of the time; {level}, at {at} votes)"
+    elif decided == "equivalent":
+        slight = " (a slight preference, within the margin)" if lo is not None and lo > 0.5 else ""
+        if shortfalls:
             out["verdict"] = WORSE
             out["reason"] = "listeners hear no difference, but objective scores fall short: " + "; ".join(shortfalls)
+        elif missing:
+            out["verdict"] = SCORES_MISSING
+            out["reason"] = ("listeners hear no difference, but " + ", ".join(missing) + " could not be measured "
+                             "on these renders; render the comparison again to score them")
+        else:
+            out["verdict"] = INDISTINGUISHABLE
+            out["reason"] = (f"the reference is preferred at most {hi:.0%} of the time{slight} (margin "
+                             f"{th.margin:.0%}; {level}, at {at} votes)")
     else:
         votes_said = f"{n} vote{'s' if n != 1 else ''}"
         if n == 0:
@@ -206,16 +256,37 @@ def verdict(
             out["more_votes_needed"] = th.min_votes
             out["reason"] = f"no votes on this pair yet; a verdict needs at least {th.min_votes}"
             return out
-        more = max(votes_needed(ref_wins, ties, n, th.margin), th.min_votes - n)
+        last = looks(th.min_votes)[-1]
+        if n >= last:
+            out["verdict"] = f"no verdict after {last} votes — too close to the margin to call"
+            out["reason"] = (f"{votes_said}; the reference is preferred {lo:.0%}–{hi:.0%} of the time ({level}): "
+                             f"neither under the margin of {th.margin:.0%} nor over one half at any look")
+            return out
+        all_wins, all_ties = (sum(v.winner == reference for v in pair), sum(v.winner is None for v in pair))
+        more = max(votes_needed(all_wins, all_ties, n, th.margin, th.min_votes), th.min_votes - n)
         out["verdict"] = f"not enough votes yet — about {more} more needed"
         out["more_votes_needed"] = more
         if n < th.min_votes:
             out["reason"] = (f"{votes_said} so far; a verdict needs at least {th.min_votes} "
-                             f"(the reference is preferred {lo:.0%}–{hi:.0%} of the time, 95% interval)")
+                             f"(the reference is preferred {lo:.0%}–{hi:.0%} of the time, {level})")
         else:
-            out["reason"] = (f"{votes_said}; the reference is preferred {lo:.0%}–{hi:.0%} of the time (95% "
-                             f"interval), which still reaches above the margin of {th.margin:.0%} and below one half")
+            out["reason"] = (f"{votes_said}; the reference is preferred {lo:.0%}–{hi:.0%} of the time ({level}), "
+                             f"which still reaches above the margin of {th.margin:.0%} and below one half")
     return out
+
+
+def recommend(verdicts: list[dict[str, Any]], biased: bool) -> tuple[int | None, str]:
+    """The lowest NFE to adopt: candidates are taken from the highest down and the first that is not
+    indistinguishable stops the walk (a fixed-sequence test: no candidate is claimed on the strength of a lower
+    one passing by chance while a higher one did not). None while listeners favour one side of the player."""
+    if biased:
+        return None, "withheld: listeners chose side A or B more often than chance (position bias); check the panel"
+    best = None
+    for v in sorted(verdicts, key=lambda r: -r["nfe"]):
+        if v["verdict"] != INDISTINGUISHABLE:
+            break
+        best = v["nfe"]
+    return best, ("" if best is not None else "no candidate is indistinguishable yet, from the highest NFE down")
 
 
 def engine_comparison(
@@ -264,7 +335,8 @@ def analyse(
             raise ValueError(f"unknown choice {v.choice!r}")
     scores = scores or {}
     verdicts = [verdict(c, reference_nfe, vs, scores.get(c), th) for c in sorted(candidates) if c != reference_nfe]
-    good = [v["nfe"] for v in verdicts if v["verdict"] == INDISTINGUISHABLE]
+    bias = position_bias(vs)
+    recommended, note = recommend([v for v in verdicts if v["nfe"] < reference_nfe], bias["biased"])
     return {
         "total_votes": len(vs),
         "reference_nfe": reference_nfe,
@@ -273,8 +345,10 @@ def analyse(
                        "min_votes": th.min_votes},
         "pairs": pair_table(vs),
         "bradley_terry": bradley_terry(vs, sorted(set(candidates) | {reference_nfe}), boot=boot),
-        "position_bias": position_bias(vs),
+        "position_bias": bias,
         "votes_per_reviewer": dict(Counter(v.reviewer for v in vs).most_common()),
         "verdicts": verdicts,
-        "recommended_nfe": min(good) if good else None,
+        "recommended_nfe": recommended,
+        "recommendation_note": note,
+        "looks": looks(th.min_votes),
     }

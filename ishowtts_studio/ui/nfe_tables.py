@@ -69,8 +69,12 @@ def results_markdown(results: dict[str, Any]) -> str:
              f"STOI ≥ {results['thresholds']['stoi']:g}, ESTOI ≥ {results['thresholds']['estoi']:g}, "
              f"at least {results['thresholds']['min_votes']} votes per pair"]
     rec = results.get("recommended_nfe")
+    note = results.get("recommendation_note") or "no candidate has been judged indistinguishable from the reference"
     lines.append(f"\n### Recommended NFE: {rec}" if rec is not None else
-                 "\n### Recommended NFE: none yet\nNo candidate has been judged indistinguishable from the reference.")
+                 f"\n### Recommended NFE: none yet\n{note[0].upper() + note[1:]}.")
+    if results.get("looks"):
+        lines.append(f"Verdicts are read at {', '.join(str(n) for n in results['looks'])} votes per pair; the first "
+                     "look that decides stands.")
     if results.get("verdicts"):
         lines.append("\n**Verdicts** (candidate against the reference)")
         for v in results["verdicts"]:
