@@ -288,6 +288,31 @@ def test_post_lines(chat: Any) -> None:
         chat.post_lines(" \n ")
 
 
+def test_audio_made_during_a_long_pause_is_still_there_to_play(tmp_path: Path) -> None:
+    """A message's audio was kept for chat.audio_keep_s from the moment it was ready: lines prefetched during a
+    pause longer than that were announced after the resume with their WAVs already deleted (players got 404
+    and the history said "spoken")."""
+    with running_studio(tmp_path / "pause", **CHAT, **{"chat.audio_keep_s": 10.0}) as studio:
+        chat = studio.chat
+        chat.control("pause")
+        ids = [chat.post(f"p{i}", f"pause line {i}")["id"] for i in range(2)]
+        deadline = time.monotonic() + 120
+        while sum(q["state"] == "ready" for q in chat.status()["queue"]) < 2:
+            assert time.monotonic() < deadline, chat.status()["queue"]
+            time.sleep(0.2)
+        time.sleep(11.0)  # longer than the audio is kept
+        chat.control("resume")
+        tokens: dict[int, str] = {}
+        deadline = time.monotonic() + 60
+        while len(tokens) < 2:
+            assert time.monotonic() < deadline, tokens
+            tokens |= {e["id"]: e["token"] for e in segments(chat) if e["id"] in ids}
+            time.sleep(0.1)
+        for token in tokens.values():
+            assert chat.audio_path(token).is_file()  # announced after the pause, still fetchable
+        wait_final(chat, ids)
+
+
 def test_restart_resumes_the_queue(tmp_path: Path) -> None:
     folder = tmp_path / "restart"
     with running_studio(folder, **CHAT) as s1:

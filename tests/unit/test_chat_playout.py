@@ -73,3 +73,19 @@ def test_pause_resume_shifts_everything_announced() -> None:
     assert shift == pytest.approx(4.0)
     assert a.start_at == pytest.approx(4.25) and b.start_at == pytest.approx(6.25)
     assert p.resume(6.0) == 0.0
+
+
+def test_skip_while_paused_ends_the_segment_where_it_stopped() -> None:
+    """A skip during a pause used the real time: one after the segment's natural end was clamped to that end and
+    did nothing, and on resume the server played on the message the players had already stopped."""
+    p = Playout(crossfade_s=0.0)
+    a = p.schedule(1, "a", 11.0, 24000, now=0.0)  # 0.25 .. 11.25
+    b = p.schedule(2, "b", 2.0, 24000, now=0.0)   # 11.25 .. 13.25
+    p.pause(0.75)  # half a second into a
+    assert p.skip(20.0) is a  # long after a would have ended on the wall clock
+    assert a.end_at == pytest.approx(0.75)
+    assert b.start_at == pytest.approx(0.75)  # the next one starts at once (at the pause point)
+    assert p.resume(30.0) == pytest.approx(29.25)
+    assert p.finished(30.0) == [a]  # a is over: nothing of it plays after the resume
+    assert p.playing(30.5) is b and b.start_at == pytest.approx(30.0)
+

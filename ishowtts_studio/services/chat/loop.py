@@ -166,6 +166,8 @@ class ChatLoop:
         self.core.pipeline.popleft()
         token, duration, sr = self.core.audio.pop(head.id)
         seg = self.core.playout.schedule(head.id, token, duration, sr, now, head.author, head.spoken_text)
+        wav, until = self.core.tokens[token]  # kept from its announcement on, however long it waited to be
+        self.core.tokens[token] = (wav, max(until, seg.end_at + self.core.settings.audio_keep_s))
         head.state, head.started_at = MessageState.SPEAKING, seg.start_at
         self.core.db.save(head)
         self.core.current[token] = head
@@ -180,6 +182,9 @@ class ChatLoop:
                 "token": seg.token, "start_at": round(seg.start_at, 3), "duration_s": round(seg.duration_s, 3),
                 "sample_rate": seg.sample_rate}
     def _expire_audio(self, now: float) -> None:
-        for token in [t for t, (_, until) in self.core.tokens.items() if until <= now and t not in self.core.current]:
+        # a token still waiting to be announced (paused, held back) never expires: its players have not heard it
+        waiting = {token for token, _, _ in self.core.audio.values()}
+        for token in [t for t, (_, until) in self.core.tokens.items()
+                      if until <= now and t not in self.core.current and t not in waiting]:
             path, _ = self.core.tokens.pop(token)
             path.unlink(missing_ok=True)

@@ -87,7 +87,12 @@ class Playout:
         return done
 
     def skip(self, now: float) -> Segment | None:
-        """End the segment playing now (or the next announced one if none plays yet); later ones start at once."""
+        """End the segment playing now (or the next announced one if none plays yet); later ones start at once.
+        While paused the timeline stands at the pause: a skip then ends the segment where it stopped (with the
+        real time, a skip later than the segment's natural end was clamped to it and did nothing, and resume
+        played the rest of the message the players had already stopped)."""
+        if self.paused_at is not None:
+            now = self.paused_at
         target = self.playing(now) or (self.segments[0] if self.segments else None)
         if target is None:
             return None
