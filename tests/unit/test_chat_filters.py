@@ -149,3 +149,24 @@ def test_bad_templates_are_config_errors(tmp_path, value: str, fragment: str) ->
 
 def test_empty_template_is_allowed() -> None:
     assert ChatSettings(template_chat="").template("chat") == ""
+
+
+@pytest.mark.parametrize("text", ["bad\u200bword here", "ｂａｄｗｏｒｄ here", "b\u00adadword here",
+                                  "bad\u2060word here"])
+def test_invisible_and_fullwidth_characters_do_not_hide_a_banned_word(text: str) -> None:
+    """Chat arrives through intake's cleaning (NFKC, invisible characters out) before the filters: a zero-width
+    space, a soft hyphen or fullwidth letters no longer carry a banned word past them."""
+    from ishowtts_studio.services.chat.intake import _visible
+
+    assert not clean("a", _visible(text), TextRules(banned=("badword",))).ok
+
+
+def test_invisible_suffixes_do_not_defeat_dedupe_or_commands() -> None:
+    from ishowtts_studio.services.chat.intake import _visible
+    from ishowtts_studio.services.chat.policy import dedupe_key
+
+    # Chatterino / 7TV append these to repeat a message past Twitch's duplicate check
+    assert {dedupe_key(_visible(t)) for t in ("gg", "gg\U000e0000", "gg \u034f", "ｇｇ")} == {"gg"}
+    assert not clean("a", _visible("\u200b!uptime"), TextRules()).ok
+    family = "\U0001f468\u200d\U0001f469\u200d\U0001f467"
+    assert _visible(family) == family  # emoji keep their joiners

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import math
+import unicodedata
 from typing import Any
 
 from ishowtts_studio.services.chat import filters
@@ -22,15 +23,19 @@ from ishowtts_studio.validation import brief
 log = logging.getLogger(__name__)
 
 # control characters (NUL, escape sequences) become spaces and bidi overrides/isolates go: nothing in them is
-# spoken, and they garble the queue, the overlay and the log (PostgreSQL's text columns refuse a NUL); joiners
-# stay (emoji need them)
+# spoken, and they garble the queue, the overlay and the log (PostgreSQL's text columns refuse a NUL). Invisible
+# characters go too (soft hyphen, zero-width space, word joiner, BOM, the grapheme joiner and tag characters that
+# chat clients append to get past Twitch's duplicate check): "bad\u200bword" slipped past the banned words and
+# "gg\U000e0000" past the dedupe. The zero-width (non-)joiner and variation selectors stay: emoji need them.
 _HIDDEN: dict[int, str | None] = {c: " " for c in [*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0)]}
-_HIDDEN |= {c: None for c in [*range(0x202A, 0x202F), *range(0x2066, 0x206A)]}
+_HIDDEN |= {c: None for c in [*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x00AD, 0x034F, 0x180E, 0x200B,
+                              *range(0x2060, 0x2065), 0xFEFF, *range(0xE0000, 0xE0080)]}
 
 
 def _visible(text: str) -> str:
-    """`text` with control characters as spaces and without bidi controls."""
-    return text.translate(_HIDDEN)
+    """`text` as compatibility-normalised (NFKC: fullwidth "ｂａｄ" reads and filters as "bad"), with control
+    characters as spaces and without bidi controls or invisible characters."""
+    return unicodedata.normalize("NFKC", text.translate(_HIDDEN)).translate(_HIDDEN)
 
 
 class ChatIntake:
