@@ -47,6 +47,10 @@ class ChatSettings(Section):
         10.0, "A message with the same text as one accepted within this many seconds is merged into it "
         "(0 = off).", lo=0.0, hi=3600.0,
     )
+    max_per_viewer: int = opt(
+        3, "Most plain messages (chat and mentions) one viewer may have waiting; more are dropped, so one viewer "
+        "cannot fill the queue and starve the rest (0 = no limit; paid messages exempt).", lo=0, hi=1000,
+    )
     hold: bool = opt(
         False, "Start in moderator hold mode: messages wait for approve/reject before being spoken (once the tab "
         "switches it, that choice is kept across restarts).",

@@ -155,6 +155,26 @@ def test_per_author_cooldown() -> None:
     assert p.offer(a3)[0].state is MessageState.QUEUED
 
 
+def test_one_viewer_cannot_fill_the_queue() -> None:
+    """A mention outranks plain chat, so one viewer naming the channel every 2 s starved everyone else (a review
+    simulation: 120 of theirs read, 0 of others'). At most max_per_viewer of a viewer's plain messages wait."""
+    p, clock = make(cooldown_s=2, max_per_viewer=3, max_queue=10)
+    spam = []
+    for i in range(6):
+        spam.append(msg("Spammer", f"@chan look {i}", "mention"))
+        p.offer(spam[-1])
+        clock.advance(2.1)
+    assert [m.state for m in spam] == [MessageState.QUEUED] * 3 + [MessageState.DROPPED] * 3
+    assert spam[3].reason is DropReason.COOLDOWN and "already has 3 messages waiting" in spam[3].detail
+    others = [msg(f"viewer{i}", f"hello {i}") for i in range(7)]
+    assert all(p.offer(m)[0].state is MessageState.QUEUED for m in others)  # room for everyone else
+    assert p.offer(msg("spammer", "a gift", "gift", 5))[0].state is MessageState.QUEUED  # paid exempt
+    assert [p.pop()[0].kind for _ in range(2)] == [MessageKind.GIFT, MessageKind.MENTION]
+    # one of their mentions is read: the viewer may queue one more
+    clock.advance(2.1)
+    assert p.offer(msg("Spammer", "@chan again", "mention"))[0].state is MessageState.QUEUED
+
+
 def test_refused_message_starts_no_cooldown() -> None:
     p, clock = make(cooldown_s=5, max_queue=1)
     p.offer(msg("x", "g", "gift"))

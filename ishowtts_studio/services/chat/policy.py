@@ -38,11 +38,12 @@ class QueueRules:
     paid_exempt_stale: bool = True
     cooldown_s: float = 0.0
     dedupe_window_s: float = 0.0
+    max_per_viewer: int = 0
 
     @classmethod
     def from_settings(cls, s: Any) -> QueueRules:
         return cls(max_queue=s.max_queue, max_wait_s=s.max_wait_s, paid_exempt_stale=s.paid_exempt_stale,
-                   cooldown_s=s.cooldown_s, dedupe_window_s=s.dedupe_window_s)
+                   cooldown_s=s.cooldown_s, dedupe_window_s=s.dedupe_window_s, max_per_viewer=s.max_per_viewer)
 
 
 def dedupe_key(text: str) -> str:
@@ -107,6 +108,12 @@ class ChatPolicy:
             if last is not None and self.rules.cooldown_s > 0 and now - last < self.rules.cooldown_s:
                 self._forget(msg)
                 return [drop(msg, DropReason.COOLDOWN, f"{msg.author} spoke {now - last:.1f} s ago", now)]
+            cap = self.rules.max_per_viewer
+            if cap > 0 and sum(not m.paid and m.author.casefold() == author
+                               for m in (*self._queued, *self._held)) >= cap:
+                # a mention outranks plain chat: one viewer naming the channel every few seconds starved everyone
+                self._forget(msg)
+                return [drop(msg, DropReason.COOLDOWN, f"{msg.author} already has {cap} messages waiting", now)]
         if self.hold:
             msg.state = MessageState.HELD
             changed = [msg, *self._admit(self._held, msg, now)]
