@@ -12,7 +12,8 @@ Rules:
 - `max_wait_s`: a message that has waited longer is dropped as `stale` when the queue is next served (paid
   messages exempt unless `paid_exempt_stale` is off); waiting starts when the message enters the queue (on
   approval in hold mode: the moderator's decision counts, not the time spent in hold);
-- `cooldown_s` per author and `dedupe_window_s` for the same text (merged into the earlier message) apply to
+- `cooldown_s` per author, `max_per_viewer` (a viewer's plain messages waiting at once, queued or held; more are
+  dropped as `cooldown`) and `dedupe_window_s` for the same text (merged into the earlier message) apply to
   plain chat and mentions only;
 - hold mode: accepted messages wait in `held` until approve (queued) or reject (dropped as `rejected`).
 """
