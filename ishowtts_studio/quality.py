@@ -18,6 +18,7 @@ from ishowtts_studio.audio import resample, rms_dbfs
 from ishowtts_studio.numbers import finite_or_none
 
 PESQ_SR = 16000
+STOI_FAILED = 1e-5  # pystoi's answer when it could not compute a score
 # below this level (dBFS RMS) a signal is treated as silence: PESQ and STOI are meaningless on it
 SILENCE_DBFS = -60.0
 # PESQ needs at least a quarter second; STOI needs ~30 frames of 384 ms context; ask for 0.5 s
@@ -87,10 +88,12 @@ def score(reference: np.ndarray, degraded: np.ndarray, sr: int) -> QualityScores
     try:
         from pystoi import stoi
 
-        out.stoi = finite_or_none(stoi(ref, deg, sr, extended=False))
-        out.estoi = finite_or_none(stoi(ref, deg, sr, extended=True))
+        # pystoi answers 1e-5 (with only a warning) when too little speech is left after it drops silent
+        # frames: that is "not measured", not a score
+        out.stoi, out.estoi = (None if v is None or v <= STOI_FAILED else v
+                               for v in (finite_or_none(stoi(ref, deg, sr, extended=e)) for e in (False, True)))
         if out.stoi is None or out.estoi is None:
-            problems.append("STOI gave no finite score")
+            problems.append("STOI gave no score (too little speech in the render)")
     except Exception as exc:
         problems.append(f"STOI failed ({type(exc).__name__})")
     if problems:

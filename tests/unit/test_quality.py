@@ -52,6 +52,18 @@ def test_silence_gives_a_message_not_a_crash(speech):
     assert s.pesq_wb is None and s.stoi is None
 
 
+def test_too_little_speech_for_stoi_is_not_a_score(speech):
+    """A 2 s render with 0.1 s of speech: pystoi drops the silent frames, has too few left and answers 1e-5 with
+    only a warning; that was stored and averaged as a real (terrible) STOI."""
+    audio, sr = speech
+    burst = audio[sr: sr + sr // 10]
+    ref = np.zeros(2 * sr, np.float32)
+    ref[sr: sr + burst.size] = burst
+    s = quality.score(ref, ref.copy(), sr)
+    assert s.stoi is None and s.estoi is None
+    assert "STOI gave no score" in s.error
+
+
 @pytest.mark.parametrize(
     "make, words",
     [
