@@ -77,6 +77,9 @@ class MetricsService:
         self.warmup_enabled = warmup_enabled
         self._lock = threading.Lock()
         self._requests: deque[dict[str, Any]] = deque(maxlen=keep)
+        # live traffic kept apart: an NFE comparison of `keep` renders pushed every live request out of the shared
+        # window and emptied the live figures
+        self._live: deque[dict[str, Any]] = deque(maxlen=keep)
         self._memory_points: deque[dict[str, float]] = deque(maxlen=keep)
         self._cache: dict[str, int] = {}
         self._memory: dict[str, float] = {}
@@ -160,6 +163,8 @@ class MetricsService:
         origin = row["origin"] = str(row.get("origin") or "ui")
         with self._lock:
             self._requests.append(row)
+            if origin not in NOT_LIVE:
+                self._live.append(row)
             self._origins[origin] = self._origins.get(origin, 0) + 1
             self._audio_total += float(row.get("audio_s") or 0.0)
             self._device_audio[device] = self._device_audio.get(device, 0.0) + float(row.get("audio_s") or 0.0)
@@ -276,9 +281,7 @@ class MetricsService:
     def recent_requests(self, limit: int | None = None, *, live_only: bool = False) -> list[dict[str, Any]]:
         """The last requests' figures, oldest first (copies); `live_only` leaves out benchmark and NFE renders."""
         with self._lock:
-            rows = list(self._requests)
-        if live_only:
-            rows = [r for r in rows if r.get("origin") not in NOT_LIVE]
+            rows = list(self._live if live_only else self._requests)
         if limit is not None:
             rows = rows[-limit:] if limit > 0 else []
         return [dict(r) for r in rows]
@@ -332,8 +335,7 @@ class MetricsService:
         with self._lock:
             every = list(self._requests)[-self.window:] if self.window > 0 else []
             # the live figures are live traffic; benchmark and NFE-render requests are only counted, apart
-            window = [r for r in self._requests if r.get("origin") not in NOT_LIVE][-self.window:] \
-                if self.window > 0 else []
+            window = list(self._live)[-self.window:] if self.window > 0 else []
             cache = dict(self._cache)
             memory = dict(self._memory)
             stats_at = self._stats_at

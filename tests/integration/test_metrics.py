@@ -403,3 +403,21 @@ def test_metrics_endpoint_on_a_plain_starlette_app(observed: dict[str, Any]) -> 
     finally:
         server.should_exit = True
         thread.join(20)
+
+
+def test_a_long_nfe_run_does_not_push_live_requests_out_of_the_window(studio: Any) -> None:
+    """Live and non-live requests shared one bounded list: an NFE comparison as long as it emptied the live
+    figures (n = 0, no latency). Live requests are kept apart now."""
+    from types import SimpleNamespace
+
+    from ishowtts_studio.metrics import REQUEST_FIELDS
+
+    stats = studio.synthesis.synthesize(TEXT, studio.voices.voice_names()[0], nfe=4, seed=9).stats
+    live = SimpleNamespace(**{k: stats.get(k) for k in REQUEST_FIELDS})  # as the runtime reports a request
+    metrics = MetricsService(studio.runtime, studio.store, keep=5, window=5)  # not attached: fed by hand
+    metrics._on_request(live)
+    for _ in range(12):  # more NFE renders than the list keeps
+        metrics._on_request(SimpleNamespace(**{**vars(live), "origin": "nfe"}))
+    snap = metrics.snapshot()
+    assert snap["window"]["n"] == 1
+    assert [r["origin"] for r in metrics.recent_requests(live_only=True)] == [live.origin]
