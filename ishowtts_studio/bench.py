@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from ishowtts_studio.bench_config import TEXTS, VOICES, BenchConfig, builtin_voice, engine_overrides, summarise
-from ishowtts_studio.bench_report import compare, compare_workloads, format_table
+from ishowtts_studio.bench_report import comparability, compare, compare_workloads, format_table
 from ishowtts_studio.bench_rows import compute_floor_ms, measure_concurrent, measure_row
 from ishowtts_studio.bench_workloads import WORKLOAD_MESSAGES, run_workload
 from ishowtts_studio.runtime import EngineRuntime
@@ -219,16 +219,25 @@ def main(argv: list[str] | None = None) -> int:
 
     status = 0
     if baseline is not None:
+        mismatch = comparability(result, baseline)
+        result["baseline_mismatch"] = mismatch
+        for line in mismatch:
+            print(f"WARNING the baseline does not match this run: {line}")
         slower = compare(result, baseline)
         result["regressions"] = slower
         for row in slower:
             what = f" {row['metric']}" if "metric" in row else ""
-            print(f"REGRESSION {row['lang']} {row['text']} NFE {row['nfe']}{what}: {row['baseline_s'] * 1e3:.1f} ms -> "
-                  f"{row['now_s'] * 1e3:.1f} ms (+{row['slower_by'] * 100:.1f}%)")
+            if "now_rate" in row:  # a throughput: seconds of audio per second, higher is better
+                change = f"{row['baseline_rate']:.1f} -> {row['now_rate']:.1f} audio s/s"
+            else:
+                change = f"{row['baseline_s'] * 1e3:.1f} ms -> {row['now_s'] * 1e3:.1f} ms"
+            print(f"REGRESSION {row['lang']} {row['text']} NFE {row['nfe']}{what}: {change} "
+                  f"({row['slower_by'] * 100:.1f}% worse)")
         if slower:
             status = 3
         else:
-            print(f"no row more than 5% slower than baseline {args.against!r}")
+            print(f"no regression against baseline {args.against!r} (rows: 5% and beyond their noise; "
+                  "workloads: 20%)")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=2, default=str))

@@ -7,10 +7,20 @@ import math
 from typing import Any
 
 
+def _median_se(stats: dict[str, Any]) -> float | None:
+    """Standard error of a median from the run's spread (about 1.25 sigma / sqrt(n)); None when unknown."""
+    try:
+        return 1.25 * float(stats["cv"]) * float(stats["mean"]) / math.sqrt(int(stats["n"]))
+    except (KeyError, TypeError, ValueError, ZeroDivisionError):
+        return None
+
+
 def compare(result: dict[str, Any], baseline: dict[str, Any], tolerance: float = 0.05,
             workload_tolerance: float = 0.2) -> list[dict[str, Any]]:
-    """Rows whose median latency is more than `tolerance` slower than the baseline's same row, then the
-    workloads' regressions (`compare_workloads`)."""
+    """Rows whose median latency is more than `tolerance` slower than the baseline's same row and, where both
+    runs know their spread, slower by more than twice the noise of the two medians (5% on a run whose runs
+    vary by 5% was flagged two times in three by chance), then the workloads' regressions
+    (`compare_workloads`)."""
     base = {(r["lang"], r["text"], r["nfe"]): r for r in baseline.get("rows", [])}
     slower = []
     for r in result["rows"]:
@@ -18,10 +28,34 @@ def compare(result: dict[str, Any], baseline: dict[str, Any], tolerance: float =
         if not b:
             continue
         now, then = r["ours_latency"]["median"], b["ours_latency"]["median"]
-        if then > 0 and now > then * (1 + tolerance):
+        se_now, se_then = _median_se(r["ours_latency"]), _median_se(b["ours_latency"])
+        noise = 2 * math.hypot(se_now, se_then) if se_now is not None and se_then is not None else 0.0
+        if then > 0 and now > then * (1 + tolerance) and now - then > noise:
             slower.append({"lang": r["lang"], "text": r["text"], "nfe": r["nfe"], "baseline_s": then, "now_s": now,
                            "slower_by": now / then - 1})
     return slower + compare_workloads(result, baseline, workload_tolerance)
+
+
+def comparability(result: dict[str, Any], baseline: dict[str, Any]) -> list[str]:
+    """Why a run and a baseline cannot be compared as they are: another device, precision or kind of weights,
+    and baseline rows or workloads this run did not measure (a check that compares nothing must not pass)."""
+    out = [f"{what}: {baseline.get(key)!r} in the baseline, {result.get(key)!r} now"
+           for key, what in (("device", "device"), ("precision", "precision"), ("weights_label", "weights"))
+           if baseline.get(key) != result.get(key)]
+    have = {(r["lang"], r["text"], r["nfe"]) for r in result.get("rows", [])}
+    missing = [k for k in ((r["lang"], r["text"], r["nfe"]) for r in baseline.get("rows", [])) if k not in have]
+    if missing:
+        out.append(f"{len(missing)} baseline row(s) not measured now, e.g. {' '.join(map(str, missing[0]))}")
+    keys = {_workload_key(w) for w in result.get("workloads", [])}
+    gone = [w for w in baseline.get("workloads", []) if _workload_key(w) not in keys]
+    if gone:
+        out.append(f"{len(gone)} baseline workload(s) not measured now, e.g. {gone[0]['workload']}")
+    return out
+
+
+def _workload_key(w: dict[str, Any]) -> tuple[Any, ...]:
+    # the arrival rate is part of a paced workload: 8 lines a second against 2 is another workload
+    return w["workload"], w["messages"], w["nfe"], w.get("rate")
 
 
 WORKLOAD_CHECKS = (("latency", "p50"), ("latency", "p95"), ("ttfa", "p95"))
@@ -31,10 +65,10 @@ def compare_workloads(result: dict[str, Any], baseline: dict[str, Any], toleranc
     """Workloads (same kind, messages and NFE) whose latency p50 / p95 or TTFA p95 grew by more than `tolerance`,
     or whose audio seconds per second fell by more: live traffic is noisier than a timed loop, hence the wider
     default tolerance."""
-    base = {(w["workload"], w["messages"], w["nfe"]): w for w in baseline.get("workloads", [])}
+    base = {_workload_key(w): w for w in baseline.get("workloads", [])}
     slower = []
     for w in result.get("workloads", []):
-        b = base.get((w["workload"], w["messages"], w["nfe"]))
+        b = base.get(_workload_key(w))
         if not b:
             continue
         label = {"lang": "workload", "text": w["workload"], "nfe": w["nfe"]}
@@ -46,7 +80,7 @@ def compare_workloads(result: dict[str, Any], baseline: dict[str, Any], toleranc
         now, then = w["audio_s_per_s"], b["audio_s_per_s"]
         if now > 0 and then > now * (1 + tolerance):
             slower.append({**label, "metric": "audio s per s", "baseline_s": 1 / then, "now_s": 1 / now,
-                           "slower_by": then / now - 1})
+                           "baseline_rate": then, "now_rate": now, "slower_by": then / now - 1})
     return slower
 
 
