@@ -103,14 +103,15 @@ class NfeSettings(Section):
         "5,6,7,8,10,12,16", "Candidate NFEs offered by default, comma-separated.", check=check_nfe_list
     )
     margin: float = opt(
-        0.60, "A candidate is indistinguishable only when the upper 95% bound of preferring the reference is "
-        "below this margin.", lo=0.5, hi=1.0,
+        0.60, "A candidate is indistinguishable only when the upper bound of preferring the reference (95% split "
+        "over the looks at which verdicts are read) is below this margin.", lo=0.5, hi=1.0,
     )
     pesq_min: float = opt(3.5, "Lowest mean PESQ-WB (against the reference) for an indistinguishable verdict.",
                            lo=1.0, hi=4.64)
     stoi_min: float = opt(0.90, "Lowest mean STOI for an indistinguishable verdict.", lo=0.0, hi=1.0)
     estoi_min: float = opt(0.80, "Lowest mean ESTOI for an indistinguishable verdict.", lo=0.0, hi=1.0)
-    min_votes: int = opt(10, "Fewest A/B votes on a pair before any verdict is given.", lo=1, hi=10000)
+    min_votes: int = opt(10, "Fewest A/B votes on a pair before any verdict is given: the first look; later looks "
+                              "at 50, 100, 200 and 400 votes.", lo=1, hi=10000)
     listen_slack_s: float = opt(
         0.5, "A blind A/B vote is refused when it arrives sooner after the trial was handed out than the two clips "
         "last together, less these seconds (both clips cannot have been heard).", lo=0.0, hi=86400.0,
