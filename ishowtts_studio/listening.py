@@ -262,8 +262,8 @@ def verdict(
             out["reason"] = (f"{votes_said}; the reference is preferred {lo:.0%}–{hi:.0%} of the time ({level}): "
                              f"neither under the margin of {th.margin:.0%} nor over one half at any look")
             return out
-        all_wins, all_ties = (sum(v.winner == reference for v in pair), sum(v.winner is None for v in pair))
-        more = max(votes_needed(all_wins, all_ties, n, th.margin, th.min_votes), th.min_votes - n)
+        # undecided: the counts above are over every vote of the pair (`at` is `n`)
+        more = max(votes_needed(ref_wins, ties, n, th.margin, th.min_votes), th.min_votes - n)
         out["verdict"] = f"not enough votes yet — about {more} more needed"
         out["more_votes_needed"] = more
         if n < th.min_votes:

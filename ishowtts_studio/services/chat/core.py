@@ -134,22 +134,22 @@ class ChatCore:
         nfe = int(self.pref("nfe", self.settings.nfe) or 0)
         return nfe if nfe > 0 else int(self.default_nfe())
 
-    def default_voice(self) -> str:
-        """The chosen default voice, else the configured one, else the library's first (\"\" when none)."""
-        names = list(self.voice_names())
+    def default_voice(self, names: list[str] | None = None) -> str:
+        """The chosen default voice, else the configured one, else the library's first (\"\" when none);
+        `names`: the library's voice names when the caller has them already (each listing scans the library)."""
+        names = list(self.voice_names()) if names is None else names
         for v in (self.pref("default_voice", None), self.settings.default_voice):
             if v and v in names:
                 return str(v)
         return names[0] if names else ""
 
-    def voice_warning(self) -> str | None:
-        """What to fix when voices the streamer chose are gone from the library (deleted): the default voice then
-        falls back to another, and such viewers get the default, which must not happen unnoticed."""
-        names = set(self.voice_names())
+    def voice_warning(self, names: list[str]) -> str | None:
+        """What to fix when voices the streamer chose are gone from the library `names` (deleted): the default
+        voice then falls back to another, and such viewers get the default, which must not happen unnoticed."""
         notes = []
         chosen = self.pref("default_voice", None) or self.settings.default_voice
         if chosen and chosen not in names:
-            now = self.default_voice()
+            now = self.default_voice(names)
             notes.append(f"The default voice {chosen!r} is not in the library; "
                          + (f"speaking in {now!r} until you pick one." if now else "add a voice to speak with."))
         lost = sorted({v for v in self.db.viewer_voices().values() if v not in names})

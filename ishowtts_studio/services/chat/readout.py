@@ -22,6 +22,7 @@ class ChatReadout:
         "current": msg | None, "queue": [msg + "waiting_s"], "figures": {"per_minute", "depth", "first_audio_p50_s",
         "first_audio_p95_s", "drops": {reason: n}, "backlog_warning": str | None},
         "sources": [{"name", "state", "detail"}]}."""
+        names = list(self.core.voice_names())  # one library scan for the default voice and its warning, unlocked
         with self.core.lock:
             now = self.core.clock()
             playing = self.core.playout.playing(now)
@@ -31,7 +32,7 @@ class ChatReadout:
             nfe = int(self.core.pref("nfe", self.core.settings.nfe) or 0)
             return {
                 "paused": self.core.paused, "hold": self.core.policy.hold, "volume": self.core.volume(),
-                "default_voice": self.core.default_voice(), "voice_warning": self.core.voice_warning(),
+                "default_voice": self.core.default_voice(names), "voice_warning": self.core.voice_warning(names),
                 "nfe": nfe or None, "effective_nfe": self.core.nfe(),
                 "current": current.to_dict() if current else None, "queue": queue,
                 "figures": self.core.figures.snapshot(now, self.core.depth(), len(self.core.policy.held()),
