@@ -176,6 +176,22 @@ def test_refused_connection_keeps_retrying_and_stop_ends_it() -> None:
         src.stop()
 
 
+
+def test_a_quiet_channel_on_a_live_server_stays_connected(ircd: IrcServer) -> None:
+    """Nobody chats, but the server answers the source's PINGs: the watchdog must not drop a healthy connection."""
+    src = TwitchSource("stream", host="127.0.0.1", port=ircd.port, tls=False, reconnect_max_s=1, stale_s=1.5)
+    src.start(Collector())
+    try:
+        wait_for(lambda: joined(src), what="the source to connect")
+        states = set()
+        deadline = time.monotonic() + 5  # more than three times stale_s of silence from viewers
+        while time.monotonic() < deadline:
+            states.add(src.state()["state"])
+            time.sleep(0.05)
+    finally:
+        src.stop()
+    assert states == {"connected"}
+
 # ---- recorded Twitch lines (IRCv3 tags) ------------------------------------------------------------------
 
 RECORDED = [
@@ -276,6 +292,24 @@ def test_twitch_reconnect_command_reconnects() -> None:
         src.stop()
         server.close()
     assert server.connections >= 2 and sink.texts()[:2] == ["你好主播", "你好主播"]
+
+
+def test_a_silent_server_is_pinged_then_dropped_and_reconnected(caplog: pytest.LogCaptureFixture) -> None:
+    """The replay server welcomes, plays one line and then says nothing, not even PONG: a connection gone dead
+    without closing. The source asks (PING), gives up after stale_s and reconnects, hearing the line again."""
+    server = ReplayServer([RECORDED[2]])
+    sink = Collector()
+    src = TwitchSource("stream", host="127.0.0.1", port=server.port, tls=False, reconnect_max_s=1, stale_s=1.5)
+    caplog.set_level(logging.WARNING)
+    src.start(sink)
+    try:
+        wait_for(lambda: len(sink.got) >= 2, timeout=30, what="the line again on a second connection")
+    finally:
+        src.stop()
+        server.close()
+    assert server.connections >= 2
+    assert any(line.startswith("PING") for line in server.received)  # it asked before giving up
+    assert "nothing from the server" in caplog.text
 
 
 def test_parse_message_rules() -> None:

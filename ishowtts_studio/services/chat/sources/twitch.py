@@ -5,6 +5,10 @@ environment variable named by `twitch_token_env` (never stored, never logged: PA
 library's debug log). IRCv3 tags, where the server sends them: display-name is the author, badges say member /
 moderator (kept in `extra`), bits make the message a gift with that amount; USERNOTICE sub/resub/subgift are
 memberships. Mentions of the channel are `mention`s.
+
+A connection that goes silent without closing (a dropped route, a sleeping laptop's NAT entry gone) would otherwise
+look connected until TCP gives up, many minutes later: the source PINGs a quiet server every third of `stale_s`
+and drops the connection (the back-off reconnects) when nothing at all has come for `stale_s`.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import logging
 import random
 import ssl
 import threading
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -135,11 +140,14 @@ class TwitchSource:
 
     def __init__(self, channel: str, *, host: str = "irc.chat.twitch.tv", port: int = 6697, tls: bool = True,
                  nick: str = "", token: str | None = None, reconnect_max_s: float = 60.0,
-                 token_env: str = "TWITCH_OAUTH_TOKEN") -> None:
+                 token_env: str = "TWITCH_OAUTH_TOKEN", stale_s: float = 180.0) -> None:
         self.channel = "#" + channel.strip().lstrip("#").lower()
         self.name = f"twitch:{self.channel}"
         self.host, self.port, self.tls = host, port, tls
         self.reconnect_max_s = reconnect_max_s
+        self.stale_s = stale_s
+        self._heard_at = self._pinged_at = time.monotonic()
+        self._socket: Any = None  # the connection the two times above belong to
         self._token = token  # kept in memory only, for the connection's PASS
         self._token_env = token_env
         self.nick = nick.strip().lower() if nick.strip() else f"justinfan{random.randint(10000, 99999)}"
@@ -195,10 +203,12 @@ class TwitchSource:
     def _run(self) -> None:
         bot = self._bot
         assert bot is not None
+        bot.reactor.add_global_handler("all_raw_messages", self._heard, -50)
         bot.jump_server()  # the first connect; a refused one schedules a reconnect through the back-off
         while not self._stopping.is_set():
             try:
                 bot.reactor.process_once(0.2)
+                self._keep_alive(bot.connection)
             except Exception as exc:  # a bad line or socket error: drop the connection, the back-off reconnects
                 log.warning("%s: %s", self.name, exc)
                 try:
@@ -210,6 +220,25 @@ class TwitchSource:
         except Exception:
             pass
         self.set_state("stopped", "")
+
+    def _heard(self, connection: Any, event: Any) -> None:
+        self._heard_at = time.monotonic()  # any line at all, PONGs included (returns None: other handlers run)
+
+    def _keep_alive(self, connection: Any) -> None:
+        """PING a quiet server; drop a connection that has said nothing for `stale_s` (the back-off reconnects)."""
+        if not connection.is_connected():
+            return
+        now = time.monotonic()
+        if connection.socket is not self._socket:  # a new connection: its silence starts now
+            self._socket, self._heard_at, self._pinged_at = connection.socket, now, now
+            return
+        quiet = now - self._heard_at
+        if quiet > self.stale_s:
+            log.warning("%s: nothing from the server for %.0f s, reconnecting", self.name, quiet)
+            connection.disconnect(f"no data from the server for {quiet:.0f} s")
+        elif quiet > self.stale_s / 3 and now - self._pinged_at > self.stale_s / 3:
+            self._pinged_at = now
+            connection.ping(self.host)
 
     def stop(self) -> None:
         self._stopping.set()
