@@ -197,6 +197,36 @@ def test_pause_skip_clear(chat: Any) -> None:
     assert {"type": "skip", "id": seg["id"]} in [{k: v for k, v in e.items() if k != "seq"} for e in events]
 
 
+def test_clear_cancels_lines_still_waiting_for_the_engine(chat: Any, studio: Any) -> None:
+    """Lines cleared while they wait for the engine are cancelled, not synthesised for nobody: the engine's worker
+    is held in a call while three lines are handed to it, the queue is cleared, and once the worker is free it
+    runs none of them; each stays dropped as rejected (its cancelled stream does not turn it into a failure)."""
+    entered, gate = threading.Event(), threading.Event()
+
+    def hold(engine: Any) -> None:
+        entered.set()
+        gate.wait(60)
+
+    holder = threading.Thread(target=studio.runtime.call, args=(hold,), daemon=True)
+    holder.start()
+    try:
+        assert entered.wait(30), "the worker never took the call"
+        completed = studio.runtime.completed  # the worker is inside hold(): nothing completes meanwhile
+        ids = [chat.post(f"w{i}", f"waiting line number {i}")["id"] for i in range(3)]
+        deadline = time.monotonic() + 30
+        while any(m["state"] != "synthesizing" for m in states(chat, ids).values()):  # handed to the runtime
+            assert time.monotonic() < deadline, states(chat, ids)
+            time.sleep(0.05)
+        assert chat.control("clear")["cleared"] == 3
+        after = chat.post("w9", "the line after the clear")["id"]  # reaches the engine after the three
+    finally:
+        gate.set()
+        holder.join(30)
+    assert wait_final(chat, [after])[after]["state"] == "spoken"
+    assert studio.runtime.completed == completed + 1  # the three cleared ones were never synthesised
+    final = wait_final(chat, ids)
+    assert all(m["state"] == "dropped" and m["reason"] == "rejected" for m in final.values()), final
+
 def test_voices_volume_nfe(chat: Any, studio: Any) -> None:
     names = studio.voices.voice_names()
     assert chat.status()["default_voice"] in names

@@ -55,6 +55,7 @@ class ChatControls:
                 dropped = self.core.policy.clear()
                 for m in self.core.pipeline:  # prefetched ones too: the streamer wants silence after what plays now
                     dropped.append(drop(m, DropReason.REJECTED, "the queue was cleared", now))
+                    self.core.cancel_synthesis(m.id)
                     self.core.discard_audio(m.id)
                 self.core.pipeline.clear()
                 for m in dropped:

@@ -45,7 +45,8 @@ class ChatInputError(InputError):
 
 
 class SpeechStream(Protocol):
-    """What the synthesizer returns: audio pieces (float32 mono) as they are ready."""
+    """What the synthesizer returns: audio pieces (float32 mono) as they are ready. A stream that also has a
+    `cancel()` method is cancelled when its message is cleared (the engine never spends time on it)."""
 
     sample_rate: int
 
@@ -105,6 +106,7 @@ class ChatCore:
         self.wake = threading.Condition(self.lock)  # loop wake-ups and subscribe() long polls
         self.pipeline: deque[ChatMessage] = deque()  # popped messages in speaking order: synthesizing/ready
         self.audio: dict[int, tuple[str, float, int]] = {}  # message id -> (token, duration s, sample rate)
+        self.streams: dict[int, SpeechStream] = {}  # message id -> its synthesis while in flight
         self.tokens: dict[str, tuple[Path, float]] = {}  # token -> (wav, expires at)
         self.current: dict[str, ChatMessage] = {}  # token -> message on the timeline
         self.events: deque[dict[str, Any]] = deque(maxlen=EVENTS_KEPT)
@@ -175,6 +177,12 @@ class ChatCore:
         self.seq += 1
         self.events.append({"seq": self.seq, **event})
         self.wake.notify_all()
+
+    def cancel_synthesis(self, message_id: int) -> None:
+        """Stop a message's synthesis if it is still in flight (queued work is dropped before the engine runs it)."""
+        cancel = getattr(self.streams.pop(message_id, None), "cancel", None)
+        if cancel is not None:
+            cancel()
 
     def discard_audio(self, message_id: int) -> None:
         entry = self.audio.pop(message_id, None)

@@ -99,6 +99,7 @@ class ChatLoop:
         msg.state = MessageState.SYNTHESIZING
         self.core.db.save(msg)
         self.core.pipeline.append(msg)
+        self.core.streams[msg.id] = stream
         assert self.core.pool is not None
         self.core.pool.submit(self._consume, msg, stream)
         return True
@@ -133,8 +134,12 @@ class ChatLoop:
                 self.core.wake.notify_all()
         except Exception as exc:
             with self.core.lock:
-                self._fail(msg, exc)
+                if msg.state is MessageState.SYNTHESIZING:  # else cleared meanwhile (and cancelled): already final
+                    self._fail(msg, exc)
                 self.core.wake.notify_all()
+        finally:
+            with self.core.lock:
+                self.core.streams.pop(msg.id, None)
 
     def _fail(self, msg: ChatMessage, exc: BaseException) -> None:
         """Mark a message failed with a message fit for the history table; the queue goes on."""
