@@ -108,6 +108,19 @@ def _prototypes() -> dict[str, str]:
     return {ch: find(ch) for ch in list(parent)}
 
 
+def lookalike_skeleton(text: str) -> str:
+    """`text` lower-cased with every character replaced by the representative of the characters it can be
+    mistaken for, one character for one, so a match in the skeleton is the same span of the text ("fυсk" with a
+    Greek upsilon and a Cyrillic es has the skeleton of "fuck")."""
+    table = _prototypes()
+    out = []
+    for ch in text:
+        low = ch.lower()
+        low = low if len(low) == 1 else ch  # "İ" lowers to two characters: keep it as it is
+        out.append(table.get(low, low))
+    return "".join(out)
+
+
 def lookalike_keys(name: str) -> frozenset[str]:
     """What a name looks like: two names whose key sets meet can be mistaken for each other on screen
     ("Alice" / "alice" / "Аlice" with a Cyrillic А / "A1ice" / "AIice" with a capital I)."""

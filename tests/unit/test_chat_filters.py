@@ -170,3 +170,21 @@ def test_invisible_suffixes_do_not_defeat_dedupe_or_commands() -> None:
     assert not clean("a", _visible("\u200b!uptime"), TextRules()).ok
     family = "\U0001f468\u200d\U0001f469\u200d\U0001f467"
     assert _visible(family) == family  # emoji keep their joiners
+
+
+@pytest.mark.parametrize(("text", "replaced"), [("what the fυсk", "what the beep"), ("FUСK this", "beep this"),
+                                              ("fսck it", "beep it"), ("what the fuck", "what the beep")])
+def test_lookalike_letters_do_not_hide_a_banned_word(text: str, replaced: str) -> None:
+    """Greek, Cyrillic or Armenian letters that look like Latin ones (TR39 confusables) do not carry a banned
+    word past the filter; replacing keeps the rest of the line as it was typed."""
+    assert not clean("a", text, TextRules(banned=("fuck",))).ok
+    assert clean("a", text, TextRules(banned=("fuck",), banned_action="replace",
+                                      banned_replacement="beep")).text == replaced
+
+
+def test_lookalike_matching_keeps_whole_words_and_overlaps() -> None:
+    rules = TextRules(banned=("hell", "hello"), banned_action="replace", banned_replacement="beep")
+    assert clean("a", "shell and hellо there", rules).text == "shell and beep there"  # Cyrillic о in hello
+    assert clean("a", "he11 no", rules).text == "beep no"  # digit ones for ells: the same skeleton
+    assert clean("a", "Hello, Hell!", rules).text == "beep, beep!"
+    assert clean("a", "a shellfish", rules).text == "a shellfish"

@@ -14,6 +14,7 @@ from typing import Any
 import regex
 
 from ishowtts_studio.services.chat.model import MessageKind
+from ishowtts_studio.validation import lookalike_skeleton
 
 # A link: a scheme or "www." followed by non-space, or a bare domain with a common top-level domain and an optional
 # path ("twitch.tv/x", "bit.ly/abc"). Bare-domain matching stays narrow so "e.g." or "3.14" are not links.
@@ -96,13 +97,25 @@ def _cut_at_word(text: str, limit: int) -> str:
 
 
 def _replace_banned(text: str, banned: tuple[str, ...], word: str) -> tuple[str, bool]:
-    found = False
+    """Each banned word in `text` replaced by `word`, matched on look-alike skeletons (lookalike_skeleton): a
+    Cyrillic "а" or a Greek "υ" typed into a banned word does not get it read out."""
+    skeleton = lookalike_skeleton(text)
+    spans: list[tuple[int, int]] = []
     for b in banned:
+        pattern = regex.escape(lookalike_skeleton(b))
         # whole words for Latin text; CJK has no word boundaries, so there any occurrence counts
-        pat = regex.compile(r"(?i)(?<!\w)" + regex.escape(b) + r"(?!\w)" if b.isascii() else regex.escape(b))
-        text, n = pat.subn(word, text)
-        found = found or n > 0
-    return text, found
+        pat = regex.compile(r"(?<!\w)" + pattern + r"(?!\w)" if b.isascii() else pattern)
+        spans += [m.span() for m in pat.finditer(skeleton)]
+    if not spans:
+        return text, False
+    out, at = [], 0
+    for start, end in sorted(spans):
+        if start >= at:  # overlapping matches (one banned word inside another) replace the first once
+            out += [text[at:start], word]
+            at = end
+        elif end > at:
+            at = end
+    return "".join(out) + text[at:], True
 
 
 def clean(author: str, text: str, rules: TextRules) -> Cleaned:
