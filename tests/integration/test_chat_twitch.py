@@ -312,6 +312,35 @@ def test_a_silent_server_is_pinged_then_dropped_and_reconnected(caplog: pytest.L
     assert "nothing from the server" in caplog.text
 
 
+GIFT_BOMB = [
+    # a mystery gift of 3 subs: the announcement, then one subgift per sub, all with the same community-gift-id
+    "@badges=;display-name=Gifter;login=gifter;msg-id=submysterygift;msg-param-mass-gift-count=3;"
+    r"msg-param-community-gift-id=4242;system-msg=Gifter\sis\sgifting\s3\sTier\s1\sSubs :tmi.twitch.tv "
+    "USERNOTICE #stream",
+    *[f"@badges=;display-name=Gifter;login=gifter;msg-id=subgift;msg-param-community-gift-id=4242;"
+      f"msg-param-recipient-display-name=Lucky{i} :tmi.twitch.tv USERNOTICE #stream" for i in range(3)],
+    # a single gifted sub, not part of a mystery gift: read
+    "@badges=;display-name=Kind;login=kind;msg-id=subgift;msg-param-recipient-display-name=Lucky9 "
+    ":tmi.twitch.tv USERNOTICE #stream",
+    "@badges=;display-name=Viewer :viewer!viewer@viewer.tmi.twitch.tv PRIVMSG #stream :after the gifts",
+]
+
+
+def test_a_gift_bomb_is_read_once() -> None:
+    server = ReplayServer(GIFT_BOMB)
+    sink = Collector()
+    src = TwitchSource("stream", host="127.0.0.1", port=server.port, tls=False)
+    src.start(sink)
+    try:
+        wait_for(lambda: "after the gifts" in sink.texts(), what="the line after the gifts")
+    finally:
+        src.stop()
+        server.close()
+    got = [(m["author"], m["kind"], m["text"]) for m in sink.got]
+    assert got == [("Gifter", "member", "gifted 3 subs"), ("Kind", "member", "thank you"),
+                   ("Viewer", "chat", "after the gifts")]
+
+
 def test_parse_message_rules() -> None:
     tags = tag_dict([{"key": "display-name", "value": "Ann"}, {"key": "badges", "value": "broadcaster/1"},
                      {"key": "bits", "value": None}])

@@ -4,7 +4,8 @@ Read-only: an anonymous `justinfanNNNNN` login by default, or `twitch_nick` with
 environment variable named by `twitch_token_env` (never stored, never logged: PASS lines are redacted from the
 library's debug log). IRCv3 tags, where the server sends them: display-name is the author, badges say member /
 moderator (kept in `extra`), bits make the message a gift with that amount; USERNOTICE sub/resub/subgift are
-memberships. Mentions of the channel are `mention`s.
+memberships, and a gift bomb (a submysterygift followed by one subgift per sub) is read once. Mentions of the
+channel are `mention`s.
 
 A connection that goes silent without closing (a dropped route, a sleeping laptop's NAT entry gone) would otherwise
 look connected until TCP gives up, many minutes later: the source PINGs a quiet server every third of `stale_s`
@@ -71,10 +72,16 @@ def parse_message(nick: str, text: str, tags: Mapping[str, str], channel: str,
         notice = tags.get("msg-id", "")
         if notice not in _MEMBER_NOTICES:
             return None  # raids, announcements, ...: not a viewer's message
+        if notice in ("subgift", "anonsubgift") and tags.get("msg-param-community-gift-id"):
+            return None  # one of a mystery gift's subs (a gift bomb sends one each): its submysterygift was read
         author = tags.get("display-name") or tags.get("login") or nick
         months = tags.get("msg-param-cumulative-months", "")
         extra.update(notice=notice, months=int(months) if months.isdigit() else None)
-        return {"author": author, "text": text.strip() or "thank you", "kind": "member", "amount": 0.0,
+        default = "thank you"
+        if notice == "submysterygift":
+            count = tags.get("msg-param-mass-gift-count", "")
+            default = f"gifted {count} subs" if count.isdigit() else "gifted subs"
+        return {"author": author, "text": text.strip() or default, "kind": "member", "amount": 0.0,
                 "extra": extra}
     bits = tags.get("bits", "")
     if bits.isdigit() and int(bits) > 0:
