@@ -201,6 +201,25 @@ def test_duplicates_merged_within_window() -> None:
     assert [m.text for m in p.waiting()] == ["GG!!", "gg"]
 
 
+def test_no_merging_into_an_original_that_will_never_be_heard() -> None:
+    """A repeat of a message the moderator rejected (or the streamer cleared, or that went stale or failed) is a
+    message of its own: merged into the dropped one it would be lost too."""
+    p, clock = make(dedupe_window_s=10)
+    p.hold = True
+    first = msg("a", "is the stream live?")
+    p.offer(first)
+    p.reject(first.id)
+    clock.advance(2)
+    again = msg("b", "Is the stream live")
+    assert p.offer(again)[0].state is MessageState.HELD and first.duplicates == 0
+    p.hold = False
+    p.approve(again.id)
+    clock.advance(1)
+    third = msg("c", "is the stream live")
+    assert p.offer(third) == [third, again] and third.reason is DropReason.DUPLICATE  # the live one merges
+    assert again.duplicates == 1
+
+
 def test_paid_messages_never_deduplicated() -> None:
     p, _ = make(dedupe_window_s=10)
     p.offer(msg("a", "thanks"))

@@ -13,8 +13,8 @@ Rules:
   messages exempt unless `paid_exempt_stale` is off); waiting starts when the message enters the queue (on
   approval in hold mode: the moderator's decision counts, not the time spent in hold);
 - `cooldown_s` per author, `max_per_viewer` (a viewer's plain messages waiting at once, queued or held; more are
-  dropped as `cooldown`) and `dedupe_window_s` for the same text (merged into the earlier message) apply to
-  plain chat and mentions only;
+  dropped as `cooldown`) and `dedupe_window_s` for the same text (merged into the earlier message, unless that
+  one was dropped or failed: it will never be heard) apply to plain chat and mentions only;
 - hold mode: accepted messages wait in `held` until approve (queued) or reject (dropped as `rejected`).
 """
 
@@ -99,7 +99,9 @@ class ChatPolicy:
         if not msg.paid:
             key = dedupe_key(msg.clean_text or msg.text)
             seen = self._recent_texts.get(key)
-            if seen is not None and self.rules.dedupe_window_s > 0 and now - seen[0] < self.rules.dedupe_window_s:
+            # an original that was rejected, cleared, gone stale or failed will never be heard: nothing to merge into
+            heard = seen is not None and seen[1].state not in (MessageState.DROPPED, MessageState.FAILED)
+            if heard and self.rules.dedupe_window_s > 0 and now - seen[0] < self.rules.dedupe_window_s:
                 first = seen[1]
                 first.duplicates += 1
                 self._forget(msg)
