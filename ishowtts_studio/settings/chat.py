@@ -122,6 +122,10 @@ class ChatSettings(Section):
     audio_keep_s: float = opt(
         900.0, "How long a spoken segment's audio stays fetchable by players, in seconds.", lo=10.0, hi=86400.0
     )
+    keep_days: float = opt(
+        30.0, "Finished chat messages older than this many days are deleted from the history (at start, then "
+        "hourly), so the database stays small over months of streams; 0 = keep them forever.", lo=0.0, hi=3650.0
+    )
     sounddevice: bool = opt(
         False, "Also play chat audio on a local sound device through the sounddevice package (pip install "
         "sounddevice).",

@@ -156,3 +156,20 @@ def test_a_dead_source_does_not_stop_the_queue(make: Any, tmp_path: Path) -> Non
     finally:
         svc.close()
     assert svc.status()["sources"][0]["state"] == "stopped"
+
+
+def test_old_finished_history_is_deleted_waiting_messages_are_kept(make: Any) -> None:
+    """chat.keep_days: the loop deletes finished messages older than that (at its first step, then hourly);
+    a message still waiting stays however old it is, and 0 keeps everything."""
+    clock = Clock()
+    svc = make(clock, keep_days=1, template_gift="", cooldown_s=0, dedupe_window_s=0)
+    old_dropped = svc.post("ann", "money", kind="gift", amount=5)["id"]  # refused: a finished row
+    old_waiting = svc.post("bob", "still waiting")["id"]
+    clock.t += 2 * 86400
+    new_dropped = svc.post("cy", "more money", kind="gift", amount=1)["id"]
+    svc.loop.prune_history(clock())
+    ids = {m["id"] for m in svc.history(100)}
+    assert old_dropped not in ids and {old_waiting, new_dropped} <= ids
+    keep = make(clock, keep_days=0)  # the same database file: nothing more is deleted
+    keep.loop.prune_history(clock() + 10 * 86400)
+    assert {m["id"] for m in keep.history(100)} == ids

@@ -52,3 +52,16 @@ def test_saving_an_unknown_message_is_an_error(database_url: str) -> None:
     with pytest.raises(KeyError, match="not stored"):
         chat.save(ChatMessage(author="x", text="y", id=99))
     assert chat.get(99) is None
+
+
+def test_prune_deletes_only_old_finished_messages(database_url: str) -> None:
+    chat = ChatStore(Store(database_url))
+    rows = [ChatMessage(author="a", text="spoken long ago", arrived_at=10.0, state=MessageState.SPOKEN),
+            ChatMessage(author="b", text="failed long ago", arrived_at=11.0, state=MessageState.FAILED),
+            ChatMessage(author="c", text="queued long ago", arrived_at=12.0, state=MessageState.QUEUED),
+            ChatMessage(author="d", text="spoken lately", arrived_at=500.0, state=MessageState.SPOKEN)]
+    for m in rows:
+        chat.add(m)
+    assert chat.prune(100.0) == 2
+    assert [m.text for m in chat.recent(10)] == ["spoken lately", "queued long ago"]
+    assert chat.prune(100.0) == 0

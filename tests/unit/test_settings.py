@@ -108,11 +108,11 @@ def test_every_key_is_in_config_toml_commented_with_its_default() -> None:
     entries = _config_entries()
     reference = settings_reference()
     keys = [k for k, _, _ in reference]
-    # 53 (earlier) + 6 live shapes [engine]; 39 [chat]; 2 [api]; server.allow_no_login; nfe.listen_slack_s;
+    # 53 (earlier) + 6 live shapes [engine]; 40 [chat]; 2 [api]; server.allow_no_login; nfe.listen_slack_s;
     # engine.single_chunk_chars, engine.fp8_gemms; engine.devices; 10 [serve];
     # engine.padded_attention; engine.prepare_exact_bytes / _voices;
     # engine.compile_vocoder; engine.batch_padding / batch_bucket_frames
-    assert len(keys) == len(set(keys)) == 59 + 39 + 2 + 1 + 1 + 2 + 1 + 10 + 1 + 2 + 1 + 2
+    assert len(keys) == len(set(keys)) == 59 + 40 + 2 + 1 + 1 + 2 + 1 + 10 + 1 + 2 + 1 + 2
     assert sorted(entries) == sorted(keys), "config.toml and the settings dataclasses list different keys"
     for key, default, description in reference:
         raw, comments = entries[key]

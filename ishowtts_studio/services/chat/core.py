@@ -107,6 +107,7 @@ class ChatCore:
         self.pipeline: deque[ChatMessage] = deque()  # popped messages in speaking order: synthesizing/ready
         self.audio: dict[int, tuple[str, float, int]] = {}  # message id -> (token, duration s, sample rate)
         self.streams: dict[int, SpeechStream] = {}  # message id -> its synthesis while in flight
+        self.pruned_at = float("-inf")  # when old history was last deleted (loop.prune_history)
         self.tokens: dict[str, tuple[Path, float]] = {}  # token -> (wav, expires at)
         self.current: dict[str, ChatMessage] = {}  # token -> message on the timeline
         self.events: deque[dict[str, Any]] = deque(maxlen=EVENTS_KEPT)

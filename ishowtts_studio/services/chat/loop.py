@@ -15,6 +15,7 @@ from ishowtts_studio.services.chat.model import ChatMessage, MessageState
 from ishowtts_studio.services.chat.playout import Segment
 
 log = logging.getLogger(__name__)
+PRUNE_EVERY_S = 3600.0  # how often old chat history is deleted (and once at the loop's first step)
 
 
 class ChatLoop:
@@ -42,6 +43,16 @@ class ChatLoop:
                 self.core.db.save(msg)
             self.core.policy.restore(msg)
         self.core.figures.depth.set(self.core.depth())
+    def prune_history(self, now: float) -> None:
+        """Delete finished messages older than `chat.keep_days` (0 keeps them): the history table and the counts
+        every status reads stay bounded however many streams the studio has read."""
+        self.core.pruned_at = now
+        days = self.core.settings.keep_days
+        if days > 0:
+            gone = self.core.db.prune(now - days * 86400.0)
+            if gone:
+                log.info("chat history: %d finished messages older than %g days deleted", gone, days)
+
     # ---- the loop --------------------------------------------------------------------------------
     def run(self) -> None:
         """The loop thread's body: one step per tick until the service stops."""
@@ -55,6 +66,8 @@ class ChatLoop:
 
     def _step(self) -> None:
         now = self.core.clock()
+        if now - self.core.pruned_at >= PRUNE_EVERY_S:
+            self.prune_history(now)
         for m in self.core.policy.expire():
             self.core.final(m)
         self._fill_pipeline()

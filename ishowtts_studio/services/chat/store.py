@@ -123,6 +123,14 @@ class ChatStore:
         with self._session() as s:
             return [_to_message(r) for r in s.scalars(stmt)]
 
+    def prune(self, before: float) -> int:
+        """Delete finished messages (spoken, dropped, failed) that arrived before `before` (epoch seconds); the
+        number deleted. Waiting and in-flight ones stay whatever their age: a restart resumes them."""
+        final = [str(st) for st in FINAL_STATES]
+        stmt = delete(ChatMessageRow).where(ChatMessageRow.arrived_at < before, ChatMessageRow.state.in_(final))
+        with self._session() as s:
+            return int(s.execute(stmt).rowcount or 0)
+
     def count_by_state(self) -> dict[str, int]:
         stmt = select(ChatMessageRow.state, func.count(ChatMessageRow.id)).group_by(ChatMessageRow.state)
         with self._session() as s:
