@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from gradio_client import Client
@@ -204,6 +207,114 @@ def test_skip_pause_and_resume_in_the_tab(context, studio_url, client):
     assert row["detail"].startswith("skipped after"), row
     expect(tab.locator("#chat-control-note")).to_contain_text("Skipped")
 
+
+
+class FreezingRelay:
+    """A TCP relay on 127.0.0.1 in front of the studio. `freeze()` makes every event stream open through it go
+    silent without closing (a connection that died on the way: a dropped route, a sleeping NAT entry): what the
+    studio sends is read and thrown away, nothing reaches the browser and nobody sees an error. Other connections,
+    and event streams opened later, are relayed as before."""
+
+    def __init__(self, target_url: str) -> None:
+        self.target = urlsplit(target_url).port
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.server.getsockname()[1]}/"
+        self.streams: list[threading.Event] = []  # one "frozen" flag per connection that carried /chat/events
+        self.sockets: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                browser_side, _ = self.server.accept()
+            except OSError:  # closed
+                return
+            studio_side = socket.create_connection(("127.0.0.1", self.target))
+            self.sockets += [browser_side, studio_side]
+            frozen = threading.Event()
+            for src, dst, up in ((browser_side, studio_side, True), (studio_side, browser_side, False)):
+                threading.Thread(target=self._pump, args=(src, dst, frozen, up), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket, frozen: threading.Event, up: bool) -> None:
+        try:
+            while data := src.recv(65536):
+                if up and b"GET /chat/events" in data:
+                    self.streams.append(frozen)
+                if not frozen.is_set():
+                    dst.sendall(data)
+        except OSError:
+            pass
+        for sock in (src, dst):  # one side closed (e.g. the studio's keep-alive timeout): so does the other
+            sock.close()
+
+    def freeze(self) -> int:
+        for flag in self.streams:
+            flag.set()
+        return len(self.streams)
+
+    def close(self) -> None:
+        self.server.close()
+        for sock in self.sockets:
+            sock.close()
+
+
+def test_overlay_replaces_an_event_stream_that_went_silent(context, studio_url, client):
+    relay = FreezingRelay(studio_url)
+    try:
+        overlay = context.new_page()
+        overlay.goto(relay.url + "overlay")
+        root = overlay.locator("#overlay")
+        expect(root).to_have_attribute("data-connection", "live", timeout=30_000)
+        overlay.evaluate("() => { window.__firstStream = window.__chatPlayer.state.source; }")
+        assert relay.freeze() == 1
+        # heartbeats stop arriving; after 10 s of silence the player opens a new stream by itself
+        wait_for(lambda: overlay.evaluate("() => window.__chatPlayer.state.source !== window.__firstStream"),
+                 30, "a new event stream")
+        expect(root).to_have_attribute("data-connection", "live", timeout=30_000)
+        assert len(relay.streams) >= 2  # a request sent on a connection the studio just closed is sent again
+        sent = client.predict(f"relay{uuid.uuid4().hex[:5]}", "heard over the new stream", "chat", 0, "api",
+                              api_name="/chat_post")
+        wait_for(lambda: any(e["id"] == sent["id"] for e in starts(overlay)), 240, "the message after the stall")
+    finally:
+        relay.close()
+
+
+def test_a_stalled_audio_download_does_not_hold_back_the_next_message(context, studio_url, client):
+    overlay = context.new_page()
+    held, armed = [], threading.Event()
+
+    def hang_the_first(route) -> None:  # noqa: ANN001
+        if armed.is_set() and not held:
+            held.append(route)  # never answered: a download that stalls
+        else:
+            route.continue_()
+
+    overlay.route("**/chat/audio/**", hang_the_first)
+    try:
+        overlay.goto(studio_url + "overlay")
+        expect(overlay.locator("#overlay")).to_have_attribute("data-connection", "live", timeout=30_000)
+        tag = uuid.uuid4().hex[:5]
+        client.predict("pause", None, api_name="/chat_control")  # both synthesised first, then back to back
+        armed.set()  # (a message of an earlier test may still have been playing when the page connected)
+        try:
+            first = client.predict(f"stall{tag}", "this message's audio never arrives", "chat", 0, "api",
+                                   api_name="/chat_post")
+            second = client.predict(f"next{tag}", "this one is heard all the same", "chat", 0, "api",
+                                    api_name="/chat_post")
+            wait_for(lambda: sum(m["id"] in (first["id"], second["id"]) and m["state"] == "ready"
+                                 for m in client.predict(api_name="/chat_status")["queue"]) == 2, 180, "both ready")
+        finally:
+            client.predict("resume", None, api_name="/chat_control")
+        wait_for(lambda: any(e["id"] == second["id"] for e in starts(overlay)), 240, "the second message to play")
+        log = overlay.evaluate(LOG)
+        assert [e["type"] for e in log if e["id"] == first["id"]] == ["missed"], log
+        assert held, "the first download was never asked for"
+    finally:
+        for route in held:
+            try:
+                route.abort()
+            except Exception:  # the player gave up on it already
+                pass
 
 def test_phone_width_screenshot(browser, studio_url, tmp_path):
     with open_context(browser, width=420, height=900, is_mobile=True) as ctx:

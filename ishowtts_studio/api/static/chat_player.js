@@ -15,6 +15,8 @@
   const LEAD_S = 0.03; // scheduling head-room so a start never lands in the past
   const FADE_STOP_S = 0.03; // fade used when a segment is stopped (skip, pause) to avoid a click
   const MAX_FADE_S = 0.25;
+  const STALL_S = 10; // the server sends a heartbeat every 2 s: a stream silent this long is dead, open another
+  const FETCH_MARGIN_S = 0.5; // a segment's audio is given up this long after the segment should have ended
 
   function create(root, options) {
     const opts = Object.assign({ eventsUrl: "chat/events", audioUrl: "chat/audio/", audible: true }, options || {});
@@ -37,6 +39,7 @@
       now: null,
       log: [],
       retryMs: 1000,
+      heardAt: performance.now(), // when the event stream last said anything (heartbeats included)
     };
     window.__chatPlayerLog = p.log;
 
@@ -129,19 +132,25 @@
       p.chain = null;
     }
 
-    async function fetchBuffer(seg) {
-      const resp = await fetch(opts.audioUrl + encodeURIComponent(seg.token) + ".wav", {
-        credentials: "same-origin", cache: "no-store",
-      });
-      if (!resp.ok) throw new Error("audio " + resp.status);
-      return await audioContext().decodeAudioData(await resp.arrayBuffer());
+    // A segment's audio is fetched as soon as it is announced (several downloads at once) and given up once the
+    // segment would be over: one stalled download must not hold back the segments after it.
+    function fetchBuffer(seg) {
+      const ctrl = new AbortController();
+      const wait = Math.max(2, seg.start_at + seg.duration_s - serverNow() + FETCH_MARGIN_S);
+      const timer = setTimeout(() => ctrl.abort(), wait * 1000);
+      return fetch(opts.audioUrl + encodeURIComponent(seg.token) + ".wav", {
+        credentials: "same-origin", cache: "no-store", signal: ctrl.signal,
+      }).then((resp) => {
+        if (!resp.ok) throw new Error("audio " + resp.status);
+        return resp.arrayBuffer();
+      }).then((data) => audioContext().decodeAudioData(data)).finally(() => clearTimeout(timer));
     }
 
-    async function playSegment(seg) {
+    async function playSegment(seg, pending) {
       const ctx = audioContext();
       const endAt = seg.start_at + seg.duration_s;
-      if (endAt <= serverNow()) { emit("missed", seg); return; }
-      const buffer = await fetchBuffer(seg);
+      if (endAt <= serverNow() || !pending) { emit("missed", seg); return; }
+      const buffer = await pending;
       if (p.playing.has(seg.id)) stopSegment(seg.id, null); // the server moved it: follow the new time
       // consecutive segments keep the server's spacing exactly; a lone one is placed by the clock
       const c = p.chain;
@@ -244,7 +253,10 @@
       if (typeof ev.server_time === "number") noteClock(ev.server_time);
       if (typeof ev.volume === "number") setVolume(ev.volume);
       if (ev.type === "segment") {
-        p.work = p.work.then(() => playSegment(ev)).catch((err) => {
+        // (a segment already over, e.g. one replayed to a player that just connected, is not downloaded)
+        const pending = ev.start_at + ev.duration_s > serverNow() ? fetchBuffer(ev) : null;
+        if (pending) pending.catch(() => {}); // a failed download is reported when the segment's turn comes
+        p.work = p.work.then(() => playSegment(ev, pending)).catch((err) => {
           console.warn("chat player: segment", ev.id, err);
           emit("missed", ev);
         });
@@ -260,8 +272,9 @@
       const url = opts.eventsUrl + (p.lastId ? "?last=" + encodeURIComponent(p.lastId) : "");
       const es = new EventSource(url, { withCredentials: true });
       p.source = es;
-      es.onopen = () => { p.connection = "live"; p.retryMs = 1000; render(); };
+      es.onopen = () => { p.connection = "live"; p.retryMs = 1000; p.heardAt = performance.now(); render(); };
       es.onmessage = (msg) => {
+        p.heardAt = performance.now();
         if (msg.lastEventId) p.lastId = msg.lastEventId;
         let ev;
         try { ev = JSON.parse(msg.data); } catch (e) { return; }
@@ -281,6 +294,19 @@
           p.retryMs = Math.min(p.retryMs * 2, 15000);
         }
       };
+    }
+
+    // A connection can die without closing (a dropped route, a sleeping NAT entry): the browser then waits on it
+    // for ever. Heartbeats come every 2 s, so a stream silent for STALL_S is replaced (from the last event seen).
+    function watchStream() {
+      const es = p.source;
+      if (es && es.readyState === EventSource.OPEN && performance.now() - p.heardAt > STALL_S * 1000) {
+        console.warn("chat player: nothing from the studio for " + STALL_S + " s, opening a new stream");
+        p.connection = "reconnecting";
+        p.heardAt = performance.now();
+        render();
+        connect();
+      }
     }
 
     function render() {
@@ -308,6 +334,7 @@
     // browsers start audio only after a gesture unless the page is allowed to autoplay (OBS, kiosk)
     ["pointerdown", "keydown"].forEach((t) => document.addEventListener(t, unlock, { passive: true }));
     connect();
+    setInterval(watchStream, 1000);
     render();
     return { state: p, log: p.log, setAudible: setAudible, unlock: unlock, reconnect: connect };
   }
