@@ -52,6 +52,22 @@ def test_skip_ends_the_current_and_pulls_the_next_forward() -> None:
     assert p.playing(now + 0.5) is b
 
 
+def test_skip_moves_every_announced_segment_keeping_them_back_to_back() -> None:
+    """Short lines: three announced behind the playing one. Only the first used to move, leaving a gap of the
+    skipped remainder before the second."""
+    p = Playout(crossfade_s=0.03)
+    a = p.schedule(1, "a", 4.0, 24000, now=0.0)
+    b = p.schedule(2, "b", 0.5, 24000, now=3.0)
+    c = p.schedule(3, "c", 0.5, 24000, now=3.0)
+    d = p.schedule(4, "d", 0.5, 24000, now=3.0)
+    gaps = [c.start_at - b.end_at, d.start_at - c.end_at]
+    now = a.start_at + 1.0
+    assert p.skip(now) is a
+    assert b.start_at == pytest.approx(now)
+    assert [c.start_at - b.end_at, d.start_at - c.end_at] == pytest.approx(gaps)  # still the cross-fade only
+    assert p.remaining(now) == pytest.approx(d.end_at - now) and d.end_at == pytest.approx(now + 1.5 - 0.06)
+
+
 def test_skip_of_an_announced_not_yet_playing_segment() -> None:
     p = Playout()
     a = p.schedule(1, "a", 2.0, 24000, now=10.0)  # starts at 10.25

@@ -220,22 +220,25 @@
       };
     }
 
-    // skip: the server ended this segment now and moved the next announced one to start at once
+    // skip: the server ended this segment now and moved every announced one after it earlier by one same time,
+    // so the first starts at once and the rest keep their spacing behind it
     function skip(id) {
       stopSegment(id, "skip");
       const t = p.ctx.currentTime;
-      const next = Array.from(p.playing.values()).filter((it) => !it.started && it.ctxStart > t)
-        .sort((a, b) => a.ctxStart - b.ctxStart)[0];
-      if (!next) return;
-      p.playing.delete(next.seg.id);
-      next.timers.forEach(clearTimeout);
-      next.node.onended = null;
-      try { next.node.stop(); } catch (e) { /* never started */ }
-      const last = p.chain && p.chain.id !== next.seg.id ? p.chain : null;
-      p.chain = null; // nothing plays before it now: no cross-fade
-      const moved = Object.assign({}, next.seg, { start_at: serverNow() + LEAD_S });
-      schedule(moved, next.buffer, t + LEAD_S, 0);
-      if (last && p.playing.has(last.id)) p.chain = last; // a later segment stays the end of the chain
+      const later = Array.from(p.playing.values()).filter((it) => !it.started && it.ctxStart > t)
+        .sort((a, b) => a.ctxStart - b.ctxStart);
+      if (!later.length) return;
+      const shift = later[0].ctxStart - (t + LEAD_S); // audio-clock seconds the rest of the timeline moves
+      const serverShift = later[0].seg.start_at - (serverNow() + LEAD_S);
+      p.chain = null; // nothing plays before the first of them now: no cross-fade
+      later.forEach((it) => {
+        p.playing.delete(it.seg.id);
+        it.timers.forEach(clearTimeout);
+        it.node.onended = null;
+        try { it.node.stop(); } catch (e) { /* never started */ }
+        const moved = Object.assign({}, it.seg, { start_at: it.seg.start_at - serverShift });
+        schedule(moved, it.buffer, it.ctxStart - shift, 0); // in order: each cross-fades into the one before
+      });
     }
 
     // pause: the whole timeline stops where it is; resume continues it (the server shifts every announced

@@ -5,8 +5,8 @@ cross-fade), so players that schedule audio at `start_at` play message after mes
 cross-fade and no gap. Pure: times are passed in, nothing sleeps.
 
 Rules players rely on (C2's tab player, the OBS overlay, the optional sounddevice output):
-- skip: the segment playing now ends at the skip time; a segment already announced starts at once (its start
-  moves to the skip time);
+- skip: the segment playing now ends at the skip time; the segments already announced after it move earlier
+  by one same time, so the first starts at once and the rest follow it back to back as before;
 - pause / resume: nothing plays while paused; on resume every announced segment moves later by the time spent
   paused (the playing one continues where it stopped).
 """
@@ -97,10 +97,11 @@ class Playout:
         if target is None:
             return None
         target.skipped_at = min(now, target.end_at)  # before its start when it had not begun: it never plays
-        for seg in self.segments:
-            if seg is not target and seg.start_at > now:
-                seg.start_at = now
-                break
+        later = [seg for seg in self.segments if seg is not target and seg.start_at > now]
+        if later:  # all of them move by the same time, keeping their spacing (no gap after the first)
+            shift = later[0].start_at - now
+            for seg in later:
+                seg.start_at -= shift
         return target
 
     def pause(self, now: float) -> bool:
