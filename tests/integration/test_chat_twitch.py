@@ -20,7 +20,7 @@ import pytest
 
 from ishowtts_studio.services.chat.sources.base import ChatSource
 from ishowtts_studio.services.chat.sources.factory import sources_from_settings
-from ishowtts_studio.services.chat.sources.twitch import TwitchSource, parse_message, tag_dict
+from ishowtts_studio.services.chat.sources.twitch import TwitchSource, parse_message, strip_emotes, tag_dict
 from ishowtts_studio.settings import ChatSettings
 from tests.helpers import free_port
 
@@ -322,11 +322,14 @@ GIFT_BOMB = [
     # a single gifted sub, not part of a mystery gift: read
     "@badges=;display-name=Kind;login=kind;msg-id=subgift;msg-param-recipient-display-name=Lucky9 "
     ":tmi.twitch.tv USERNOTICE #stream",
+    # emotes only: not read; an emote in a line: taken out
+    "@badges=;display-name=Emo;emotes=25:0-4,6-10 :emo!emo@emo.tmi.twitch.tv PRIVMSG #stream :Kappa Kappa",
+    "@badges=;display-name=Emo;emotes=25:0-4 :emo!emo@emo.tmi.twitch.tv PRIVMSG #stream :Kappa what a play",
     "@badges=;display-name=Viewer :viewer!viewer@viewer.tmi.twitch.tv PRIVMSG #stream :after the gifts",
 ]
 
 
-def test_a_gift_bomb_is_read_once() -> None:
+def test_a_gift_bomb_is_read_once_and_emotes_are_not_read() -> None:
     server = ReplayServer(GIFT_BOMB)
     sink = Collector()
     src = TwitchSource("stream", host="127.0.0.1", port=server.port, tls=False)
@@ -338,7 +341,21 @@ def test_a_gift_bomb_is_read_once() -> None:
         server.close()
     got = [(m["author"], m["kind"], m["text"]) for m in sink.got]
     assert got == [("Gifter", "member", "gifted 3 subs"), ("Kind", "member", "thank you"),
-                   ("Viewer", "chat", "after the gifts")]
+                   ("Emo", "chat", "what a play"), ("Viewer", "chat", "after the gifts")]
+
+
+def test_emotes_are_not_read() -> None:
+    """Twitch's `emotes` tag places each emote in the text by character range: they are pictures, not words."""
+    assert strip_emotes("Kappa what a play Kappa", "25:0-4,18-22") == ("what a play", 2)
+    assert strip_emotes("Kappa Keepo Kappa", "25:0-4,12-16/1902:6-10") == ("", 3)
+    assert strip_emotes("你好 LUL 主播", "425618:3-5") == ("你好 主播", 1)
+    for bad in ("25:0-99", "25:4-0", "25:x-3", "25:0-4,2-6"):  # out of range, reversed, not a number, overlapping
+        assert strip_emotes("Kappa hi", bad) == ("Kappa hi", 0)
+    m = parse_message("ann", "LUL that was close", {"emotes": "425618:0-2"}, "#s")
+    assert m is not None and m["text"] == "that was close" and m["extra"]["emotes"] == 1
+    assert parse_message("ann", "Kappa Kappa", {"emotes": "25:0-4,6-10"}, "#s") is None  # emotes only
+    cheer = parse_message("ann", "Cheer100 Kappa", {"bits": "100", "emotes": "25:9-13"}, "#s")
+    assert cheer is not None and (cheer["kind"], cheer["text"]) == ("gift", "cheers")
 
 
 def test_parse_message_rules() -> None:

@@ -4,8 +4,9 @@ Read-only: an anonymous `justinfanNNNNN` login by default, or `twitch_nick` with
 environment variable named by `twitch_token_env` (never stored, never logged: PASS lines are redacted from the
 library's debug log). IRCv3 tags, where the server sends them: display-name is the author, badges say member /
 moderator (kept in `extra`), bits make the message a gift with that amount; USERNOTICE sub/resub/subgift are
-memberships, and a gift bomb (a submysterygift followed by one subgift per sub) is read once. Mentions of the
-channel are `mention`s.
+memberships, and a gift bomb (a submysterygift followed by one subgift per sub) is read once. Emotes (placed by
+the `emotes` tag) are taken out of the text, and a message of emotes only is not read. Mentions of the channel
+are `mention`s.
 
 A connection that goes silent without closing (a dropped route, a sleeping laptop's NAT entry gone) would otherwise
 look connected until TCP gives up, many minutes later: the source PINGs a quiet server every third of `stale_s`
@@ -61,6 +62,26 @@ def badges(tags: Mapping[str, str]) -> list[str]:
     return [b.split("/", 1)[0] for b in tags.get("badges", "").split(",") if b]
 
 
+def strip_emotes(text: str, spec: str) -> tuple[str, int]:
+    """`text` without the Twitch emotes that the `emotes` tag places in it, and how many were removed. The tag is
+    "25:0-4,12-16/1902:6-10": per emote its id, then inclusive character ranges. Emotes are pictures in the chat,
+    so "Kappa" or "PogChamp" is not read out; a malformed or out-of-range tag leaves the text as it is."""
+    spans = []
+    for emote in filter(None, spec.split("/")):
+        for bounds in emote.partition(":")[2].split(","):
+            start, _, end = bounds.partition("-")
+            if not (start.isdigit() and end.isdigit()) or int(start) > int(end) or int(end) >= len(text):
+                return text, 0
+            spans.append((int(start), int(end) + 1))
+    kept, at = [], 0
+    for start, end in sorted(spans):
+        if start < at:  # overlapping ranges: not a tag Twitch sends
+            return text, 0
+        kept.append(text[at:start])
+        at = end
+    return (" ".join("".join(kept + [text[at:]]).split()), len(spans)) if spans else (text, 0)
+
+
 def parse_message(nick: str, text: str, tags: Mapping[str, str], channel: str,
                   command: str = "pubmsg") -> dict[str, Any] | None:
     """One Twitch IRC message as post() arguments {author, text, kind, amount, extra}, or None to ignore it."""
@@ -68,6 +89,9 @@ def parse_message(nick: str, text: str, tags: Mapping[str, str], channel: str,
     marks = badges(tags)
     extra: dict[str, Any] = {"badges": marks, "member": bool(_MEMBER_BADGES & set(marks)),
                              "moderator": bool(_MOD_BADGES & set(marks))}
+    text, emotes = strip_emotes(text, tags.get("emotes", ""))
+    if emotes:
+        extra["emotes"] = emotes
     if command == "usernotice":
         notice = tags.get("msg-id", "")
         if notice not in _MEMBER_NOTICES:
@@ -87,6 +111,8 @@ def parse_message(nick: str, text: str, tags: Mapping[str, str], channel: str,
     if bits.isdigit() and int(bits) > 0:
         words = _CHEER.sub(" ", text).strip()
         return {"author": author, "text": words or "cheers", "kind": "gift", "amount": float(bits), "extra": extra}
+    if emotes and not text.strip():
+        return None  # only emotes: nothing for a voice to say
     chan = channel.lstrip("#").casefold()
     kind = "mention" if chan and regex.search(rf"(?i)(?<!\w)@?{regex.escape(chan)}(?!\w)", text) else "chat"
     return {"author": author, "text": text, "kind": kind, "amount": 0.0, "extra": extra}
