@@ -258,16 +258,23 @@ class ReplayServer:
         self.sock.close()
 
 
-def test_recorded_twitch_lines_through_the_library() -> None:
-    server = ReplayServer(RECORDED)
+def replay(lines: list[str], until: Callable[[Collector], Any], what: str,
+           **options: Any) -> tuple[ReplayServer, Collector]:
+    """Play `lines` to a TwitchSource over a real socket until `until(sink)` holds; the server and the sink."""
+    server = ReplayServer(lines)
     sink = Collector()
-    src = TwitchSource("stream", host="127.0.0.1", port=server.port, tls=False)
+    src = TwitchSource("stream", host="127.0.0.1", port=server.port, tls=False, **options)
     src.start(sink)
     try:
-        wait_for(lambda: len(sink.got) >= 5, what="the recorded messages")
+        wait_for(lambda: until(sink), timeout=30, what=what)
     finally:
         src.stop()
         server.close()
+    return server, sink
+
+
+def test_recorded_twitch_lines_through_the_library() -> None:
+    server, sink = replay(RECORDED, lambda sink: len(sink.got) >= 5, "the recorded messages")
     assert any(line.startswith("CAP REQ") and "twitch.tv/tags" in line for line in server.received)
     got = sink.got
     assert [m["author"] for m in got] == ["Ronni", "ModGuy", "木村", "Subber", "Waver"]
@@ -282,31 +289,17 @@ def test_recorded_twitch_lines_through_the_library() -> None:
 
 
 def test_twitch_reconnect_command_reconnects() -> None:
-    server = ReplayServer([RECORDED[2], ":tmi.twitch.tv RECONNECT"])
-    sink = Collector()
-    src = TwitchSource("stream", host="127.0.0.1", port=server.port, tls=False, reconnect_max_s=1)
-    src.start(sink)
-    try:
-        wait_for(lambda: len(sink.got) >= 2, timeout=30, what="the message again after the reconnect")
-    finally:
-        src.stop()
-        server.close()
+    server, sink = replay([RECORDED[2], ":tmi.twitch.tv RECONNECT"], lambda sink: len(sink.got) >= 2,
+                          "the message again after the reconnect", reconnect_max_s=1)
     assert server.connections >= 2 and sink.texts()[:2] == ["你好主播", "你好主播"]
 
 
 def test_a_silent_server_is_pinged_then_dropped_and_reconnected(caplog: pytest.LogCaptureFixture) -> None:
     """The replay server welcomes, plays one line and then says nothing, not even PONG: a connection gone dead
     without closing. The source asks (PING), gives up after stale_s and reconnects, hearing the line again."""
-    server = ReplayServer([RECORDED[2]])
-    sink = Collector()
-    src = TwitchSource("stream", host="127.0.0.1", port=server.port, tls=False, reconnect_max_s=1, stale_s=1.5)
     caplog.set_level(logging.WARNING)
-    src.start(sink)
-    try:
-        wait_for(lambda: len(sink.got) >= 2, timeout=30, what="the line again on a second connection")
-    finally:
-        src.stop()
-        server.close()
+    server, _ = replay([RECORDED[2]], lambda sink: len(sink.got) >= 2, "the line again on a second connection",
+                       reconnect_max_s=1, stale_s=1.5)
     assert server.connections >= 2
     assert any(line.startswith("PING") for line in server.received)  # it asked before giving up
     assert "nothing from the server" in caplog.text
@@ -330,15 +323,7 @@ GIFT_BOMB = [
 
 
 def test_a_gift_bomb_is_read_once_and_emotes_are_not_read() -> None:
-    server = ReplayServer(GIFT_BOMB)
-    sink = Collector()
-    src = TwitchSource("stream", host="127.0.0.1", port=server.port, tls=False)
-    src.start(sink)
-    try:
-        wait_for(lambda: "after the gifts" in sink.texts(), what="the line after the gifts")
-    finally:
-        src.stop()
-        server.close()
+    _, sink = replay(GIFT_BOMB, lambda sink: "after the gifts" in sink.texts(), "the line after the gifts")
     got = [(m["author"], m["kind"], m["text"]) for m in sink.got]
     assert got == [("Gifter", "member", "gifted 3 subs"), ("Kind", "member", "thank you"),
                    ("Emo", "chat", "what a play"), ("Viewer", "chat", "after the gifts")]
