@@ -227,6 +227,25 @@ def test_clear_cancels_lines_still_waiting_for_the_engine(chat: Any, studio: Any
     final = wait_final(chat, ids)
     assert all(m["state"] == "dropped" and m["reason"] == "rejected" for m in final.values()), final
 
+def test_the_name_is_said_again_after_the_authors_lines_were_cleared(chat: Any) -> None:
+    """The name is said once per run of lines by one viewer; a run that was cleared was never heard, so the
+    viewer's next line says the name again (it used to follow the cleared lines as if they had been read)."""
+    chat.control("pause")  # nothing reaches the timeline: the lines only wait in the pipeline
+    first = [chat.post("runner", f"line number {i} of a run")["id"] for i in range(2)]
+    deadline = time.monotonic() + 60
+    while any(m["state"] != "synthesizing" and m["state"] != "ready" for m in states(chat, first).values()):
+        assert time.monotonic() < deadline, states(chat, first)
+        time.sleep(0.05)
+    spoken = [m["spoken_text"] for m in states(chat, first).values()]
+    assert spoken == ["runner says: line number 0 of a run", "line number 1 of a run"]
+    chat.control("clear")
+    again = chat.post("runner", "after the clear")["id"]
+    deadline = time.monotonic() + 60
+    while states(chat, [again])[again]["state"] not in ("synthesizing", "ready"):
+        assert time.monotonic() < deadline, states(chat, [again])
+        time.sleep(0.05)
+    assert states(chat, [again])[again]["spoken_text"] == "runner says: after the clear"
+
 def test_voices_volume_nfe(chat: Any, studio: Any) -> None:
     names = studio.voices.voice_names()
     assert chat.status()["default_voice"] in names

@@ -114,7 +114,6 @@ class ChatCore:
         # event numbers keep increasing across restarts (they start from the clock in ms), so a player that
         # reconnects after a restart with its old `after` still gets the new events
         self.seq = int(self.clock() * 1000)
-        self.last_spoken_author: str | None = None  # for "name only on the first consecutive message"
         self.last_accepted_author: str | None = None
         self.stop = threading.Event()
         self.thread: threading.Thread | None = None
@@ -178,6 +177,16 @@ class ChatCore:
         self.seq += 1
         self.events.append({"seq": self.seq, **event})
         self.wake.notify_all()
+
+    def author_heard_before_next(self) -> str | None:
+        """Whose line is heard just before the next one synthesised (casefolded): the pipeline's last message, else
+        the last one on the timeline, else nobody. Read from the state, not remembered: a cleared or failed line
+        is never heard, so the viewer's next line must say the name again ("name once per run of lines")."""
+        if self.pipeline:
+            return self.pipeline[-1].author.casefold()
+        if self.current:
+            return next(reversed(self.current.values())).author.casefold()
+        return None
 
     def cancel_synthesis(self, message_id: int) -> None:
         """Stop a message's synthesis if it is still in flight (queued work is dropped before the engine runs it)."""

@@ -96,7 +96,7 @@ class ChatLoop:
     def _begin_synthesis(self, msg: ChatMessage) -> bool:
         """Hand one message to the synthesizer; False when the runtime is busy (the message goes back first in
         line and the next tick tries again)."""
-        previous = self.core.last_spoken_author
+        previous = self.core.author_heard_before_next()
         # the name is said once per run of messages by the same author, in the order they are spoken
         msg.spoken_text = self.core.spoken_text(msg, previous)
         try:
@@ -108,7 +108,6 @@ class ChatLoop:
         except Exception as exc:
             self._fail(msg, exc)
             return True
-        self.core.last_spoken_author = msg.author.casefold()
         msg.state = MessageState.SYNTHESIZING
         self.core.db.save(msg)
         self.core.pipeline.append(msg)
