@@ -109,8 +109,8 @@ class ChatSettings(Section):
         check=check_template,
     )
     template_continued: str = opt(
-        "{text}", "Read-out of a plain message or mention when the previous spoken message was by the same author "
-        "(the name is said only once).", check=check_template,
+        "{text}", "Read-out of a plain message or mention that follows straight on from a line by the same "
+        "author (the name is said once per run of lines).", check=check_template,
     )
     default_voice: str = opt(
         "", "Voice for viewers without their own; empty = the first voice in the library (a voice picked in the "
