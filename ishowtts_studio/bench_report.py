@@ -19,7 +19,8 @@ def compare(result: dict[str, Any], baseline: dict[str, Any], tolerance: float =
             workload_tolerance: float = 0.2) -> list[dict[str, Any]]:
     """Rows whose median latency is more than `tolerance` slower than the baseline's same row and, where both
     runs know their spread, slower by more than twice the noise of the two medians (5% on a run whose runs
-    vary by 5% was flagged two times in three by chance), then the workloads' regressions
+    vary by 5% was flagged two times in three by chance) or twice as slow whatever the spread (a run of two
+    timings on a busy machine can show a spread that would hide anything), then the workloads' regressions
     (`compare_workloads`)."""
     base = {(r["lang"], r["text"], r["nfe"]): r for r in baseline.get("rows", [])}
     slower = []
@@ -30,7 +31,7 @@ def compare(result: dict[str, Any], baseline: dict[str, Any], tolerance: float =
         now, then = r["ours_latency"]["median"], b["ours_latency"]["median"]
         se_now, se_then = _median_se(r["ours_latency"]), _median_se(b["ours_latency"])
         noise = 2 * math.hypot(se_now, se_then) if se_now is not None and se_then is not None else 0.0
-        if then > 0 and now > then * (1 + tolerance) and now - then > noise:
+        if then > 0 and now > then * (1 + tolerance) and (now - then > noise or now > 2 * then):
             slower.append({"lang": r["lang"], "text": r["text"], "nfe": r["nfe"], "baseline_s": then, "now_s": now,
                            "slower_by": now / then - 1})
     return slower + compare_workloads(result, baseline, workload_tolerance)

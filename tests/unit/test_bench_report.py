@@ -28,6 +28,14 @@ def test_a_slowdown_within_the_noise_is_not_a_regression() -> None:
     assert len(compare(_run(_row(0.106, 0.08, 5)), old)) == 1
 
 
+def test_twice_as_slow_is_a_regression_whatever_the_spread() -> None:
+    # two timings on a busy machine, one an outlier: a spread so wide that a 1.9x slowdown stays within it ...
+    assert compare(_run(_row(0.19, 0.9, 2)), _run(_row(0.10, 0.9, 2))) == []
+    # ... but twice as slow and more is flagged all the same
+    (flagged,) = compare(_run(_row(0.25, 0.9, 2)), _run(_row(0.10, 0.9, 2)))
+    assert abs(flagged["slower_by"] - 1.5) < 1e-9
+
+
 def test_a_baseline_that_does_not_match_is_reported() -> None:
     now = _run(_row(0.1, 0.01, 5), device="cpu")
     problems = comparability(now, _run(_row(0.1, 0.01, 5), _row(0.2, 0.01, 5, text="long")))
