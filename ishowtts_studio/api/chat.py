@@ -213,7 +213,7 @@ class ChatRoutes:
             out["volume"] = float(self.chat.volume())
             out["paused"] = bool(self.chat.paused)
         except Exception:
-            log.exception("chat routes: status for the heartbeat failed")
+            log.exception("chat routes: volume or pause for the heartbeat failed")
         out["server_time"] = time.time()  # last: the players' clock estimate wants it as late as possible
         return out
 

@@ -208,7 +208,6 @@ def test_skip_pause_and_resume_in_the_tab(context, studio_url, client):
     expect(tab.locator("#chat-control-note")).to_contain_text("Skipped")
 
 
-
 class FreezingRelay:
     """A TCP relay on 127.0.0.1 in front of the studio. `freeze()` makes every event stream open through it go
     silent without closing (a connection that died on the way: a dropped route, a sleeping NAT entry): what the
@@ -315,6 +314,7 @@ def test_a_stalled_audio_download_does_not_hold_back_the_next_message(context, s
                 route.abort()
             except Exception:  # the player gave up on it already
                 pass
+
 
 def test_phone_width_screenshot(browser, studio_url, tmp_path):
     with open_context(browser, width=420, height=900, is_mobile=True) as ctx:

@@ -26,14 +26,19 @@ def states(chat: Any, ids: list[int]) -> dict[int, dict[str, Any]]:
     return {i: rows[i] for i in ids}
 
 
-def wait_final(chat: Any, ids: list[int], timeout: float = 300) -> dict[int, dict[str, Any]]:
+def wait_states(chat: Any, ids: list[int], wanted: set[str], timeout: float) -> dict[int, dict[str, Any]]:
+    """The messages' rows once every one is in one of the `wanted` states."""
     deadline = time.monotonic() + timeout
     while True:
         got = states(chat, ids)
-        if all(m["state"] in FINAL for m in got.values()):
+        if all(m["state"] in wanted for m in got.values()):
             return got
-        assert time.monotonic() < deadline, f"not final in time: {[(i, m['state']) for i, m in got.items()]}"
+        assert time.monotonic() < deadline, f"not {sorted(wanted)} in time: {[(i, m['state']) for i, m in got.items()]}"
         time.sleep(0.2)
+
+
+def wait_final(chat: Any, ids: list[int], timeout: float = 300) -> dict[int, dict[str, Any]]:
+    return wait_states(chat, ids, FINAL, timeout)
 
 
 def segments(chat: Any, after: int = 0) -> list[dict[str, Any]]:
@@ -213,10 +218,7 @@ def test_clear_cancels_lines_still_waiting_for_the_engine(chat: Any, studio: Any
         assert entered.wait(30), "the worker never took the call"
         completed = studio.runtime.completed  # the worker is inside hold(): nothing completes meanwhile
         ids = [chat.post(f"w{i}", f"waiting line number {i}")["id"] for i in range(3)]
-        deadline = time.monotonic() + 30
-        while any(m["state"] != "synthesizing" for m in states(chat, ids).values()):  # handed to the runtime
-            assert time.monotonic() < deadline, states(chat, ids)
-            time.sleep(0.05)
+        wait_states(chat, ids, {"synthesizing"}, 30)  # handed to the runtime
         assert chat.control("clear")["cleared"] == 3
         after = chat.post("w9", "the line after the clear")["id"]  # reaches the engine after the three
     finally:
@@ -227,24 +229,19 @@ def test_clear_cancels_lines_still_waiting_for_the_engine(chat: Any, studio: Any
     final = wait_final(chat, ids)
     assert all(m["state"] == "dropped" and m["reason"] == "rejected" for m in final.values()), final
 
+
 def test_the_name_is_said_again_after_the_authors_lines_were_cleared(chat: Any) -> None:
     """The name is said once per run of lines by one viewer; a run that was cleared was never heard, so the
     viewer's next line says the name again (it used to follow the cleared lines as if they had been read)."""
     chat.control("pause")  # nothing reaches the timeline: the lines only wait in the pipeline
     first = [chat.post("runner", f"line number {i} of a run")["id"] for i in range(2)]
-    deadline = time.monotonic() + 60
-    while any(m["state"] != "synthesizing" and m["state"] != "ready" for m in states(chat, first).values()):
-        assert time.monotonic() < deadline, states(chat, first)
-        time.sleep(0.05)
-    spoken = [m["spoken_text"] for m in states(chat, first).values()]
+    spoken = [m["spoken_text"] for m in wait_states(chat, first, {"synthesizing", "ready"}, 60).values()]
     assert spoken == ["runner says: line number 0 of a run", "line number 1 of a run"]
     chat.control("clear")
     again = chat.post("runner", "after the clear")["id"]
-    deadline = time.monotonic() + 60
-    while states(chat, [again])[again]["state"] not in ("synthesizing", "ready"):
-        assert time.monotonic() < deadline, states(chat, [again])
-        time.sleep(0.05)
-    assert states(chat, [again])[again]["spoken_text"] == "runner says: after the clear"
+    row = wait_states(chat, [again], {"synthesizing", "ready"}, 60)[again]
+    assert row["spoken_text"] == "runner says: after the clear"
+
 
 def test_voices_volume_nfe(chat: Any, studio: Any) -> None:
     names = studio.voices.voice_names()

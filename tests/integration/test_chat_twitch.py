@@ -176,7 +176,6 @@ def test_refused_connection_keeps_retrying_and_stop_ends_it() -> None:
         src.stop()
 
 
-
 def test_a_quiet_channel_on_a_live_server_stays_connected(ircd: IrcServer) -> None:
     """Nobody chats, but the server answers the source's PINGs: the watchdog must not drop a healthy connection."""
     src = TwitchSource("stream", host="127.0.0.1", port=ircd.port, tls=False, reconnect_max_s=1, stale_s=1.5)
@@ -191,6 +190,7 @@ def test_a_quiet_channel_on_a_live_server_stays_connected(ircd: IrcServer) -> No
     finally:
         src.stop()
     assert states == {"connected"}
+
 
 # ---- recorded Twitch lines (IRCv3 tags) ------------------------------------------------------------------
 

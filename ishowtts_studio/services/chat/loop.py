@@ -43,6 +43,7 @@ class ChatLoop:
                 self.core.db.save(msg)
             self.core.policy.restore(msg)
         self.core.figures.depth.set(self.core.depth())
+
     def prune_history(self, now: float) -> None:
         """Delete finished messages older than `chat.keep_days` (0 keeps them): the history table and the counts
         every status reads stay bounded however many streams the studio has read."""
